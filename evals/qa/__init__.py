@@ -1,0 +1,1 @@
+"""Multi-hop QA evaluation runs."""

@@ -1,0 +1,1 @@
+"""Offline evaluation of routing policies on per-query outcome tables."""
