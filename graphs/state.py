@@ -1,0 +1,82 @@
+"""Typed state of the graphs and the step events they emit.
+
+Steps are plain typed dicts (they go through LangGraph's checkpointer and into JSON unchanged); every
+step has every key, so the CLI, the trace store, the UI and HTTP render them without special cases."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Literal, TypedDict
+
+StepKind = Literal["think", "route", "answer", "notice", "fallback"]
+
+
+class Step(TypedDict):
+    kind: StepKind
+    round: int
+    expert: str | None  # route: the expert asked; think/answer: "router"
+    query: str | None  # route: the sub-question
+    reply: str | None  # route: the expert's reply (aggregated text goes to the router)
+    text: str | None  # think: the thought; answer: the answer; notice/fallback: what happened
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    cost_units: float
+    latency_s: float
+    error: str | None
+
+
+def make_step(kind: StepKind, round: int, **fields) -> Step:
+    step: Step = {
+        "kind": kind,
+        "round": round,
+        "expert": None,
+        "query": None,
+        "reply": None,
+        "text": None,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "cost_usd": 0.0,
+        "cost_units": 0.0,
+        "latency_s": 0.0,
+        "error": None,
+    }
+    unknown = set(fields) - set(step)
+    if unknown:
+        raise TypeError(f"unknown step fields: {sorted(unknown)}")
+    step.update(fields)  # type: ignore[typeddict-item]
+    return step
+
+
+def step_from_call(kind: StepKind, round: int, record, **fields) -> Step:
+    """A step carrying a metered call's numbers (record: agents.llm.CallRecord)."""
+    return make_step(
+        kind,
+        round,
+        prompt_tokens=record.prompt_tokens,
+        completion_tokens=record.completion_tokens,
+        cost_usd=record.cost_usd,
+        cost_units=record.cost_units,
+        latency_s=record.latency_s,
+        error=record.error,
+        **fields,
+    )
+
+
+class PendingSearch(TypedDict):
+    experts: list[str]
+    query: str
+
+
+class R1State(TypedDict, total=False):
+    question: str  # input
+    messages: list[dict[str, str]]  # the router's chat so far
+    round: int  # router turns that asked for searches
+    failures: int  # router turns in a row that could not be parsed
+    pending: list[PendingSearch]  # searches the last router turn asked for
+    must_answer: bool
+    steps: Annotated[list[Step], operator.add]
+    spent_usd: float
+    spent_tokens: int
+    answer: str | None
+    stop_reason: str | None  # answered | max_rounds | budget | unparseable

@@ -1,0 +1,90 @@
+"""The trace store: one row per session and one row per step, in SQLite through sqlite-utils.
+
+Rows are keyed (session, step index) and upserted, so writing a step twice (a resumed session) never
+duplicates it. Thread-safe: one connection guarded by a lock."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from .state import Step
+
+SESSIONS = "rw_sessions"
+STEPS = "rw_steps"
+
+
+class TraceStore:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._db: sqlite_utils.Database | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        if self._db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+            db = sqlite_utils.Database(conn)
+            db.enable_wal()
+            db[SESSIONS].create(
+                {"session_id": str, "graph": str, "question": str, "answer": str, "stop_reason": str,
+                 "cost_usd": float, "cost_units": float, "prompt_tokens": int, "completion_tokens": int,
+                 "rounds": int, "started": float, "finished": float, "meta": str},
+                pk="session_id", if_not_exists=True,
+            )
+            db[STEPS].create(
+                {"session_id": str, "idx": int, "kind": str, "round": int, "expert": str, "query": str,
+                 "reply": str, "text": str, "prompt_tokens": int, "completion_tokens": int, "cost_usd": float,
+                 "cost_units": float, "latency_s": float, "error": str},
+                pk=("session_id", "idx"), if_not_exists=True,
+            )
+            self._db = db
+        return self._db
+
+    def begin(self, session_id: str, question: str, *, graph: str, meta: dict[str, Any] | None = None) -> None:
+        with self._lock:
+            self.db[SESSIONS].upsert(
+                {"session_id": session_id, "graph": graph, "question": question, "started": time.time(),
+                 "meta": json.dumps(meta or {})},
+                pk="session_id",
+            )
+
+    def add_steps(self, session_id: str, first_idx: int, steps: list[Step]) -> None:
+        rows = [{"session_id": session_id, "idx": first_idx + i, **step} for i, step in enumerate(steps)]
+        with self._lock:
+            self.db[STEPS].upsert_all(rows, pk=("session_id", "idx"))
+
+    def finish(self, session_id: str, result: dict[str, Any]) -> None:
+        keys = ("answer", "stop_reason", "cost_usd", "cost_units", "prompt_tokens", "completion_tokens", "rounds")
+        with self._lock:
+            self.db[SESSIONS].upsert(
+                {"session_id": session_id, "finished": time.time(), **{k: result.get(k) for k in keys}},
+                pk="session_id",
+            )
+
+    def get(self, session_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            rows = list(self.db[SESSIONS].rows_where("session_id = ?", [session_id]))
+            if not rows:
+                return None
+            steps = list(self.db[STEPS].rows_where("session_id = ?", [session_id], order_by="idx"))
+        session = rows[0]
+        session["meta"] = json.loads(session.get("meta") or "{}")
+        session["steps"] = [{k: v for k, v in s.items() if k not in ("session_id", "idx")} for s in steps]
+        return session
+
+    def recent(self, limit: int = 20) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.db[SESSIONS].rows_where(order_by="started desc", limit=limit))
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.conn.close()
+            self._db = None

@@ -1,0 +1,52 @@
+"""Plain-text rendering of step events and session results (the CLI's view; Gradio and HTTP render
+the same events)."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+from ..graphs.state import Step
+
+WIDTH = 100
+
+
+def _short(text: str | None, limit: int = 160) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _meter(step: Step) -> str:
+    tokens = step["prompt_tokens"] + step["completion_tokens"]
+    return f"{tokens} tok · ${step['cost_usd']:.6f} · {step['latency_s']:.2f}s" if tokens or step["latency_s"] else ""
+
+
+def render_step(step: Step) -> str:
+    kind, meter = step["kind"], _meter(step)
+    if kind == "think":
+        head = f"  think  {_short(step['text']) or '(no thought)'}"
+    elif kind == "route":
+        head = f"  route  {step['expert']} ← {_short(step['query'], 90)}"
+        body = f"failed: {step['error']}" if step["error"] else _short(step["reply"], 200)
+        head += "\n" + textwrap.indent(textwrap.fill(body, WIDTH - 11), " " * 11)
+    elif kind == "answer":
+        head = f"  answer {_short(step['text'])}"
+    else:
+        head = f"  {kind:<6} {_short(step['text'])}"
+        if step["reply"]:
+            head += f" → {_short(step['reply'])}"
+    if meter:
+        head += f"   [{meter}]"
+    return f"r{step['round']}{head}"
+
+
+def render_result(result: dict[str, Any], *, budget_usd: float | None = None) -> str:
+    budget = f" of ${budget_usd:.4f}" if budget_usd else ""
+    return "\n".join(
+        [
+            f"Answer: {result['answer']}",
+            f"Cost: ${result['cost_usd']:.6f}{budget} · {result['prompt_tokens'] + result['completion_tokens']} tokens "
+            f"· {result['expert_calls']} expert call(s) · {result['rounds']} round(s) · stop: {result['stop_reason']}",
+            f"Session: {result['session_id']}  (routeweave trace {result['session_id']})",
+        ]
+    )
