@@ -1,0 +1,287 @@
+"""QA evaluation data: every supported file becomes a list of one `Example` type.
+
+Named datasets -> file under the data dir (the closest match to Router-R1's evaluation sets that the
+shared data offers: FlashRAG test questions, official dev questions) and rows:
+
+- ``nq``              nq/test_subsample1000.jsonl (1,000) -- FlashRAG NQ-open test, seeded subsample, aliases
+- ``triviaqa``        triviaqa/test_subsample1000.jsonl (1,000) -- FlashRAG TriviaQA test subsample, aliases
+- ``popqa``           popqa/test_subsample1000.jsonl (1,000) -- FlashRAG PopQA test subsample, aliases
+- ``hotpotqa``        hotpotqa/dev_distractor_sample500_with_context.jsonl (500) -- random official dev
+  (distractor) questions with their 10 paragraphs; the shipped retrieval corpus is built from them
+- ``2wikimultihopqa`` 2wikimultihopqa/dev_full12576_qa.json (12,576) -- the full official dev set
+  (Router-R1's sampling pool), one canonical answer; the alias file dev_first1000_with_aliases.json
+  (first 1,000 dev questions) loads by path
+- ``musique``         musique/musique_ans_dev_full2417_qa.json (2,417) -- full MuSiQue-Ans dev, one answer
+
+Any path to a file in one of these formats also works. The container (JSON array or JSON Lines) and the
+record format are detected from the content, not the extension:
+FlashRAG (``golden_answers``), MuSiQue (``answer_aliases``/``paragraphs``), 2WikiMultihopQA
+(``test_id``/``evidences``; ``answer`` a string or an alias list), HotpotQA (``_id``/``context``/
+``supporting_facts``, context in Hugging Face or original layout) and plain ``question``+``answer``.
+Bad rows are skipped and reported as `RowProblem`s; they never stop a run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+StrPath = str | os.PathLike[str]
+DATA_DIR_ENV = "ROUTEWEAVE_DATA_DIR"
+DATASET_FILES: dict[str, str] = {
+    "nq": "nq/test_subsample1000.jsonl",
+    "triviaqa": "triviaqa/test_subsample1000.jsonl",
+    "popqa": "popqa/test_subsample1000.jsonl",
+    "hotpotqa": "hotpotqa/dev_distractor_sample500_with_context.jsonl",
+    "2wikimultihopqa": "2wikimultihopqa/dev_full12576_qa.json",
+    "musique": "musique/musique_ans_dev_full2417_qa.json",
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Passage(_Strict):
+    """One context paragraph: a Wikipedia title and its text."""
+
+    title: str
+    text: str
+
+
+class Example(_Strict):
+    """One question with all its acceptable gold answers (aliases included)."""
+
+    id: str = Field(min_length=1, description="the file's id, else the JSONL line number / JSON array index")
+    question: str
+    answers: list[str] = Field(min_length=1)
+    context: list[Passage] | None = None
+    dataset: str
+
+    @field_validator("question")
+    @classmethod
+    def _question_not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("question is blank")
+        return v.strip()
+
+    @field_validator("answers")
+    @classmethod
+    def _clean_answers(cls, v: list[str]) -> list[str]:
+        if not (kept := list(dict.fromkeys(a for a in v if a.strip()))):  # drop blanks/duplicates, keep order
+            raise ValueError("no non-blank gold answer")
+        return kept
+
+
+class RowProblem(_Strict):
+    """A row that was skipped: where it is (``line`` 1-based for JSONL, ``index`` 0-based for a JSON
+    array) and why."""
+
+    file: str
+    line: int | None = None
+    index: int | None = None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" if self.line is not None else f"index {self.index}"
+        return f"{self.file} ({where}): {self.message}"
+
+
+class LoadResult(_Strict):
+    dataset: str
+    path: str
+    format: str | None = Field(description="detected record format; None if no row was recognisable")
+    total_rows: int = Field(description="good rows before limit/seed sampling")
+    examples: list[Example]
+    problems: list[RowProblem]
+
+
+def default_data_dir() -> Path:
+    """``$ROUTEWEAVE_DATA_DIR``, else ``../shared/data`` from the working directory if it exists, else
+    ``../shared/data`` next to the repository."""
+    if env := os.environ.get(DATA_DIR_ENV):
+        return Path(env)
+    cwd_dir = Path.cwd().parent / "shared" / "data"
+    if cwd_dir.is_dir():
+        return cwd_dir
+    here = Path(__file__).resolve()
+    repo = next((p for p in here.parents if (p / "pyproject.toml").is_file()), here.parents[2])
+    return repo.parent / "shared" / "data"
+
+
+def resolve_dataset(name_or_path: StrPath, data_dir: StrPath | None = None) -> tuple[str, Path]:
+    """(dataset label, file) for a dataset name or a file path."""
+    key = str(name_or_path)
+    if key.lower() in DATASET_FILES:
+        base = Path(data_dir) if data_dir is not None else default_data_dir()
+        path = base / DATASET_FILES[key.lower()]
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"dataset {key!r}: {path} not found; pass data_dir= or set {DATA_DIR_ENV} to the folder "
+                "holding nq/, hotpotqa/, ..."
+            )
+        return key.lower(), path
+    path = Path(name_or_path)
+    if path.is_file():
+        return path.stem, path
+    if path.suffix or os.sep in key or "/" in key:
+        raise FileNotFoundError(f"no such dataset file: {path}")
+    raise ValueError(
+        f"unknown dataset {key!r}; known names: {', '.join(DATASET_FILES)}. "
+        "A path to a FlashRAG/HotpotQA/2Wiki/MuSiQue .json or .jsonl file works too."
+    )
+
+
+def _records(path: Path) -> Iterator[tuple[int | None, int | None, Any, str | None]]:
+    """Yield (line, index, record, json_error) from a JSON array or a JSON Lines file."""
+    text = path.read_text(encoding="utf-8-sig")
+    if text.lstrip().startswith("["):
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not a valid JSON array ({e})") from e
+        for i, row in enumerate(rows):
+            yield None, i, row, None
+        return
+    for n, raw in enumerate(text.split("\n"), start=1):  # not splitlines(): U+2028 may sit inside a string
+        if not raw.strip():
+            continue
+        try:
+            yield n, None, json.loads(raw), None
+        except json.JSONDecodeError as e:
+            yield n, None, None, f"invalid JSON: {e.msg} (column {e.colno})"
+
+
+def detect_format(record: dict[str, Any]) -> str | None:
+    """Name the record format from its keys; None if it is not a QA record."""
+    keys = set(record)
+    if "question" not in keys:
+        return None
+    if "golden_answers" in keys:
+        return "flashrag"
+    if "answer" not in keys:
+        return None
+    if keys & {"answer_aliases", "paragraphs", "question_decomposition"}:
+        return "musique"
+    if keys & {"test_id", "evidences"}:
+        return "2wikimultihopqa"
+    if keys & {"_id", "context", "supporting_facts"}:
+        return "hotpotqa"
+    return "qa"
+
+
+def _string_list(value: Any, field: str) -> list[str]:
+    if value is None:
+        raise ValueError(f"missing {field!r}")
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list):
+        raise ValueError(f"{field!r} must be a string or a list of strings, got {type(value).__name__}")
+    if bad := [a for a in value if not isinstance(a, str)]:
+        raise ValueError(f"{field!r} must hold strings, found {type(bad[0]).__name__} {bad[0]!r}")
+    return value
+
+
+def _context(record: dict[str, Any]) -> list[Passage] | None:
+    ctx = record.get("context", record.get("paragraphs"))
+    if ctx is None:
+        return None
+    if isinstance(ctx, dict):  # Hugging Face hotpot_qa: {"title": [...], "sentences": [[...], ...]}
+        titles, sentences = ctx.get("title"), ctx.get("sentences")
+        if not isinstance(titles, list) or not isinstance(sentences, list) or len(titles) != len(sentences):
+            raise ValueError("'context' needs equally long 'title' and 'sentences' lists")
+        return [Passage(title=t, text="".join(_string_list(s, "sentences"))) for t, s in zip(titles, sentences)]
+    if isinstance(ctx, list):
+        out = []
+        for p in ctx:
+            if isinstance(p, dict):  # MuSiQue paragraphs
+                out.append(Passage(title=p.get("title"), text=p.get("paragraph_text")))
+            elif isinstance(p, list) and len(p) == 2:  # original HotpotQA / 2Wiki: [title, [sentences]]
+                out.append(Passage(title=p[0], text="".join(_string_list(p[1], "sentences"))))
+            else:
+                raise ValueError("a context paragraph must be [title, sentences] or {title, paragraph_text}")
+        return out
+    raise ValueError(f"'context' has unsupported type {type(ctx).__name__}")
+
+
+def _example(record: dict[str, Any], fmt: str, fallback_id: str, dataset: str) -> Example:
+    question = record.get("question")
+    if not isinstance(question, str):
+        kind = type(question).__name__
+        raise ValueError("missing 'question'" if question is None else f"'question' must be a string, got {kind}")
+    if fmt == "flashrag":
+        if not (answers := _string_list(record.get("golden_answers"), "golden_answers")):
+            raise ValueError("'golden_answers' is empty")
+    else:
+        answers = _string_list(record.get("answer"), "answer")
+        if "answer_aliases" in record:
+            answers = answers + _string_list(record["answer_aliases"], "answer_aliases")
+    raw_id = next((record[k] for k in ("id", "_id", "test_id") if record.get(k) is not None), fallback_id)
+    if not isinstance(raw_id, (str, int)) or isinstance(raw_id, bool):
+        raise ValueError(f"id must be a string or an integer, got {type(raw_id).__name__}")
+    return Example(id=str(raw_id), question=question, answers=answers, context=_context(record), dataset=dataset)
+
+
+def _why(e: ValidationError | ValueError) -> str:
+    if not isinstance(e, ValidationError):
+        return str(e)
+    return "; ".join(
+        f"{'.'.join(map(str, x['loc'])) or 'row'}: {x['msg'].removeprefix('Value error, ')}" for x in e.errors()
+    )
+
+
+def load_dataset(
+    name_or_path: StrPath, *, data_dir: StrPath | None = None, limit: int | None = None,
+    seed: int | None = None, label: str | None = None,
+) -> LoadResult:
+    """Load a named dataset (see module docstring) or any supported file.
+
+    ``limit`` alone keeps the first N good rows; with ``seed`` it keeps a seeded random sample of N
+    (``random.Random(seed).sample`` over the good rows, the way Router-R1 draws its 500), returned in
+    file order; ``seed`` without ``limit`` keeps every row. ``label`` overrides ``Example.dataset``
+    (default: the dataset name, or the file's stem for a path).
+    """
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    name, path = resolve_dataset(name_or_path, data_dir)
+    dataset = label or name
+    fmt: str | None = None
+    examples: list[Example] = []
+    problems: list[RowProblem] = []
+    seen: set[str] = set()
+    for line, index, record, error in _records(path):
+        where = {"file": str(path), "line": line, "index": index}
+        if error is None and not isinstance(record, dict):
+            error = f"record must be a JSON object, got {type(record).__name__}"
+        if error is None and fmt is None:
+            fmt = detect_format(record)
+        if error is None and fmt is None:
+            error = "not a QA record: expected 'question' with 'golden_answers' or 'answer'"
+        if error is None:
+            try:
+                ex = _example(record, fmt, str(line if line is not None else index), dataset)
+                if ex.id in seen:
+                    error = f"duplicate id {ex.id!r} (kept the first)"
+                else:
+                    seen.add(ex.id)
+                    examples.append(ex)
+            except (ValidationError, ValueError) as e:
+                error = _why(e)
+        if error is not None:
+            problems.append(RowProblem(**where, message=error))
+    total = len(examples)
+    if limit is not None:
+        if seed is None:
+            examples = examples[:limit]
+        else:
+            keep = sorted(random.Random(seed).sample(range(total), min(limit, total)))
+            examples = [examples[i] for i in keep]
+    return LoadResult(
+        dataset=dataset, path=str(path), format=fmt, total_rows=total, examples=examples, problems=problems
+    )
