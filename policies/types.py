@@ -1,0 +1,109 @@
+"""The data a routing policy sees and returns: request, constraints, candidates, decision.
+
+All are pydantic models with ``extra="forbid"`` so a typo in a field name is an error, not a silent no-op.
+Candidates are built from the pool's experts by :func:`candidates_from_experts` (the graph) or from an
+outcome table's models (offline evaluation)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:  # pragma: no cover
+    from routeweave.agents.pool import Expert
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Message(_Model):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class Constraints(_Model):
+    """User constraints (Tryage). Every policy's decision goes through the same filter (base.Policy.decide).
+
+    Hard constraints (allowed, blocked, max_cost_usd, max_latency_s, min_quality): if no candidate satisfies
+    them the decision is a *refusal* (``refused=True``) whose reason names the constraint that emptied the
+    set. routeweave never silently breaks a user's limit to produce an answer."""
+
+    max_cost_usd: float | None = Field(None, ge=0, description="max estimated cost of one call")
+    max_latency_s: float | None = Field(None, gt=0, description="max expected latency of one call")
+    allowed: list[str] | None = Field(None, description="only these experts (names, case-insensitive)")
+    blocked: list[str] = Field(default_factory=list, description="never these experts")
+    min_quality: float | None = Field(None, description="min predicted quality (outcome-table units)")
+
+
+class Request(_Model):
+    query: str
+    conversation: list[Message] = Field(default_factory=list)
+    constraints: Constraints = Field(default_factory=Constraints)
+    knob: float | None = Field(
+        None, description="per-request override of the policy's trade-off knob (see Policy.knob_doc)"
+    )
+    signals: dict[str, float] = Field(
+        default_factory=dict, description="run-time signals, e.g. cascade's 'confidence' of the last answer"
+    )
+    seed: int | None = Field(None, description="seed for randomised policies (default: policy seed + query)")
+
+    def text(self) -> str:
+        """The text a policy embeds: the query, prefixed by the previous user turn if there is one."""
+        prev = [m.content for m in self.conversation if m.role == "user"]
+        return f"{prev[-1]}\n{self.query}" if prev else self.query
+
+
+class Candidate(_Model):
+    """One expert a policy may pick. ``model_key`` ties it to an outcome-table model (defaults to ``name``);
+    several candidates with the same ``model_key`` are replicas of one model."""
+
+    name: str
+    model_key: str | None = None
+    cost_usd: float = Field(0.0, ge=0, description="estimated cost of one call")
+    latency_s: float | None = Field(None, ge=0, description="expected latency; None = unknown (passes)")
+    quality_prior: float | None = Field(None, description="prior quality if no policy estimate exists")
+    description: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.model_key or self.name
+
+
+class Decision(_Model):
+    policy: str
+    experts: list[str] = Field(default_factory=list, description="chosen experts, first = primary")
+    scores: dict[str, float] = Field(default_factory=dict, description="per-candidate score of this policy")
+    reason: str = Field(..., max_length=500)
+    refused: bool = False
+    safe_reply: str | None = Field(None, description="what to answer instead when refused")
+    escalation: list[str] = Field(default_factory=list, description="cascade: experts to try next, in order")
+    escalate_below: float | None = Field(None, description="cascade: escalate if answer confidence < this")
+    knob: float | None = None
+
+
+def candidates_from_experts(
+    experts: Iterable["Expert"],
+    *,
+    prompt_tokens: int = 300,
+    completion_tokens: int | None = None,
+    latency_s: dict[str, float] | None = None,
+    model_keys: dict[str, str] | None = None,
+) -> list[Candidate]:
+    """Adapter from the pool (pass ``pool.enabled``): cost = price x assumed tokens (completion tokens
+    default to the expert's ``max_tokens``); ``model_keys`` maps expert names to outcome-table models."""
+    out = []
+    for e in experts:
+        toks = completion_tokens if completion_tokens is not None else e.max_tokens
+        out.append(
+            Candidate(
+                name=e.name,
+                model_key=(model_keys or {}).get(e.name),
+                cost_usd=e.price.cost_usd(prompt_tokens, toks),
+                latency_s=(latency_s or {}).get(e.name),
+                description=e.description,
+            )
+        )
+    return out
