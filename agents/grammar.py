@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-THINK_CHARS = 160
+THINK_CHARS = 100
 QUERY_CHARS = 120
 ANSWER_CHARS = 80
 

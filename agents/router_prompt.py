@@ -20,8 +20,7 @@ def system_prompt(experts: list[Expert], *, budget_usd: float, max_rounds: int) 
         "Replies come back inside <information>...</information>. Ask about one fact at a time; cheaper experts first.\n"
         f"Experts:\n{listing}\n"
         f"Budget for the whole session: ${budget_usd:.4f}. At most {max_rounds} rounds of searches.\n"
-        "Example:\n"
-        f"<think>I need the birth year of the director.</think>\n<search>{first}: Who directed Jaws?</search>"
+        f"Search with the names and words of the question itself, e.g. <search>{first}: ...</search>."
     )
 
 

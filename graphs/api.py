@@ -173,10 +173,25 @@ class RouterGraph:
         return result
 
     def _inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
-        question = (inputs or {}).get("question")
+        """{"question": str} plus optional caps budget_usd / max_rounds / max_tokens, which may lower the
+        pool's limits for this session but never raise them."""
+        inputs = dict(inputs or {})
+        question = inputs.pop("question", None)
         if not isinstance(question, str) or not question.strip():
             raise ValueError("inputs need a non-empty 'question' string, e.g. graph.invoke({'question': 'Who ...?'})")
-        return {"question": question.strip()}
+        pool_limits = self.pool.limits
+        limits: dict[str, Any] = {}
+        for key, kind in (("budget_usd", float), ("max_rounds", int), ("max_tokens", int)):
+            if inputs.get(key) is None:
+                inputs.pop(key, None)
+                continue
+            value = inputs.pop(key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(f"'{key}' must be a positive number, got {value!r}")
+            limits[key] = min(kind(value), getattr(pool_limits, key))
+        if inputs:
+            raise ValueError(f"unknown input(s): {', '.join(sorted(inputs))}; known: question, budget_usd, max_rounds, max_tokens")
+        return {"question": question.strip(), "limits": limits}
 
     def invoke(self, inputs: dict[str, Any], *, session_id: str | None = None) -> dict[str, Any]:
         """Answer one question; returns answer, steps, cost, tokens and the session id."""

@@ -20,12 +20,14 @@ from ..agents.router_prompt import (
     system_prompt,
 )
 from ..agents.runtime import Runtime
+from ..agents.pool import Limits
 from .aggregate import get_aggregator
 from .budget import Ledger
 from .state import R1State, Step, make_step, step_from_call
 
 MAX_FAILURES = 2  # router turns in a row that can't be used before the session falls back
 REPLY_CHARS = 700  # of each reply shown to the router: its context is small
+REPEATED = object()  # marks a search the router already made: not called again
 NO_ANSWER = "I could not find an answer within the limits of this session."
 
 
@@ -33,34 +35,38 @@ class R1Nodes:
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
         self.pool = runtime.pool
-        self.limits = runtime.pool.limits
         self.aggregate = get_aggregator(runtime.pool.aggregate)
         self.expert_names = [e.name for e in self.pool.enabled]
 
+    def _limits(self, state: R1State) -> Limits:
+        return self.pool.limits.model_copy(update=state.get("limits") or {})
+
     def _ledger(self, state: R1State) -> Ledger:
+        limits = self._limits(state)
         return Ledger(
-            self.limits.budget_usd,
-            self.limits.max_tokens,
+            limits.budget_usd,
+            limits.max_tokens,
             spent_usd=state.get("spent_usd", 0.0),
             spent_tokens=state.get("spent_tokens", 0),
         )
 
-    def _status(self, ledger: Ledger, round: int, must_answer: bool) -> str:
-        rounds_left = max(0, self.limits.max_rounds - round)
+    def _status(self, state: R1State, ledger: Ledger, round: int, must_answer: bool) -> str:
+        rounds_left = max(0, self._limits(state).max_rounds - round)
         return status_line(budget_left_usd=ledger.left_usd, rounds_left=rounds_left, must_answer=must_answer or not rounds_left)
 
     # -- route ---------------------------------------------------------------------------------
 
     async def route(self, state: R1State) -> dict:
         round = state.get("round", 0)
+        limits = self._limits(state)
         messages = state.get("messages") or [
             {
                 "role": "system",
-                "content": system_prompt(self.pool.enabled, budget_usd=self.limits.budget_usd, max_rounds=self.limits.max_rounds),
+                "content": system_prompt(self.pool.enabled, budget_usd=limits.budget_usd, max_rounds=limits.max_rounds),
             },
             question_message(state["question"]),
         ]
-        must_answer = bool(state.get("must_answer")) or round >= self.limits.max_rounds
+        must_answer = bool(state.get("must_answer")) or round >= limits.max_rounds
         ledger = self._ledger(state)
         router = self.runtime.router
         assert router is not None, "Runtime.start() was not called"
@@ -70,7 +76,7 @@ class R1Nodes:
             why = f"budget: the router's next turn could cost ${usd:.6f} / {tokens} tokens, more than is left"
             return self._fallback(state, round, why, stop_reason="budget", messages=messages)
         reservation = ledger.reserve(usd, tokens)
-        max_searches = self.limits.max_searches_per_turn
+        max_searches = limits.max_searches_per_turn
         grammar = (
             router_grammar(self.expert_names, can_search=not must_answer, max_searches=max_searches)
             if self.pool.router.grammar
@@ -100,7 +106,7 @@ class R1Nodes:
                 return {**done, **spent}
             retry = messages + [
                 {"role": "assistant", "content": record.text[:2000]},
-                correction_message(turn.message, status=self._status(ledger, round, must_answer)),
+                correction_message(turn.message, status=self._status(state, ledger, round, must_answer)),
             ]
             return {"messages": retry, "failures": failures, "steps": [think, notice], "pending": [], **spent}
 
@@ -141,9 +147,13 @@ class R1Nodes:
         ledger = self._ledger(state)
         must_answer = False
         calls: list[tuple[int, str, str, object]] = []  # (search index, expert, query, reservation or None)
+        asked = {(s["expert"], s["query"].lower()): s["round"] for s in state.get("steps", []) if s["kind"] == "route" and not s["error"]}
         for i, search in enumerate(state.get("pending", [])):
             for name in search["experts"]:
                 client = self.runtime.experts[name]
+                if (name, search["query"].lower()) in asked:
+                    calls.append((i, name, search["query"], REPEATED))
+                    continue
                 usd, tokens = client.reserve_usd(search["query"]), client.reserve_tokens(search["query"])
                 if ledger.can_afford(usd, tokens):
                     calls.append((i, name, search["query"], ledger.reserve(usd, tokens)))
@@ -154,6 +164,8 @@ class R1Nodes:
         async def run(name: str, query: str, reservation) -> CallRecord:
             if reservation is None:
                 return CallRecord(who=name, error="not called: it could cost more than the budget has left")
+            if reservation is REPEATED:
+                return CallRecord(who=name, error="not called: you already asked this; ask something else or answer")
             try:
                 return await self.runtime.experts[name].ask(query)
             except Exception as exc:  # an expert client bug must not end the session
@@ -163,7 +175,7 @@ class R1Nodes:
         steps: list[Step] = []
         by_search: dict[int, list[tuple[str, str, str | None]]] = {}
         for (i, name, query, reservation), record in zip(calls, records):
-            if reservation is not None:
+            if reservation not in (None, REPEATED):
                 ledger.settle(reservation, record.cost_usd, record.prompt_tokens + record.completion_tokens)
             steps.append(step_from_call("route", round, record, expert=name, query=query, reply=record.text))
             by_search.setdefault(i, []).append((name, record.text[:REPLY_CHARS], record.error))
@@ -172,7 +184,7 @@ class R1Nodes:
             blocks.append((f"{', '.join(search['experts'])}: {search['query']}", self.aggregate(by_search.get(i, []))))
         if must_answer:
             steps.append(make_step("notice", round, text="budget: an expert call was skipped; the router must answer next"))
-        info = information_message(blocks, status=self._status(ledger, round, must_answer))
+        info = information_message(blocks, status=self._status(state, ledger, round, must_answer))
         return {
             "messages": state["messages"] + [info],
             "pending": [],

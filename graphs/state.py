@@ -68,8 +68,15 @@ class PendingSearch(TypedDict):
     query: str
 
 
+class SessionLimits(TypedDict, total=False):
+    budget_usd: float
+    max_rounds: int
+    max_tokens: int
+
+
 class R1State(TypedDict, total=False):
     question: str  # input
+    limits: SessionLimits  # input, optional: per-session caps, never above the pool's
     messages: list[dict[str, str]]  # the router's chat so far
     round: int  # router turns that asked for searches
     failures: int  # router turns in a row that could not be parsed

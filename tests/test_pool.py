@@ -1,0 +1,87 @@
+"""Pool files: the shipped ones load; a bad one gets an error naming the file, the expert and the field."""
+
+from pathlib import Path
+
+import pytest
+
+from routeweave.agents.pool import PoolError, load_pool
+
+POOLS = Path(__file__).resolve().parents[1] / "agents" / "pools"
+
+GOOD = """
+[servers.local]
+threads = 1
+[router]
+model = "openai/x"
+server = "local"
+[[experts]]
+name = "Wiki"
+kind = "retrieval"
+corpus = "builtin:hotpotqa"
+description = "d"
+"""
+
+
+@pytest.mark.parametrize("path", sorted(POOLS.glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_pools_load(path):
+    pool = load_pool(path)
+    assert pool.enabled
+
+
+def test_default_pool_is_the_embedded_one():
+    pool = load_pool()
+    assert pool.router.server == "local" and {e.kind for e in pool.enabled} == {"llm", "retrieval"}
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "pool.toml"
+    path.write_text(text)
+    return path
+
+
+def test_error_names_file_expert_and_field(tmp_path):
+    bad = GOOD + '[[experts]]\nname = "Big"\nmodel = "openai/gpt"\ndescription = "d"\nprice = { input_per_m = -1 }\n'
+    with pytest.raises(PoolError) as err:
+        load_pool(_write(tmp_path, bad))
+    msg = str(err.value)
+    assert "pool.toml" in msg and "expert 'Big'" in msg and "price.input_per_m" in msg
+
+
+def test_unknown_field_is_refused_with_advice(tmp_path):
+    with pytest.raises(PoolError, match="unknown field"):
+        load_pool(_write(tmp_path, GOOD.replace('description = "d"', 'description = "d"\ncost = 3')))
+
+
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        (('server = "local"', 'server = "gpu"'), "no [servers.gpu] table"),
+        (('description = "d"', 'description = "d"\n[[experts]]\nname = "Wiki"\nkind = "retrieval"\ncorpus = "x"\ndescription = "e"'), "unique"),
+        (('kind = "retrieval"', 'kind = "llm"'), "needs 'model'"),
+        (('server = "local"', 'server = "local"\napi_base = "http://x"'), "not both"),
+    ],
+)
+def test_reference_errors(tmp_path, change, needle):
+    text = GOOD.replace(*change)
+    assert text != GOOD
+    with pytest.raises(PoolError, match=needle.replace("[", r"\[").replace("]", r"\]")):
+        load_pool(_write(tmp_path, text))
+
+
+def test_keys_are_env_var_names_never_keys(tmp_path):
+    with pytest.raises(PoolError, match="api_key_env"):
+        load_pool(_write(tmp_path, GOOD.replace('model = "openai/x"', 'model = "openai/x"\napi_key_env = "sk-abc123"')))
+
+
+def test_missing_and_invalid_files(tmp_path):
+    with pytest.raises(PoolError, match="does not exist"):
+        load_pool(tmp_path / "nope.toml")
+    with pytest.raises(PoolError, match="not valid TOML"):
+        load_pool(_write(tmp_path, "[router\n"))
+
+
+def test_with_enabled(tmp_path):
+    pool = load_pool()
+    assert [e.name for e in pool.with_enabled(["wiki"]).enabled] == ["Wiki"]
+    with pytest.raises(PoolError, match="unknown expert"):
+        pool.with_enabled(["Nope"])
