@@ -1,0 +1,23 @@
+"""Deterministic, seeded train/test splits and k-fold."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def train_test_split(n: int, test_frac: float = 0.3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    if not 0 < test_frac < 1:
+        raise ValueError("test_frac must be in (0, 1)")
+    if n < 2:
+        raise ValueError("need at least 2 queries to split")
+    perm = np.random.default_rng(seed).permutation(n)
+    n_test = min(max(1, round(n * test_frac)), n - 1)
+    return np.sort(perm[n_test:]), np.sort(perm[:n_test])
+
+
+def kfold(n: int, k: int = 5, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    if not 2 <= k <= n:
+        raise ValueError(f"k must be in [2, {n}]")
+    perm = np.random.default_rng(seed).permutation(n)
+    folds = np.array_split(perm, k)
+    return [(np.sort(np.concatenate([f for j, f in enumerate(folds) if j != i])), np.sort(folds[i])) for i in range(k)]

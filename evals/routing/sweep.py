@@ -1,0 +1,82 @@
+"""Fit a policy on the training split, sweep its knob on the test split, summarise the curve."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from routeweave.policies import OutcomeTable, get_policy
+from routeweave.policies.embed import Embedder
+
+from .metrics import Anchors, summarise
+from .split import kfold, train_test_split
+
+BASELINES = ("random", "best_single", "oracle")
+
+
+def anchors(train: OutcomeTable, test: OutcomeTable) -> tuple[Anchors, int, int]:
+    w, s = train.cheapest(), train.strongest()
+    qm, cm = test.quality.mean(0), test.cost.mean(0)
+    return Anchors(q_weak=float(qm[w]), q_strong=float(qm[s]), c_weak=float(cm[w]), c_strong=float(cm[s])), w, s
+
+
+def sweep_policy(name: str, train: OutcomeTable, test: OutcomeTable, *, seed: int = 0,
+                 embedder: Embedder | None = None, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    a, weak, strong = anchors(train, test)
+    policy = get_policy(name, seed=seed, embedder=embedder, **(options or {}))
+    t0 = time.perf_counter()
+    policy.fit(test if policy.eval_only else train)  # only the oracle sees the test outcomes
+    fit_s = time.perf_counter() - t0
+    cands = train.candidates()
+    t0 = time.perf_counter()
+    S = policy.scores(test.queries, cands)
+    score_ms = 1000 * (time.perf_counter() - t0) / max(len(test), 1)
+    rows, qmin = np.arange(len(test)), float(min(train.quality.min(), test.quality.min()))
+    points = []
+    for k in policy.knob_grid(S, test.cost):
+        r = policy.route(S, test.cost, k, np.random.default_rng(seed))
+        q = np.where(r.index >= 0, test.quality[rows, np.maximum(r.index, 0)], qmin)
+        points.append({"knob": None if k is None or not np.isfinite(k) else float(k), "cost": float(r.cost.mean()),
+                       "quality": float(q.mean()), "strong_share": float(np.mean(r.index == strong)),
+                       "refused": float(np.mean(r.index < 0))})
+    x = a.norm_cost(np.array([p["cost"] for p in points]))
+    for p, xi in zip(points, x):
+        p["cost_norm"] = float(xi)
+    metrics = summarise(x, np.array([p["quality"] for p in points]), np.array([p["strong_share"] for p in points]), a)
+    return {"policy": name, **metrics, "fit_s": round(fit_s, 3), "score_ms_per_query": round(score_ms, 4),
+            "points": points}
+
+
+def evaluate(table: OutcomeTable, policies: list[str], *, seed: int = 0, test_frac: float = 0.3, folds: int = 0,
+             embedder: Embedder | None = None, options: dict[str, dict] | None = None) -> dict[str, Any]:
+    """Baselines random, best_single and oracle are always included, on the same split(s)."""
+    names = list(dict.fromkeys([*policies, *BASELINES]))
+    splits = kfold(len(table), folds, seed) if folds else [train_test_split(len(table), test_frac, seed)]
+    per_fold: list[list[dict]] = []
+    fold_info = []
+    for tr, te in splits:
+        train, test = table.subset(tr, "/train"), table.subset(te, "/test")
+        a, weak, strong = anchors(train, test)
+        fold_info.append({"n_train": len(tr), "n_test": len(te), "weak": table.models[weak], "strong": table.models[strong],
+                          "q_weak": a.q_weak, "q_strong": a.q_strong, "c_weak": a.c_weak, "c_strong": a.c_strong,
+                          "flat_cost": a.flat})
+        per_fold.append([sweep_policy(n, train, test, seed=seed, embedder=embedder, options=(options or {}).get(n))
+                         for n in names])
+    results = per_fold[0] if len(per_fold) == 1 else [_average([f[i] for f in per_fold]) for i in range(len(names))]
+    split = {"kind": f"{folds}-fold" if folds else "holdout", "seed": seed,
+             "test_frac": None if folds else test_frac, "folds": fold_info}
+    return {"dataset": table.name, "split": split, "n_queries": len(table), "models": table.models,
+            "cost_note": table.meta.get("cost_note"), "results": results}
+
+
+def _average(rs: list[dict]) -> dict:
+    out = {"policy": rs[0]["policy"], "folds": len(rs)}
+    for k, v in rs[0].items():
+        if k in ("policy", "points"):
+            continue
+        vals = [r[k] for r in rs]
+        out[k] = None if any(x is None for x in vals) else float(np.mean(vals))
+    out["points"] = rs[0]["points"]  # the first fold's curve (for the plot)
+    return out
