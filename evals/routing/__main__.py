@@ -1,0 +1,5 @@
+"""`python -m routeweave.evals.routing ...` = `routeweave eval routing ...`."""
+
+from .cli import main
+
+raise SystemExit(main())

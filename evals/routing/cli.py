@@ -1,0 +1,93 @@
+"""`routeweave eval routing`: fit policies on a training split of an outcome table, sweep their knobs on
+the held-out split, and report AUC / APGR / CPT (see evals/routing/metrics.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .loaders import NAMED, DataError, load_table
+
+
+def _parse_options(items: list[str]) -> dict[str, dict]:
+    """--opt knn.k=20 --opt mf.rank=8 -> {"knn": {"k": 20}, "mf": {"rank": 8}} (values parsed as JSON)."""
+    out: dict[str, dict] = {}
+    for item in items:
+        try:
+            key, value = item.split("=", 1)
+            policy, name = key.split(".", 1)
+        except ValueError:
+            raise SystemExit(f"--opt expects POLICY.NAME=VALUE, got {item!r}") from None
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        out.setdefault(policy, {})[name] = parsed
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from routeweave.policies import policy_names
+
+    from .report import compact, to_markdown, to_png, to_sqlite
+    from .sweep import evaluate
+
+    names = [p.strip() for p in args.policies.split(",") if p.strip()]
+    unknown = [p for p in names if p not in policy_names()]
+    if unknown:
+        print(f"unknown policy: {', '.join(unknown)}; known: {', '.join(policy_names())}", file=sys.stderr)
+        return 2
+    try:
+        table = load_table(args.data, data_dir=args.data_dir, pool=args.pool)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result = evaluate(table, names, seed=args.seed, test_frac=args.test_frac, folds=args.folds,
+                      options=_parse_options(args.opt))
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{table.name}.json").write_text(json.dumps(compact(result, with_points=True), indent=1), encoding="utf-8")
+        (out / f"{table.name}.md").write_text(to_markdown(result), encoding="utf-8")
+        png = to_png(result, out / f"{table.name}.png")
+        if png is None:
+            print("note: matplotlib is not installed; no PNG written", file=sys.stderr)
+    if args.db or args.out:
+        to_sqlite(result, args.db or Path(args.out) / "routing.sqlite")
+    if args.json:
+        print(json.dumps(compact(result)))
+    else:
+        print(to_markdown(result))
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("routing", help="offline routing evaluation on per-query outcome data",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help=f"dataset name ({', '.join(NAMED)}) or a generic .csv/.jsonl file")
+    p.add_argument("--policies", default="knn,mf,sw_ranking,threshold,cascade,cluster",
+                   help="comma-separated policy names (random, best_single and oracle are always added)")
+    p.add_argument("--data-dir", default=None, help="folder of the named datasets (default ../shared/data from the "
+                   "repo root, or $ROUTEWEAVE_DATA_DIR)")
+    p.add_argument("--pool", default=None, help="pool TOML to price a generic file that has no cost_usd")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--test-frac", type=float, default=0.3)
+    p.add_argument("--folds", type=int, default=0, help="k-fold cross-validation instead of one held-out split")
+    p.add_argument("--opt", action="append", default=[], metavar="POLICY.NAME=VALUE", help="policy option, repeatable")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--out", default=None, help="folder for <dataset>.json/.md/.png and routing.sqlite")
+    p.add_argument("--db", default=None, help="SQLite file for result rows (default <out>/routing.sqlite)")
+    p.set_defaults(run=run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="routeweave eval")
+    register(parser.add_subparsers(dest="eval_command"))
+    args = parser.parse_args(["routing", *(sys.argv[1:] if argv is None else argv)])
+    return run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,89 @@
+"""Reports of a routing evaluation: compact JSON, a Markdown table, a PNG cost-quality plot, SQLite rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+SUMMARY_KEYS = ("policy", "auc", "apgr", "cpt50", "cpt80", "strong_share", "quality_at_strong_cost", "max_quality",
+                "fit_s", "score_ms_per_query")
+
+
+def compact(result: dict[str, Any], with_points: bool = False) -> dict[str, Any]:
+    out = {k: v for k, v in result.items() if k != "results"}
+    out["results"] = [{k: r.get(k) for k in (*SUMMARY_KEYS, *(("points",) if with_points else ()))} for r in result["results"]]
+    return out
+
+
+def _fmt(v: Any, pct: bool = False) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{100 * v:.1f}%" if pct else f"{v:.3f}"
+    return str(v)
+
+
+def to_markdown(result: dict[str, Any]) -> str:
+    f0 = result["split"]["folds"][0]
+    split = result["split"]
+    lines = [
+        f"### {result['dataset']} — {split['kind']} split, seed {split['seed']}, "
+        f"{f0['n_train']} train / {f0['n_test']} test queries",
+        "",
+        f"weak = `{f0['weak']}` (q={f0['q_weak']:.3f}), strong = best single = `{f0['strong']}` (q={f0['q_strong']:.3f})"
+        + ("; all models cost the same, so the cost axis is flat" if f0["flat_cost"] else ""),
+        "",
+        "| policy | AUC | APGR | CPT(50%) | CPT(80%) | strong share | quality @ strong cost |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(result["results"], key=lambda r: -(r["auc"] or 0)):
+        lines.append(f"| {r['policy']} | {_fmt(r['auc'])} | {_fmt(r['apgr'])} | {_fmt(r['cpt50'], True)} | "
+                     f"{_fmt(r['cpt80'], True)} | {_fmt(r['strong_share'], True)} | {_fmt(r['quality_at_strong_cost'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def to_png(result: dict[str, Any], path: str | Path) -> Path | None:
+    """Cost-quality curves (normalised cost on x). Returns None when matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    f0 = result["split"]["folds"][0]
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for r in result["results"]:
+        pts = sorted(r["points"], key=lambda p: p["cost_norm"])
+        style = "--" if r["policy"] in ("random", "best_single", "oracle", "cheapest") else "-"
+        ax.plot([p["cost_norm"] for p in pts], [p["quality"] for p in pts], style, marker=".", label=r["policy"])
+    ax.axhline(f0["q_weak"], color="grey", lw=0.8, ls=":")
+    ax.axhline(f0["q_strong"], color="red", lw=0.8, ls=":")
+    ax.set_xlabel("normalised cost (0 = weak model, 1 = best single model)")
+    ax.set_ylabel("mean quality")
+    ax.set_title(f"{result['dataset']}: cost vs quality ({result['split']['kind']}, seed {result['split']['seed']})")
+    ax.legend(fontsize=8)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def to_sqlite(result: dict[str, Any], db_path: str | Path) -> str:
+    import sqlite_utils
+
+    db = sqlite_utils.Database(db_path)
+    run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    split = result["split"]
+    db["routing_runs"].insert({"run_id": run_id, "dataset": result["dataset"], "split": split["kind"],
+                               "seed": split["seed"], "n_queries": result["n_queries"],
+                               "models": json.dumps(result["models"])}, pk="run_id")
+    db["routing_results"].insert_all(
+        ({"run_id": run_id, "dataset": result["dataset"], **{k: r.get(k) for k in SUMMARY_KEYS}} for r in result["results"]),
+        pk=("run_id", "policy"))
+    db["routing_points"].insert_all(
+        ({"run_id": run_id, "policy": r["policy"], **p} for r in result["results"] for p in r["points"]), alter=True)
+    return run_id
