@@ -1,0 +1,33 @@
+"""The embedder really embeds, offline: no network, model files from the installed wordllama package."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+
+def test_wordllama_embeds_offline():
+    code = textwrap.dedent("""
+        import socket
+        def _no_network(*a, **k):
+            raise RuntimeError("network access attempted")
+        socket.socket.connect = _no_network
+        socket.create_connection = _no_network
+        import numpy as np
+        from routeweave.policies.embed import WordLlamaEmbedder
+        e = WordLlamaEmbedder()
+        v = e.embed(["What is the capital of France?", "Which city is France's capital?", "Integrate x^2 dx"])
+        assert v.shape == (3, 256) and v.dtype == np.float32, v.shape
+        assert np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-4)
+        assert v[0] @ v[1] > v[0] @ v[2]
+        again = e.embed(["Integrate x^2 dx"])
+        assert np.array_equal(again[0], v[2]) and e.cache_size() == 3
+        print("ok")
+    """)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "HOME": "/nonexistent-home-for-test"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

@@ -1,0 +1,47 @@
+"""End to end: `routeweave eval routing ... --json` in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from routeweave.evals.routing.loaders import default_data_dir
+
+needs_data = pytest.mark.skipif(not (default_data_dir() / "routellm_evals").exists(), reason="../shared/data not present")
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    exe = shutil.which("routeweave")
+    cmd = [exe, "eval", "routing", *args] if exe else [sys.executable, "-m", "routeweave.evals.routing", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+
+
+@needs_data
+def test_eval_routing_gsm8k_json(tmp_path):
+    out = cli("--data", "gsm8k", "--policies", "knn,mf", "--json", "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["dataset"] == "gsm8k"
+    assert doc["split"]["kind"] == "holdout" and doc["split"]["seed"] == 0
+    policies = [r["policy"] for r in doc["results"]]
+    assert policies == ["knn", "mf", "random", "best_single", "oracle"]
+    for r in doc["results"]:
+        assert {"policy", "auc", "apgr", "cpt50", "cpt80", "strong_share"} <= set(r)
+        assert 0 <= r["auc"] <= 1 and 0 <= r["strong_share"] <= 1
+    by = {r["policy"]: r for r in doc["results"]}
+    assert by["oracle"]["auc"] > by["knn"]["auc"] > by["random"]["auc"] - 0.02
+    assert by["best_single"]["apgr"] == pytest.approx(0.5)
+    assert {p.name for p in tmp_path.iterdir()} >= {"gsm8k.json", "gsm8k.md", "gsm8k.png", "routing.sqlite"}
+
+
+def test_eval_routing_malformed_file_reports_file_and_line(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("query_id,query,model,quality\nq1,hi,a,1\nq1,hi,b,oops\n", encoding="utf-8")
+    out = cli("--data", str(bad), "--policies", "knn")
+    assert out.returncode == 2
+    assert f"{bad}:3" in out.stderr and "'quality' must be a number" in out.stderr
