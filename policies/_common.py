@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,6 +49,18 @@ class TablePolicy(Policy):
 
     def _restore(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self._models = list(state.get("models", []))
+
+
+def text_stats(texts: Sequence[str]) -> np.ndarray:
+    """Cheap surface features of a query (length, numbers, sentences, ...): on GSM8K they predict the weak
+    model's failures better than a bag-of-token embedding does."""
+    rows = []
+    for t in texts:
+        nums = re.findall(r"\d+(?:\.\d+)?", t)
+        rows.append([np.log1p(len(t)), np.log1p(len(nums)), np.log1p(t.count(".") + t.count("?")),
+                     np.log1p(len(t.split())), np.log1p(sum(len(n) for n in nums)), float("%" in t), float("$" in t),
+                     np.log1p(t.count(","))])
+    return np.array(rows, dtype=np.float64).reshape(len(rows), 8)
 
 
 def fit_logreg(X: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 25,

@@ -14,11 +14,12 @@ calls already made."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ._common import TablePolicy, fit_logreg, logreg_proba
+from ._common import TablePolicy, fit_logreg, logreg_proba, text_stats
 from .base import Routed
 from .outcomes import OutcomeTable
 from .registry import register
@@ -31,11 +32,34 @@ class ThresholdPolicy(TablePolicy):
     default_knob = 0.5
     knob_doc = "threshold t in [0, 1]: cheapest candidate with P(good enough) >= t; higher t = stronger models"
 
-    def __init__(self, *, tolerance: float = 0.0, l2: float = 1.0, **base: Any) -> None:
+    def __init__(self, *, tolerance: float = 0.0, l2: float = 3.0, text_features: bool = True, **base: Any) -> None:
         super().__init__(**base)
-        self.tolerance, self.l2 = tolerance, l2
-        self.params = {"tolerance": tolerance, "l2": l2}
+        self.tolerance, self.l2, self.text_features = tolerance, l2, text_features
+        self.params = {"tolerance": tolerance, "l2": l2, "text_features": text_features}
         self._W = np.zeros((0, 0))
+        self._mu = self._sd = np.zeros(0)
+
+    def _features(self, X: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        if not self.text_features:
+            return X.astype(np.float64)
+        return np.hstack([X.astype(np.float64), (text_stats(texts) - self._mu) / self._sd])
+
+    def _fit(self, table: OutcomeTable) -> None:
+        self._models = list(table.models)
+        F = text_stats(table.queries)
+        self._mu, self._sd = F.mean(0), F.std(0) + 1e-9
+        self._fit_xy(self._features(self.embed(table.queries), table.queries), table)
+
+    def scores(self, texts: Sequence[str], candidates: Sequence[Candidate]) -> np.ndarray:
+        S = self.prior_scores(len(texts), candidates)
+        if not self.fitted:
+            return S
+        P = self._predict(self._features(self.embed(texts), texts))
+        col = {m: j for j, m in enumerate(self._models)}
+        for j, c in enumerate(candidates):
+            if c.key in col:
+                S[:, j] = P[:, col[c.key]]
+        return S
 
     def _fit_xy(self, X: np.ndarray, table: OutcomeTable) -> None:
         Q = table.quality
@@ -70,11 +94,11 @@ class ThresholdPolicy(TablePolicy):
         return sorted({0.0, *(float(x) for x in qs), 1.0 + 1e-9})
 
     def _state_arrays(self) -> dict[str, np.ndarray]:
-        return {"W": self._W}
+        return {"W": self._W, "mu": self._mu, "sd": self._sd}
 
     def _restore(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         super()._restore(state, arrays)
-        self._W = arrays.get("W", self._W)
+        self._W, self._mu, self._sd = arrays.get("W", self._W), arrays.get("mu", self._mu), arrays.get("sd", self._sd)
 
 
 def frontier(mean_cost: np.ndarray, mean_score: np.ndarray) -> list[int]:
