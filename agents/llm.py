@@ -7,6 +7,7 @@ Costs come from the pool's prices, not from LiteLLM's price map, so custom price
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from typing import Any
@@ -55,6 +56,7 @@ class Target(BaseModel):
     max_tokens: int = 256
     timeout: float = 60.0
     temperature: float = 0.0
+    mock_response: str | None = None
 
     def reserve_usd(self, prompt_tokens: int, max_tokens: int | None = None) -> float:
         """The most this call can cost: its prompt plus max_tokens of output."""
@@ -86,15 +88,23 @@ def resolve(who: str, endpoint: Endpoint, server_api_base: str | None) -> Target
         max_tokens=endpoint.max_tokens,
         timeout=endpoint.timeout,
         temperature=endpoint.temperature,
+        mock_response=endpoint.mock_response,
     )
 
 
 def count_tokens(target: Target, messages: list[dict[str, str]]) -> int:
-    """Prompt tokens as LiteLLM counts them (tiktoken fallback for unknown models): used to reserve budget."""
+    """Prompt tokens as LiteLLM counts them (tiktoken fallback for unknown models), plus a few per message
+    for the chat template: used to reserve budget. Counted per message and cached, since the router's
+    conversation only grows."""
+    return sum(_message_tokens(target.model, m.get("content") or "") + 4 for m in messages) + 3
+
+
+@functools.lru_cache(maxsize=4096)
+def _message_tokens(model: str, text: str) -> int:
     try:
-        return int(litellm.token_counter(model=target.model, messages=messages))
+        return int(litellm.token_counter(model=model, text=text))
     except Exception:  # unknown tokenizer: a generous estimate is safe for a reservation
-        return sum(len(m.get("content") or "") for m in messages) // 3 + 8
+        return len(text.encode()) // 2 + 1
 
 
 def _text(message: Any) -> str:
@@ -127,6 +137,8 @@ async def complete(
         num_retries=0,
         **litellm_kwargs,
     )
+    if target.mock_response is not None:
+        kwargs["mock_response"] = target.mock_response
     if stop:
         kwargs["stop"] = stop
     if grammar:

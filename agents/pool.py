@@ -59,6 +59,9 @@ class Endpoint(_Strict):
     max_tokens: int = Field(256, ge=1, le=32768)
     timeout: float = Field(60.0, gt=0)
     temperature: float = Field(0.0, ge=0, le=2)
+    mock_response: str | None = Field(
+        None, max_length=4000, description="answer with this text through LiteLLM's mock_response (tests, benchmarks, demos)"
+    )
 
     @model_validator(mode="after")
     def _one_address(self) -> "Endpoint":

@@ -33,6 +33,7 @@ class TraceStore:
             conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
             db = sqlite_utils.Database(conn)
             db.enable_wal()
+            db.execute("PRAGMA synchronous=NORMAL")  # in WAL mode: durable on crash, no fsync per step
             db[SESSIONS].create(
                 {"session_id": str, "graph": str, "question": str, "answer": str, "stop_reason": str,
                  "cost_usd": float, "cost_units": float, "prompt_tokens": int, "completion_tokens": int,
