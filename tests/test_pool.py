@@ -85,3 +85,14 @@ def test_with_enabled(tmp_path):
     assert [e.name for e in pool.with_enabled(["wiki"]).enabled] == ["Wiki"]
     with pytest.raises(PoolError, match="unknown expert"):
         pool.with_enabled(["Nope"])
+
+
+def test_cli_reports_config_errors_without_a_traceback(routeweave_cmd, tmp_path):
+    import subprocess
+
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")}
+    out = subprocess.run([*routeweave_cmd, "ask", "hi", "--pool", str(POOLS / "remote.toml"), "--db", str(tmp_path / "x.db")],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 2 and "OPENAI_API_KEY" in out.stderr and "Traceback" not in out.stderr
+    out = subprocess.run([*routeweave_cmd, "ask", "hi", "--pool", str(tmp_path / "none.toml")], capture_output=True, text=True)
+    assert out.returncode == 2 and "does not exist" in out.stderr

@@ -57,7 +57,16 @@ def run_ask(args: argparse.Namespace) -> int:
     except PoolError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    with RouterGraph(pool, db_path=args.db) as graph:
+    from ..agents.llm import MissingKeyError
+    from ..agents.local_server import ServerError
+
+    graph = RouterGraph(pool, db_path=args.db)
+    try:
+        graph.start()
+    except (MissingKeyError, ServerError, ValueError) as exc:  # configuration the user can fix
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    with graph:
         if args.json:
             print(json.dumps(graph.invoke({"question": args.question}), indent=2))
             return 0
