@@ -3,7 +3,8 @@
 Logistic regression on the query embedding (numpy, Newton). Trained on in-domain queries (the outcome
 table it is fitted on, plus any ``extra_in_domain`` texts) against the team-written seed list in
 ``guard_seeds.py`` (classes re-weighted to balance). If P(ood) >= ``ood_threshold`` the decision is a
-refusal with a safe reply; otherwise the ``inner`` policy decides. Unfitted, the guard passes everything."""
+refusal with a safe reply; otherwise the ``inner`` policy (default knn) decides. Unfitted, the guard passes
+everything."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def fit_guard(emb_in: np.ndarray, emb_out: np.ndarray, l2: float = 1.0) -> np.nd
 class GuardPolicy(Policy):
     trainable = True
 
-    def __init__(self, *, inner: str = "cheapest", inner_options: dict | None = None, ood_threshold: float = 0.5,
+    def __init__(self, *, inner: str = "knn", inner_options: dict | None = None, ood_threshold: float = 0.5,
                  max_in_domain: int = 3000, l2: float = 1.0, **base: Any) -> None:
         super().__init__(**base)
         self.ood_threshold, self.max_in_domain, self.l2 = ood_threshold, max_in_domain, l2
