@@ -10,6 +10,7 @@ import sys
 # module path -> exposes register(subparsers) that adds one or more sub-commands with set_defaults(run=...)
 COMMAND_MODULES = (
     "routeweave.ui.ask_cmd",
+    "routeweave.ui.serve_cmd",
     "routeweave.evals.cli",
 )
 

@@ -1,0 +1,176 @@
+"""The Gradio chat UI: each answer shows its route while it happens.
+
+Every step (think, policy decision, expert call, notice, answer) is a collapsible message titled with what
+happened and metered with its tokens, dollars and latency; a card beside the chat shows the session's
+spend against its budget. Controls: model (graph or policy), budget, max rounds, enabled experts. Past
+sessions are read back from the trace store (SQLite) and any session exports as JSON.
+
+It runs over the same Service (one Engine) as the HTTP API: mounted at /ui by `routeweave serve`, or alone
+by `routeweave chat`."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+
+from .service import DEFAULT_MODEL, Service  # noqa: E402
+from .steps import answer_message, step_message, totals_html, usd  # noqa: E402
+
+CSS = """
+.gradio-container { max-width: 1240px !important; margin: auto; }
+#rw-header h1 { font-size: 1.5rem; margin: 0; letter-spacing: -0.01em; }
+#rw-header p { margin: 2px 0 0; opacity: 0.7; }
+.rw-totals { border: 1px solid var(--border-color-primary); border-radius: 12px; padding: 14px 16px;
+             background: var(--block-background-fill); }
+.rw-spend { font-size: 0.95rem; opacity: 0.85; }
+.rw-big { font-size: 1.6rem; font-weight: 650; font-variant-numeric: tabular-nums; opacity: 1; margin-right: 4px; }
+.rw-bar { height: 8px; border-radius: 4px; background: var(--neutral-200); margin: 10px 0 8px; overflow: hidden; }
+.dark .rw-bar { background: var(--neutral-700); }
+.rw-fill { height: 100%; background: linear-gradient(90deg, #10b981, #f59e0b); border-radius: 4px; }
+.rw-stats { display: flex; flex-wrap: wrap; gap: 6px 14px; font-size: 0.85rem; opacity: 0.8;
+            font-variant-numeric: tabular-nums; }
+.rw-status { margin-left: auto; font-weight: 600; }
+.rw-session { margin-top: 8px; font-size: 0.75rem; opacity: 0.6; word-break: break-all; }
+#rw-chat .message-wrap { font-size: 0.95rem; }
+"""
+
+HEADER = """<div id="rw-header"><h1>routeweave</h1>
+<p>A small router model asks expert models sub-questions within a budget. Every step shows who was asked
+what, what it said, and what it cost.</p></div>"""
+
+
+def _session_choices(service: Service, limit: int = 30) -> list[tuple[str, str]]:
+    choices = []
+    for row in service.traces.recent(limit):
+        question = " ".join((row.get("question") or "").split())
+        question = question if len(question) <= 60 else question[:59] + "…"
+        choices.append((f"{question} · {usd(row.get('cost_usd'))}", row["session_id"]))
+    return choices
+
+
+def _export(session: dict[str, Any]) -> str:
+    folder = Path(tempfile.gettempdir()) / "routeweave-exports"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"routeweave-{re.sub(r'[^A-Za-z0-9_-]', '', session['session_id'])}.json"
+    path.write_text(json.dumps(session, indent=2), encoding="utf-8")
+    return str(path)
+
+
+def _session_view(session: dict[str, Any], budget_usd: float) -> list[dict[str, Any]]:
+    steps = session.get("steps") or []
+    result = {**session, "expert_calls": sum(1 for s in steps if s["kind"] == "route"),
+              "prompt_tokens": session.get("prompt_tokens") or 0, "completion_tokens": session.get("completion_tokens") or 0,
+              "cost_usd": session.get("cost_usd") or 0.0, "rounds": session.get("rounds") or 0}
+    messages = [{"role": "user", "content": html.escape(session.get("question") or "")}]
+    messages += [step_message(s, i) for i, s in enumerate(steps)]
+    messages.append(answer_message(result, budget_usd))
+    return messages
+
+
+def build_ui(service: Service) -> gr.Blocks:
+    pool = service.pool
+    experts = service.expert_names()
+    models = [(f"{m.id}  ({m.description})", m.id) for m in service.models.values()]
+
+    with gr.Blocks(title="routeweave") as ui:
+        current = gr.State(None)  # the shown session's id
+        gr.HTML(HEADER)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                chat = gr.Chatbot(elem_id="rw-chat", height=600, show_label=False, layout="panel",
+                                  placeholder="Ask a question: the route, its replies and costs appear here as they happen.",
+                                  group_consecutive_messages=False, buttons=["copy"])
+                with gr.Row():
+                    question = gr.Textbox(elem_id="rw-question", show_label=False, scale=5, autofocus=True,
+                                          placeholder="e.g. Between Harvey Pekar and Denise Levertov who was born earlier?")
+                    ask = gr.Button("Ask", variant="primary", elem_id="rw-ask", scale=1, min_width=90)
+            with gr.Column(scale=2, min_width=300):
+                totals = gr.HTML(totals_html(None, pool.limits.budget_usd), elem_id="rw-totals")
+                with gr.Accordion("Route settings", open=True):
+                    model = gr.Dropdown(models, value=DEFAULT_MODEL, label="Graph or policy", elem_id="rw-model")
+                    budget = gr.Number(value=pool.limits.budget_usd, label=f"Budget, USD (at most {usd(pool.limits.budget_usd)})",
+                                       minimum=0, maximum=pool.limits.budget_usd, step=0.0005, elem_id="rw-budget")
+                    rounds = gr.Slider(1, pool.limits.max_rounds, value=pool.limits.max_rounds, step=1, label="Max rounds",
+                                       elem_id="rw-rounds")
+                    chosen = gr.CheckboxGroup(experts, value=experts, label="Experts enabled", elem_id="rw-experts")
+                with gr.Accordion("Past sessions", open=False):
+                    past = gr.Dropdown(_session_choices(service), label="Stored sessions (newest first)", value=None,
+                                       elem_id="rw-past")
+                    with gr.Row():
+                        refresh = gr.Button("Refresh", size="sm")
+                        export = gr.DownloadButton("Export trace (JSON)", size="sm", interactive=False, elem_id="rw-export")
+
+        async def run(text: str, history: list, model_id: str, budget_usd, max_rounds, enabled: list[str]):
+            text = (text or "").strip()
+            history = list(history or [])
+            if not text:
+                yield history, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                return
+            cap = min(float(budget_usd or pool.limits.budget_usd), pool.limits.budget_usd)
+            history.append({"role": "user", "content": html.escape(text)})
+            try:
+                inputs = service.session_inputs(text, budget_usd=budget_usd or None, max_rounds=int(max_rounds),
+                                                experts=list(enabled or []))
+                graph = service.graph(model_id)
+                steps: list = []
+                pending = {"role": "assistant", "content": "", "metadata": {"title": "⏳ Working…", "status": "pending"}}
+                yield history + [pending], totals_html(None, cap, steps, running=True), "", gr.skip(), gr.skip(), gr.skip()
+                async for event in graph.astream(inputs):
+                    if event["type"] == "step":
+                        steps.append(event["step"])
+                        history.append(step_message(event["step"], len(steps) - 1))
+                        yield history + [pending], totals_html(None, cap, steps, running=True), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                    else:
+                        result = event
+                history.append(answer_message(result, cap))
+                session = service.traces.get(result["session_id"]) or result
+                yield (history, totals_html(result, cap), gr.skip(), result["session_id"],
+                       gr.DownloadButton(value=_export(session), interactive=True),
+                       gr.Dropdown(choices=_session_choices(service), value=None))
+            except (ValueError, KeyError) as exc:
+                history.append({"role": "assistant", "content": f"⚠️ {html.escape(str(exc))}"})
+                yield history, totals_html(None, cap), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+
+        outputs = [chat, totals, question, current, export, past]
+        ask.click(run, [question, chat, model, budget, rounds, chosen], outputs)
+        question.submit(run, [question, chat, model, budget, rounds, chosen], outputs)
+
+        def show(session_id: str | None):
+            if not session_id:
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            session = service.traces.get(session_id)
+            if session is None:
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            cap = (session.get("meta") or {}).get("limits", {}) or {}
+            cap = cap.get("budget_usd") or pool.limits.budget_usd
+            result = {**session, "expert_calls": sum(1 for s in session["steps"] if s["kind"] == "route")}
+            return (_session_view(session, cap), totals_html(result, cap), session_id,
+                    gr.DownloadButton(value=_export(session), interactive=True))
+
+        past.change(show, [past], [chat, totals, current, export])
+        refresh.click(lambda: gr.Dropdown(choices=_session_choices(service)), None, [past])
+    return ui
+
+
+def theme() -> gr.themes.Base:
+    return gr.themes.Soft(primary_hue="emerald", neutral_hue="slate",
+                          font=["ui-sans-serif", "system-ui", "sans-serif"],  # local fonts: no network
+                          font_mono=["ui-monospace", "SFMono-Regular", "monospace"])
+
+
+def mount_ui(app, service: Service, *, path: str = "/ui", api_key: str | None = None):
+    """Mount the UI on a FastAPI app. With an API key configured, the UI asks for it (any user name)."""
+    import hmac
+
+    auth = (lambda _user, password: hmac.compare_digest(str(password).encode(), api_key.encode())) if api_key else None
+    return gr.mount_gradio_app(app, build_ui(service), path=path, auth=auth, theme=theme(), css=CSS,
+                               footer_links=[], ssr_mode=False, mcp_server=False)

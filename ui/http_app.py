@@ -1,0 +1,312 @@
+"""The OpenAI-compatible HTTP service: one FastAPI app over one Service (one Engine, every model name).
+
+    POST /v1/chat/completions   stream or not; `model` picks the graph/policy (GET /v1/models lists them)
+    GET  /v1/models, /v1/models/{id}
+    GET  /v1/sessions?limit=N   recent sessions;  GET /v1/sessions/{id}   one session's trace, step by step
+    GET  /healthz
+    /ui                         the Gradio chat UI (when mounted)
+
+The question is the last `user` message (the graphs answer one question; earlier turns are not sent to
+them). `usage` is the whole session's tokens, router and experts. routeweave's own fields travel in an
+extra `routeweave` object, on the reply and (streaming) on chunks; a request may carry one too
+(`extra_body={"routeweave": {...}}` in the openai client): `budget_usd`, `max_rounds`, `max_tokens`
+(session caps that only lower the server's), `experts` (a subset of the enabled ones) and `include_steps`.
+
+Streaming (chat.completion.chunk SSE): each step arrives as it happens as one line of
+`delta.reasoning_content` (the field reasoning models use; clients that don't know it ignore it) plus the
+structured step in the chunk's `routeweave.step`; then the answer as `delta.content`; then a chunk with
+`finish_reason` and `routeweave` (session id, cost); then, with `stream_options.include_usage`, the usage
+chunk; then `[DONE]`.
+
+Errors are OpenAI's shape `{"error": {"message", "type", "param", "code"}}` with a 4xx status: bad JSON,
+a body over the limit (413), missing messages, an unknown model (404), a bad option (400), a missing or
+wrong API key (401) when `ROUTEWEAVE_API_KEY` is set."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .steps import step_line
+from .service import DEFAULT_MODEL, Service
+
+API_KEY_ENV = "ROUTEWEAVE_API_KEY"
+MAX_BODY_BYTES = 256 * 1024
+FINISH = {"answered": "stop", "budget": "length", "refused": "content_filter"}
+OPTION_KEYS = {"budget_usd", "max_rounds", "max_tokens", "experts", "include_steps"}
+
+
+class APIError(Exception):
+    def __init__(self, status: int, message: str, *, type: str = "invalid_request_error", param: str | None = None,
+                 code: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.type, self.param, self.code = status, message, type, param, code
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+    def response(self) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
+        return JSONResponse(self.body(), status_code=self.status, headers=headers)
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(json.dumps(data, separators=(",", ":")), status_code=status, media_type="application/json")
+
+
+# -- request parsing ------------------------------------------------------------------------------------
+
+
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit:
+        raise APIError(413, f"the request body is {length} bytes; the limit is {limit}", code="request_too_large")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise APIError(413, f"the request body is over the limit of {limit} bytes", code="request_too_large")
+        chunks.append(chunk)
+    try:
+        body = json.loads(b"".join(chunks) or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise APIError(400, f"the body is not valid JSON: {exc}", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise APIError(400, "the body must be a JSON object", code="invalid_json")
+    return body
+
+
+def _text(content: Any) -> str | None:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # [{"type": "text", "text": ...}, ...]
+        parts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+        if all(isinstance(p, str) for p in parts):
+            return "\n".join(parts)
+    return None
+
+
+def question_of(body: dict[str, Any]) -> str:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise APIError(400, "'messages' must be a non-empty list of {role, content} objects", param="messages",
+                       code="missing_messages" if messages is None else "invalid_messages")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise APIError(400, f"messages[{i}] must be an object with a 'role'", param=f"messages[{i}]", code="invalid_messages")
+    users = [m for m in messages if m["role"] == "user"]
+    if not users:
+        raise APIError(400, "'messages' has no 'user' message to answer", param="messages", code="invalid_messages")
+    text = _text(users[-1].get("content"))
+    if text is None or not text.strip():
+        raise APIError(400, "the last user message has no text content", param="messages", code="invalid_messages")
+    return text.strip()
+
+
+def _options(body: dict[str, Any]) -> dict[str, Any]:
+    options = body.get("routeweave") or {}
+    if not isinstance(options, dict):
+        raise APIError(400, "'routeweave' must be an object", param="routeweave")
+    unknown = set(options) - OPTION_KEYS
+    if unknown:
+        raise APIError(400, f"unknown routeweave option(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(OPTION_KEYS))}",
+                       param="routeweave")
+    for key, kind in (("budget_usd", (int, float)), ("max_rounds", int), ("max_tokens", int)):
+        value = options.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, kind) or value <= 0):
+            raise APIError(400, f"routeweave.{key} must be a positive {'number' if key == 'budget_usd' else 'integer'}, got {value!r}",
+                           param=f"routeweave.{key}")
+    return options
+
+
+# -- responses ------------------------------------------------------------------------------------------
+
+
+def _usage(result: dict[str, Any]) -> dict[str, int]:
+    p, c = int(result["prompt_tokens"]), int(result["completion_tokens"])
+    return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+
+
+def _extra(result: dict[str, Any], spec, budget_usd: float, include_steps: bool) -> dict[str, Any]:
+    extra = {
+        "session_id": result["session_id"],
+        "cost_usd": result["cost_usd"],
+        "cost_units": result["cost_units"],
+        "budget_usd": budget_usd,
+        "stop_reason": result["stop_reason"],
+        "rounds": result["rounds"],
+        "expert_calls": result["expert_calls"],
+        "latency_s": result["latency_s"],
+        "graph": spec.graph,
+        "policy": spec.policy,
+        "trace_url": f"/v1/sessions/{result['session_id']}",
+    }
+    if include_steps:
+        extra["steps"] = result["steps"]
+    return extra
+
+
+def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: int = MAX_BODY_BYTES,
+               ui: bool = True) -> FastAPI:
+    """The ASGI app. `api_key=None` reads ROUTEWEAVE_API_KEY (empty or unset: no auth)."""
+    api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
+    app = FastAPI(title="routeweave", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.service = service
+
+    @app.exception_handler(APIError)
+    async def _api_error(request: Request, exc: APIError):
+        return exc.response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        if not request.url.path.startswith("/v1"):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+        return APIError(exc.status_code, str(exc.detail), code=code).response()
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return APIError(400, f"{where}: {first.get('msg', 'invalid request')}", param=where or None).response()
+
+    def authorize(request: Request) -> None:
+        if api_key is None:
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), api_key.encode()):
+            raise APIError(401, "a valid API key is required: send 'Authorization: Bearer <key>'",
+                           type="authentication_error", code="invalid_api_key")
+
+    @app.get("/healthz")
+    async def healthz():
+        return {"status": "ok", "models": len(service.models), "experts": service.expert_names()}
+
+    @app.get("/")
+    async def root():
+        return RedirectResponse("/ui/" if ui else "/v1/models")
+
+    def model_card(spec) -> dict[str, Any]:
+        return {"id": spec.id, "object": "model", "created": 0, "owned_by": "routeweave",
+                "graph": spec.graph, "policy": spec.policy, "description": spec.description}
+
+    @app.get("/v1/models")
+    async def models(request: Request):
+        authorize(request)
+        return {"object": "list", "data": [model_card(s) for s in service.models.values()]}
+
+    @app.get("/v1/models/{model_id}")
+    async def model(model_id: str, request: Request):
+        authorize(request)
+        if model_id not in service.models:
+            raise APIError(404, f"unknown model '{model_id}'", param="model", code="model_not_found")
+        return model_card(service.models[model_id])
+
+    @app.get("/v1/sessions")
+    async def sessions(request: Request, limit: int = 20):
+        authorize(request)
+        return {"object": "list", "data": service.traces.recent(max(1, min(limit, 200)))}
+
+    @app.get("/v1/sessions/{session_id}")
+    async def session(session_id: str, request: Request):
+        authorize(request)
+        found = service.traces.get(session_id)
+        if found is None:
+            raise APIError(404, f"no session '{session_id}'", param="session_id", code="session_not_found")
+        return found
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request):
+        authorize(request)
+        body = await read_json(request, max_body_bytes)
+        model_id = body.get("model")
+        if not isinstance(model_id, str) or not model_id:
+            raise APIError(400, f"'model' is required, e.g. '{DEFAULT_MODEL}' (GET /v1/models lists them)", param="model",
+                           code="missing_model")
+        if model_id not in service.models:
+            raise APIError(404, f"unknown model '{model_id}'; known: {', '.join(service.models)}", param="model",
+                           code="model_not_found")
+        question = question_of(body)
+        options = _options(body)
+        stream = body.get("stream", False)
+        if not isinstance(stream, bool):
+            raise APIError(400, "'stream' must be true or false", param="stream")
+        stream_options = body.get("stream_options") or {}
+        if not isinstance(stream_options, dict):
+            raise APIError(400, "'stream_options' must be an object", param="stream_options")
+        try:
+            inputs = service.session_inputs(question, budget_usd=options.get("budget_usd"),
+                                            max_rounds=options.get("max_rounds"), max_tokens=options.get("max_tokens"),
+                                            experts=options.get("experts"))
+        except ValueError as exc:
+            raise APIError(400, str(exc), param="routeweave") from None
+        spec = service.models[model_id]
+        graph = service.graph(model_id)
+        budget = min(float(options.get("budget_usd") or service.pool.limits.budget_usd), service.pool.limits.budget_usd)
+        include_steps = bool(options.get("include_steps"))
+        if not stream:
+            try:
+                result = await graph.ainvoke(inputs)
+            except ValueError as exc:
+                raise APIError(400, str(exc)) from None
+            return _json({
+                "id": f"chatcmpl-{result['session_id']}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model_id,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": result["answer"]},
+                             "finish_reason": FINISH.get(result["stop_reason"], "stop")}],
+                "usage": _usage(result),
+                "routeweave": _extra(result, spec, budget, include_steps),
+            })
+        return StreamingResponse(
+            _stream(graph, inputs, model_id, spec, budget, include_steps, bool(stream_options.get("include_usage"))),
+            media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    if ui:
+        from .chat_app import mount_ui
+
+        mount_ui(app, service, api_key=api_key)
+    return app
+
+
+async def _stream(graph, inputs, model_id, spec, budget, include_steps, include_usage) -> AsyncIterator[bytes]:
+    session_id = uuid.uuid4().hex
+    created = int(time.time())
+    base = {"id": f"chatcmpl-{session_id}", "object": "chat.completion.chunk", "created": created, "model": model_id}
+
+    def chunk(delta: dict[str, Any] | None, finish: str | None = None, **extra) -> bytes:
+        choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
+        return b"data: " + json.dumps({**base, "choices": choices, **extra}, separators=(",", ":")).encode() + b"\n\n"
+
+    yield chunk({"role": "assistant", "content": ""}, routeweave={"session_id": session_id})
+    try:
+        async for event in graph.astream(inputs, session_id=session_id):
+            if event["type"] == "step":
+                step = event["step"]
+                yield chunk({"reasoning_content": step_line(step) + "\n"}, routeweave={"step": step})
+                continue
+            result = event
+            if result["answer"]:
+                yield chunk({"content": result["answer"]})
+            yield chunk({}, FINISH.get(result["stop_reason"], "stop"),
+                        routeweave=_extra(result, spec, budget, include_steps))
+            if include_usage:
+                yield chunk(None, usage=_usage(result), routeweave={"session_id": session_id, "cost_usd": result["cost_usd"]})
+    except ValueError as exc:  # bad inputs found by the graph: the headers are sent, so the error is an event
+        yield b"data: " + json.dumps(APIError(400, str(exc)).body()).encode() + b"\n\n"
+    except Exception as exc:  # noqa: BLE001  an engine failure ends the stream with an error event, not a hang
+        yield b"data: " + json.dumps(APIError(500, f"{type(exc).__name__}: {exc}", type="server_error").body()).encode() + b"\n\n"
+    yield b"data: [DONE]\n\n"
