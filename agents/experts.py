@@ -70,7 +70,8 @@ class LLMExpert:
         return self.target.reserve_usd(prompt)
 
     async def ask(self, query: str) -> CallRecord:
-        return await complete(self.target, self._messages(query))
+        # logprobs give the cascade its confidence signal; servers without them just return none
+        return await complete(self.target, self._messages(query), logprobs=True)
 
 
 @expert_kind("retrieval")

@@ -8,6 +8,7 @@ Costs come from the pool's prices, not from LiteLLM's price map, so custom price
 from __future__ import annotations
 
 import functools
+import math
 import os
 import time
 from typing import Any
@@ -41,6 +42,7 @@ class CallRecord(BaseModel):
     cost_units: float = Field(0.0, ge=0, description="Router-R1 unit: completion tokens x output $/1M")
     latency_s: float = Field(0.0, ge=0)
     error: str | None = None
+    confidence: float | None = Field(None, ge=0, le=1, description="exp(mean token logprob), when asked and given")
 
 
 class Target(BaseModel):
@@ -123,6 +125,7 @@ async def complete(
     grammar: str | None = None,
     stop: list[str] | None = None,
     max_tokens: int | None = None,
+    logprobs: bool = False,
     **litellm_kwargs: Any,
 ) -> CallRecord:
     """One chat completion, metered. `grammar` is a GBNF grammar passed to llama.cpp in extra_body."""
@@ -141,6 +144,8 @@ async def complete(
         kwargs["mock_response"] = target.mock_response
     if stop:
         kwargs["stop"] = stop
+    if logprobs:
+        kwargs["logprobs"] = True
     if grammar:
         kwargs["extra_body"] = {"grammar": grammar}
     started = time.perf_counter()
@@ -162,7 +167,16 @@ async def complete(
         cost_units=target.price.cost_units(completion),
         latency_s=latency,
         error=None if text.strip() else "empty reply",
+        confidence=_confidence(response.choices[0]) if logprobs and response.choices else None,
     )
+
+
+def _confidence(choice: Any) -> float | None:
+    """exp(mean log-probability) of the generated tokens: a cheap, provider-neutral confidence signal."""
+    content = getattr(getattr(choice, "logprobs", None), "content", None) or []
+    values = [float(getattr(t, "logprob", None) if not isinstance(t, dict) else t.get("logprob")) for t in content]
+    values = [v for v in values if v == v]  # drop NaN
+    return math.exp(sum(values) / len(values)) if values else None
 
 
 def _describe(exc: Exception) -> str:

@@ -108,6 +108,9 @@ class Pool(_Strict):
     experts: list[Expert] = Field(..., min_length=1)
     limits: Limits = Limits()
     aggregate: str = Field("concat", description="how replies of several experts to one sub-question are merged")
+    guard: str | None = Field(
+        None, description="a guard policy in front of every graph: a registered name or a directory saved by Policy.save"
+    )
 
     @model_validator(mode="after")
     def _references(self) -> "Pool":

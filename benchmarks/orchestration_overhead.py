@@ -17,7 +17,7 @@ from pathlib import Path
 
 from routeweave.agents.llm import complete
 from routeweave.agents.pool import Pool
-from routeweave.graphs.api import RouterGraph
+from routeweave.graphs.api import RouterGraph, open_graph
 
 ROUTER_SAYS = "<think>I need one fact.</think>\n<search>Mock: when was it built?</search>"
 EXPERT_SAYS = "It was built in 1889."
@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, RouterGraph(mock_pool(args.rounds), db_path=Path(tmp) / "b.db", cache_dir=Path(tmp)) as graph:
+    with tempfile.TemporaryDirectory() as tmp, open_graph(mock_pool(args.rounds), db_path=Path(tmp) / "b.db", cache_dir=Path(tmp)) as graph:
         graph.invoke({"question": "warm-up"})
         per_step_overhead, ratios = [], []
         for i in range(args.sessions):

@@ -1,10 +1,10 @@
 """The Python API: `open_graph(pool)` starts what the pool needs and returns a `RouterGraph`.
 
-    with open_graph() as graph:                      # the embedded default pool
+    with open_graph() as graph:                      # the embedded default pool, the Router-R1 graph
         result = graph.invoke({"question": "..."})   # answer, steps, cost, session_id
 
 The nodes are async (LiteLLM's async client) and the checkpointer is LangGraph's AsyncSqliteSaver. Both
-live on one event loop that the RouterGraph owns in a background thread, so the same object serves sync
+live on one event loop that the Engine owns in a background thread, so the same object serves sync
 callers (`invoke`, `stream`) and async ones (`ainvoke`, `astream`) without "event loop closed" surprises.
 `graph.compiled` is the LangGraph graph itself."""
 
@@ -12,54 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import queue
-import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
 from ..agents.pool import Pool, load_pool
-from ..agents.runtime import Runtime
-from .paths import checkpoint_path, default_cache_dir, default_db_path
-from .router_r1 import build_router_r1, recursion_limit
+from .engine import Engine
+from .registry import graph_spec
 from .state import Step
-from .trace_store import TraceStore
-
-GraphFactory = Callable[[Runtime, Any], Any]
-
-
-class LoopThread:
-    """An asyncio loop running in a daemon thread; coroutines are submitted to it from anywhere."""
-
-    def __init__(self) -> None:
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="routeweave-loop", daemon=True)
-        self._thread.start()
-
-    def run(self, coro):
-        assert self.loop is not None
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
-
-    async def arun(self, coro):
-        assert self.loop is not None
-        if asyncio.get_running_loop() is self.loop:
-            return await coro
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
-
-    def stop(self) -> None:
-        if self.loop is not None:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            if self._thread:
-                self._thread.join(timeout=5)
-            self.loop.close()
-            self.loop = None
 
 
 def summarize(session_id: str, question: str, state: dict[str, Any]) -> dict[str, Any]:
@@ -91,57 +52,37 @@ def _route_latency(steps: list[Step]) -> float:
 
 
 class RouterGraph:
-    def __init__(
-        self,
-        pool: Pool,
-        *,
-        db_path: Path | None = None,
-        cache_dir: Path | None = None,
-        factory: GraphFactory = build_router_r1,
-        name: str = "router-r1",
-    ):
-        self.pool = pool
+    """One graph kind (and policy) of an Engine, with sync and async entry points."""
+
+    def __init__(self, engine: Engine, *, name: str = "router-r1", policy: str | None = None, owns_engine: bool = False):
+        self.engine = engine
         self.name = name
-        self.db_path = Path(db_path) if db_path else default_db_path()
-        self.runtime = Runtime(pool, cache_dir=Path(cache_dir) if cache_dir else default_cache_dir())
-        self.traces = TraceStore(self.db_path)
-        self._factory = factory
-        self._loop = LoopThread()
-        self._conn: aiosqlite.Connection | None = None
-        self.compiled = None
+        self.policy = policy
+        self._owns_engine = owns_engine
+        self.compiled = engine.compiled(name, policy)
 
-    # -- lifecycle ------------------------------------------------------------------------------
+    @property
+    def pool(self) -> Pool:
+        return self.engine.pool
 
-    def start(self) -> "RouterGraph":
-        self.runtime.start()
-        try:
-            self.db_path.parent.mkdir(parents=True, exist_ok=True)
-            self._loop.start()
-            self.compiled = self._loop.run(self._compile())
-        except BaseException:
-            self.close()
-            raise
-        return self
+    @property
+    def runtime(self):
+        return self.engine.runtime
 
-    async def _compile(self):
-        # Checkpoints go to their own file beside the traces: one writer per SQLite file, so a trace write
-        # on this loop can never wait on a checkpoint transaction that needs this loop to commit.
-        self._conn = await aiosqlite.connect(str(checkpoint_path(self.db_path)))
-        saver = AsyncSqliteSaver(self._conn)
-        await saver.setup()  # WAL mode
-        await self._conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: no fsync per step, still crash-safe
-        return self._factory(self.runtime, saver)
+    @property
+    def traces(self):
+        return self.engine.traces
+
+    @property
+    def _loop(self):
+        return self.engine.loop
 
     def close(self) -> None:
-        if self._conn is not None and self._loop.loop is not None:
-            self._loop.run(self._conn.close())
-            self._conn = None
-        self._loop.stop()
-        self.traces.close()
-        self.runtime.close()
+        if self._owns_engine:
+            self.engine.close()
 
     def __enter__(self) -> "RouterGraph":
-        return self if self.compiled is not None else self.start()
+        return self
 
     def __exit__(self, *exc) -> None:
         self.close()
@@ -149,7 +90,8 @@ class RouterGraph:
     # -- running --------------------------------------------------------------------------------
 
     def _config(self, session_id: str) -> dict[str, Any]:
-        return {"configurable": {"thread_id": session_id}, "recursion_limit": recursion_limit(self.runtime)}
+        recursion = 4 * (self.pool.limits.max_rounds + 2) + 8  # every round, a retry per turn, the answer
+        return {"configurable": {"thread_id": session_id}, "recursion_limit": recursion}
 
     async def _run(self, inputs: dict[str, Any] | None, session_id: str, emit: Callable[[Step], None] | None) -> dict[str, Any]:
         """Runs on the owned loop. Steps are stored as they happen, so a crash loses at most one node."""
@@ -158,7 +100,8 @@ class RouterGraph:
         stored = len(snapshot.values.get("steps", [])) if snapshot and snapshot.values else 0
         question = (inputs or {}).get("question") or (snapshot.values.get("question") if snapshot and snapshot.values else "")
         if inputs is not None:
-            self.traces.begin(session_id, question, graph=self.name, meta={"experts": [e.name for e in self.pool.enabled]})
+            meta = {"experts": [e.name for e in self.pool.enabled], "policy": self.policy, "limits": inputs.get("limits")}
+            self.traces.begin(session_id, question, graph=self.name, meta=meta)
         async for update in self.compiled.astream(inputs, config, stream_mode="updates"):
             for node_update in update.values():
                 new_steps = (node_update or {}).get("steps") or []
@@ -190,9 +133,15 @@ class RouterGraph:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ValueError(f"'{key}' must be a positive number, got {value!r}")
             limits[key] = min(kind(value), getattr(pool_limits, key))
+        constraints = inputs.pop("constraints", None) or {}
+        if constraints:
+            from ..policies import Constraints  # validates names and ranges; raises ValueError
+
+            constraints = Constraints.model_validate(constraints).model_dump(exclude_defaults=True)
         if inputs:
-            raise ValueError(f"unknown input(s): {', '.join(sorted(inputs))}; known: question, budget_usd, max_rounds, max_tokens")
-        return {"question": question.strip(), "limits": limits}
+            known = "question, budget_usd, max_rounds, max_tokens, constraints"
+            raise ValueError(f"unknown input(s): {', '.join(sorted(inputs))}; known: {known}")
+        return {"question": question.strip(), "limits": limits, "constraints": constraints}
 
     def invoke(self, inputs: dict[str, Any], *, session_id: str | None = None) -> dict[str, Any]:
         """Answer one question; returns answer, steps, cost, tokens and the session id."""
@@ -233,10 +182,19 @@ class RouterGraph:
 def open_graph(
     pool: str | Path | Pool | None = None,
     *,
+    graph: str = "router-r1",
+    policy: str | None = None,
     db_path: Path | None = None,
     cache_dir: Path | None = None,
 ) -> RouterGraph:
-    """Load the pool (default: the embedded one), start its servers and return a ready RouterGraph.
-    Close it (or use `with`) to stop the servers."""
+    """Load the pool (default: the embedded one), start what it needs and return a ready graph of this
+    kind (`graph_names()`; `policy` by name or saved directory for single-shot and cascade). Close it (or
+    use `with`) to stop the servers. For several kinds over one pool, use `Engine(pool).start().graph(...)`."""
     pool = pool if isinstance(pool, Pool) else load_pool(pool)
-    return RouterGraph(pool, db_path=db_path, cache_dir=cache_dir).start()
+    graph_spec(graph)  # fail fast on an unknown name, before starting anything
+    engine = Engine(pool, db_path=db_path, cache_dir=cache_dir).start()
+    try:
+        return RouterGraph(engine, name=graph, policy=policy, owns_engine=True)
+    except BaseException:
+        engine.close()
+        raise

@@ -23,12 +23,12 @@ from ..agents.runtime import Runtime
 from ..agents.pool import Limits
 from .aggregate import get_aggregator
 from .budget import Ledger
+from .shared_nodes import NO_ANSWER, session_ledger, session_limits
 from .state import R1State, Step, make_step, step_from_call
 
 MAX_FAILURES = 2  # router turns in a row that can't be used before the session falls back
 REPLY_CHARS = 700  # of each reply shown to the router: its context is small
 REPEATED = object()  # marks a search the router already made: not called again
-NO_ANSWER = "I could not find an answer within the limits of this session."
 
 
 class R1Nodes:
@@ -39,16 +39,10 @@ class R1Nodes:
         self.expert_names = [e.name for e in self.pool.enabled]
 
     def _limits(self, state: R1State) -> Limits:
-        return self.pool.limits.model_copy(update=state.get("limits") or {})
+        return session_limits(self.pool, state)
 
     def _ledger(self, state: R1State) -> Ledger:
-        limits = self._limits(state)
-        return Ledger(
-            limits.budget_usd,
-            limits.max_tokens,
-            spent_usd=state.get("spent_usd", 0.0),
-            spent_tokens=state.get("spent_tokens", 0),
-        )
+        return session_ledger(self.pool, state)
 
     def _status(self, state: R1State, ledger: Ledger, round: int, must_answer: bool) -> str:
         rounds_left = max(0, self._limits(state).max_rounds - round)

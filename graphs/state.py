@@ -8,13 +8,13 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Literal, TypedDict
 
-StepKind = Literal["think", "route", "answer", "notice", "fallback"]
+StepKind = Literal["guard", "decide", "think", "route", "answer", "notice", "fallback"]
 
 
 class Step(TypedDict):
     kind: StepKind
     round: int
-    expert: str | None  # route: the expert asked; think/answer: "router"
+    expert: str | None  # route: the expert asked; decide: the expert chosen; think/answer: "router"
     query: str | None  # route: the sub-question
     reply: str | None  # route: the expert's reply (aggregated text goes to the router)
     text: str | None  # think: the thought; answer: the answer; notice/fallback: what happened
@@ -77,13 +77,15 @@ class SessionLimits(TypedDict, total=False):
 class R1State(TypedDict, total=False):
     question: str  # input
     limits: SessionLimits  # input, optional: per-session caps, never above the pool's
+    constraints: dict  # input, optional: user constraints for policies (policies.Constraints fields)
     messages: list[dict[str, str]]  # the router's chat so far
     round: int  # router turns that asked for searches
     failures: int  # router turns in a row that could not be parsed
-    pending: list[PendingSearch]  # searches the last router turn asked for
+    pending: list[PendingSearch]  # searches the last router turn asked for (or the policy's choice)
+    escalate_below: float  # cascade: escalate while the answer's confidence is below this
     must_answer: bool
     steps: Annotated[list[Step], operator.add]
     spent_usd: float
     spent_tokens: int
     answer: str | None
-    stop_reason: str | None  # answered | max_rounds | budget | unparseable
+    stop_reason: str | None  # answered | budget | unparseable | refused | failed

@@ -17,6 +17,8 @@ def register(sub) -> None:
     ask = sub.add_parser("ask", help="answer a question with the router and its experts")
     ask.add_argument("question")
     ask.add_argument("--pool", type=Path, help="pool file (TOML); default: the embedded local pool")
+    ask.add_argument("--graph", default="router-r1", help="router-r1 (default), single-shot, cascade or direct")
+    ask.add_argument("--policy", help="for single-shot/cascade: a policy name (knn, mf, threshold, ...) or a saved policy directory")
     ask.add_argument("--budget", type=float, metavar="USD", help="cap on the session's spend (lowers the pool's)")
     ask.add_argument("--max-rounds", type=int, metavar="N", help="most search rounds before the router must answer")
     ask.add_argument("--experts", help="comma-separated experts to enable (default: the pool's enabled ones)")
@@ -50,7 +52,7 @@ def _pool(args: argparse.Namespace):
 
 
 def run_ask(args: argparse.Namespace) -> int:
-    from ..graphs.api import RouterGraph  # heavy imports only when a question is asked
+    from ..graphs.api import open_graph  # heavy imports only when a question is asked
 
     try:
         pool = _pool(args)
@@ -60,9 +62,8 @@ def run_ask(args: argparse.Namespace) -> int:
     from ..agents.llm import MissingKeyError
     from ..agents.local_server import ServerError
 
-    graph = RouterGraph(pool, db_path=args.db)
     try:
-        graph.start()
+        graph = open_graph(pool, graph=args.graph, policy=args.policy, db_path=args.db)
     except (MissingKeyError, ServerError, ValueError) as exc:  # configuration the user can fix
         print(f"error: {exc}", file=sys.stderr)
         return 2
