@@ -1,0 +1,104 @@
+"""A small, real OpenAI-compatible HTTP server on 127.0.0.1 whose behaviour is chosen by the request's
+`model`: the experts of fault tests and load tests. It runs uvicorn in a background thread.
+
+    ok            a short answer, with usage
+    ok:TEXT       answers TEXT
+    slow:SECONDS  answers after a delay
+    500           HTTP 500
+    429           HTTP 429 (rate limited)
+    hang          never answers (the client's timeout must fire)
+    garbage       200 with a body that is not JSON
+    empty         200 with an empty answer
+    flaky:N       fails with 500 on the first N calls of that model name, then answers
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections import Counter
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _answer(model: str, text: str) -> dict:
+    return {
+        "id": "stub", "object": "chat.completion", "created": int(time.time()), "model": model,
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+        "usage": {"prompt_tokens": 20, "completion_tokens": max(1, len(text.split())), "total_tokens": 20 + len(text.split())},
+    }
+
+
+class StubServer:
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.calls: Counter[str] = Counter()
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    async def _chat(self, request: Request):
+        body = await request.json()
+        model = str(body.get("model", "ok")).split("/")[-1]
+        self.calls[model] += 1
+        mode, _, arg = model.partition(":")
+        if mode == "ok":
+            return JSONResponse(_answer(model, arg or "Paris is the capital of France."))
+        if mode == "slow":
+            await asyncio.sleep(float(arg or 0.1))
+            return JSONResponse(_answer(model, "A slow answer."))
+        if mode in ("500", "429"):
+            return JSONResponse({"error": {"message": f"stub {mode}", "type": "server_error"}}, status_code=int(mode))
+        if mode == "hang":
+            await asyncio.sleep(3600)
+        if mode == "garbage":
+            return PlainTextResponse("<html>this is not json", status_code=200, media_type="application/json")
+        if mode == "empty":
+            return JSONResponse(_answer(model, ""))
+        if mode == "flaky":
+            if self.calls[model] <= int(arg or 1):
+                return JSONResponse({"error": {"message": "stub flaky", "type": "server_error"}}, status_code=500)
+            return JSONResponse(_answer(model, "Recovered answer."))
+        return JSONResponse({"error": {"message": f"unknown stub mode {model}"}}, status_code=400)
+
+    def start(self) -> "StubServer":
+        app = Starlette(routes=[Route("/v1/chat/completions", self._chat, methods=["POST"])])
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
+                                backlog=4096, timeout_keep_alive=30)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("stub server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.should_exit = True
+            self._server.force_exit = True
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> "StubServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
