@@ -1,0 +1,210 @@
+"""The OpenAI-compatible service: the `openai` client, unchanged, against real `routeweave serve` processes
+on free ports (one without auth, one with ROUTEWEAVE_API_KEY). Models are mocked (LiteLLM mock_response),
+so no llama.cpp server starts."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import openai
+import pytest
+
+from routeweave.ui.testing import ServeProcess
+
+KEY = "sk-test-routeweave"
+QUESTION = [{"role": "user", "content": "When was the Eiffel Tower finished?"}]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with ServeProcess(tmp_path_factory.mktemp("serve-open")) as proc:
+        yield proc
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory):
+    with ServeProcess(tmp_path_factory.mktemp("serve-key"), api_key=KEY, args=["--no-ui", "--max-body", "4096"]) as proc:
+        yield proc
+
+
+def client(proc: ServeProcess, key: str = "unused") -> openai.OpenAI:
+    return openai.OpenAI(base_url=proc.url + "/v1", api_key=key, max_retries=0, timeout=60)
+
+
+def extra(obj) -> dict:
+    return (obj.model_extra or {}).get("routeweave") or {}
+
+
+def assert_openai_error(response: httpx.Response, status: int, code: str | None = None) -> dict:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"} and error["message"]
+    if code:
+        assert error["code"] == code
+    return error
+
+
+# -- answers ----------------------------------------------------------------------------------------------
+
+
+def test_non_stream_usage_is_the_whole_session(server):
+    reply = client(server).chat.completions.create(model="routeweave-r1", messages=QUESTION,
+                                                   extra_body={"routeweave": {"include_steps": True}})
+    assert reply.choices[0].message.content == "The Eiffel Tower was finished in March 1889."
+    rw = extra(reply)
+    steps = rw["steps"]
+    assert {s["kind"] for s in steps} >= {"think", "route"}
+    assert reply.usage.prompt_tokens == sum(s["prompt_tokens"] for s in steps) > 0
+    assert reply.usage.completion_tokens == sum(s["completion_tokens"] for s in steps) > 0
+    assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
+    assert rw["cost_usd"] == pytest.approx(sum(s["cost_usd"] for s in steps)) and rw["cost_usd"] > 0
+    assert rw["budget_usd"] == 0.01 and rw["graph"] == "router-r1"
+    assert reply.id == f"chatcmpl-{rw['session_id']}"
+    # the trace by id is the same session, stored
+    trace = httpx.get(server.url + rw["trace_url"]).json()
+    assert trace["session_id"] == rw["session_id"] and len(trace["steps"]) == len(steps)
+    assert trace["cost_usd"] == pytest.approx(rw["cost_usd"])
+    # steps only when asked
+    plain = client(server).chat.completions.create(model="routeweave-r1", messages=QUESTION)
+    assert "steps" not in extra(plain) and extra(plain)["session_id"] != rw["session_id"]
+
+
+def test_stream_sends_steps_then_answer_then_usage(server):
+    stream = client(server).chat.completions.create(model="routeweave-r1", messages=QUESTION, stream=True,
+                                                    stream_options={"include_usage": True})
+    reasoning, content, steps, finals, usage = [], [], [], [], None
+    for chunk in stream:
+        rw = extra(chunk)
+        if chunk.usage:
+            usage = chunk.usage
+        if not chunk.choices:
+            continue
+        delta = chunk.choices[0].delta
+        if (delta.model_extra or {}).get("reasoning_content"):
+            reasoning.append(delta.model_extra["reasoning_content"])
+            assert not content, "route events come before the answer"
+        if delta.content:
+            content.append(delta.content)
+        if "step" in rw:
+            steps.append(rw["step"])
+        if chunk.choices[0].finish_reason:
+            finals.append(rw)
+    assert "".join(content) == "The Eiffel Tower was finished in March 1889."
+    assert len(reasoning) == len(steps) >= 3
+    assert any(line.startswith("r1 route: Mock <- ") for line in reasoning)
+    assert len(finals) == 1 and finals[0]["session_id"]
+    assert usage is not None and usage.total_tokens == sum(s["prompt_tokens"] + s["completion_tokens"] for s in steps) > 0
+    assert finals[0]["cost_usd"] == pytest.approx(sum(s["cost_usd"] for s in steps))
+
+
+def test_models_health_and_every_model_answers(server):
+    ids = [m.id for m in client(server).models.list()]
+    assert {"routeweave-r1", "routeweave-single-shot", "routeweave-cascade", "routeweave-direct", "routeweave-knn"} <= set(ids)
+    health = httpx.get(server.url + "/healthz").json()
+    assert health["status"] == "ok" and health["experts"] == ["Mock", "Pricey"]
+    for model in ("routeweave-knn", "routeweave-cascade", "routeweave-direct"):
+        reply = client(server).chat.completions.create(model=model, messages=QUESTION)
+        assert reply.choices[0].message.content and extra(reply)["session_id"]
+    assert httpx.get(server.url + "/ui/").status_code == 200
+
+
+def test_per_request_options(server):
+    c = client(server)
+    # a budget above the server's cap is lowered to it, never raised
+    reply = c.chat.completions.create(model="routeweave-r1", messages=QUESTION, extra_body={"routeweave": {"budget_usd": 5.0}})
+    assert extra(reply)["budget_usd"] == 0.01
+    lowered = c.chat.completions.create(model="routeweave-r1", messages=QUESTION,
+                                        extra_body={"routeweave": {"budget_usd": 0.0001, "max_rounds": 1}})
+    assert extra(lowered)["budget_usd"] == 0.0001 and extra(lowered)["cost_usd"] <= 0.0001
+    # the experts a request enables are the only ones a policy may pick
+    picked = c.chat.completions.create(model="routeweave-cheapest", messages=QUESTION,
+                                       extra_body={"routeweave": {"experts": ["Pricey"], "include_steps": True}})
+    assert picked.choices[0].message.content == "1889."
+    assert [s["expert"] for s in extra(picked)["steps"] if s["kind"] == "route"] == ["Pricey"]
+
+
+# -- auth ---------------------------------------------------------------------------------------------------
+
+
+def test_auth_off_needs_no_key(server):
+    assert httpx.get(server.url + "/v1/models").status_code == 200
+
+
+def test_auth_on(secured):
+    with pytest.raises(openai.AuthenticationError):
+        client(secured, "wrong-key").chat.completions.create(model="routeweave-r1", messages=QUESTION)
+    response = httpx.post(secured.url + "/v1/chat/completions", json={"model": "routeweave-r1", "messages": QUESTION})
+    assert_openai_error(response, 401, "invalid_api_key")
+    assert_openai_error(httpx.get(secured.url + "/v1/models"), 401)
+    assert httpx.get(secured.url + "/healthz").status_code == 200
+    reply = client(secured, KEY).chat.completions.create(model="routeweave-r1", messages=QUESTION)
+    assert reply.choices[0].message.content
+    stream = client(secured, KEY).chat.completions.create(model="routeweave-r1", messages=QUESTION, stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+
+
+# -- bad input: a 4xx in OpenAI's shape, never a 500 ---------------------------------------------------------
+
+
+def test_bad_json(server):
+    response = httpx.post(server.url + "/v1/chat/completions", content=b'{"model": "routeweave-r1", "messages": [',
+                          headers={"content-type": "application/json"})
+    assert_openai_error(response, 400, "invalid_json")
+    assert_openai_error(httpx.post(server.url + "/v1/chat/completions", content=b"[1, 2]"), 400, "invalid_json")
+    assert_openai_error(httpx.post(server.url + "/v1/chat/completions", content=b"\xff\xfe"), 400, "invalid_json")
+
+
+@pytest.mark.parametrize("body, code", [
+    ({"model": "routeweave-r1"}, "missing_messages"),
+    ({"model": "routeweave-r1", "messages": []}, "invalid_messages"),
+    ({"model": "routeweave-r1", "messages": "hi"}, "invalid_messages"),
+    ({"model": "routeweave-r1", "messages": [{"role": "system", "content": "x"}]}, "invalid_messages"),
+    ({"model": "routeweave-r1", "messages": [{"role": "user", "content": "   "}]}, "invalid_messages"),
+    ({"model": "routeweave-r1", "messages": [{"content": "no role"}]}, "invalid_messages"),
+    ({"messages": QUESTION}, "missing_model"),
+])
+def test_bad_messages_or_model(server, body, code):
+    assert_openai_error(httpx.post(server.url + "/v1/chat/completions", json=body), 400, code)
+
+
+def test_openai_client_sees_4xx_errors(server):
+    c = client(server)
+    with pytest.raises(openai.NotFoundError) as unknown:
+        c.chat.completions.create(model="gpt-4o", messages=QUESTION)
+    assert unknown.value.code == "model_not_found"
+    with pytest.raises(openai.BadRequestError):
+        c.chat.completions.create(model="routeweave-r1", messages=[])
+    with pytest.raises(openai.BadRequestError):
+        c.chat.completions.create(model="routeweave-r1", messages=QUESTION, extra_body={"routeweave": {"budget_usd": -1}})
+    with pytest.raises(openai.BadRequestError):
+        c.chat.completions.create(model="routeweave-r1", messages=QUESTION, extra_body={"routeweave": {"experts": ["Nobody"]}})
+    with pytest.raises(openai.BadRequestError):
+        c.chat.completions.create(model="routeweave-r1", messages=QUESTION, extra_body={"routeweave": {"budget": 1}})
+    with pytest.raises(openai.BadRequestError):
+        c.chat.completions.create(model="routeweave-r1", messages=QUESTION, stream=True,
+                                  extra_body={"routeweave": {"max_rounds": 0}})
+
+
+def test_body_over_the_limit(secured):
+    big = {"model": "routeweave-r1", "messages": [{"role": "user", "content": "x" * 10_000}]}
+    headers = {"authorization": f"Bearer {KEY}"}
+    assert_openai_error(httpx.post(secured.url + "/v1/chat/completions", json=big, headers=headers), 413, "request_too_large")
+
+    def chunked():  # no content-length: the limit holds while reading
+        yield json.dumps(big).encode()
+
+    response = httpx.post(secured.url + "/v1/chat/completions", content=chunked(), headers=headers)
+    assert_openai_error(response, 413, "request_too_large")
+    with pytest.raises(openai.APIStatusError) as caught:
+        client(secured, KEY).chat.completions.create(**big)
+    assert caught.value.status_code == 413
+
+
+def test_unknown_session_and_route(server):
+    assert_openai_error(httpx.get(server.url + "/v1/sessions/nope"), 404, "session_not_found")
+    assert_openai_error(httpx.get(server.url + "/v1/nothing-here"), 404)
+    assert_openai_error(httpx.get(server.url + "/v1/chat/completions"), 405)
+    recent = httpx.get(server.url + "/v1/sessions?limit=2").json()["data"]
+    assert len(recent) <= 2
+    assert_openai_error(httpx.get(server.url + "/v1/sessions?limit=abc"), 400)
