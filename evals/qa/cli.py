@@ -1,0 +1,223 @@
+"""`routeweave eval qa` (run a QA benchmark through a graph; resumable) and `routeweave eval report`.
+
+    routeweave eval qa --dataset hotpotqa --limit 50 --graph router-r1 --run r1-hotpot --concurrency 2
+    routeweave eval qa --dataset nq,popqa --limit 50 --graph direct --run direct
+    routeweave eval report r1-hotpot direct --out docs/       # Markdown + PNG (EM vs cost)
+
+Running the same `--run` again resumes it: examples that already have a row are skipped, rows are
+upserted, never duplicated. `--stop-after MIN` stops starting new examples after MIN minutes (exit code
+3 while examples remain), so a long run can be done in bounded chunks."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+from routeweave.graphs.paths import default_db_path
+
+from .datasets import DATASET_FILES
+
+EXIT_INCOMPLETE = 3
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def register(subparsers) -> None:
+    qa = subparsers.add_parser(
+        "qa", help="run a multi-hop QA benchmark through a graph (resumable, metered)",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    qa.add_argument("--dataset", required=True,
+                    help=f"dataset name(s), comma-separated ({', '.join(DATASET_FILES)}), or a .json/.jsonl path")
+    qa.add_argument("--limit", type=int, default=None, help="questions per dataset (default: all)")
+    qa.add_argument("--seed", type=int, default=0,
+                    help="seeded random sample of --limit questions (default 0); -1 = the first --limit rows")
+    qa.add_argument("--graph", default="router-r1", help="router-r1 | single-shot | cascade | direct")
+    qa.add_argument("--policy", default=None, help="routing policy for single-shot/cascade (see routeweave.policies)")
+    qa.add_argument("--pool", type=Path, default=None, help="pool file (TOML); default: the embedded local pool")
+    qa.add_argument("--experts", default=None,
+                    help="comma-separated experts to enable ('largest' = the priciest LLM expert); default: the pool's")
+    qa.add_argument("--budget", type=float, default=None, metavar="USD", help="per-question budget (sets the pool's)")
+    qa.add_argument("--max-rounds", type=int, default=None, metavar="N", help="search rounds per question (sets the pool's)")
+    qa.add_argument("--run", dest="run_name", metavar="NAME", required=True, help="run name; the same name again resumes the run")
+    qa.add_argument("--concurrency", type=int, default=2, help="questions in flight at once (default 2)")
+    qa.add_argument("--timeout", type=float, default=300.0, metavar="S", help="per-question timeout (default 300 s)")
+    qa.add_argument("--stop-after", type=float, default=None, metavar="MIN",
+                    help="start no new question after MIN minutes; resume later with the same command")
+    qa.add_argument("--retry-errors", action="store_true", help="on resume, run again the questions that failed")
+    qa.add_argument("--data-dir", type=Path, default=None, help="folder holding nq/, hotpotqa/, ... (default ../shared/data)")
+    qa.add_argument("--db", type=Path, default=None, help="results SQLite file (default: evals.db beside the trace DB)")
+    qa.add_argument("--trace-db", type=Path, default=None, help=f"trace/checkpoint DB (default {default_db_path()})")
+    qa.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    qa.add_argument("--no-progress", action="store_true", help="no progress bar / progress lines")
+    qa.set_defaults(run=run_qa)  # --run NAME is stored as run_name
+
+    report = subparsers.add_parser("report", help="Markdown/JSON report and EM-vs-cost plot of stored QA runs")
+    report.add_argument("runs", nargs="*", metavar="RUN", help="run names (none: list the stored runs)")
+    report.add_argument("--db", type=Path, default=None, help="results SQLite file (default: evals.db beside the trace DB)")
+    report.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+    report.add_argument("--out", type=Path, default=None, help="write REPORT.md and REPORT.png into this folder")
+    report.add_argument("--name", default="qa-report", help="file stem for --out (default qa-report)")
+    report.add_argument("--title", default="QA evaluation", help="Markdown title")
+    report.set_defaults(run=run_report)
+
+
+def _results_path(args: argparse.Namespace) -> Path:
+    from .store import default_results_path
+
+    if args.db:
+        return args.db
+    if getattr(args, "trace_db", None):
+        return Path(args.trace_db).with_name("evals.db")
+    return default_results_path()
+
+
+def run_qa(args: argparse.Namespace) -> int:
+    from routeweave.agents.pool import PoolError, load_pool
+
+    from .datasets import load_dataset
+    from .runner import effective_pool, open_eval_graph, pool_hash, run_examples
+    from .store import ResultStore, RunConfigError
+
+    run_name = args.run_name
+    if args.concurrency < 1 or (args.limit is not None and args.limit < 0):
+        print("error: --concurrency must be >= 1 and --limit >= 0", file=sys.stderr)
+        return 2
+    seed = None if args.seed is not None and args.seed < 0 else args.seed
+    try:
+        experts_arg = _split(args.experts) or None
+        pool = effective_pool(load_pool(args.pool), experts=experts_arg, budget_usd=args.budget,
+                              max_rounds=args.max_rounds)
+    except PoolError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        from routeweave.graphs.registry import graph_names
+
+        known = graph_names()
+    except ImportError:  # older graphs/: only router-r1
+        known = ["router-r1"]
+    if args.graph not in known:
+        print(f"error: unknown graph '{args.graph}'; known: {', '.join(known)}", file=sys.stderr)
+        return 2
+    examples, problems, names = [], 0, []
+    try:
+        for name in _split(args.dataset):
+            loaded = load_dataset(name, data_dir=args.data_dir, limit=args.limit, seed=seed)
+            examples += loaded.examples
+            problems += len(loaded.problems)
+            names.append(loaded.dataset)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if problems:
+        print(f"note: {problems} malformed row(s) skipped while loading", file=sys.stderr)
+    if not examples:
+        print("error: no questions to run (empty dataset or --limit 0)", file=sys.stderr)
+        return 2
+    config = {
+        "datasets": names, "limit": args.limit, "seed": seed, "graph": args.graph, "policy": args.policy,
+        "pool": args.pool.name if args.pool else "embedded (default)", "pool_hash": pool_hash(pool),
+        "experts": [e.name for e in pool.enabled], "experts_arg": experts_arg,
+        "budget_usd": args.budget, "max_rounds": args.max_rounds,
+    }
+    store = ResultStore(_results_path(args))
+    try:
+        try:
+            resumed = store.open_run(run_name, config, total=len(examples))
+        except RunConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        done_before = len(store.done_keys(run_name, include_errors=not args.retry_errors))
+        todo = len(examples) - done_before
+        verb = "resuming" if resumed else "starting"
+        print(f"{verb} run '{run_name}': {len(examples)} question(s) from {', '.join(names)}, "
+              f"{done_before} already done, {todo} to run · graph {args.graph}"
+              f"{' policy ' + args.policy if args.policy else ''} · experts {', '.join(config['experts'])} · "
+              f"results {store.path}", file=sys.stderr)
+        outcome = None
+        if todo > 0:
+            from routeweave.agents.llm import MissingKeyError
+            from routeweave.agents.local_server import ServerError
+
+            deadline = time.monotonic() + args.stop_after * 60 if args.stop_after else None
+            try:
+                graph = open_eval_graph(pool, args.graph, args.policy, db_path=args.trace_db)
+            except (MissingKeyError, ServerError, ValueError) as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            with graph:
+                trace_db = str(getattr(graph, "db_path", None) or args.trace_db or default_db_path())
+                outcome = asyncio.run(run_examples(
+                    graph, examples, store=store, run=run_name, concurrency=args.concurrency,
+                    timeout_s=args.timeout, deadline=deadline, retry_errors=args.retry_errors,
+                    trace_db=trace_db, progress=not args.no_progress, label=run_name,
+                ))
+        return _finish(args, store, run_name, examples, outcome)
+    finally:
+        store.close()
+
+
+def _finish(args, store, run_name, examples, outcome) -> int:
+    from .metrics import Summary
+
+    keys = {(ex.dataset, ex.id) for ex in examples}
+    rows = [r for r in store.rows(run_name) if (r["dataset"], r["example_id"]) in keys]
+    summary = Summary.from_rows(rows)
+    remaining = len(examples) - len(rows)
+    if args.json:
+        print(json.dumps({
+            "run": run_name, "results_db": str(store.path), "total": len(examples), "done": len(rows),
+            "remaining": remaining, "ran": outcome.ran if outcome else 0, "errors_this_time": outcome.errors if outcome else 0,
+            "elapsed_s": round(outcome.elapsed_s, 3) if outcome else 0.0, "summary": summary.model_dump(),
+        }))
+    else:
+        if outcome:
+            rate = outcome.ran / outcome.elapsed_s * 60 if outcome.elapsed_s else 0.0
+            print(f"ran {outcome.ran} question(s) in {outcome.elapsed_s:.1f}s ({rate:.1f}/min), "
+                  f"{outcome.errors} error(s)")
+        print(summary.markdown())
+    if remaining:
+        print(f"run '{run_name}' is incomplete: {remaining} question(s) left; run the same command again to resume",
+              file=sys.stderr)
+        return EXIT_INCOMPLETE
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from .report import build, to_json, to_markdown, to_png
+    from .store import ResultStore
+
+    path = _results_path(args)
+    if not path.exists():
+        print(f"error: no results database at {path} (run `routeweave eval qa` first, or pass --db)", file=sys.stderr)
+        return 1
+    with ResultStore(path) as store:
+        if not args.runs:
+            for r in store.runs():
+                print(f"{r['run']}\t{store.count(r['run'])}/{r['total']}\t{json.dumps(r['config'], sort_keys=True)}")
+            return 0
+        try:
+            report = build(store, args.runs)
+        except KeyError as exc:
+            print(f"error: {exc.args[0]}", file=sys.stderr)
+            return 1
+    markdown = to_markdown(report, title=args.title)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        png = to_png(report, args.out / f"{args.name}.png")
+        md = markdown
+        if png is not None:
+            md += f"\n![EM vs cost]({png.name})\n"
+        (args.out / f"{args.name}.md").write_text(md, encoding="utf-8")
+        (args.out / f"{args.name}.json").write_text(json.dumps(to_json(report), indent=1), encoding="utf-8")
+        print(f"wrote {args.out / (args.name + '.md')}" + (f" and {png}" if png else " (no matplotlib: no PNG)"),
+              file=sys.stderr)
+    print(json.dumps(to_json(report)) if args.json else markdown)
+    return 0

@@ -1,0 +1,229 @@
+"""Reports over stored QA runs: Markdown tables per dataset, a Table-1-style EM matrix side by side with
+Router-R1's published figures, a cost table, JSON, and PNG plots of EM vs cost.
+
+Runs whose configs differ only in the budget form a budget sweep: the plot joins them into a cost-EM
+curve (Router-R1 trades quality for cost with its coefficient alpha; here the knob is the budget)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from .metrics import Stats, Summary
+from .store import ResultStore
+
+# Router-R1 (arXiv:2506.09033) Table 1, Exact Match on 500 sampled test questions per dataset, as copied
+# in ../shared/data/README.md. Baselines are on the Qwen2.5-3B base.
+PAPER_DATASETS = ("nq", "triviaqa", "popqa", "hotpotqa", "2wikimultihopqa", "musique", "bamboogle")
+PAPER_LABELS = {"nq": "NQ", "triviaqa": "TriviaQA", "popqa": "PopQA", "hotpotqa": "HotpotQA",
+                "2wikimultihopqa": "2Wiki", "musique": "MuSiQue", "bamboogle": "Bamboogle"}
+PAPER_TABLE1: dict[str, dict[str, float]] = {
+    "Router-R1-Qwen (Qwen2.5-3B)": dict(zip(PAPER_DATASETS, (.388, .706, .384, .352, .434, .138, .512))),
+    "Router-R1-Llama (Llama-3.2-3B)": dict(zip(PAPER_DATASETS, (.416, .680, .432, .322, .368, .128, .520))),
+    "Direct (Qwen base)": dict(zip(PAPER_DATASETS, (.092, .260, .122, .140, .266, .026, .040))),
+    "Largest LLM (Qwen base)": dict(zip(PAPER_DATASETS, (.296, .578, .354, .278, .274, .104, .480))),
+    "RouterDC (Qwen base)": dict(zip(PAPER_DATASETS, (.278, .592, .282, .244, .218, .080, .504))),
+    "GraphRouter (Qwen base)": dict(zip(PAPER_DATASETS, (.276, .586, .280, .234, .180, .076, .448))),
+}
+# Router-R1 Table 4: EM / raw cost units (completion tokens x $/1M, unnormalised) of Router-R1-Qwen.
+PAPER_TABLE4: dict[str, dict[str, tuple[float, float]]] = {
+    "Router-R1-Qwen alpha=0.0": {"nq": (.388, 150.6), "popqa": (.384, 98.3), "hotpotqa": (.352, 138.6),
+                                 "2wikimultihopqa": (.434, 150.8)},
+    "Router-R1-Qwen alpha=0.9": {"nq": (.244, 5.5), "popqa": (.234, 5.3), "hotpotqa": (.186, 5.3),
+                                 "2wikimultihopqa": (.252, 6.5)},
+    "Largest LLM (Qwen base)": {"nq": (.296, 20.2)},
+}
+
+
+def _label(ds: str) -> str:
+    return PAPER_LABELS.get(ds, ds)
+
+
+def _dataset_order(names) -> list[str]:
+    known = [d for d in PAPER_DATASETS if d in names]
+    return known + sorted(n for n in names if n not in PAPER_DATASETS)
+
+
+def system_of(config: dict[str, Any]) -> str:
+    """A short description of what a run evaluated: graph, policy, experts, budget."""
+    parts = [config.get("graph") or "?"]
+    if config.get("policy"):
+        parts.append(f"policy={config['policy']}")
+    if config.get("experts_arg"):
+        parts.append(f"experts={','.join(config['experts_arg'])}")
+    if config.get("budget_usd") is not None:
+        parts.append(f"budget=${config['budget_usd']:g}")
+    if config.get("max_rounds") is not None:
+        parts.append(f"rounds<={config['max_rounds']}")
+    return " ".join(parts)
+
+
+def build(store: ResultStore, runs: list[str]) -> dict[str, Any]:
+    """{"runs": [{"run", "config", "system", "total", "summary": Summary}], "datasets": [...]}.
+    Unknown runs raise KeyError naming the known ones."""
+    out = []
+    for run in runs:
+        config = store.run_config(run)
+        if config is None:
+            known = ", ".join(r["run"] for r in store.runs()) or "none"
+            raise KeyError(f"no run named '{run}' in {store.path} (runs: {known})")
+        rows = store.rows(run)
+        total = next((r["total"] for r in store.runs() if r["run"] == run), len(rows))
+        out.append({"run": run, "config": config, "system": system_of(config), "total": total,
+                    "summary": Summary.from_rows(rows)})
+    datasets = _dataset_order({d for r in out for d in r["summary"].datasets})
+    return {"runs": out, "datasets": datasets}
+
+
+def _f(x: float, nd: int = 3) -> str:
+    return f"{x:.{nd}f}"
+
+
+def _money(x: float) -> str:
+    return f"{x:.2e}" if 0 < abs(x) < 1e-4 else f"{x:.5f}"
+
+
+def to_markdown(report: dict[str, Any], *, title: str | None = "QA evaluation") -> str:
+    runs, datasets = report["runs"], report["datasets"]
+    lines: list[str] = []
+    if title:
+        lines += [f"# {title}", ""]
+    lines += ["## Runs", "", "| run | system | datasets | pool | questions (done/planned) | errors |",
+              "|---|---|---|---|---:|---:|"]
+    for r in runs:
+        c, s = r["config"], r["summary"].overall
+        lines.append(f"| {r['run']} | {r['system']} | {', '.join(map(_label, c.get('datasets', [])))} "
+                     f"| {c.get('pool', '?')} | {s.count}/{r['total']} | {s.errors} |")
+    # Table-1 style EM matrix, ours beside the paper's.
+    head = "| system | " + " | ".join(_label(d) for d in datasets) + " | Avg |"
+    lines += ["", "## Exact Match by dataset (Router-R1 Table 1 layout)", "",
+              "Ours: `n` questions per dataset. Paper rows: Router-R1 "
+              "(arXiv:2506.09033) Table 1, 500 questions each, Qwen2.5-3B/Llama-3.2-3B routers with 7B-70B "
+              "experts on GPUs.", "", head, "|---|" + "---:|" * (len(datasets) + 1)]
+    for r in runs:
+        cells, ems = [], []
+        per_ds = r["summary"].datasets
+        for d in datasets:
+            s = per_ds.get(d)
+            if s is None:
+                cells.append("–")
+                continue
+            ems.append(s.em)
+            cells.append(f"{_f(s.em)} (n={s.count})")
+        avg = _f(sum(ems) / len(ems)) if ems else "–"
+        lines.append(f"| **{r['run']}** | " + " | ".join(cells) + f" | {avg} |")
+    for name, row in PAPER_TABLE1.items() if any(d in PAPER_LABELS for d in datasets) else ():
+        vals = [row.get(d) for d in datasets]
+        shown = [v for v in vals if v is not None]
+        avg = _f(sum(shown) / len(shown)) if shown else "–"
+        lines.append(f"| paper: {name} | " + " | ".join("–" if v is None else _f(v) for v in vals) + f" | {avg} |")
+    # Per dataset detail.
+    for d in datasets:
+        lines += ["", f"## {_label(d)}", "",
+                  "| run | n | EM | F1 | $ total | $/q | units/q | calls/q | rounds/q | latency s/q | errors |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in runs:
+            s: Stats | None = r["summary"].datasets.get(d)
+            if s is None:
+                continue
+            lines.append(f"| {r['run']} | {s.count} | {_f(s.em)} | {_f(s.f1)} | {_money(s.cost_usd_total)} "
+                         f"| {_money(s.cost_usd_mean)} | {s.cost_units_mean:.1f} | {s.expert_calls_mean:.2f} "
+                         f"| {s.rounds_mean:.2f} | {s.latency_s_mean:.2f} | {s.errors} |")
+        paper = [(n, row[d]) for n, row in PAPER_TABLE1.items() if d in row]
+        if paper:
+            lines.append("| " + "; ".join(f"paper {n.split(' (')[0]} {_f(v)}" for n, v in paper[:2])
+                         + " | 500 | – | – | – | – | – | – | – | – | – |")
+        t4 = [(n, row[d]) for n, row in PAPER_TABLE4.items() if d in row]
+        for n, (em, units) in t4:
+            lines.append(f"| paper Table 4: {n} | 500 | {_f(em)} | – | – | – | {units:.1f} | – | – | – | – |")
+    # Overall.
+    lines += ["", "## Overall (all questions of each run)", "",
+              "| run | n | EM | F1 | $ total | $/q | units/q | calls/q | rounds/q | latency s/q | errors |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in runs:
+        s = r["summary"].overall
+        lines.append(f"| {r['run']} | {s.count} | {_f(s.em)} | {_f(s.f1)} | {_money(s.cost_usd_total)} "
+                     f"| {_money(s.cost_usd_mean)} | {s.cost_units_mean:.1f} | {s.expert_calls_mean:.2f} "
+                     f"| {s.rounds_mean:.2f} | {s.latency_s_mean:.2f} | {s.errors} |")
+    lines += ["", "Cost: `$` from the pool's per-model prices (local models have nominal prices); `units` is "
+              "Router-R1's unit, completion tokens x output $/1M. Errors (timeouts, failures) count as wrong."]
+    return "\n".join(lines) + "\n"
+
+
+def to_json(report: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "datasets": report["datasets"],
+        "runs": [{"run": r["run"], "system": r["system"], "config": r["config"], "total": r["total"],
+                  "summary": r["summary"].model_dump()} for r in report["runs"]],
+        "paper_table1": PAPER_TABLE1,
+    }
+
+
+def _sweep_key(config: dict[str, Any]) -> str:
+    return repr(sorted((k, v) for k, v in config.items() if k not in ("budget_usd", "pool_hash")))
+
+
+def to_png(report: dict[str, Any], path: str | Path) -> Path | None:
+    """EM vs mean $ per question, one panel per dataset plus overall; runs differing only by budget are
+    joined into a curve. None if matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    panels = [*report["datasets"], "overall"]
+    cols = min(4, len(panels))
+    rows_n = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(4 * cols, 3.4 * rows_n), squeeze=False)
+    sweeps: dict[str, list[dict[str, Any]]] = {}
+    for r in report["runs"]:
+        sweeps.setdefault(_sweep_key(r["config"]), []).append(r)
+    for i, panel in enumerate(panels):
+        ax = axes[i // cols][i % cols]
+        for group in sweeps.values():
+            pts = []
+            for r in group:
+                s = r["summary"].overall if panel == "overall" else r["summary"].datasets.get(panel)
+                if s is not None and s.count:
+                    pts.append((s.cost_usd_mean, s.em, r["run"], (r["config"].get("budget_usd") or 0)))
+            if not pts:
+                continue
+            pts.sort(key=lambda p: (p[3], p[0]))
+            xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+            label = group[0]["run"] if len(group) == 1 else f"{group[0]['system'].split(' budget')[0]} (budget sweep)"
+            ax.plot(xs, ys, marker="o", linestyle="-" if len(pts) > 1 else "", label=label)
+            for x, y, name, _ in pts:
+                if len(group) > 1:
+                    ax.annotate(name, (x, y), fontsize=6, xytext=(2, 2), textcoords="offset points")
+        if panel in PAPER_TABLE1["Router-R1-Qwen (Qwen2.5-3B)"]:
+            ax.axhline(PAPER_TABLE1["Router-R1-Qwen (Qwen2.5-3B)"][panel], color="grey", linestyle=":",
+                       linewidth=1, label="paper Router-R1-Qwen EM")
+        ax.set_title(_label(panel) if panel != "overall" else "all datasets")
+        xs_all = [ln.get_xdata() for ln in ax.get_lines() if len(ln.get_xdata()) and ln.get_linestyle() != ":"]
+        flat = [float(x) for xs in xs_all for x in xs if x > 0]
+        if flat and max(flat) / min(flat) > 20:
+            ax.set_xscale("log")
+        ax.set_xlabel("mean $ per question")
+        ax.set_ylabel("EM")
+        ax.set_ylim(-0.02, 1.0)
+        ax.grid(alpha=0.3)
+    for j in range(len(panels), rows_n * cols):
+        axes[j // cols][j % cols].axis("off")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    for row in axes:
+        for ax in row:
+            h, lab = ax.get_legend_handles_labels()
+            for hh, ll in zip(h, lab):
+                if ll not in labels:
+                    handles.append(hh)
+                    labels.append(ll)
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, max(1, len(labels))), fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.04 + 0.025 * math.ceil(len(labels) / 4), 1, 1))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

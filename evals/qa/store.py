@@ -1,0 +1,146 @@
+"""Results of QA evaluation runs in SQLite (sqlite-utils): one row per run, one row per (run, example).
+
+- ``qa_runs``: the run's name and the config it was started with (dataset(s), graph, policy, the pool's
+  hash, budget, max rounds, seed, limit). Resuming a run with another config is refused
+  (`RunConfigError` names the keys that differ), so one run never mixes two set-ups.
+- ``qa_results``: keyed (run, dataset, example_id) and upserted, so re-running an example replaces its
+  row and never duplicates it. Each row is written (and committed) the moment its example finishes:
+  a ``kill -9`` loses at most the examples in flight. Rows link the stored trace (``session_id`` in the
+  trace database ``trace_db``; ``routeweave trace SESSION_ID --db TRACE_DB``).
+
+WAL mode with synchronous=NORMAL: a committed row survives the process being killed (not a power cut
+in the last instant, which is fine for a benchmark)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from routeweave.graphs.paths import default_db_path
+
+RUNS = "qa_runs"
+RESULTS = "qa_results"
+
+RESULT_COLUMNS: dict[str, type] = {
+    "run": str, "dataset": str, "example_id": str, "question": str, "answers": str, "prediction": str,
+    "em": float, "f1": float, "cost_usd": float, "cost_units": float, "prompt_tokens": int,
+    "completion_tokens": int, "rounds": int, "expert_calls": int, "latency_s": float, "wall_s": float,
+    "stop_reason": str, "session_id": str, "trace_db": str, "error": str, "finished": float,
+}
+
+
+class RunConfigError(ValueError):
+    """A run exists with a different config; the message says which keys differ and what to do."""
+
+
+def default_results_path() -> Path:
+    """``evals.db`` beside the trace database (``ROUTEWEAVE_DB`` / XDG data dir)."""
+    return default_db_path().with_name("evals.db")
+
+
+class ResultStore:
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path else default_results_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        self.db = sqlite_utils.Database(conn)
+        self.db.enable_wal()
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db[RUNS].create(
+            {"run": str, "config": str, "created": float, "updated": float, "total": int},
+            pk="run", if_not_exists=True,
+        )
+        self.db[RESULTS].create(RESULT_COLUMNS, pk=("run", "dataset", "example_id"), if_not_exists=True)
+
+    # -- runs -----------------------------------------------------------------------------------
+
+    def run_config(self, run: str) -> dict[str, Any] | None:
+        with self._lock:
+            rows = list(self.db[RUNS].rows_where("run = ?", [run]))
+        return json.loads(rows[0]["config"]) if rows else None
+
+    def runs(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = list(self.db[RUNS].rows_where(order_by="created"))
+        for r in rows:
+            r["config"] = json.loads(r["config"])
+        return rows
+
+    def open_run(self, run: str, config: dict[str, Any], total: int) -> bool:
+        """Create the run, or check that an existing one has the same config. True if it already existed."""
+        existing = self.run_config(run)
+        now = time.time()
+        if existing is None:
+            with self._lock, self.db.conn:
+                self.db[RUNS].insert({"run": run, "config": json.dumps(config, sort_keys=True), "created": now,
+                                      "updated": now, "total": total})
+            return False
+        differ = sorted(k for k in set(existing) | set(config) if existing.get(k) != config.get(k))
+        if differ:
+            lines = [f"run '{run}' already exists with another config; refusing to mix them in one run:"]
+            lines += [f"  {k}: stored {existing.get(k)!r}, now {config.get(k)!r}" for k in differ]
+            lines.append("Resume it with the same options, or pick a new --run name.")
+            raise RunConfigError("\n".join(lines))
+        with self._lock, self.db.conn:
+            self.db[RUNS].update(run, {"updated": now, "total": total})
+        return True
+
+    def delete_run(self, run: str) -> int:
+        with self._lock, self.db.conn:
+            n = self.db.execute(f"select count(*) from {RESULTS} where run = ?", [run]).fetchone()[0]
+            self.db.execute(f"delete from {RESULTS} where run = ?", [run])
+            self.db.execute(f"delete from {RUNS} where run = ?", [run])
+        return n
+
+    # -- results --------------------------------------------------------------------------------
+
+    def done_keys(self, run: str, *, include_errors: bool = True) -> set[tuple[str, str]]:
+        """(dataset, example_id) of the examples of this run that already have a row."""
+        where = "run = ?" + ("" if include_errors else " and (error is null or error = '')")
+        with self._lock:
+            return {(r["dataset"], r["example_id"]) for r in self.db[RESULTS].rows_where(where, [run],
+                                                                                       select="dataset, example_id")}
+
+    def write(self, row: dict[str, Any]) -> None:
+        """Upsert one example's row and commit it at once."""
+        row = {k: row.get(k) for k in RESULT_COLUMNS}
+        if isinstance(row["answers"], (list, tuple)):
+            row["answers"] = json.dumps(list(row["answers"]), ensure_ascii=False)
+        row["finished"] = row["finished"] or time.time()
+        with self._lock, self.db.conn:
+            self.db[RESULTS].upsert(row, pk=("run", "dataset", "example_id"))
+
+    def rows(self, run: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = list(self.db[RESULTS].rows_where("run = ?", [run], order_by="finished"))
+        for r in rows:
+            try:
+                r["answers"] = json.loads(r["answers"] or "[]")
+            except json.JSONDecodeError:
+                r["answers"] = [r["answers"]]
+        return rows
+
+    def count(self, run: str) -> int:
+        with self._lock:
+            return self.db.execute(f"select count(*) from {RESULTS} where run = ?", [run]).fetchone()[0]
+
+    def write_many(self, rows: Iterable[dict[str, Any]]) -> None:
+        for row in rows:
+            self.write(row)
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    def __enter__(self) -> "ResultStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,275 @@
+"""`routeweave eval qa`: the harness (bounded concurrency, timeouts and errors as rows, resume without
+duplicates, refused config changes, deadline), the CLI on a mock pool (no llama server), a SIGKILL in
+the middle of a real `eval qa` process, and one small end-to-end run on the embedded server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from routeweave.evals.qa.datasets import Example
+from routeweave.evals.qa.runner import effective_pool, largest_expert, run_examples, score_row
+from routeweave.evals.qa.store import ResultStore, RunConfigError
+
+MOCK_POOL = """
+[router]
+model = "openai/mock-router"
+api_base = "http://127.0.0.1:9"
+grammar = false
+mock_response = "<think>I know this.</think>\\n<answer>1889</answer>"
+price = { input_per_m = 0.1, output_per_m = 0.1 }
+
+[limits]
+budget_usd = 1.0
+max_rounds = 2
+max_searches_per_turn = 1
+
+[[experts]]
+name = "Mock"
+model = "openai/mock-expert"
+api_base = "http://127.0.0.1:9"
+description = "answers anything"
+mock_response = "It was built in 1889."
+price = { input_per_m = 0.2, output_per_m = 0.6 }
+
+[[experts]]
+name = "Big"
+model = "openai/mock-big"
+api_base = "http://127.0.0.1:9"
+description = "a bigger model"
+mock_response = "1889"
+price = { input_per_m = 0.9, output_per_m = 0.9 }
+"""
+
+
+def examples(n: int, dataset: str = "toy") -> list[Example]:
+    return [Example(id=f"q{i}", question=f"When was tower {i} built?", answers=["1889" if i % 2 == 0 else "1900"],
+                    dataset=dataset) for i in range(n)]
+
+
+class FakeGraph:
+    """ainvoke like RouterGraph's: answers '1889' after `delay` s; 'boom' questions raise, 'hang' ones hang."""
+
+    def __init__(self, delay: float = 0.01):
+        self.delay, self.in_flight, self.max_in_flight, self.calls = delay, 0, 0, 0
+
+    async def ainvoke(self, inputs, *, session_id):
+        self.calls += 1
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            q = inputs["question"]
+            if "boom" in q:
+                raise RuntimeError("expert exploded")
+            await asyncio.sleep(3600 if "hang" in q else self.delay)
+            return {"session_id": session_id, "answer": "1889", "cost_usd": 0.001, "cost_units": 2.0,
+                    "prompt_tokens": 10, "completion_tokens": 5, "rounds": 1, "expert_calls": 1, "latency_s": self.delay,
+                    "stop_reason": "answered"}
+        finally:
+            self.in_flight -= 1
+
+
+def test_harness_bounded_concurrency_scores_and_stores_every_row(tmp_path):
+    graph = FakeGraph(delay=0.02)
+    with ResultStore(tmp_path / "r.db") as store:
+        store.open_run("a", {"x": 1}, total=20)
+        out = asyncio.run(run_examples(graph, examples(20), store=store, run="a", concurrency=3, progress=False))
+        rows = store.rows("a")
+    assert graph.max_in_flight == 3 and graph.calls == 20
+    assert out.ran == 20 and out.remaining == 0 and not out.stopped_early and out.done_before == 0
+    assert len(rows) == 20 and sum(r["em"] for r in rows) == 10
+    assert all(r["session_id"] and r["cost_usd"] == 0.001 and r["rounds"] == 1 for r in rows)
+
+
+def test_timeouts_and_exceptions_become_rows_not_crashes(tmp_path):
+    exs = examples(4) + [Example(id="h", question="hang forever", answers=["x"], dataset="toy"),
+                         Example(id="b", question="boom now", answers=["x"], dataset="toy")]
+    with ResultStore(tmp_path / "r.db") as store:
+        out = asyncio.run(run_examples(FakeGraph(), exs, store=store, run="a", concurrency=2, timeout_s=0.3,
+                                       progress=False))
+        rows = {r["example_id"]: r for r in store.rows("a")}
+    assert out.ran == 6 and out.errors == 2
+    assert rows["h"]["error"] == "timeout after 0.3s" and rows["h"]["em"] == 0 and rows["h"]["session_id"]
+    assert rows["b"]["error"].startswith("RuntimeError: expert exploded") and rows["b"]["stop_reason"] == "error"
+    assert rows["q0"]["error"] is None and rows["q0"]["em"] == 1.0
+
+
+def test_resume_skips_done_rows_and_retry_errors_reruns_failed_ones(tmp_path):
+    exs = examples(10) + [Example(id="b", question="boom", answers=["x"], dataset="toy")]
+    with ResultStore(tmp_path / "r.db") as store:
+        asyncio.run(run_examples(FakeGraph(), exs[:6], store=store, run="a", progress=False))
+        graph = FakeGraph()
+        out = asyncio.run(run_examples(graph, exs, store=store, run="a", concurrency=2, progress=False))
+        assert out.done_before == 6 and out.ran == 5 and graph.calls == 5
+        again = FakeGraph()
+        out = asyncio.run(run_examples(again, exs, store=store, run="a", progress=False))
+        assert again.calls == 0 and out.ran == 0
+        retry = FakeGraph()
+        asyncio.run(run_examples(retry, exs, store=store, run="a", retry_errors=True, progress=False))
+        assert retry.calls == 1  # only the failed one
+        assert store.count("a") == 11
+        ids = [r["example_id"] for r in store.rows("a")]
+        assert len(ids) == len(set(ids))
+
+
+def test_deadline_stops_starting_new_examples(tmp_path):
+    with ResultStore(tmp_path / "r.db") as store:
+        out = asyncio.run(run_examples(FakeGraph(delay=0.05), examples(40), store=store, run="a", concurrency=2,
+                                       deadline=time.monotonic() + 0.2, progress=False))
+        assert out.stopped_early and 0 < out.ran < 40 and out.remaining == 40 - out.ran
+        assert store.count("a") == out.ran
+
+
+def test_same_example_id_in_two_datasets_are_two_rows(tmp_path):
+    with ResultStore(tmp_path / "r.db") as store:
+        asyncio.run(run_examples(FakeGraph(), examples(3, "nq") + examples(3, "popqa"), store=store, run="a",
+                                 progress=False))
+        assert store.count("a") == 6
+
+
+def test_changed_config_is_refused_with_the_keys_that_differ(tmp_path):
+    with ResultStore(tmp_path / "r.db") as store:
+        assert store.open_run("a", {"graph": "router-r1", "budget_usd": None}, total=5) is False
+        assert store.open_run("a", {"graph": "router-r1", "budget_usd": None}, total=5) is True
+        with pytest.raises(RunConfigError, match=r"budget_usd: stored None, now 0.001"):
+            store.open_run("a", {"graph": "router-r1", "budget_usd": 0.001}, total=5)
+
+
+def test_score_row_and_pool_helpers(tmp_path):
+    (tmp_path / "p.toml").write_text(MOCK_POOL)
+    from routeweave.agents.pool import load_pool
+
+    pool = load_pool(tmp_path / "p.toml")
+    assert largest_expert(pool) == "Big"
+    eff = effective_pool(pool, experts=["largest"], budget_usd=0.5, max_rounds=1)
+    assert [e.name for e in eff.enabled] == ["Big"] and eff.limits.budget_usd == 0.5 and eff.limits.max_rounds == 1
+    ex = examples(1)[0]
+    row = score_row("r", ex, {"answer": "The 1889", "cost_usd": 0.1}, wall_s=0.5, error=None, trace_db="t.db")
+    assert row["em"] == 1.0 and row["f1"] == 1.0 and row["answers"] == ["1889"]
+    bad = score_row("r", ex, {"answer": "1889"}, wall_s=0.5, error="timeout", trace_db=None)
+    assert bad["em"] == 0.0 and bad["stop_reason"] == "error"
+
+
+# -- the CLI on a mock pool (LiteLLM mock_response: no server, no lock needed) --------------------------
+
+
+def write_inputs(tmp_path: Path, n: int) -> tuple[Path, Path]:
+    pool = tmp_path / "mock.toml"
+    pool.write_text(MOCK_POOL)
+    data = tmp_path / "toy.jsonl"
+    with data.open("w") as f:
+        for i in range(n):
+            f.write(json.dumps({"id": f"q{i}", "question": f"When was tower {i} built?",
+                                "golden_answers": ["1889" if i % 2 == 0 else "1900"]}) + "\n")
+    return pool, data
+
+
+def eval_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "routeweave.ui.cli", "eval", *args]
+
+
+def rows_in(db: Path) -> list[tuple]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("select dataset, example_id, session_id, prediction from qa_results").fetchall()
+    finally:
+        conn.close()
+
+
+def test_cli_run_resume_refuse_and_report(tmp_path):
+    pool, data = write_inputs(tmp_path, 12)
+    base = ["qa", "--dataset", str(data), "--pool", str(pool), "--run", "mock", "--concurrency", "3",
+            "--trace-db", str(tmp_path / "traces.db"), "--no-progress", "--seed", "-1"]
+    first = subprocess.run(eval_cmd(*base, "--limit", "5", "--json"), capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    doc = json.loads(first.stdout)
+    assert doc["done"] == 5 and doc["remaining"] == 0 and doc["summary"]["overall"]["em"] == pytest.approx(0.6)
+    assert Path(doc["results_db"]) == tmp_path / "evals.db"
+    # the same run with another limit is another config: refused
+    refused = subprocess.run(eval_cmd(*base, "--json"), capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "limit: stored 5, now None" in refused.stderr
+    again = subprocess.run(eval_cmd(*base, "--limit", "5", "--json"), capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and json.loads(again.stdout)["ran"] == 0
+    assert len(rows_in(tmp_path / "evals.db")) == 5
+    # rows link their stored traces
+    trace = subprocess.run([sys.executable, "-m", "routeweave.ui.cli", "trace", rows_in(tmp_path / "evals.db")[0][2],
+                            "--db", str(tmp_path / "traces.db"), "--json"], capture_output=True, text=True, timeout=60)
+    assert trace.returncode == 0 and json.loads(trace.stdout)["answer"] == "1889"
+    rep = subprocess.run(eval_cmd("report", "mock", "--db", str(tmp_path / "evals.db"), "--json", "--out",
+                                  str(tmp_path / "rep")), capture_output=True, text=True, timeout=120)
+    assert rep.returncode == 0, rep.stderr
+    assert json.loads(rep.stdout)["runs"][0]["summary"]["overall"]["count"] == 5
+    assert (tmp_path / "rep" / "qa-report.png").stat().st_size > 1000
+    missing = subprocess.run(eval_cmd("report", "nope", "--db", str(tmp_path / "evals.db")), capture_output=True,
+                             text=True, timeout=60)
+    assert missing.returncode == 1 and "no run named 'nope'" in missing.stderr and "mock" in missing.stderr
+
+
+def test_kill_9_mid_run_loses_no_finished_row_and_resume_never_duplicates(tmp_path):
+    n = 600
+    pool, data = write_inputs(tmp_path, n)
+    db = tmp_path / "evals.db"
+    cmd = eval_cmd("qa", "--dataset", str(data), "--pool", str(pool), "--run", "kill", "--concurrency", "2",
+                   "--trace-db", str(tmp_path / "traces.db"), "--no-progress", "--seed", "-1", "--json")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        before: list[tuple] = []
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            if db.exists():
+                try:
+                    before = rows_in(db)
+                except sqlite3.OperationalError:  # table not created yet
+                    continue
+                if len(before) >= 25:
+                    break
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    after_kill = rows_in(db)
+    assert 25 <= len(before) <= len(after_kill) < n, "the run must be killed in the middle"
+    assert set(before) <= set(after_kill)  # every row seen finished before the kill is still there, unchanged
+    resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    doc = json.loads(resumed.stdout)
+    assert doc["done"] == n and doc["ran"] == n - len(after_kill)
+    final = rows_in(db)
+    assert len(final) == n and len({(d, i) for d, i, _, _ in final}) == n  # no duplicates
+    assert set(after_kill) <= set(final)  # rows finished before the kill were not run again
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_eval_qa_end_to_end_on_the_embedded_server(tmp_path):
+    """The CI slice: 5 HotpotQA questions through the real Router-R1 graph, then the report."""
+    from routeweave.evals.qa.datasets import default_data_dir
+
+    if not (default_data_dir() / "hotpotqa").is_dir():
+        pytest.skip("../shared/data not present")
+    db = tmp_path / "evals.db"
+    run = subprocess.run(eval_cmd("qa", "--dataset", "hotpotqa", "--limit", "5", "--max-rounds", "1", "--run", "ci",
+                                  "--concurrency", "2", "--db", str(db), "--trace-db", str(tmp_path / "traces.db"),
+                                  "--json", "--no-progress"), capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(run.stdout)
+    assert doc["done"] == 5 and doc["errors_this_time"] == 0
+    overall = doc["summary"]["overall"]
+    assert overall["cost_usd_total"] > 0 and 0 <= overall["em"] <= 1 and overall["rounds_mean"] <= 1
+    rep = subprocess.run(eval_cmd("report", "ci", "--db", str(db), "--out", str(tmp_path)), capture_output=True,
+                         text=True, timeout=120)
+    assert rep.returncode == 0, rep.stderr
+    assert "| paper: Router-R1-Qwen (Qwen2.5-3B) |" in rep.stdout and "HotpotQA" in rep.stdout
+    assert (tmp_path / "qa-report.png").exists()
