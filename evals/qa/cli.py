@@ -15,6 +15,7 @@ import asyncio
 import json
 import sys
 import time
+from itertools import zip_longest
 from pathlib import Path
 
 from routeweave.graphs.paths import default_db_path
@@ -106,16 +107,18 @@ def run_qa(args: argparse.Namespace) -> int:
     if args.graph not in known:
         print(f"error: unknown graph '{args.graph}'; known: {', '.join(known)}", file=sys.stderr)
         return 2
-    examples, problems, names = [], 0, []
+    per_dataset, problems, names = [], 0, []
     try:
         for name in _split(args.dataset):
             loaded = load_dataset(name, data_dir=args.data_dir, limit=args.limit, seed=seed)
-            examples += loaded.examples
+            per_dataset.append(loaded.examples)
             problems += len(loaded.problems)
             names.append(loaded.dataset)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    # Round-robin over the datasets, so a run stopped early (--stop-after, kill) has covered each evenly.
+    examples = [ex for group in zip_longest(*per_dataset) for ex in group if ex is not None]
     if problems:
         print(f"note: {problems} malformed row(s) skipped while loading", file=sys.stderr)
     if not examples:
