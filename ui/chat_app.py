@@ -79,24 +79,26 @@ def _session_view(session: dict[str, Any], budget_usd: float) -> list[dict[str, 
 def build_ui(service: Service) -> gr.Blocks:
     pool = service.pool
     experts = service.expert_names()
-    models = [(f"{m.id}  ({m.description})", m.id) for m in service.models.values()]
+    models = [m.id for m in service.models.values()]
 
     with gr.Blocks(title="routeweave") as ui:
         current = gr.State(None)  # the shown session's id
         gr.HTML(HEADER)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
-                chat = gr.Chatbot(elem_id="rw-chat", height=600, show_label=False, layout="panel",
+                chat = gr.Chatbot(elem_id="rw-chat", height=640, show_label=False, layout="panel",
                                   placeholder="Ask a question: the route, its replies and costs appear here as they happen.",
-                                  group_consecutive_messages=False, buttons=["copy"])
+                                  group_consecutive_messages=True, buttons=[])
                 with gr.Row():
                     question = gr.Textbox(elem_id="rw-question", show_label=False, scale=5, autofocus=True,
                                           placeholder="e.g. Between Harvey Pekar and Denise Levertov who was born earlier?")
                     ask = gr.Button("Ask", variant="primary", elem_id="rw-ask", scale=1, min_width=90)
             with gr.Column(scale=2, min_width=300):
                 totals = gr.HTML(totals_html(None, pool.limits.budget_usd), elem_id="rw-totals")
+                export = gr.DownloadButton("Export this trace (JSON)", size="sm", interactive=False, elem_id="rw-export")
                 with gr.Accordion("Route settings", open=True):
-                    model = gr.Dropdown(models, value=DEFAULT_MODEL, label="Graph or policy", elem_id="rw-model")
+                    model = gr.Dropdown(models, value=DEFAULT_MODEL, label="Graph or policy", elem_id="rw-model",
+                                        info="routeweave-r1: the router loop; routeweave-<policy>: one expert picked by a policy")
                     budget = gr.Number(value=pool.limits.budget_usd, label=f"Budget, USD (at most {usd(pool.limits.budget_usd)})",
                                        minimum=0, maximum=pool.limits.budget_usd, step=0.0005, elem_id="rw-budget")
                     rounds = gr.Slider(1, pool.limits.max_rounds, value=pool.limits.max_rounds, step=1, label="Max rounds",
@@ -105,9 +107,7 @@ def build_ui(service: Service) -> gr.Blocks:
                 with gr.Accordion("Past sessions", open=False):
                     past = gr.Dropdown(_session_choices(service), label="Stored sessions (newest first)", value=None,
                                        elem_id="rw-past")
-                    with gr.Row():
-                        refresh = gr.Button("Refresh", size="sm")
-                        export = gr.DownloadButton("Export trace (JSON)", size="sm", interactive=False, elem_id="rw-export")
+                    refresh = gr.Button("Refresh list", size="sm")
 
         async def run(text: str, history: list, model_id: str, budget_usd, max_rounds, enabled: list[str]):
             text = (text or "").strip()

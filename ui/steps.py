@@ -8,7 +8,8 @@ from typing import Any
 
 from ..graphs.state import Step
 
-ICONS = {"think": "💭", "route": "🔀", "answer": "✅", "decide": "🧭", "guard": "🛡️", "notice": "⚠️", "fallback": "↩️"}
+# plain symbols that every sans-serif font has (no emoji font needed)
+ICONS = {"think": "✎", "route": "→", "answer": "✓", "decide": "◇", "guard": "◈", "notice": "⚠", "fallback": "↩"}
 
 
 def usd(value: float | None) -> str:
@@ -47,9 +48,9 @@ def step_title(step: Step) -> str:
     kind = step["kind"]
     icon = ICONS.get(kind, "•")
     if kind == "route":
-        return f"{icon} {step['expert'] or '?'} ← {short(step['query'], 90)}"
+        return f"{icon} Ask {step['expert'] or '?'}: {short(step['query'], 90)}" + (" (failed)" if step["error"] else "")
     if kind == "think":
-        return f"{icon} Router thinks"
+        return f"{icon} Router thinks: {short(step['text'], 90) or '(no thought)'}"
     if kind == "answer":
         return f"{icon} Answer" + (f" from {step['expert']}" if step["expert"] and step["expert"] != "router" else "")
     if kind == "decide":
