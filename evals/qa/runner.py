@@ -103,10 +103,18 @@ def score_row(run: str, example: Example, result: dict[str, Any] | None, *, wall
         "prompt_tokens": int(result.get("prompt_tokens") or 0),
         "completion_tokens": int(result.get("completion_tokens") or 0),
         "rounds": int(result.get("rounds") or 0), "expert_calls": int(result.get("expert_calls") or 0),
-        "latency_s": float(result.get("latency_s") or 0.0), "wall_s": round(wall_s, 4),
+        "latency_s": _latency(result), "wall_s": round(wall_s, 4),
         "stop_reason": result.get("stop_reason") or ("error" if error else None),
         "session_id": result.get("session_id"), "trace_db": trace_db, "error": error, "finished": time.time(),
     }
+
+
+def _latency(result: dict[str, Any]) -> float:
+    """The graph's latency; if it reports none (graphs whose only call is an `answer` step), the sum of
+    its steps' latencies."""
+    if result.get("latency_s"):
+        return float(result["latency_s"])
+    return float(sum(s.get("latency_s") or 0.0 for s in result.get("steps") or []))
 
 
 class Progress:
