@@ -51,6 +51,7 @@ def _run(app, args: argparse.Namespace, what: str) -> None:
 
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((args.host, args.port))
     host, port = sock.getsockname()[:2]
     print(f"routeweave {what} on http://{host}:{port}", flush=True)  # tests read the port from this line
