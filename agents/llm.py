@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .pool import Endpoint, Price
+from .pool import Endpoint, Price, Reliability
 
 # LiteLLM otherwise fetches its model price map from the network at import.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -46,51 +46,83 @@ class CallRecord(BaseModel):
 
 
 class Target(BaseModel):
-    """An endpoint with its address resolved (embedded server started, API key read from its env var)."""
+    """A pool entry ready to call: its deployments live in a LiteLLM Router (retries, cooldowns,
+    fallbacks, replicas); the Target names its model group and carries the prices of the groups a
+    fallback may land on, so every call is charged at the price of who really answered."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
     who: str
     model: str
-    api_base: str | None = None
-    api_key: str | None = Field(None, repr=False, exclude=True)
+    api_base: str | None = Field(None, description="the first address, for information (no key here)")
     price: Price = Price()
+    prices: dict[str, Price] = Field(default_factory=dict, description="who -> price, for fallbacks")
     max_tokens: int = 256
     timeout: float = 60.0
     temperature: float = 0.0
     mock_response: str | None = None
+    router: Any = Field(None, exclude=True, repr=False)
 
     def reserve_usd(self, prompt_tokens: int, max_tokens: int | None = None) -> float:
-        """The most this call can cost: its prompt plus max_tokens of output."""
-        return self.price.cost_usd(prompt_tokens, max_tokens or self.max_tokens)
+        """The most this call can cost: its prompt plus max_tokens of output, at the dearest price it may
+        be answered at (its own, or a fallback's)."""
+        tokens = max_tokens or self.max_tokens
+        return max(p.cost_usd(prompt_tokens, tokens) for p in [self.price, *self.prices.values()])
 
 
 class MissingKeyError(RuntimeError):
     pass
 
 
-def resolve(who: str, endpoint: Endpoint, server_api_base: str | None) -> Target:
-    """Turn a pool entry into a callable target. Raises MissingKeyError if its key's env var is unset."""
-    api_key = None
+def api_key_for(who: str, endpoint: Endpoint, *, local: bool) -> str | None:
+    """The key from the env var the pool names. Raises MissingKeyError, saying how to fix it."""
     if endpoint.api_key_env:
-        api_key = os.environ.get(endpoint.api_key_env)
-        if not api_key:
+        key = os.environ.get(endpoint.api_key_env)
+        if not key:
             raise MissingKeyError(
                 f"{who} reads its API key from the env var {endpoint.api_key_env}, which is not set: "
                 f"export {endpoint.api_key_env}=... or disable it in the pool file"
             )
-    if server_api_base:
-        api_key = api_key or LOCAL_API_KEY
+        return key
+    return LOCAL_API_KEY if local else None
+
+
+def deployments(who: str, endpoint: Endpoint, addresses: list[tuple[str | None, bool]]) -> list[dict[str, Any]]:
+    """LiteLLM Router model_list entries of one endpoint: one per address (api_base, is_local)."""
+    out = []
+    for i, (api_base, local) in enumerate(addresses or [(None, False)]):
+        params = {"model": endpoint.model, "timeout": endpoint.timeout, "api_key": api_key_for(who, endpoint, local=local)}
+        if api_base:
+            params["api_base"] = api_base
+        out.append({"model_name": who, "litellm_params": params, "model_info": {"id": f"{who}#{i}"}})
+    return out
+
+
+def build_router(model_list: list[dict[str, Any]], fallbacks: dict[str, list[str]], reliability: Reliability):
+    """One LiteLLM Router for the whole pool: retries with backoff, cooldown of failing deployments,
+    fallbacks between experts, load balancing over replicas."""
+    return litellm.Router(
+        model_list=model_list,
+        num_retries=reliability.num_retries,
+        retry_after=reliability.retry_after_s,
+        allowed_fails=reliability.allowed_fails,
+        cooldown_time=reliability.cooldown_s,
+        fallbacks=[{who: names} for who, names in fallbacks.items() if names],
+    )
+
+
+def make_target(who: str, endpoint: Endpoint, router: Any, prices: dict[str, Price], api_base: str | None) -> Target:
     return Target(
         who=who,
         model=endpoint.model or "",
-        api_base=server_api_base or endpoint.api_base,
-        api_key=api_key,
+        api_base=api_base,
         price=endpoint.price,
+        prices=prices,
         max_tokens=endpoint.max_tokens,
         timeout=endpoint.timeout,
         temperature=endpoint.temperature,
         mock_response=endpoint.mock_response,
+        router=router,
     )
 
 
@@ -130,14 +162,10 @@ async def complete(
 ) -> CallRecord:
     """One chat completion, metered. `grammar` is a GBNF grammar passed to llama.cpp in extra_body."""
     kwargs: dict[str, Any] = dict(
-        model=target.model,
+        model=target.who,  # the Router's model group
         messages=messages,
-        api_base=target.api_base,
-        api_key=target.api_key,
         max_tokens=max_tokens or target.max_tokens,
-        timeout=target.timeout,
         temperature=target.temperature,
-        num_retries=0,
         **litellm_kwargs,
     )
     if target.mock_response is not None:
@@ -150,21 +178,24 @@ async def complete(
         kwargs["extra_body"] = {"grammar": grammar}
     started = time.perf_counter()
     try:
-        response = await litellm.acompletion(**kwargs)
-    except Exception as exc:  # every provider error becomes data the router can read
+        response = await target.router.acompletion(**kwargs)
+    except Exception as exc:  # every provider error, after retries and fallbacks, becomes data for the router
         return CallRecord(who=target.who, latency_s=time.perf_counter() - started, error=_describe(exc))
     latency = time.perf_counter() - started
+    deployment = str((getattr(response, "_hidden_params", None) or {}).get("model_id") or "")
+    who = deployment.split("#")[0] if deployment.split("#")[0] in target.prices else target.who
+    price = target.prices.get(who, target.price)
     usage = getattr(response, "usage", None)
     prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
     completion = int(getattr(usage, "completion_tokens", 0) or 0)
     text = _text(response.choices[0].message) if response.choices else ""
     return CallRecord(
-        who=target.who,
+        who=who,
         text=text,
         prompt_tokens=prompt,
         completion_tokens=completion,
-        cost_usd=target.price.cost_usd(prompt, completion),
-        cost_units=target.price.cost_units(completion),
+        cost_usd=price.cost_usd(prompt, completion),
+        cost_units=price.cost_units(completion),
         latency_s=latency,
         error=None if text.strip() else "empty reply",
         confidence=_confidence(response.choices[0]) if logprobs and response.choices else None,

@@ -106,7 +106,7 @@ class ServerFleet:
     """The embedded servers of one pool. Use as a context manager, or call start()/close()."""
 
     def __init__(self, pool: Pool):
-        needed = {e.server for e in [pool.router, *pool.enabled] if e.server}
+        needed = {a.server for e in [pool.router, *pool.enabled] for a in e.addresses if a.server}
         self._servers = {name: EmbeddedServer(name, pool.servers[name]) for name in sorted(needed)}
 
     def start(self) -> "ServerFleet":

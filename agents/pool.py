@@ -46,6 +46,19 @@ class LocalServer(_Strict):
     n_ctx: int = Field(8192, ge=512, description="total context, shared by the parallel slots")
 
 
+class Replica(_Strict):
+    """Another copy of the same model: LiteLLM Router balances calls over an endpoint and its replicas."""
+
+    api_base: str | None = None
+    server: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "Replica":
+        if bool(self.api_base) == bool(self.server):
+            raise ValueError("a replica needs exactly one of 'api_base' or 'server'")
+        return self
+
+
 class Endpoint(_Strict):
     """How to reach one model through LiteLLM, and what a call to it costs."""
 
@@ -62,6 +75,13 @@ class Endpoint(_Strict):
     mock_response: str | None = Field(
         None, max_length=4000, description="answer with this text through LiteLLM's mock_response (tests, benchmarks, demos)"
     )
+    replicas: list[Replica] = Field(default_factory=list, description="more copies of this model, load-balanced")
+
+    @property
+    def addresses(self) -> list[Replica]:
+        """The primary address (if any) followed by the replicas."""
+        first = [Replica(api_base=self.api_base, server=self.server)] if (self.api_base or self.server) else []
+        return first + list(self.replicas)
 
     @model_validator(mode="after")
     def _one_address(self) -> "Endpoint":
@@ -78,6 +98,9 @@ class Expert(Endpoint):
     system_prompt: str | None = Field(None, max_length=4000)
     corpus: str | None = Field(None, description="retrieval only: 'builtin:hotpotqa' or a path to a corpus .jsonl(.gz)")
     top_k: int = Field(3, ge=1, le=20)
+    fallbacks: list[str] = Field(
+        default_factory=list, description="llm experts to try, in order, when this one still fails after retries"
+    )
 
     @model_validator(mode="after")
     def _kind_fields(self) -> "Expert":
@@ -102,11 +125,21 @@ class Limits(_Strict):
     max_searches_per_turn: int = Field(2, ge=1, le=8)
 
 
+class Reliability(_Strict):
+    """LiteLLM Router's retries, cooldowns and fallbacks, for every model call of the pool."""
+
+    num_retries: int = Field(2, ge=0, le=10, description="retries of a failed call (timeouts, 5xx, 429, bad replies)")
+    retry_after_s: float = Field(0.0, ge=0, description="minimum wait before a retry (backoff grows from it)")
+    allowed_fails: int = Field(3, ge=1, description="failures per minute before a deployment is cooled down")
+    cooldown_s: float = Field(30.0, ge=0, description="how long a failing deployment is left out of rotation")
+
+
 class Pool(_Strict):
     servers: dict[str, LocalServer] = {}
     router: RouterModel
     experts: list[Expert] = Field(..., min_length=1)
     limits: Limits = Limits()
+    reliability: Reliability = Reliability()
     aggregate: str = Field("concat", description="how replies of several experts to one sub-question are merged")
     guard: str | None = Field(
         None, description="a guard policy in front of every graph: a registered name or a directory saved by Policy.save"
@@ -119,12 +152,18 @@ class Pool(_Strict):
         if dupes:
             raise ValueError(f"expert names must be unique; repeated: {', '.join(dupes)}")
         for who, endpoint in [("router", self.router), *((f"expert '{e.name}'", e) for e in self.experts)]:
-            if endpoint.server and endpoint.server not in self.servers:
-                known = ", ".join(self.servers) or "none defined"
-                raise ValueError(
-                    f"{who} uses server '{endpoint.server}', but there is no [servers.{endpoint.server}] table "
-                    f"(servers: {known})"
-                )
+            for address in endpoint.addresses:
+                if address.server and address.server not in self.servers:
+                    known = ", ".join(self.servers) or "none defined"
+                    raise ValueError(
+                        f"{who} uses server '{address.server}', but there is no [servers.{address.server}] table "
+                        f"(servers: {known})"
+                    )
+        llm_experts = {e.name for e in self.experts if e.kind == "llm"}
+        for e in self.experts:
+            wrong = [f for f in e.fallbacks if f not in llm_experts or f == e.name]
+            if wrong:
+                raise ValueError(f"expert '{e.name}' falls back to {wrong}: fallbacks must name other 'llm' experts")
         if not self.router.model:
             raise ValueError("[router] needs 'model' (a LiteLLM model string)")
         if not any(e.enabled for e in self.experts):
