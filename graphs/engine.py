@@ -1,9 +1,11 @@
 """The Engine: one running pool shared by every graph kind.
 
 It owns the embedded servers and expert clients (`Runtime`), one asyncio loop in a background thread,
-LangGraph's AsyncSqliteSaver and the trace store. Graphs are compiled on demand by name and policy and
-cached, so the CLI, the HTTP service and evaluation runs serve `router-r1`, `single-shot` with any
-policy, `cascade` and `direct` from one llama.cpp server."""
+LangGraph's checkpointer (AsyncSqliteSaver by default; AsyncPostgresSaver shared by several instances
+with `checkpointer_url` or $ROUTEWEAVE_CHECKPOINTER_URL, see checkpointers.py) and the trace store
+(always this instance's SQLite file). Graphs are compiled on demand by name and policy and cached, so
+the CLI, the HTTP service and evaluation runs serve `router-r1`, `single-shot` with any policy,
+`cascade` and `direct` from one llama.cpp server."""
 
 from __future__ import annotations
 
@@ -12,12 +14,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
 from ..agents.pool import Pool
 from ..agents.runtime import Runtime
-from .paths import checkpoint_path, default_cache_dir, default_db_path
+from .checkpointers import Closer, checkpointer_url, open_checkpointer
+from .paths import default_cache_dir, default_db_path
 from .registry import graph_spec, resolve_policy
 from .trace_store import TraceStore
 
@@ -64,15 +64,21 @@ async def _cancel_pending() -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
+_checkpointer_url = checkpointer_url  # the parameter of Engine shadows the function
+
+
 class Engine:
-    def __init__(self, pool: Pool, *, db_path: Path | None = None, cache_dir: Path | None = None):
+    def __init__(self, pool: Pool, *, db_path: Path | None = None, cache_dir: Path | None = None,
+                 checkpointer_url: str | None = None):
         self.pool = pool
         self.db_path = Path(db_path) if db_path else default_db_path()
+        # None: SQLite beside the traces; "postgresql://...": LangGraph's Postgres saver, shared by instances.
+        self.checkpointer_url = _checkpointer_url(checkpointer_url)
         self.runtime = Runtime(pool, cache_dir=Path(cache_dir) if cache_dir else default_cache_dir())
         self.traces = TraceStore(self.db_path)
         self.loop = LoopThread()
-        self._conn: aiosqlite.Connection | None = None
-        self._saver: AsyncSqliteSaver | None = None
+        self._close_saver: Closer | None = None
+        self._saver: Any = None
         self._compiled: dict[tuple[str, str | None], Any] = {}
         self._lock = threading.Lock()
 
@@ -87,13 +93,9 @@ class Engine:
             raise
         return self
 
-    async def _open_saver(self) -> AsyncSqliteSaver:
-        # Checkpoints go to their own file beside the traces: one writer per SQLite file, so a trace write
-        # on this loop can never wait on a checkpoint transaction that needs this loop to commit.
-        self._conn = await aiosqlite.connect(str(checkpoint_path(self.db_path)))
-        saver = AsyncSqliteSaver(self._conn)
-        await saver.setup()  # WAL mode
-        await self._conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: no fsync per step, still crash-safe
+    async def _open_saver(self):
+        # Opened on this loop (aiosqlite's connection and psycopg's pool belong to the loop they open on).
+        saver, self._close_saver = await open_checkpointer(self.checkpointer_url, self.db_path)
         return saver
 
     def compiled(self, name: str = "router-r1", policy: str | None = None):
@@ -116,9 +118,9 @@ class Engine:
         return RouterGraph(self, name=name, policy=policy)
 
     def close(self) -> None:
-        if self._conn is not None and self.loop.loop is not None:
-            self.loop.run(self._conn.close())
-            self._conn = None
+        if self._close_saver is not None and self.loop.loop is not None:
+            self.loop.run(self._close_saver())
+            self._close_saver = None
         self.loop.stop()
         self.traces.close()
         self.runtime.close()

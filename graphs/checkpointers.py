@@ -1,0 +1,119 @@
+"""LangGraph checkpointers the Engine can use: SQLite beside the trace store (the default, one instance)
+or PostgreSQL shared by several service instances.
+
+    Engine(pool)                                             # SQLite: routeweave.checkpoints.db beside the traces
+    Engine(pool, checkpointer_url="postgresql://u:p@db/rw")  # or ROUTEWEAVE_CHECKPOINTER_URL=postgresql://...
+
+With Postgres, a session started on one instance can be read (`aget_state`) and resumed on any other,
+so requests need no sticky sessions. Postgres needs the optional extra: `pip install -e ".[postgres]"`
+(langgraph-checkpoint-postgres, psycopg with its binary build and psycopg-pool).
+
+`open_checkpointer` must run on the loop that will use the saver (the Engine's loop thread): aiosqlite's
+connection and psycopg's async pool are bound to the loop they were opened on."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from .paths import checkpoint_path
+
+CHECKPOINTER_URL_ENV = "ROUTEWEAVE_CHECKPOINTER_URL"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+POOL_MAX_ENV = "ROUTEWEAVE_CHECKPOINTER_POOL_MAX"  # connections per instance (default 20)
+_SETUP_LOCK_KEY = 0x72776368  # pg_advisory_lock key: instances starting together run LangGraph's migrations one at a time
+
+Closer = Callable[[], Awaitable[None]]
+
+
+def checkpointer_url(explicit: str | None = None) -> str | None:
+    """The checkpointer URL in force: the argument, else $ROUTEWEAVE_CHECKPOINTER_URL, else None (SQLite)."""
+    url = explicit if explicit is not None else os.environ.get(CHECKPOINTER_URL_ENV)
+    url = (url or "").strip()
+    if not url or url.startswith("sqlite"):  # "sqlite" (or "sqlite://") names the default explicitly
+        return None
+    if not url.startswith(POSTGRES_SCHEMES):
+        raise ValueError(f"unsupported checkpointer URL {redact(url)!r}: use postgresql://user:password@host:port/db "
+                         f"(or leave {CHECKPOINTER_URL_ENV} unset for SQLite beside the traces)")
+    return url
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, _, host = rest.rpartition("@")
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+
+
+def describe(url: str | None, db_path: Path) -> str:
+    return f"postgres {redact(url)}" if url else f"sqlite {checkpoint_path(db_path)}"
+
+
+async def open_checkpointer(url: str | None, db_path: Path) -> tuple[Any, Closer]:
+    """A set-up LangGraph async saver and the coroutine function that closes it. Call on the Engine's loop."""
+    if url is None:
+        return await _open_sqlite(db_path)
+    return await _open_postgres(url)
+
+
+async def _open_sqlite(db_path: Path) -> tuple[Any, Closer]:
+    import aiosqlite
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    # Checkpoints go to their own file beside the traces: one writer per SQLite file, so a trace write
+    # on this loop can never wait on a checkpoint transaction that needs this loop to commit.
+    conn = await aiosqlite.connect(str(checkpoint_path(db_path)))
+    try:
+        saver = AsyncSqliteSaver(conn)
+        await saver.setup()  # WAL mode
+        await conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: no fsync per step, still crash-safe
+    except BaseException:
+        await conn.close()
+        raise
+    return saver, conn.close
+
+
+async def _open_postgres(url: str) -> tuple[Any, Closer]:
+    try:
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+        from psycopg import AsyncConnection
+        from psycopg.rows import dict_row
+        from psycopg_pool import AsyncConnectionPool
+    except ImportError as exc:
+        raise ValueError(f"the Postgres checkpointer needs the 'postgres' extra (pip install -e \".[postgres]\"): {exc}") from None
+
+    # LangGraph's saver wants autocommit, no server-side prepared statements (poolers) and dict rows.
+    kwargs = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+    max_size = max(1, int(os.environ.get(POOL_MAX_ENV) or 20))
+    pool = AsyncConnectionPool(url, min_size=1, max_size=max_size, kwargs=kwargs, open=False, name="routeweave-checkpoints")
+    try:
+        # One plain connection first: an unreachable server or a bad password fails at once with
+        # psycopg's reason (the pool would retry quietly until its timeout). It also holds the set-up lock.
+        async with await AsyncConnection.connect(url, autocommit=True) as lock_conn:
+            await pool.open(wait=True, timeout=30)
+            saver = AsyncPostgresSaver(pool)
+            # Two instances starting at once would both run the CREATE TABLE/INDEX migrations and one could
+            # fail on a duplicate; a session-level advisory lock runs them one at a time. Polled with
+            # pg_try_advisory_lock: a waiting pg_advisory_lock is an open transaction, which the holder's
+            # CREATE INDEX CONCURRENTLY would wait for (a deadlock Postgres does not detect).
+            deadline = asyncio.get_running_loop().time() + 120
+            while not (await (await lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (_SETUP_LOCK_KEY,))).fetchone())[0]:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise TimeoutError("another instance held the checkpointer set-up lock for 120 s")
+                await asyncio.sleep(0.1)
+            try:
+                await saver.setup()
+            finally:
+                await lock_conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK_KEY,))
+    except BaseException as exc:
+        await pool.close()
+        if isinstance(exc, Exception) and not isinstance(exc, ValueError):
+            raise ValueError(f"cannot open the Postgres checkpointer at {redact(url)}: {exc}") from exc
+        raise
+    return saver, pool.close
