@@ -91,7 +91,10 @@ def deployments(who: str, endpoint: Endpoint, addresses: list[tuple[str | None, 
     """LiteLLM Router model_list entries of one endpoint: one per address (api_base, is_local)."""
     out = []
     for i, (api_base, local) in enumerate(addresses or [(None, False)]):
-        params = {"model": endpoint.model, "timeout": endpoint.timeout, "api_key": api_key_for(who, endpoint, local=local)}
+        # a self-hosted server (embedded or any api_base) without a key env gets a placeholder key: the
+        # OpenAI client insists on one; with neither, LiteLLM reads the provider's usual env var
+        key = api_key_for(who, endpoint, local=local or bool(api_base))
+        params = {"model": endpoint.model, "timeout": endpoint.timeout, "api_key": key}
         if api_base:
             params["api_base"] = api_base
         out.append({"model_name": who, "litellm_params": params, "model_info": {"id": f"{who}#{i}"}})

@@ -65,7 +65,10 @@ class StubServer:
         if mode in ("500", "429"):
             return JSONResponse({"error": {"message": f"stub {mode}", "type": "server_error"}}, status_code=int(mode))
         if mode == "hang":
-            await asyncio.sleep(3600)
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:  # the client gave up: that is the point
+                return PlainTextResponse("", status_code=499)
         if mode == "garbage":
             return PlainTextResponse("<html>this is not json", status_code=200, media_type="application/json")
         if mode == "empty":

@@ -1,0 +1,116 @@
+"""Faults from real failing endpoints (a closed port; a local HTTP server answering 500, 429, hanging,
+garbage, empty, flaky) go through LiteLLM Router's retries and fallbacks; no session crashes and every
+fault is in the trace."""
+
+import asyncio
+import socket
+
+import pytest
+
+from routeweave.agents.pool import Pool
+from routeweave.graphs.engine import Engine
+
+from support.stub_openai import StubServer
+
+FAULTS = ["500", "429", "hang", "garbage", "empty"]
+
+
+def closed_port() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"  # nothing listens there once the socket is closed
+
+
+def fault_pool(stub: StubServer, *, router_says: str, experts: list[dict], **extra) -> Pool:
+    return Pool.model_validate({
+        "router": {"model": "openai/mock-router", "api_base": stub.api_base, "grammar": False,
+                   "mock_response": router_says, "price": {"input_per_m": 0.1, "output_per_m": 0.1}},
+        "experts": experts,
+        "limits": {"budget_usd": 1.0, "max_rounds": 1, "max_searches_per_turn": 8},
+        "reliability": {"num_retries": 1, "retry_after_s": 0, "allowed_fails": 1000, "cooldown_s": 0},
+        **extra,
+    })
+
+
+def expert(name: str, api_base: str, model: str, **kw) -> dict:
+    return {"name": name, "model": f"openai/{model}", "api_base": api_base, "timeout": 0.5, "description": name,
+            "price": {"input_per_m": 1.0, "output_per_m": 2.0}, **kw}
+
+
+@pytest.fixture(scope="module")
+def stub():
+    with StubServer() as stub:
+        yield stub
+
+
+def test_every_fault_kind_becomes_a_trace_row_and_the_session_ends(stub, tmp_path):
+    experts = [expert(f"F{m}", stub.api_base, m) for m in FAULTS]
+    experts += [expert("Refused", closed_port(), "ok"), expert("Good", stub.api_base, "ok:Paris.")]
+    names = ", ".join(e["name"] for e in experts)
+    pool = fault_pool(stub, router_says=f"<think>ask all</think><search>{names}: capital of France?</search>",
+                      experts=experts)
+    with Engine(pool, db_path=tmp_path / "t.db", cache_dir=tmp_path / "c") as engine:
+        result = engine.graph("router-r1").invoke({"question": "What is the capital of France?"})
+        routes = {s["expert"]: s for s in result["steps"] if s["kind"] == "route"}
+        assert set(routes) == {e["name"] for e in experts}
+        for name in [f"F{m}" for m in FAULTS] + ["Refused"]:
+            assert routes[name]["error"], name  # every fault is visible, with its cause
+            # a call that failed costs nothing; an empty reply was still billed, and is charged
+            assert (routes[name]["cost_usd"] > 0) == (name == "Fempty"), name
+        assert routes["Good"]["error"] is None and routes["Good"]["reply"] == "Paris."
+        assert "Timeout" in routes["Fhang"]["error"]
+        assert result["answer"]  # the session still ends with an answer (here the fallback evidence)
+        stored = engine.traces.get(result["session_id"])
+        assert sum(1 for s in stored["steps"] if s["error"]) == sum(1 for s in result["steps"] if s["error"])
+
+
+def test_retries_recover_a_flaky_expert_and_fallbacks_take_over(stub, tmp_path):
+    experts = [expert("Flaky", stub.api_base, "flaky:1"),
+               expert("Broken", stub.api_base, "500", fallbacks=["Backup"]),
+               expert("Backup", stub.api_base, "ok:backup answer", enabled=False,
+                      price={"input_per_m": 5.0, "output_per_m": 5.0})]
+    pool = fault_pool(stub, router_says="<think>t</think><search>Flaky, Broken: q?</search>", experts=experts)
+    with Engine(pool, db_path=tmp_path / "t.db", cache_dir=tmp_path / "c") as engine:
+        result = engine.graph("router-r1").invoke({"question": "q?"})
+    routes = [s for s in result["steps"] if s["kind"] == "route"]
+    flaky = next(s for s in routes if s["query"] and s["reply"] == "Recovered answer.")
+    assert flaky["error"] is None
+    backup = [s for s in routes if s["reply"] == "backup answer"]
+    assert backup and backup[0]["error"] is None
+    # charged at the price of the expert that really answered (Backup: $5/1M both ways)
+    b = backup[0]
+    assert b["cost_usd"] == pytest.approx((b["prompt_tokens"] * 5.0 + b["completion_tokens"] * 5.0) / 1e6)
+
+
+def test_a_failing_router_ends_the_session_with_a_fallback(stub, tmp_path):
+    pool = fault_pool(stub, router_says="unused", experts=[expert("Good", stub.api_base, "ok")])
+    pool = pool.model_copy(update={"router": pool.router.model_copy(update={"model": "openai/500", "mock_response": None})})
+    with Engine(pool, db_path=tmp_path / "t.db", cache_dir=tmp_path / "c") as engine:
+        result = engine.graph("router-r1").invoke({"question": "q?"})
+    assert result["steps"][-1]["kind"] == "fallback" and result["answer"]
+    assert [s for s in result["steps"] if s["kind"] == "think" and s["error"]]
+
+
+def test_a_thousand_injected_faults_crash_no_session(stub, tmp_path):
+    experts = [expert(f"F{m}", stub.api_base, m) for m in ("500", "429", "garbage", "hang")]
+    experts.append(expert("Refused", closed_port(), "ok"))
+    names = ", ".join(e["name"] for e in experts)
+    pool = fault_pool(stub, router_says=f"<think>t</think><search>{names}: q?</search>", experts=experts)
+    before = sum(stub.calls[m] for m in ("500", "429", "garbage", "hang"))
+    sessions = 125
+    with Engine(pool, db_path=tmp_path / "t.db", cache_dir=tmp_path / "c") as engine:
+        graph = engine.graph("router-r1")
+
+        async def run_all():
+            return await asyncio.gather(*(graph.ainvoke({"question": f"q{i}?"}) for i in range(sessions)),
+                                        return_exceptions=True)
+
+        results = asyncio.run(run_all())
+    crashed = [r for r in results if isinstance(r, BaseException)]
+    assert crashed == []
+    http_faults = sum(stub.calls[m] for m in ("500", "429", "garbage", "hang")) - before
+    refused = sum(1 for r in results for s in r["steps"] if s["expert"] == "Refused" and s["error"])
+    assert http_faults + refused >= 1000, (http_faults, refused)
+    assert all(r["answer"] and r["steps"][-1]["kind"] in {"answer", "fallback"} for r in results)
+    assert all(s["error"] for r in results for s in r["steps"] if s["kind"] == "route")
