@@ -137,7 +137,7 @@ def _usage(result: dict[str, Any]) -> dict[str, int]:
     return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
 
 
-def _extra(result: dict[str, Any], spec, budget_usd: float, include_steps: bool) -> dict[str, Any]:
+def _extra(result: dict[str, Any], spec, budget_usd: float, include_steps: bool, wall_s: float) -> dict[str, Any]:
     extra = {
         "session_id": result["session_id"],
         "cost_usd": result["cost_usd"],
@@ -147,6 +147,7 @@ def _extra(result: dict[str, Any], spec, budget_usd: float, include_steps: bool)
         "rounds": result["rounds"],
         "expert_calls": result["expert_calls"],
         "latency_s": result["latency_s"],
+        "wall_s": wall_s,  # the graph's wall time in the server (what HTTP adds is the rest of the round trip)
         "graph": spec.graph,
         "policy": spec.policy,
         "trace_url": f"/v1/sessions/{result['session_id']}",
@@ -256,10 +257,12 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
         budget = min(float(options.get("budget_usd") or service.pool.limits.budget_usd), service.pool.limits.budget_usd)
         include_steps = bool(options.get("include_steps"))
         if not stream:
+            started = time.perf_counter()
             try:
                 result = await graph.ainvoke(inputs)
             except ValueError as exc:
                 raise APIError(400, str(exc)) from None
+            wall_s = time.perf_counter() - started
             return _json({
                 "id": f"chatcmpl-{result['session_id']}",
                 "object": "chat.completion",
@@ -268,7 +271,7 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": result["answer"]},
                              "finish_reason": FINISH.get(result["stop_reason"], "stop")}],
                 "usage": _usage(result),
-                "routeweave": _extra(result, spec, budget, include_steps),
+                "routeweave": _extra(result, spec, budget, include_steps, wall_s),
             })
         return StreamingResponse(
             _stream(graph, inputs, model_id, spec, budget, include_steps, bool(stream_options.get("include_usage"))),
@@ -292,6 +295,7 @@ async def _stream(graph, inputs, model_id, spec, budget, include_steps, include_
         return b"data: " + json.dumps({**base, "choices": choices, **extra}, separators=(",", ":")).encode() + b"\n\n"
 
     yield chunk({"role": "assistant", "content": ""}, routeweave={"session_id": session_id})
+    started = time.perf_counter()
     try:
         async for event in graph.astream(inputs, session_id=session_id):
             if event["type"] == "step":
@@ -299,10 +303,11 @@ async def _stream(graph, inputs, model_id, spec, budget, include_steps, include_
                 yield chunk({"reasoning_content": step_line(step) + "\n"}, routeweave={"step": step})
                 continue
             result = event
+            wall_s = time.perf_counter() - started
             if result["answer"]:
                 yield chunk({"content": result["answer"]})
             yield chunk({}, FINISH.get(result["stop_reason"], "stop"),
-                        routeweave=_extra(result, spec, budget, include_steps))
+                        routeweave=_extra(result, spec, budget, include_steps, wall_s))
             if include_usage:
                 yield chunk(None, usage=_usage(result), routeweave={"session_id": session_id, "cost_usd": result["cost_usd"]})
     except ValueError as exc:  # bad inputs found by the graph: the headers are sent, so the error is an event
