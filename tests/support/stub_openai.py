@@ -10,6 +10,9 @@
     garbage       200 with a body that is not JSON
     empty         200 with an empty answer
     flaky:N       fails with 500 on the first N calls of that model name, then answers
+    words:N       answers with N words
+
+Usage: prompt tokens ~ characters of the messages / 4; completion tokens = words of the answer.
 """
 
 from __future__ import annotations
@@ -33,11 +36,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _answer(model: str, text: str) -> dict:
+def _answer(model: str, text: str, prompt_tokens: int = 20) -> dict:
     return {
         "id": "stub", "object": "chat.completion", "created": int(time.time()), "model": model,
         "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
-        "usage": {"prompt_tokens": 20, "completion_tokens": max(1, len(text.split())), "total_tokens": 20 + len(text.split())},
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
+                  "total_tokens": prompt_tokens + len(text.split())},
     }
 
 
@@ -57,6 +61,9 @@ class StubServer:
         model = str(body.get("model", "ok")).split("/")[-1]
         self.calls[model] += 1
         mode, _, arg = model.partition(":")
+        prompt_tokens = sum(len(str(m.get("content", ""))) for m in body.get("messages", [])) // 4 + 1
+        if mode == "words":
+            return JSONResponse(_answer(model, " ".join(["word"] * int(arg or 1)), prompt_tokens))
         if mode == "ok":
             return JSONResponse(_answer(model, arg or "Paris is the capital of France."))
         if mode == "slow":
