@@ -43,6 +43,7 @@ class CallRecord(BaseModel):
     latency_s: float = Field(0.0, ge=0)
     error: str | None = None
     confidence: float | None = Field(None, ge=0, le=1, description="exp(mean token logprob), when asked and given")
+    deployment: str | None = Field(None, description="which replica answered, e.g. 'SmolLM2#1'")
 
 
 class Target(BaseModel):
@@ -202,6 +203,7 @@ async def complete(
         latency_s=latency,
         error=None if text.strip() else "empty reply",
         confidence=_confidence(response.choices[0]) if logprobs and response.choices else None,
+        deployment=deployment or None,
     )
 
 

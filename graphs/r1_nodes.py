@@ -23,7 +23,7 @@ from ..agents.runtime import Runtime
 from ..agents.pool import Limits
 from .aggregate import get_aggregator
 from .budget import Ledger
-from .shared_nodes import NO_ANSWER, session_ledger, session_limits
+from .shared_nodes import NO_ANSWER, session_experts, session_ledger, session_limits
 from .state import R1State, Step, make_step, step_from_call
 
 MAX_FAILURES = 2  # router turns in a row that can't be used before the session falls back
@@ -36,7 +36,6 @@ class R1Nodes:
         self.runtime = runtime
         self.pool = runtime.pool
         self.aggregate = get_aggregator(runtime.pool.aggregate)
-        self.expert_names = [e.name for e in self.pool.enabled]
 
     def _limits(self, state: R1State) -> Limits:
         return session_limits(self.pool, state)
@@ -53,10 +52,15 @@ class R1Nodes:
     async def route(self, state: R1State) -> dict:
         round = state.get("round", 0)
         limits = self._limits(state)
+        experts = session_experts(self.pool, state)
+        names = [e.name for e in experts]
+        if not experts:
+            return self._fallback(state, round, "no enabled expert is allowed by the request's constraints",
+                                  stop_reason="refused")
         messages = state.get("messages") or [
             {
                 "role": "system",
-                "content": system_prompt(self.pool.enabled, budget_usd=limits.budget_usd, max_rounds=limits.max_rounds),
+                "content": system_prompt(experts, budget_usd=limits.budget_usd, max_rounds=limits.max_rounds),
             },
             question_message(state["question"]),
         ]
@@ -72,7 +76,7 @@ class R1Nodes:
         reservation = ledger.reserve(usd, tokens)
         max_searches = limits.max_searches_per_turn
         grammar = (
-            router_grammar(self.expert_names, can_search=not must_answer, max_searches=max_searches)
+            router_grammar(names, can_search=not must_answer, max_searches=max_searches)
             if self.pool.router.grammar
             else None
         )
@@ -86,7 +90,7 @@ class R1Nodes:
         if record.error:
             turn = TurnError(message=f"the router call failed: {record.error}")
         else:
-            turn = parse_turn(record.text, [] if must_answer else self.expert_names, max_searches=max_searches)
+            turn = parse_turn(record.text, [] if must_answer else names, max_searches=max_searches)
             if must_answer and isinstance(turn, Turn) and turn.kind == "search":
                 turn = TurnError(think=turn.think, message="No more searches are allowed: write <answer>...</answer> now.")
         think = step_from_call("think", round, record, expert="router", text=turn.think)

@@ -20,6 +20,14 @@ def session_ledger(pool: Pool, state: R1State) -> Ledger:
     return Ledger(limits.budget_usd, limits.max_tokens, state.get("spent_usd", 0.0), state.get("spent_tokens", 0))
 
 
+def session_experts(pool: Pool, state: R1State) -> list:
+    """The pool's enabled experts that this session's constraints allow (Tryage: allowed / blocked)."""
+    constraints = state.get("constraints") or {}
+    allowed = {n.lower() for n in constraints.get("allowed") or []} or None
+    blocked = {n.lower() for n in constraints.get("blocked") or []}
+    return [e for e in pool.enabled if (allowed is None or e.name.lower() in allowed) and e.name.lower() not in blocked]
+
+
 async def ask_metered(runtime: Runtime, ledger: Ledger, name: str, query: str) -> CallRecord:
     """Reserve the most the call can cost, call, settle. A call the budget can't cover is not made."""
     client = runtime.experts[name]

@@ -107,3 +107,14 @@ def test_guard_in_front_refuses_before_any_model_call(tmp_path):
         assert [s["kind"] for s in bad["steps"]] == ["guard", "answer"]
         good = engine.graph("direct").invoke({"question": "Who wrote Hamlet?"})
         assert good["stop_reason"] == "answered" and good["steps"][0]["kind"] == "guard"
+
+
+def test_router_r1_honours_allowed_and_blocked_experts(engine):
+    graph = engine.graph("router-r1")
+    # the mock router asks Cheap; with Cheap blocked that search is refused by the parser, never called
+    result = graph.invoke({"question": "q?", "constraints": {"blocked": ["cheap"]}})
+    assert not [s for s in result["steps"] if s["kind"] == "route"]
+    state = graph._loop.run(graph.compiled.aget_state({"configurable": {"thread_id": result["session_id"]}})).values
+    assert "- Cheap" not in state["messages"][0]["content"] and "- Strong" in state["messages"][0]["content"]
+    none_left = graph.invoke({"question": "q?", "constraints": {"allowed": ["Nope"]}})
+    assert none_left["stop_reason"] == "refused" and none_left["cost_usd"] == 0
