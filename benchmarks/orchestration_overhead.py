@@ -15,9 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from routeweave.agents.llm import complete
+import routeweave.agents.llm  # noqa: F401,I001  (sets LITELLM_LOCAL_MODEL_COST_MAP before litellm loads)
+import litellm  # the baseline calls LiteLLM directly
 from routeweave.agents.pool import Pool
-from routeweave.graphs.api import RouterGraph, open_graph
+from routeweave.graphs.api import open_graph
 
 ROUTER_SAYS = "<think>I need one fact.</think>\n<search>Mock: when was it built?</search>"
 EXPERT_SAYS = "It was built in 1889."
@@ -34,11 +35,12 @@ def mock_pool(rounds: int) -> Pool:
     })
 
 
-async def direct(graph: RouterGraph, calls: list[tuple[str, list[dict]]]) -> float:
-    targets = {"router": graph.runtime.router, "Mock": graph.runtime.experts["Mock"].target}
+async def direct(calls: list[tuple[str, list[dict]]]) -> float:
+    """The baseline: the same calls as plain litellm.acompletion with mock_response, one after another."""
+    says = {"router": ROUTER_SAYS, "Mock": EXPERT_SAYS}
     started = time.perf_counter()
     for who, messages in calls:
-        await complete(targets[who], messages)
+        await litellm.acompletion(model="openai/mock", messages=messages, mock_response=says[who])
     return time.perf_counter() - started
 
 
@@ -59,7 +61,7 @@ def main() -> None:
             expert_calls = sum(1 for s in steps if s["kind"] == "route" and not s["error"])
             messages = [{"role": "system", "content": "x" * 1200}, {"role": "user", "content": f"When was tower {i} built?"}]
             calls = [("router", messages)] * router_calls + [("Mock", messages[1:])] * expert_calls
-            direct_s = graph._loop.run(direct(graph, calls))
+            direct_s = graph._loop.run(direct(calls))
             nodes = router_calls + (router_calls - 1)  # route nodes + call_experts nodes between them
             per_step_overhead.append((graph_s - direct_s) / nodes)
             ratios.append(graph_s / direct_s)

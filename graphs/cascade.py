@@ -6,12 +6,10 @@ a reply without logprobs counts as confident unless it failed or was empty."""
 
 from __future__ import annotations
 
-from langgraph.graph import END, START, StateGraph
-
 from ..agents.runtime import Runtime
 from .registry import GraphSpec, register_graph
-from .shared_nodes import NO_ANSWER, GuardNode, ask_metered, candidates, policy_request, session_ledger
-from .single_shot import SingleShot
+from .shared_nodes import NO_ANSWER, ask_metered, candidates, policy_request, session_ledger
+from .single_shot import SingleShot, policy_graph
 from .state import R1State, make_step, step_from_call
 
 DEFAULT_ESCALATE_BELOW = 0.5
@@ -55,16 +53,7 @@ class Cascade(SingleShot):
 
 
 def build_cascade(runtime: Runtime, checkpointer=None, policy=None):
-    nodes = Cascade(runtime, policy)
-    graph = StateGraph(R1State)
-    graph.add_node("guard", GuardNode(runtime))
-    graph.add_node("decide", nodes.decide)
-    graph.add_node("answer", nodes.answer)
-    graph.add_edge(START, "guard")
-    graph.add_conditional_edges("guard", GuardNode.after, {"next": "decide", "end": END})
-    graph.add_conditional_edges("decide", Cascade.after_decide, {"answer": "answer", "end": END})
-    graph.add_edge("answer", END)
-    return graph.compile(checkpointer=checkpointer, name="cascade")
+    return policy_graph(Cascade(runtime, policy), runtime, checkpointer, "cascade")
 
 
 register_graph(GraphSpec("cascade", build_cascade, "cheapest expert first; escalate while confidence is low",

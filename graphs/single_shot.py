@@ -43,8 +43,8 @@ class SingleShot:
         return "end" if state.get("answer") is not None else "answer"
 
 
-def build_single_shot(runtime: Runtime, checkpointer=None, policy=None):
-    nodes = SingleShot(runtime, policy)
+def policy_graph(nodes: SingleShot, runtime: Runtime, checkpointer, name: str):
+    """guard -> decide -> answer: the wiring shared by the single-shot and cascade graphs."""
     graph = StateGraph(R1State)
     graph.add_node("guard", GuardNode(runtime))
     graph.add_node("decide", nodes.decide)
@@ -53,7 +53,11 @@ def build_single_shot(runtime: Runtime, checkpointer=None, policy=None):
     graph.add_conditional_edges("guard", GuardNode.after, {"next": "decide", "end": END})
     graph.add_conditional_edges("decide", SingleShot.after_decide, {"answer": "answer", "end": END})
     graph.add_edge("answer", END)
-    return graph.compile(checkpointer=checkpointer, name="single-shot")
+    return graph.compile(checkpointer=checkpointer, name=name)
+
+
+def build_single_shot(runtime: Runtime, checkpointer=None, policy=None):
+    return policy_graph(SingleShot(runtime, policy), runtime, checkpointer, "single-shot")
 
 
 register_graph(GraphSpec("single-shot", build_single_shot, "a query-level policy picks one expert, which answers",
