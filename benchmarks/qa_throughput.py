@@ -9,7 +9,8 @@ the same examples are run (a) by a bare loop of `graph.ainvoke` calls and (b) by
 (`run_examples`: queue, timeout, scoring, SQLite row per example, progress). Overhead per example =
 ((b) - (a)) / N, at concurrency 1.
 server: HotpotQA questions through the embedded default pool (SmolLM2-135M, 2 cores) with the
-Router-R1 graph at --max-rounds 1 and the direct graph, at each concurrency; a fresh run each time."""
+Router-R1 graph at --max-rounds 1 and the direct graph, at each concurrency; a fresh run each time
+(the first question of each graph is run once before, as a warm-up)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,26 @@ async def bare(graph, examples) -> float:
     return time.perf_counter() - t0
 
 
+class InstantGraph:
+    """Answers at once: what is left is the harness alone (queue, timeout wrapper, scoring, SQLite row)."""
+
+    async def ainvoke(self, inputs, *, session_id):
+        return {"session_id": session_id, "answer": "1889", "cost_usd": 1e-6, "cost_units": 1.0, "rounds": 1,
+                "expert_calls": 1, "latency_s": 0.001, "stop_reason": "answered"}
+
+
+def part_harness_alone(n: int, repeats: int) -> str:
+    per = []
+    with tempfile.TemporaryDirectory() as tmp, ResultStore(Path(tmp) / "e.db") as store:
+        for r in range(repeats):
+            t0 = time.perf_counter()
+            asyncio.run(run_examples(InstantGraph(), toy(n), store=store, run=f"instant{r}", concurrency=1,
+                                     progress=False))
+            per.append((time.perf_counter() - t0) / n)
+    return (f"harness alone (instant fake graph), {n} examples x {repeats}: p50 {statistics.median(per) * 1000:.2f} "
+            f"ms/example (min {min(per) * 1000:.2f})")
+
+
 def part_mock(n: int, repeats: int) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -73,11 +94,12 @@ def part_mock(n: int, repeats: int) -> str:
 
 def part_server(n: int, concurrencies: list[int], graphs: list[str]) -> list[str]:
     lines = []
-    examples = load_dataset("hotpotqa", limit=n, seed=1).examples
     pool = effective_pool(load_pool(None), max_rounds=1)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        for name in graphs:
+        for spec in graphs:
+            name, _, count = spec.partition(":")
+            examples = load_dataset("hotpotqa", limit=int(count or n), seed=1).examples
             with open_eval_graph(pool, name, db_path=tmp / "t.db") as graph, ResultStore(tmp / "e.db") as store:
                 asyncio.run(bare(graph, examples[:1]))  # warm-up: server caches, retrieval index
                 for k in concurrencies:
@@ -96,9 +118,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--questions", type=int, default=8, help="server: HotpotQA questions per concurrency")
     parser.add_argument("--concurrency", default="1,2,4")
-    parser.add_argument("--graphs", default="router-r1,direct")
+    parser.add_argument("--graphs", default="direct:8,router-r1:4", help="GRAPH[:QUESTIONS],...")
     args = parser.parse_args()
     if args.part in ("mock", "all"):
+        print(part_harness_alone(args.examples * 5, args.repeats))
         print(part_mock(args.examples, args.repeats))
     if args.part in ("server", "all"):
         print("| graph | concurrency | questions | seconds | questions/min | errors |\n|---|---:|---:|---:|---:|---:|")
