@@ -34,7 +34,7 @@ def test_markdown_has_our_runs_beside_router_r1_table_1(store):
     report = build(store, ["r1-low", "r1-high", "direct"])
     assert report["datasets"] == ["nq", "hotpotqa"]  # the paper's order
     md = to_markdown(report)
-    assert "| system | NQ | HotpotQA | Avg |" in md
+    assert "| system | NQ | HotpotQA | Avg of these |" in md
     assert "| **r1-high** | 1.000 (n=1) | 0.500 (n=2) | 0.750 |" in md
     assert "| **direct** | 0.000 (n=1) | – | 0.000 |" in md
     qwen = PAPER_TABLE1["Router-R1-Qwen (Qwen2.5-3B)"]

@@ -103,6 +103,24 @@ def test_timeouts_and_exceptions_become_rows_not_crashes(tmp_path):
     assert rows["q0"]["error"] is None and rows["q0"]["em"] == 1.0
 
 
+def test_a_timed_out_session_keeps_what_it_spent_from_its_trace(tmp_path):
+    class Traces:
+        def get(self, session_id):
+            return {"steps": [{"kind": "think", "round": 0, "cost_usd": 0.002, "cost_units": 3.0, "prompt_tokens": 9,
+                               "completion_tokens": 4},
+                              {"kind": "route", "round": 1, "cost_usd": 0.001, "cost_units": 1.0}]}
+
+    graph = FakeGraph()
+    graph.traces = Traces()
+    with ResultStore(tmp_path / "r.db") as store:
+        asyncio.run(run_examples(graph, [Example(id="h", question="hang", answers=["x"], dataset="toy")], store=store,
+                                 run="a", timeout_s=0.1, progress=False))
+        (row,) = store.rows("a")
+    assert row["error"] == "timeout after 0.1s" and row["em"] == 0.0
+    assert row["cost_usd"] == pytest.approx(0.003) and row["cost_units"] == 4.0 and row["expert_calls"] == 1
+    assert row["rounds"] == 1 and row["completion_tokens"] == 4
+
+
 def test_resume_skips_done_rows_and_retry_errors_reruns_failed_ones(tmp_path):
     exs = examples(10) + [Example(id="b", question="boom", answers=["x"], dataset="toy")]
     with ResultStore(tmp_path / "r.db") as store:

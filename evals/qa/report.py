@@ -96,11 +96,12 @@ def to_markdown(report: dict[str, Any], *, title: str | None = "QA evaluation") 
         lines.append(f"| {r['run']} | {r['system']} | {', '.join(map(_label, c.get('datasets', [])))} "
                      f"| {c.get('pool', '?')} | {s.count}/{r['total']} | {s.errors} |")
     # Table-1 style EM matrix, ours beside the paper's.
-    head = "| system | " + " | ".join(_label(d) for d in datasets) + " | Avg |"
+    head = "| system | " + " | ".join(_label(d) for d in datasets) + " | Avg of these |"
     lines += ["", "## Exact Match by dataset (Router-R1 Table 1 layout)", "",
               "Ours: `n` questions per dataset. Paper rows: Router-R1 "
               "(arXiv:2506.09033) Table 1, 500 questions each, Qwen2.5-3B/Llama-3.2-3B routers with 7B-70B "
-              "experts on GPUs.", "", head, "|---|" + "---:|" * (len(datasets) + 1)]
+              "experts on GPUs. The paper's own Avg also covers Bamboogle; \"Avg of these\" averages the columns shown.",
+              "", head, "|---|" + "---:|" * (len(datasets) + 1)]
     for r in runs:
         cells, ems = [], []
         per_ds = r["summary"].datasets
@@ -130,10 +131,9 @@ def to_markdown(report: dict[str, Any], *, title: str | None = "QA evaluation") 
             lines.append(f"| {r['run']} | {s.count} | {_f(s.em)} | {_f(s.f1)} | {_money(s.cost_usd_total)} "
                          f"| {_money(s.cost_usd_mean)} | {s.cost_units_mean:.1f} | {s.expert_calls_mean:.2f} "
                          f"| {s.rounds_mean:.2f} | {s.latency_s_mean:.2f} | {s.errors} |")
-        paper = [(n, row[d]) for n, row in PAPER_TABLE1.items() if d in row]
-        if paper:
-            lines.append("| " + "; ".join(f"paper {n.split(' (')[0]} {_f(v)}" for n, v in paper[:2])
-                         + " | 500 | – | – | – | – | – | – | – | – | – |")
+        for n, row in PAPER_TABLE1.items():
+            if d in row and not n.startswith(("RouterDC", "GraphRouter")):
+                lines.append(f"| paper Table 1: {n} | 500 | {_f(row[d])} | – | – | – | – | – | – | – | – |")
         t4 = [(n, row[d]) for n, row in PAPER_TABLE4.items() if d in row]
         for n, (em, units) in t4:
             lines.append(f"| paper Table 4: {n} | 500 | {_f(em)} | – | – | – | {units:.1f} | – | – | – | – |")

@@ -109,6 +109,28 @@ def score_row(run: str, example: Example, result: dict[str, Any] | None, *, wall
     }
 
 
+def _spent_before_failing(graph, session_id: str) -> dict[str, Any] | None:
+    """What a timed-out or failed session had already spent, from its stored steps (so a timeout is not
+    free in the cost columns). None if the graph keeps no traces or the session has no steps."""
+    traces = getattr(graph, "traces", None)
+    try:
+        session = traces.get(session_id) if traces is not None else None
+    except Exception:  # noqa: BLE001 - best effort; the row is written either way
+        return None
+    steps = (session or {}).get("steps") or []
+    if not steps:
+        return None
+    return {
+        "session_id": session_id, "answer": "", "steps": steps,
+        "cost_usd": sum(s.get("cost_usd") or 0.0 for s in steps),
+        "cost_units": sum(s.get("cost_units") or 0.0 for s in steps),
+        "prompt_tokens": sum(s.get("prompt_tokens") or 0 for s in steps),
+        "completion_tokens": sum(s.get("completion_tokens") or 0 for s in steps),
+        "rounds": max((s.get("round") or 0) for s in steps),
+        "expert_calls": sum(1 for s in steps if s.get("kind") == "route"),
+    }
+
+
 def _latency(result: dict[str, Any]) -> float:
     """The graph's latency; if it reports none (graphs whose only call is an `answer` step), the sum of
     its steps' latencies."""
@@ -204,6 +226,8 @@ async def run_examples(
         except Exception as exc:  # noqa: BLE001 - an error is a row, never the end of the run
             error = f"{type(exc).__name__}: {exc}"[:2000]
             result = {"session_id": session_id}
+        if error is not None:
+            result = _spent_before_failing(graph, session_id) or result
         return score_row(run, ex, result, wall_s=time.perf_counter() - t0, error=error, trace_db=trace_db)
 
     async def worker() -> None:
