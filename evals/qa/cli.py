@@ -217,7 +217,8 @@ def run_report(args: argparse.Namespace) -> int:
         png = to_png(report, args.out / f"{args.name}.png")
         md = markdown
         if png is not None:
-            md += f"\n![EM vs cost]({png.name})\n"
+            f1_png = to_png(report, args.out / f"{args.name}_f1.png", metric="f1")
+            md += f"\n![EM vs cost]({png.name})\n\n![F1 vs cost]({f1_png.name})\n"
         (args.out / f"{args.name}.md").write_text(md, encoding="utf-8")
         (args.out / f"{args.name}.json").write_text(json.dumps(to_json(report), indent=1), encoding="utf-8")
         print(f"wrote {args.out / (args.name + '.md')}" + (f" and {png}" if png else " (no matplotlib: no PNG)"),

@@ -164,8 +164,8 @@ def _sweep_key(config: dict[str, Any]) -> str:
     return repr(sorted((k, v) for k, v in config.items() if k not in ("budget_usd", "pool_hash")))
 
 
-def to_png(report: dict[str, Any], path: str | Path) -> Path | None:
-    """EM vs mean $ per question, one panel per dataset plus overall; runs differing only by budget are
+def to_png(report: dict[str, Any], path: str | Path, metric: str = "em") -> Path | None:
+    """EM (or `metric="f1"`) vs mean $ per question (log scale), one panel per dataset plus overall; runs differing only by budget are
     joined into a curve. None if matplotlib is missing."""
     try:
         import matplotlib
@@ -188,7 +188,7 @@ def to_png(report: dict[str, Any], path: str | Path) -> Path | None:
             for r in group:
                 s = r["summary"].overall if panel == "overall" else r["summary"].datasets.get(panel)
                 if s is not None and s.count:
-                    pts.append((s.cost_usd_mean, s.em, r["run"], (r["config"].get("budget_usd") or 0)))
+                    pts.append((s.cost_usd_mean, getattr(s, metric), r["run"], (r["config"].get("budget_usd") or 0)))
             if not pts:
                 continue
             pts.sort(key=lambda p: (p[3], p[0]))
@@ -198,16 +198,15 @@ def to_png(report: dict[str, Any], path: str | Path) -> Path | None:
             for x, y, name, _ in pts:
                 if len(group) > 1:
                     ax.annotate(name, (x, y), fontsize=6, xytext=(2, 2), textcoords="offset points")
-        if panel in PAPER_TABLE1["Router-R1-Qwen (Qwen2.5-3B)"]:
+        if metric == "em" and panel in PAPER_TABLE1["Router-R1-Qwen (Qwen2.5-3B)"]:
             ax.axhline(PAPER_TABLE1["Router-R1-Qwen (Qwen2.5-3B)"][panel], color="grey", linestyle=":",
                        linewidth=1, label="paper Router-R1-Qwen EM")
         ax.set_title(_label(panel) if panel != "overall" else "all datasets")
-        xs_all = [ln.get_xdata() for ln in ax.get_lines() if len(ln.get_xdata()) and ln.get_linestyle() != ":"]
-        flat = [float(x) for xs in xs_all for x in xs if x > 0]
-        if flat and max(flat) / min(flat) > 20:
+        flat = [float(x) for ln in ax.get_lines() if ln.get_linestyle() != ":" for x in ln.get_xdata()]
+        if flat and min(flat) > 0:
             ax.set_xscale("log")
         ax.set_xlabel("mean $ per question")
-        ax.set_ylabel("EM")
+        ax.set_ylabel(metric.upper())
         ax.set_ylim(-0.02, 1.0)
         ax.grid(alpha=0.3)
     for j in range(len(panels), rows_n * cols):
