@@ -90,7 +90,7 @@ class R1Nodes:
         if record.error:
             turn = TurnError(message=f"the router call failed: {record.error}")
         else:
-            turn = parse_turn(record.text, [] if must_answer else names, max_searches=max_searches)
+            turn = parse_turn(record.text, names, max_searches=max_searches)
             if must_answer and isinstance(turn, Turn) and turn.kind == "search":
                 turn = TurnError(think=turn.think, message="No more searches are allowed: write <answer>...</answer> now.")
         think = step_from_call("think", round, record, expert="router", text=turn.think)
