@@ -1,5 +1,5 @@
 """`routeweave serve` under load, short and bounded: 1,000 concurrent Router-R1 sessions over real HTTP
-on 127.0.0.1 against stub experts in their own process (benchmarks/load_serve.py), then a 20 s soak;
+on 127.0.0.1 against stub experts in their own process (benchmarks/load_serve.py), then a 10 s soak;
 no error, the service alive, its memory flat. The full run with figures (and a 10-minute soak) is
 benchmarks/results/load_serve.md."""
 
@@ -24,8 +24,8 @@ def _load_bench():
 
 def test_serve_takes_1000_concurrent_sessions_without_error_and_memory_stays_flat():
     bench = _load_bench()
-    report = bench.run(1000, 1000, soak_seconds=20, soak_concurrency=200, sequential=10,
-                       compare_in_process=False, sample_every=2.0, log=lambda *_: None)
+    report = bench.run(1000, 1000, soak_seconds=10, soak_concurrency=50, sequential=5,
+                       compare_in_process=False, sample_every=1.0, log=lambda *_: None)
     burst, soak = report["http_burst"], report["soak"]
     assert burst["errors"] == 0, burst["first_errors"]
     assert burst["ok"] == 1000
