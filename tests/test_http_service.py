@@ -208,3 +208,35 @@ def test_unknown_session_and_route(server):
     recent = httpx.get(server.url + "/v1/sessions?limit=2").json()["data"]
     assert len(recent) <= 2
     assert_openai_error(httpx.get(server.url + "/v1/sessions?limit=abc"), 400)
+
+
+def test_max_sessions_admits_up_to_the_cap_and_429s_the_rest(tmp_path):
+    import asyncio
+
+    from support.stub_openai import StubServer
+
+    with StubServer() as stub:
+        pool = tmp_path / "slow.toml"
+        pool.write_text(f"""
+[router]
+model = "openai/r"
+grammar = false
+mock_response = "<think>t</think><answer>done</answer>"
+[[experts]]
+name = "Slow"
+model = "openai/slow:1.5"
+api_base = "{stub.api_base}"
+description = "slow"
+""")
+        # the router answers at once, so make the graph slow through a single-shot session on the slow expert
+        with ServeProcess(tmp_path, pool=pool, args=["--no-ui", "--max-sessions", "1"]) as proc:
+            async def fire():
+                async with httpx.AsyncClient(base_url=proc.url, timeout=60) as http:
+                    body = {"model": "routeweave-single-shot", "messages": QUESTION}
+                    return await asyncio.gather(*(http.post("/v1/chat/completions", json=body) for _ in range(3)))
+
+            codes = sorted(r.status_code for r in asyncio.run(fire()))
+            assert codes == [200, 429, 429], codes
+            limited = httpx.post(proc.url + "/v1/chat/completions", json={"model": "routeweave-single-shot",
+                                                                          "messages": QUESTION}, timeout=60)
+            assert limited.status_code == 200  # the slot is free again

@@ -56,7 +56,7 @@ class APIError(Exception):
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
     def response(self) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else {"Retry-After": "1"} if self.status == 429 else None
         return JSONResponse(self.body(), status_code=self.status, headers=headers)
 
 
@@ -158,8 +158,11 @@ def _extra(result: dict[str, Any], spec, budget_usd: float, include_steps: bool,
 
 
 def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: int = MAX_BODY_BYTES,
-               ui: bool = True) -> FastAPI:
-    """The ASGI app. `api_key=None` reads ROUTEWEAVE_API_KEY (empty or unset: no auth)."""
+               ui: bool = True, max_sessions: int = 0) -> FastAPI:
+    """The ASGI app. `api_key=None` reads ROUTEWEAVE_API_KEY (empty or unset: no auth). `max_sessions` > 0
+    caps the sessions in flight: one more gets a 429 at once (Retry-After: 1) instead of slowing every
+    admitted session down (all sessions share one event loop and advance a step in turn)."""
+    in_flight = [0]
     api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
     app = FastAPI(title="routeweave", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.service = service
@@ -256,12 +259,18 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
         graph = service.graph(model_id)
         budget = min(float(options.get("budget_usd") or service.pool.limits.budget_usd), service.pool.limits.budget_usd)
         include_steps = bool(options.get("include_steps"))
+        if max_sessions and in_flight[0] >= max_sessions:
+            raise APIError(429, f"{in_flight[0]} sessions are running, the most this server admits; retry shortly",
+                           type="rate_limit_error", code="too_many_sessions")
+        in_flight[0] += 1
         if not stream:
             started = time.perf_counter()
             try:
                 result = await graph.ainvoke(inputs)
             except ValueError as exc:
                 raise APIError(400, str(exc)) from None
+            finally:
+                in_flight[0] -= 1
             wall_s = time.perf_counter() - started
             return _json({
                 "id": f"chatcmpl-{result['session_id']}",
@@ -273,8 +282,16 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
                 "usage": _usage(result),
                 "routeweave": _extra(result, spec, budget, include_steps, wall_s),
             })
+        async def admitted() -> AsyncIterator[bytes]:
+            try:
+                async for piece in _stream(graph, inputs, model_id, spec, budget, include_steps,
+                                           bool(stream_options.get("include_usage"))):
+                    yield piece
+            finally:
+                in_flight[0] -= 1
+
         return StreamingResponse(
-            _stream(graph, inputs, model_id, spec, budget, include_steps, bool(stream_options.get("include_usage"))),
+            admitted(),
             media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 

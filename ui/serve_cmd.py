@@ -24,6 +24,8 @@ def register(sub) -> None:
     _common(serve, 8000)
     serve.add_argument("--no-ui", action="store_true", help="serve the HTTP API only")
     serve.add_argument("--max-body", type=int, default=256 * 1024, metavar="BYTES", help="largest request body accepted")
+    serve.add_argument("--max-sessions", type=int, default=0, metavar="N",
+                       help="sessions in flight before new requests get a 429 (default 0: no cap)")
     serve.set_defaults(run=run_serve)
     chat = sub.add_parser("chat", help="open the chat UI alone (a browser page showing each answer's route)")
     _common(chat, 7860)
@@ -66,7 +68,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from .http_app import create_app
 
     try:
-        app = create_app(service, max_body_bytes=args.max_body, ui=not args.no_ui)
+        app = create_app(service, max_body_bytes=args.max_body, ui=not args.no_ui, max_sessions=args.max_sessions)
         _run(app, args, "serve" + ("" if args.no_ui else " (UI at /ui)"))
     finally:
         service.close()
