@@ -37,7 +37,7 @@ def summarize(session_id: str, question: str, state: dict[str, Any]) -> dict[str
         "completion_tokens": sum(s["completion_tokens"] for s in steps),
         "rounds": state.get("round", 0),
         "expert_calls": sum(1 for s in steps if s["kind"] == "route"),
-        "latency_s": sum(s["latency_s"] for s in steps if s["kind"] in ("think",)) + _route_latency(steps),
+        "latency_s": sum(s["latency_s"] for s in steps if s["kind"] != "route") + _route_latency(steps),
         "steps": steps,
     }
 

@@ -118,3 +118,11 @@ def test_router_r1_honours_allowed_and_blocked_experts(engine):
     assert "- Cheap" not in state["messages"][0]["content"] and "- Strong" in state["messages"][0]["content"]
     none_left = graph.invoke({"question": "q?", "constraints": {"allowed": ["Nope"]}})
     assert none_left["stop_reason"] == "refused" and none_left["cost_usd"] == 0
+
+
+def test_latency_counts_every_model_call_and_parallel_calls_once(engine):
+    direct = engine.graph("direct").invoke({"question": "q?"})
+    assert direct["latency_s"] == pytest.approx(sum(s["latency_s"] for s in direct["steps"])) and direct["latency_s"] > 0
+    r1 = engine.graph("router-r1").invoke({"question": "q?"})
+    thinks = sum(s["latency_s"] for s in r1["steps"] if s["kind"] != "route")
+    assert thinks < r1["latency_s"] <= thinks + sum(s["latency_s"] for s in r1["steps"] if s["kind"] == "route")
