@@ -41,5 +41,5 @@ def correction_message(message: str, *, status: str) -> dict[str, str]:
 def status_line(*, budget_left_usd: float, rounds_left: int, must_answer: bool) -> str:
     line = f"Budget left: ${budget_left_usd:.4f}. Search rounds left: {rounds_left}."
     if must_answer:
-        line += " You must answer now: write <think>...</think><answer>...</answer>."
+        line += " No searches are left: give your final answer now."
     return line

@@ -163,7 +163,7 @@ class R1Nodes:
             if reservation is None:
                 return CallRecord(who=name, error="not called: it could cost more than the budget has left")
             if reservation is REPEATED:
-                return CallRecord(who=name, error="not called: you already asked this; ask something else or answer")
+                return CallRecord(who=name, error="not called: asked before (see above)")
             try:
                 return await self.runtime.experts[name].ask(query)
             except Exception as exc:  # an expert client bug must not end the session

@@ -65,7 +65,7 @@ def test_router_r1_on_mocks_runs_to_the_round_limit_then_falls_back(engine):
     kinds = [s["kind"] for s in result["steps"]]
     routes = [s for s in result["steps"] if s["kind"] == "route"]
     assert len(routes) == 2 and routes[0]["error"] is None and routes[0]["cost_usd"] > 0
-    assert "already asked" in routes[1]["error"] and routes[1]["cost_usd"] == 0  # not paid for twice
+    assert "asked before" in routes[1]["error"] and routes[1]["cost_usd"] == 0  # not paid for twice
     assert result["stop_reason"] == "unparseable" and kinds[-1] == "fallback"
     assert result["answer"] == "1889."  # the last evidence
 
