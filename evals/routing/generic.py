@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 
 from routeweave.policies.outcomes import OutcomeTable
 
-from .loaders import DataError
+from .loaders import DataError, json_lines
 
 REQUIRED = ("query_id", "query", "model", "quality")
 
@@ -37,16 +36,7 @@ def _rows(path: Path) -> Iterator[tuple[int, dict]]:
                     raise DataError(f"{path}:{reader.line_num}: more fields than the header has")
                 yield reader.line_num, row
         elif name.endswith((".jsonl", ".ndjson")):
-            for lineno, line in enumerate(f.read().split("\n"), start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-                if not isinstance(row, dict):
-                    raise DataError(f"{path}:{lineno}: expected a JSON object")
-                yield lineno, row
+            yield from json_lines(path, f.read())
         else:
             raise DataError(f"{path}: unknown format; use .csv or .jsonl (optionally .gz)")
 

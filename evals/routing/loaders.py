@@ -70,18 +70,23 @@ def _need(path: Path) -> Path:
     return path
 
 
+def json_lines(path: Path, text: str) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of a JSONL text; a bad line names file and line."""
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise DataError(f"{path}:{lineno}: expected a JSON object per line")
+        yield lineno, row
+
+
 def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:
     with open(_need(path), encoding="utf-8") as f:
-        for lineno, line in enumerate(f.read().split("\n"), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object per line")
-            yield lineno, row
+        yield from json_lines(path, f.read())
 
 
 def _contaminated(path: Path) -> set[str]:
