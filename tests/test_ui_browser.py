@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from routeweave.ui.testing import ServeProcess
+from support.serve import ServeProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

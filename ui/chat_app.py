@@ -22,7 +22,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from .service import DEFAULT_MODEL, Service  # noqa: E402
+from ..serving import DEFAULT_MODEL, Service, SessionCaps  # noqa: E402
 from .steps import answer_message, step_message, totals_html, usd  # noqa: E402
 
 CSS = """
@@ -67,8 +67,7 @@ def _export(session: dict[str, Any]) -> str:
 
 def _session_view(session: dict[str, Any], budget_usd: float) -> list[dict[str, Any]]:
     steps = session.get("steps") or []
-    result = {**session, "expert_calls": sum(1 for s in steps if s["kind"] == "route"),
-              "prompt_tokens": session.get("prompt_tokens") or 0, "completion_tokens": session.get("completion_tokens") or 0,
+    result = {**session, "prompt_tokens": session.get("prompt_tokens") or 0, "completion_tokens": session.get("completion_tokens") or 0,
               "cost_usd": session.get("cost_usd") or 0.0, "rounds": session.get("rounds") or 0}
     messages = [{"role": "user", "content": html.escape(session.get("question") or "")}]
     messages += [step_message(s, i) for i, s in enumerate(steps)]
@@ -118,8 +117,10 @@ def build_ui(service: Service) -> gr.Blocks:
             cap = min(float(budget_usd or pool.limits.budget_usd), pool.limits.budget_usd)
             history.append({"role": "user", "content": html.escape(text)})
             try:
-                inputs = service.session_inputs(text, budget_usd=budget_usd or None, max_rounds=int(max_rounds),
-                                                experts=list(enabled or []))
+                caps = SessionCaps.parse({"budget_usd": float(budget_usd) if budget_usd else None,
+                                          "max_rounds": int(max_rounds), "experts": list(enabled or [])})
+                caps.constraints(service.pool)
+                inputs = service.session_inputs(text, caps)
                 graph = service.graph(model_id)
                 steps: list = []
                 pending = {"role": "assistant", "content": "", "metadata": {"title": "⏳ Working…", "status": "pending"}}
@@ -152,8 +153,7 @@ def build_ui(service: Service) -> gr.Blocks:
                 return gr.skip(), gr.skip(), gr.skip(), gr.skip()
             cap = (session.get("meta") or {}).get("limits", {}) or {}
             cap = cap.get("budget_usd") or pool.limits.budget_usd
-            result = {**session, "expert_calls": sum(1 for s in session["steps"] if s["kind"] == "route")}
-            return (_session_view(session, cap), totals_html(result, cap), session_id,
+            return (_session_view(session, cap), totals_html(session, cap), session_id,
                     gr.DownloadButton(value=_export(session), interactive=True))
 
         past.change(show, [past], [chat, totals, current, export])
