@@ -103,3 +103,6 @@ class Reliability(Strict):
     retry_after_s: float = Field(0.0, ge=0, description="minimum wait before a retry (backoff grows from it)")
     allowed_fails: int = Field(3, ge=1, description="failures per minute before a deployment is cooled down")
     cooldown_s: float = Field(30.0, ge=0, description="how long a failing deployment is left out of rotation")
+    disable_after_overspends: int | None = Field(
+        None, ge=1, description="take an expert out of service once this many of its calls billed beyond their "
+                                "reservation (counted in the trace store); None: never")

@@ -39,6 +39,8 @@ CSS = """
 .rw-stats { display: flex; flex-wrap: wrap; gap: 6px 14px; font-size: 0.85rem; opacity: 0.8;
             font-variant-numeric: tabular-nums; }
 .rw-status { margin-left: auto; font-weight: 600; }
+.rw-fill-over { background: #dc2626 !important; }
+.rw-over { color: #dc2626; font-weight: 600; font-size: 0.85rem; margin-bottom: 6px; }
 .rw-session { margin-top: 8px; font-size: 0.75rem; opacity: 0.6; word-break: break-all; }
 #rw-chat .message-wrap { font-size: 0.95rem; }
 .rw-asked { font-size: 1.05rem; font-weight: 600; padding: 10px 14px; border-radius: 10px;
