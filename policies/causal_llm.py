@@ -45,7 +45,7 @@ class CausalLlmPolicy(HeadPolicy):
 
     def _fit(self, table) -> None:
         super()._fit(table)
-        self.feature_dim = int(self.head.mu.shape[0] - (8 if self.text_features else 0))
+        self.feature_dim = int(self.head.mu.shape[0] - self.features(["x"], np.zeros((1, 0))).shape[1])
 
     def _check_source(self) -> None:
         name = getattr(self.encoder, "name", "")

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ._common import TablePolicy, text_stats
+from ._common import TablePolicy, rich_text_stats, text_stats
 from .embed import Embedder
 from .outcomes import OutcomeTable
 from .types import Candidate
@@ -65,6 +65,7 @@ class QualityHead:
         self.W = np.zeros((0, 0))  # (m, d + 1) logistic weights, one row per model
         self.lo, self.hi = 0.0, 1.0
         self.chosen_l2: list[float] = []
+        self.own = 0
 
     @property
     def fitted(self) -> bool:
@@ -98,23 +99,36 @@ class QualityHead:
             losses[l2] = _logloss(p, y)
         return min(L2_GRID, key=lambda l2: losses[l2])
 
-    def fit(self, X: np.ndarray, Q: np.ndarray) -> "QualityHead":
+    def fit(self, X: np.ndarray, Q: np.ndarray, own: int = 0) -> "QualityHead":
+        """``own=g`` (stacking): X holds g blocks of m columns, one per member, and model j's regression uses
+        only column j of each block (g inputs instead of g x m). 0 = every model sees every column."""
         X, Q = np.asarray(X, np.float64), np.asarray(Q, np.float64)
+        self.own = own
         self.mu, self.sd = X.mean(0), X.std(0) + 1e-6
         self.lo, self.hi = float(Q.min()), float(Q.max())
         Y = (Q - self.lo) / ((self.hi - self.lo) or 1.0)
         Z = self._z(X)
-        self.chosen_l2 = [self._pick_l2(Z, Y[:, j]) for j in range(Y.shape[1])]
-        self.W = np.array([self._fit_one(Z, Y[:, j], l2) for j, l2 in zip(range(Y.shape[1]), self.chosen_l2)])
+        m = Y.shape[1]
+        self.chosen_l2 = [self._pick_l2(self._cols(Z, j, m), Y[:, j]) for j in range(m)]
+        self.W = np.array([self._fit_one(self._cols(Z, j, m), Y[:, j], l2) for j, l2 in zip(range(m), self.chosen_l2)])
         return self
+
+    def _cols(self, Z: np.ndarray, j: int, m: int) -> np.ndarray:
+        return Z[:, [g * m + j for g in range(self.own)]] if self.own else Z
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """(n, m) predicted quality in outcome-table units."""
-        return self.lo + (self.hi - self.lo) * _proba(self._z(X), self.W)
+        Z = self._z(X)
+        m = self.W.shape[0]
+        if self.own:
+            P = np.stack([_proba(self._cols(Z, j, m), self.W[j][None])[:, 0] for j in range(m)], axis=1)
+        else:
+            P = _proba(Z, self.W)
+        return self.lo + (self.hi - self.lo) * P
 
     # ---- persistence ----------------------------------------------------------------------------------
     def state_json(self) -> dict[str, Any]:
-        return {"lo": self.lo, "hi": self.hi, "chosen_l2": self.chosen_l2}
+        return {"lo": self.lo, "hi": self.hi, "chosen_l2": self.chosen_l2, "own": self.own}
 
     def state_arrays(self, prefix: str = "head_") -> dict[str, np.ndarray]:
         return {f"{prefix}W": self.W, f"{prefix}mu": self.mu, f"{prefix}sd": self.sd}
@@ -122,6 +136,7 @@ class QualityHead:
     def restore(self, state: dict[str, Any], arrays: dict[str, np.ndarray], prefix: str = "head_") -> None:
         self.lo, self.hi = float(state.get("lo", 0.0)), float(state.get("hi", 1.0))
         self.chosen_l2 = list(state.get("chosen_l2", []))
+        self.own = int(state.get("own", 0))
         if f"{prefix}W" in arrays:
             self.W, self.mu, self.sd = arrays[f"{prefix}W"], arrays[f"{prefix}mu"], arrays[f"{prefix}sd"]
 
@@ -133,7 +148,7 @@ class HeadPolicy(TablePolicy):
 
     feature_kind: ClassVar[str] = ""
 
-    def __init__(self, *, text_features: bool = True, l2: float | None = None, encoder: Embedder | None = None,
+    def __init__(self, *, text_features: bool | str = "rich", l2: float | None = None, encoder: Embedder | None = None,
                  **base: Any) -> None:
         super().__init__(**base)
         self.text_features, self.l2 = text_features, l2
@@ -154,7 +169,9 @@ class HeadPolicy(TablePolicy):
     def features(self, texts: Sequence[str], encoded: np.ndarray | None = None) -> np.ndarray:
         X = self.encoder.embed(list(texts)) if encoded is None else np.asarray(encoded, np.float32).reshape(len(texts), -1)
         X = X.astype(np.float64)
-        return np.hstack([X, text_stats(texts)]) if self.text_features else X
+        if not self.text_features:
+            return X
+        return np.hstack([X, rich_text_stats(texts) if self.text_features == "rich" else text_stats(texts)])
 
     def _fit(self, table: OutcomeTable) -> None:
         self._models = list(table.models)

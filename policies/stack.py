@@ -41,15 +41,17 @@ class StackPolicy(TablePolicy):
     takes_sources = True
 
     def __init__(self, *, members: Sequence[str] = DEFAULT_MEMBERS, folds: int = 5, l2: float | None = None,
-                 sources: Mapping[str, Any] | None = None, **base: Any) -> None:
+                 meta: str = "own", sources: Mapping[str, Any] | None = None, **base: Any) -> None:
         super().__init__(**base)
         if not members:
             raise ValueError("stack needs at least one member policy")
         bad = [m for m in members if m == "stack" or policy_class(m).eval_only]
         if bad:
             raise ValueError(f"stack members cannot be {bad}")
-        self.members, self.folds, self.l2 = list(members), folds, l2
-        self.params = {"members": self.members, "folds": folds, "l2": l2}
+        if meta not in ("own", "all"):
+            raise ValueError("meta must be 'own' (model j's head sees each member's score for j) or 'all'")
+        self.members, self.folds, self.l2, self.meta = list(members), folds, l2, meta
+        self.params = {"members": self.members, "folds": folds, "l2": l2, "meta": meta}
         self.sources = {} if sources is None else sources
         self._fitted: list[Policy] = []
         self.head = QualityHead(l2=l2, seed=self.seed)
@@ -81,7 +83,7 @@ class StackPolicy(TablePolicy):
             block = self._meta(fitted, [table.queries[i] for i in te], cands)
             F = np.zeros((n, block.shape[1])) if F is None else F
             F[te] = block
-        self.head.fit(F, table.quality)
+        self.head.fit(F, table.quality, own=len(self.members) if self.meta == "own" else 0)
         self._fitted = [self._member(m).fit(table) for m in self.members]
 
     def _predict_texts(self, texts: Sequence[str]) -> np.ndarray:
