@@ -64,6 +64,7 @@ class Policy(ABC):
     trainable: ClassVar[bool] = False
     eval_only: ClassVar[bool] = False
     scores_are_quality: ClassVar[bool] = True
+    extra: ClassVar[str | None] = None  # the pyproject extra this policy needs beyond the core install
     default_knob: ClassVar[float | None] = 0.0
     knob_doc: ClassVar[str] = "cost weight lambda >= 0: argmax(score - lambda * normalised cost); 0 = best predicted"
 

