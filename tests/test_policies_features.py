@@ -98,6 +98,8 @@ def test_calibration_metrics_by_hand():
     assert c["brier"] == pytest.approx(0.25) and c["brier"] == pytest.approx(c["brier_prior"]) and c["ece"] == pytest.approx(0)
     over = calibration(np.full((4, 2), 0.9), Q, np.array([0.5, 0.5]), 0, 1)
     assert over["ece"] == pytest.approx(0.4) and over["bins"][0]["n"] == 8
+    both = calibration(np.array([[0.9], [0.9], [0.1], [0.1]]), np.array([[0.0], [1.0], [0.0], [1.0]]), np.array([0.5]), 0, 1)
+    assert both["ece"] == pytest.approx(0.4)  # over- and under-confidence do not cancel
 
 
 def test_cost_for_strong_quality_by_hand():
