@@ -121,7 +121,8 @@ def main() -> int:
         f"# Policy decision latency ({args.data}: fit on {len(train)} queries, timed on {rows[0]['n']} unseen ones)",
         "",
         f"Command: `python benchmarks/policy_latency.py --data {args.data} --n {args.n} --seed {args.seed}"
-        f"{' --no-freeze' if args.no_freeze else ''}{' --policies ' + args.policies if args.policies else ''}`  ",
+        f"{' --no-freeze' if args.no_freeze else ''}{' --policies ' + args.policies if args.policies else ''}"
+        f" --torch-threads {args.torch_threads} --llama-threads {args.llama_threads}`  ",
         f"Load average when done (1/5/15 min): {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} CPUs "
         "(the machine is shared; a load above the CPU count inflates every figure).  ",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
