@@ -15,7 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .pool import Endpoint, Price, Reliability
+from .errors import ConfigError
+from .records import CallRecord, Cost
+from .settings import Endpoint, Price, Reliability
 
 # LiteLLM otherwise fetches its model price map from the network at import.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -27,23 +29,6 @@ litellm.suppress_debug_info = True
 litellm.drop_params = True  # a remote API that lacks e.g. `grammar` ignores it instead of failing
 
 LOCAL_API_KEY = "sk-no-key-needed"  # the embedded server checks no key, but OpenAI clients want one
-
-
-class CallRecord(BaseModel):
-    """One metered model call."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    who: str
-    text: str = ""
-    prompt_tokens: int = Field(0, ge=0)
-    completion_tokens: int = Field(0, ge=0)
-    cost_usd: float = Field(0.0, ge=0)
-    cost_units: float = Field(0.0, ge=0, description="Router-R1 unit: completion tokens x output $/1M")
-    latency_s: float = Field(0.0, ge=0)
-    error: str | None = None
-    confidence: float | None = Field(None, ge=0, le=1, description="exp(mean token logprob), when asked and given")
-    deployment: str | None = Field(None, description="which replica answered, e.g. 'SmolLM2#1'")
 
 
 class Target(BaseModel):
@@ -71,8 +56,8 @@ class Target(BaseModel):
         return max(p.cost_usd(prompt_tokens, tokens) for p in [self.price, *self.prices.values()])
 
 
-class MissingKeyError(RuntimeError):
-    pass
+class MissingKeyError(ConfigError):
+    """An API key the pool names is not in the environment."""
 
 
 def api_key_for(who: str, endpoint: Endpoint, *, local: bool) -> str | None:
@@ -135,6 +120,18 @@ def count_tokens(target: Target, messages: list[dict[str, str]]) -> int:
     for the chat template: used to reserve budget. Counted per message and cached, since the router's
     conversation only grows."""
     return sum(_message_tokens(target.model, m.get("content") or "") + 4 for m in messages) + 3
+
+
+PROMPT_HEADROOM = 1.25  # chat templates add tokens that LiteLLM's count cannot see
+PROMPT_EXTRA_TOKENS = 16
+
+
+def reservation(target: Target, messages: list[dict[str, str]], max_tokens: int | None = None) -> Cost:
+    """The one reservation rule: the most a call may cost before it is made. The prompt as counted, with
+    headroom, plus every output token allowed, at the dearest price it may be answered at."""
+    prompt = int(count_tokens(target, messages) * PROMPT_HEADROOM) + PROMPT_EXTRA_TOKENS
+    out = max_tokens or target.max_tokens
+    return Cost(usd=target.reserve_usd(prompt, out), tokens=prompt + out)
 
 
 @functools.lru_cache(maxsize=4096)

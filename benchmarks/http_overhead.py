@@ -26,6 +26,9 @@ from pathlib import Path
 
 import httpx
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # tests/support: the mock pool and the serve-process helper
+
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -45,7 +48,7 @@ def line(name: str, values: list[float]) -> str:
 
 
 def _stub_step(kind: str, **fields):
-    from routeweave.graphs.state import make_step
+    from routeweave.graphs import make_step
 
     return make_step(kind, 1, **fields)
 
@@ -59,7 +62,7 @@ class StubGraph:
                       _stub_step("answer", expert="router", text="1889")]
 
     def result(self, session_id: str) -> dict:
-        from routeweave.graphs.api import summarize
+        from routeweave.serving import summarize
 
         return summarize(session_id, QUESTION, {"steps": self.steps, "answer": "1889", "stop_reason": "answered", "round": 1})
 
@@ -76,8 +79,8 @@ def _serve_stub(port: int) -> None:
     import uvicorn
 
     from routeweave.ui.http_app import create_app
-    from routeweave.ui.service import Service
-    from routeweave.ui.testing import MOCK_POOL
+    from routeweave.serving import Service
+    from tests.support.serve import MOCK_POOL
 
     folder = Path(tempfile.mkdtemp())
     (folder / "pool.toml").write_text(MOCK_POOL)
@@ -147,8 +150,8 @@ def bench_stub(n: int) -> list[str]:
 
 
 def bench_mocked(n: int) -> list[str]:
-    from routeweave.ui.service import Service
-    from routeweave.ui.testing import ServeProcess, write_mock_pool
+    from routeweave.serving import Service
+    from tests.support.serve import ServeProcess, write_mock_pool
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp, ServeProcess(Path(tmp), args=["--no-ui"]) as served:

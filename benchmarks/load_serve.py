@@ -20,7 +20,6 @@ import json
 import os
 import platform
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -253,7 +252,7 @@ async def direct_stub_sessions(api_base: str, expert_delay: float, count: int) -
 def in_process(pool_file: Path, workdir: Path, sequential: int, burst: int) -> tuple[Outcome, dict]:
     """The same sessions through the Python API in this process (its own SQLite files)."""
     from routeweave.agents.pool import load_pool
-    from routeweave.graphs.engine import Engine
+    from routeweave.serving import Engine
 
     os.environ.pop("ROUTEWEAVE_CHECKPOINTER_URL", None)
     with Engine(load_pool(pool_file), db_path=workdir / "inproc.db", cache_dir=workdir / "cache") as engine:

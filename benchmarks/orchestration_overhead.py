@@ -9,7 +9,6 @@ Target (issue 3): graph <= 1.10x direct and < 3 ms overhead per graph step."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import statistics
 import tempfile
 import time
@@ -19,7 +18,7 @@ import routeweave.agents.llm  # noqa: F401,I001  (sets LITELLM_LOCAL_MODEL_COST_
 import litellm  # the baseline calls LiteLLM directly
 from routeweave.agents.llm import complete
 from routeweave.agents.pool import Pool
-from routeweave.graphs.api import open_graph
+from routeweave.serving import open_graph
 
 ROUTER_SAYS = "<think>I need one fact.</think>\n<search>Mock: when was it built?</search>"
 EXPERT_SAYS = "It was built in 1889."

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from routeweave.agents.retrieval import Retriever, resolve_corpus
+from routeweave.agents.bm25 import Retriever, resolve_corpus
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = Path("../shared/data/hotpotqa/dev_distractor_sample500_with_context.jsonl")

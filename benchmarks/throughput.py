@@ -10,7 +10,6 @@ Target (issue 3): graph >= 0.9x direct."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import tempfile
 import time
@@ -18,8 +17,8 @@ from pathlib import Path
 
 from openai import AsyncOpenAI
 
-from routeweave.agents.experts import LLMExpert
-from routeweave.graphs.api import open_graph
+from routeweave.agents.experts.llm import LLMExpert
+from routeweave.serving import open_graph
 
 QUESTIONS = [
     "Between Harvey Pekar and Denise Levertov who was born earlier?",

@@ -4,22 +4,14 @@ Each evaluation family registers its own sub-commands under `eval`."""
 
 from __future__ import annotations
 
-import importlib
+from .qa import cli as qa_cli  # eval qa, eval report
+from .routing import cli as routing_cli  # eval routing
 
-FAMILIES = (
-    "routeweave.evals.routing.cli",  # eval routing
-    "routeweave.evals.qa.cli",  # eval qa, eval report
-)
+FAMILIES = (routing_cli, qa_cli)
 
 
 def register(sub) -> None:
     parser = sub.add_parser("eval", help="evaluate routing policies offline, or run multi-hop QA benchmarks")
     family_sub = parser.add_subparsers(dest="eval_command", metavar="EVAL")
-    for name in FAMILIES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue  # that family is not built yet
-        module.register(family_sub)
+    for family in FAMILIES:
+        family.register(family_sub)

@@ -1,18 +1,42 @@
-"""Graph kinds by name. Each entry says how to build the compiled graph and whether it takes a policy;
-the CLI, HTTP and evaluation runs look graphs up here instead of branching on names."""
+"""Graph kinds by name. Each graph is a package under graphs/ that registers a `GraphSpec`: how to build the
+compiled LangGraph graph from a `GraphContext`, and whether it takes a policy. The serving layer, the CLI
+and evaluation runs look graphs up here instead of branching on names.
+
+Add a graph: a package `graphs/<name>/` whose __init__ calls `register_graph(GraphSpec(...))`, and its
+module name in `GRAPH_PACKAGES`."""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
+
+from ..agents.errors import ConfigError
+from ..agents.runtime import Runtime
+
+GRAPH_PACKAGES = ("router_r1", "single_shot", "cascade", "direct")
+
+
+@dataclass(frozen=True)
+class GraphContext:
+    """What a graph is built from: the started pool, the policy it routes with (if it takes one) and the
+    guard in front of it (or None). Policies arrive resolved and fitted: graphs never look them up."""
+
+    runtime: Runtime
+    policy: Any = None
+    guard: Any = None
+
+    @property
+    def pool(self):
+        return self.runtime.pool
 
 
 @dataclass(frozen=True)
 class GraphSpec:
     name: str
-    build: Callable[..., Any]  # (runtime, checkpointer, policy or None) -> compiled graph
+    build: Callable[[GraphContext, Any], Any]  # (context, checkpointer) -> compiled graph
     description: str
+    model: str  # the served model id is f"routeweave-{model}"
     uses_policy: bool = False
     default_policy: str | None = None
 
@@ -21,12 +45,15 @@ _GRAPHS: dict[str, GraphSpec] = {}
 
 
 def register_graph(spec: GraphSpec) -> GraphSpec:
+    if spec.name in _GRAPHS and _GRAPHS[spec.name] is not spec:
+        raise ValueError(f"graph '{spec.name}' is registered twice")
     _GRAPHS[spec.name] = spec
     return spec
 
 
 def _ensure_loaded() -> None:
-    from . import cascade, direct, router_r1, single_shot  # noqa: F401  (each registers itself)
+    for package in GRAPH_PACKAGES:
+        importlib.import_module(f"{__package__}.{package}")  # each registers itself
 
 
 def graph_spec(name: str) -> GraphSpec:
@@ -34,24 +61,9 @@ def graph_spec(name: str) -> GraphSpec:
     try:
         return _GRAPHS[name]
     except KeyError:
-        raise ValueError(f"unknown graph '{name}'; known graphs: {', '.join(graph_names())}") from None
+        raise ConfigError(f"unknown graph '{name}'; known graphs: {', '.join(graph_names())}") from None
 
 
 def graph_names() -> list[str]:
     _ensure_loaded()
     return sorted(_GRAPHS)
-
-
-def resolve_policy(name_or_dir: str | None):
-    """A policy by registered name, or loaded from a directory saved by Policy.save()."""
-    if name_or_dir is None:
-        return None
-    from ..policies import get_policy, load_policy, policy_names
-
-    if Path(name_or_dir).is_dir():
-        return load_policy(name_or_dir)
-    if name_or_dir not in policy_names():
-        raise ValueError(
-            f"unknown policy '{name_or_dir}'; known: {', '.join(policy_names())} (or a directory saved by Policy.save)"
-        )
-    return get_policy(name_or_dir)

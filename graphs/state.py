@@ -1,20 +1,22 @@
-"""Typed state of the graphs and the step events they emit.
+"""The state every graph shares and the step events they all emit.
 
-Steps are plain typed dicts (they go through LangGraph's checkpointer and into JSON unchanged); every
-step has every key, so the CLI, the trace store, the UI and HTTP render them without special cases."""
+Steps are plain typed dicts (they go through LangGraph's checkpointer and into JSON unchanged); every step
+has every key, so the CLI, the trace store, the UI and HTTP render them without special cases. Each graph
+package extends `SessionState` with its own keys (graphs/router_r1/state.py, ...)."""
 
 from __future__ import annotations
 
 import operator
 from typing import Annotated, Literal, TypedDict
 
-StepKind = Literal["guard", "decide", "think", "route", "answer", "notice", "fallback"]
+StepKind = Literal["guard", "decide", "think", "route", "read", "answer", "notice", "fallback"]
+STATE_FORMAT = 2  # bump when a graph's state keys or node names change in a way old checkpoints can't follow
 
 
 class Step(TypedDict):
     kind: StepKind
     round: int
-    expert: str | None  # route: the expert asked; decide: the expert chosen; think/answer: "router"
+    expert: str | None  # route: the expert asked; read: who read its reply; decide: the expert chosen; think: "router"
     query: str | None  # route: the sub-question
     reply: str | None  # route: the expert's reply (aggregated text goes to the router)
     text: str | None  # think: the thought; answer: the answer; notice/fallback: what happened
@@ -28,17 +30,8 @@ class Step(TypedDict):
 
 def make_step(kind: StepKind, round: int, **fields) -> Step:
     step: Step = {
-        "kind": kind,
-        "round": round,
-        "expert": None,
-        "query": None,
-        "reply": None,
-        "text": None,
-        "prompt_tokens": 0,
-        "completion_tokens": 0,
-        "cost_usd": 0.0,
-        "cost_units": 0.0,
-        "latency_s": 0.0,
+        "kind": kind, "round": round, "expert": None, "query": None, "reply": None, "text": None,
+        "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0, "cost_units": 0.0, "latency_s": 0.0,
         "error": None,
     }
     unknown = set(fields) - set(step)
@@ -49,23 +42,12 @@ def make_step(kind: StepKind, round: int, **fields) -> Step:
 
 
 def step_from_call(kind: StepKind, round: int, record, **fields) -> Step:
-    """A step carrying a metered call's numbers (record: agents.llm.CallRecord)."""
+    """A step carrying a metered call's numbers (record: agents.records.CallRecord)."""
     return make_step(
-        kind,
-        round,
-        prompt_tokens=record.prompt_tokens,
-        completion_tokens=record.completion_tokens,
-        cost_usd=record.cost_usd,
-        cost_units=record.cost_units,
-        latency_s=record.latency_s,
-        error=record.error,
+        kind, round, prompt_tokens=record.prompt_tokens, completion_tokens=record.completion_tokens,
+        cost_usd=record.cost_usd, cost_units=record.cost_units, latency_s=record.latency_s, error=record.error,
         **fields,
     )
-
-
-class PendingSearch(TypedDict):
-    experts: list[str]
-    query: str
 
 
 class SessionLimits(TypedDict, total=False):
@@ -74,16 +56,13 @@ class SessionLimits(TypedDict, total=False):
     max_tokens: int
 
 
-class R1State(TypedDict, total=False):
-    question: str  # input
-    limits: SessionLimits  # input, optional: per-session caps, never above the pool's
-    constraints: dict  # input, optional: user constraints for policies (policies.Constraints fields)
-    messages: list[dict[str, str]]  # the router's chat so far
-    round: int  # router turns that asked for searches
-    failures: int  # router turns in a row that could not be parsed
-    pending: list[PendingSearch]  # searches the last router turn asked for (or the policy's choice)
-    escalate_below: float  # cascade: escalate while the answer's confidence is below this
-    must_answer: bool
+class SessionState(TypedDict, total=False):
+    """Keys every graph has. Inputs: question, limits, constraints; the rest is written by the nodes."""
+
+    question: str
+    limits: SessionLimits  # per-session caps, never above the pool's
+    constraints: dict  # user constraints (policies.Constraints fields): allowed/blocked experts, ...
+    round: int
     steps: Annotated[list[Step], operator.add]
     spent_usd: float
     spent_tokens: int

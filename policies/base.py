@@ -41,11 +41,11 @@ def apply_constraints(cons: Constraints, candidates: Sequence[Candidate]) -> tup
         return [], "no candidates were offered"
     steps: list[tuple[str, Any]] = []
     if cons.allowed is not None:
-        allow = {a.lower() for a in cons.allowed}
-        steps.append((f"allowed={sorted(cons.allowed)}", lambda c: c.name.lower() in allow))
+        only = Constraints(allowed=cons.allowed)
+        steps.append((f"allowed={sorted(cons.allowed)}", lambda c: only.allows(c.name)))
     if cons.blocked:
-        block = {b.lower() for b in cons.blocked}
-        steps.append((f"blocked={sorted(cons.blocked)}", lambda c: c.name.lower() not in block))
+        never = Constraints(blocked=cons.blocked)
+        steps.append((f"blocked={sorted(cons.blocked)}", lambda c: never.allows(c.name)))
     if cons.max_cost_usd is not None:
         steps.append((f"max_cost_usd={cons.max_cost_usd:g}", lambda c: c.cost_usd <= cons.max_cost_usd))
     if cons.max_latency_s is not None:

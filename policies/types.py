@@ -1,19 +1,14 @@
 """The data a routing policy sees and returns: request, constraints, candidates, decision.
 
 All are pydantic models with ``extra="forbid"`` so a typo in a field name is an error, not a silent no-op.
-Candidates are built from the pool's experts by :func:`candidates_from_experts` (the graph) or from an
-outcome table's models (offline evaluation)."""
+Candidates are built from the pool's experts by the graphs (routeweave.graphs.candidates) or from an
+outcome table's models (offline evaluation). Policies never see the pool: what they need is handed to them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
-if TYPE_CHECKING:  # pragma: no cover
-    from routeweave.agents.pool import Expert
-
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -36,6 +31,13 @@ class Constraints(_Model):
     allowed: list[str] | None = Field(None, description="only these experts (names, case-insensitive)")
     blocked: list[str] = Field(default_factory=list, description="never these experts")
     min_quality: float | None = Field(None, description="min predicted quality (outcome-table units)")
+
+    def allows(self, name: str) -> bool:
+        """The allowed/blocked rule, the one every graph and policy applies to an expert's name."""
+        key = name.lower()
+        if self.allowed is not None and key not in {a.lower() for a in self.allowed}:
+            return False
+        return key not in {b.lower() for b in self.blocked}
 
 
 class Request(_Model):
@@ -87,28 +89,3 @@ class Decision(_Model):
     escalation: list[str] = Field(default_factory=list, description="cascade: experts to try next, in order")
     escalate_below: float | None = Field(None, description="cascade: escalate if answer confidence < this")
     knob: float | None = None
-
-
-def candidates_from_experts(
-    experts: Iterable["Expert"],
-    *,
-    prompt_tokens: int = 300,
-    completion_tokens: int | None = None,
-    latency_s: dict[str, float] | None = None,
-    model_keys: dict[str, str] | None = None,
-) -> list[Candidate]:
-    """Adapter from the pool (pass ``pool.enabled``): cost = price x assumed tokens (completion tokens
-    default to the expert's ``max_tokens``); ``model_keys`` maps expert names to outcome-table models."""
-    out = []
-    for e in experts:
-        toks = completion_tokens if completion_tokens is not None else e.max_tokens
-        out.append(
-            Candidate(
-                name=e.name,
-                model_key=(model_keys or {}).get(e.name),
-                cost_usd=e.price.cost_usd(prompt_tokens, toks),
-                latency_s=(latency_s or {}).get(e.name),
-                description=e.description,
-            )
-        )
-    return out

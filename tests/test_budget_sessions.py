@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from routeweave.agents.pool import Pool
-from routeweave.graphs.engine import Engine
+from routeweave.serving import Engine
 
 from support.stub_openai import StubServer
 

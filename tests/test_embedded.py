@@ -8,10 +8,10 @@ import subprocess
 
 import pytest
 
-from routeweave.agents.grammar import router_grammar
+from routeweave.graphs.router_r1.grammar import router_grammar
 from routeweave.agents.llm import complete
-from routeweave.agents.protocol import Turn, parse_turn
-from routeweave.agents.router_prompt import question_message, system_prompt
+from routeweave.graphs.router_r1.protocol import Turn, parse_turn
+from routeweave.graphs.router_r1.prompt import question_message, system_prompt
 
 pytestmark = pytest.mark.server
 
@@ -51,7 +51,7 @@ def test_cli_ask_json_then_trace(rw_home, routeweave_cmd):
 
 @pytest.fixture(scope="module")
 def graph(rw_home):
-    from routeweave.graphs.api import open_graph
+    from routeweave.serving import open_graph
 
     with open_graph(db_path=rw_home / "graph.db", cache_dir=rw_home / "cache") as graph:
         yield graph
@@ -115,9 +115,9 @@ def test_budget_stops_the_loop(graph):
 
 
 def test_per_session_limits_can_only_lower(graph):
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ValueError, match="greater than 0"):
         graph.invoke({"question": "x", "budget_usd": -1})
-    with pytest.raises(ValueError, match="unknown input"):
+    with pytest.raises(ValueError, match="unknown option 'budget'"):
         graph.invoke({"question": "x", "budget": 1})
     with pytest.raises(ValueError, match="question"):
         graph.invoke({"question": "  "})

@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from routeweave.agents.pool import Pool
-from routeweave.graphs.engine import Engine
+from routeweave.serving import Engine
 
 from support.stub_openai import StubServer
 

@@ -1,16 +1,20 @@
-"""Every graph kind, with every registered policy where it takes one, runs end to end on mocked models
-(LiteLLM's mock_response) and the real retriever, and emits the common step schema."""
+"""Every registered graph kind, with every registered policy where it takes one (the learned ones fitted
+on a small outcome table of the pool's experts), runs end to end on mocked models (LiteLLM's mock_response)
+and the real retriever, and emits the common step schema."""
 
+import numpy as np
 import pytest
 
+from routeweave.agents.errors import ConfigError
 from routeweave.agents.pool import Pool
-from routeweave.graphs.api import open_graph
-from routeweave.graphs.engine import Engine
-from routeweave.graphs.registry import graph_names, graph_spec
-from routeweave.policies import policy_names
+from routeweave.graphs import graph_names, graph_spec
+from routeweave.policies import OutcomeTable, get_policy, policy_class, policy_names
+from routeweave.serving import Engine, open_graph
 
 STEP_KEYS = {"kind", "round", "expert", "query", "reply", "text", "prompt_tokens", "completion_tokens",
              "cost_usd", "cost_units", "latency_s", "error"}
+QUESTIONS = ["When was the Eiffel Tower built?", "Who wrote Hamlet?", "What is the capital of Peru?",
+             "Which river is longest?", "Who painted the Mona Lisa?", "When did WW2 end?"] * 4
 
 
 def mock_pool(**extra) -> Pool:
@@ -30,6 +34,13 @@ def mock_pool(**extra) -> Pool:
     })
 
 
+def outcome_table(models=("Cheap", "Strong", "Wiki")) -> OutcomeTable:
+    rng = np.random.default_rng(0)
+    n = len(QUESTIONS)
+    return OutcomeTable(name="t", query_ids=[str(i) for i in range(n)], queries=QUESTIONS, models=list(models),
+                        quality=rng.random((n, len(models))), cost=np.tile(np.arange(1, len(models) + 1) / 1e4, (n, 1)))
+
+
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("kinds")
@@ -37,14 +48,20 @@ def engine(tmp_path_factory):
         yield engine
 
 
-CASES = [("router-r1", None), ("direct", None)] + [
-    (g, p) for g in ("single-shot", "cascade") for p in policy_names() if p != "oracle"
+@pytest.fixture(scope="module")
+def fitted():
+    table = outcome_table()
+    return {n: get_policy(n).fit(table) for n in policy_names(include_eval_only=False) if policy_class(n).trainable}
+
+
+CASES = [(g, None) for g in graph_names()] + [
+    (g, p) for g in graph_names() if graph_spec(g).uses_policy for p in policy_names(include_eval_only=False)
 ]
 
 
 @pytest.mark.parametrize("graph_name, policy", CASES)
-def test_every_graph_and_policy_answers_with_common_steps(engine, graph_name, policy):
-    graph = engine.graph(graph_name, policy)
+def test_every_graph_and_policy_answers_with_common_steps(engine, fitted, graph_name, policy):
+    graph = engine.graph(graph_name, fitted.get(policy, policy))
     result = graph.invoke({"question": "When was the Eiffel Tower built?"})
     assert result["answer"].strip()
     assert result["stop_reason"] in {"answered", "budget", "unparseable"}
@@ -57,6 +74,32 @@ def test_every_graph_and_policy_answers_with_common_steps(engine, graph_name, po
     if graph_spec(graph_name).uses_policy:
         decide = [s for s in result["steps"] if s["kind"] == "decide"]
         assert len(decide) == 1 and decide[0]["text"]
+        if policy is not None:
+            assert stored["meta"]["policy"] == policy
+
+
+@pytest.mark.parametrize("policy", [n for n in policy_names(include_eval_only=False) if policy_class(n).trainable])
+def test_a_learned_policy_that_is_not_fitted_is_refused_by_name(engine, policy):
+    with pytest.raises(ConfigError, match="not been fitted for this pool.*routeweave fit"):
+        engine.graph("single-shot", policy)
+
+
+def test_a_policy_fitted_for_other_experts_is_refused_with_both_lists(engine):
+    other = get_policy("knn").fit(outcome_table(("Cheap", "Other")))
+    with pytest.raises(ConfigError, match="fitted for the experts Cheap, Other, but the pool enables Cheap, Strong, Wiki"):
+        engine.graph("single-shot", other)
+
+
+def test_answering_graphs_answer_from_evidence_not_with_it(engine):
+    """A retriever picked by a policy feeds the router model, which answers: the passages are never the answer."""
+    for graph in ("single-shot", "cascade"):
+        result = engine.graph(graph, "cheapest").invoke({"question": "Who wrote Dracula?", "experts": ["Wiki"]})
+        kinds = [(s["kind"], s["expert"]) for s in result["steps"]]
+        assert ("route", "Wiki") in kinds and ("read", "router") in kinds, kinds
+        passages = next(s["reply"] for s in result["steps"] if s["kind"] == "route")
+        assert passages.startswith("(1) ") and result["answer"] != passages.strip()
+        read = next(s for s in result["steps"] if s["kind"] == "read")
+        assert read["cost_usd"] > 0 and read["query"] == "Who wrote Dracula?"
 
 
 def test_router_r1_on_mocks_runs_to_the_round_limit_then_falls_back(engine):

@@ -7,14 +7,13 @@ import os
 import random
 import subprocess
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from routeweave.agents.pool import Pool
-from routeweave.agents.protocol import Turn, TurnError, parse_turn
-from routeweave.graphs.engine import Engine
-from routeweave.graphs.paths import checkpoint_path
+from routeweave.graphs.router_r1.protocol import Turn, TurnError, parse_turn
+from routeweave.serving import Engine
+from routeweave.serving.paths import checkpoint_path
 
 from support.stub_openai import StubServer
 

@@ -10,7 +10,7 @@ import httpx
 import openai
 import pytest
 
-from routeweave.ui.testing import ServeProcess
+from support.serve import ServeProcess
 
 KEY = "sk-test-routeweave"
 QUESTION = [{"role": "user", "content": "When was the Eiffel Tower finished?"}]
@@ -100,13 +100,38 @@ def test_stream_sends_steps_then_answer_then_usage(server):
 
 def test_models_health_and_every_model_answers(server):
     ids = [m.id for m in client(server).models.list()]
-    assert {"routeweave-r1", "routeweave-single-shot", "routeweave-cascade", "routeweave-direct", "routeweave-knn"} <= set(ids)
+    assert {"routeweave-r1", "routeweave-single-shot", "routeweave-cascade", "routeweave-direct",
+            "routeweave-cheapest", "routeweave-random"} <= set(ids)
+    assert "routeweave-knn" not in ids  # a learned policy not fitted for this pool is not served under its name
     health = httpx.get(server.url + "/healthz").json()
     assert health["status"] == "ok" and health["experts"] == ["Mock", "Pricey"]
-    for model in ("routeweave-knn", "routeweave-cascade", "routeweave-direct"):
+    for model in ids:
         reply = client(server).chat.completions.create(model=model, messages=QUESTION)
         assert reply.choices[0].message.content and extra(reply)["session_id"]
+    unfitted = httpx.post(server.url + "/v1/chat/completions", json={"model": "routeweave-knn", "messages": QUESTION})
+    assert_openai_error(unfitted, 404, "model_not_found")
     assert httpx.get(server.url + "/ui/").status_code == 200
+
+
+def test_a_policy_fitted_for_the_pool_is_served_under_its_name(tmp_path):
+    import numpy as np
+
+    from routeweave.policies import OutcomeTable, get_policy
+    from support.serve import write_mock_pool
+
+    pool = write_mock_pool(tmp_path)
+    pool.write_text('policies = "fitted"\n' + pool.read_text())
+    queries = ["When was the Eiffel Tower finished?", "Who wrote Hamlet?", "What is 2 + 2?"] * 4
+    table = OutcomeTable("t", [str(i) for i in range(12)], queries, ["Mock", "Pricey"],
+                         np.tile([[0.2, 0.9]], (12, 1)), np.tile([[1e-5, 1e-3]], (12, 1)))
+    get_policy("knn").fit(table).save(tmp_path / "fitted" / "knn")
+    with ServeProcess(tmp_path, pool=pool, args=["--no-ui"]) as proc:
+        card = httpx.get(proc.url + "/v1/models/routeweave-knn").json()
+        assert card["policy"] == "knn" and "fitted for this pool" in card["description"]
+        reply = client(proc).chat.completions.create(model="routeweave-knn", messages=QUESTION,
+                                                     extra_body={"routeweave": {"include_steps": True}})
+        decide = [s for s in extra(reply)["steps"] if s["kind"] == "decide"]
+        assert decide[0]["expert"] == "Pricey" and decide[0]["text"].startswith("knn")  # the fitted one decided
 
 
 def test_per_request_options(server):

@@ -11,8 +11,8 @@ import re
 import numpy as np
 import pytest
 
-from routeweave.policies import (Candidate, Constraints, Decision, OutcomeTable, Request, apply_constraints,
-                                 candidates_from_experts, get_policy, load_policy, policy_class, policy_names)
+from routeweave.policies import (Candidate, Constraints, Decision, OutcomeTable, Request, apply_constraints, get_policy,
+                                 load_policy, policy_class, policy_names)
 from routeweave.policies.minilm import extra_installed
 
 TOPICS = {
@@ -214,14 +214,3 @@ def test_guard_refuses_harmful_and_passes_in_domain(table):
     assert bad.refused and bad.safe_reply
     ok = g.decide(Request(query=TOPICS["history"][0]), candidates())
     assert not ok.refused and ok.reason.startswith("guard: in-domain")
-
-
-def test_candidates_from_pool():
-    from routeweave.agents.pool import load_pool
-
-    pool = load_pool()
-    cands = candidates_from_experts(pool.enabled)
-    assert [c.name for c in cands] == [e.name for e in pool.enabled]
-    assert all(c.cost_usd >= 0 for c in cands)
-    d = get_policy("cheapest").decide(Request(query="hello"), cands)
-    assert d.experts[0] == min(cands, key=lambda c: c.cost_usd).name

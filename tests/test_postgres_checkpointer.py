@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from routeweave.agents.pool import Pool
-from routeweave.graphs.checkpointers import CHECKPOINTER_URL_ENV, checkpointer_url, redact
-from routeweave.graphs.engine import Engine
+from routeweave.serving.checkpointers import CHECKPOINTER_URL_ENV, checkpointer_url, redact
+from routeweave.serving import Engine
 
 try:
     import psycopg

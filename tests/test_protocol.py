@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from routeweave.agents.protocol import Turn, TurnError, escape, parse_turn, restore_stop
+from routeweave.graphs.router_r1.protocol import Turn, TurnError, escape, parse_turn, restore_stop
 
 EXPERTS = ["Wiki", "SmolLM2"]
 

@@ -34,7 +34,7 @@ def test_calls_are_spread_over_two_local_replicas(tmp_path):
 
 def test_thread_budget_is_enforced():
     from routeweave.agents.local_server import ServerError, check_thread_budget
-    from routeweave.agents.pool import LocalServer
+    from routeweave.agents.settings import LocalServer
 
     with pytest.raises(ServerError, match="threads"):
         check_thread_budget({"a": LocalServer(threads=2), "b": LocalServer(threads=2)}, cores=2)

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from routeweave.agents import retrieval
-from routeweave.agents.retrieval import Passage, Retriever, format_passages, open_retriever, query_terms
+from routeweave.agents import bm25 as retrieval
+from routeweave.agents.bm25 import Passage, Retriever, format_passages, open_retriever, query_terms
 
 ROWS = [
     {"title": "Photosynthesis", "text": "Photosynthesis is the process by which green plants use sunlight, water and carbon dioxide to make sugar. Chlorophyll absorbs the light."},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from routeweave.graphs.state import make_step
+from routeweave.graphs import make_step
 from routeweave.ui.steps import answer_message, step_line, step_message, totals_html, usd
 
 KINDS = ["guard", "decide", "think", "route", "answer", "notice", "fallback"]
@@ -50,32 +50,3 @@ def test_totals_and_answer():
     assert "abc" in totals_html(result, 0.01) and "answered" in totals_html(result, 0.01)
     message = answer_message(result, 0.01)
     assert message["content"].startswith("1939 &lt;i&gt;") and "120 tokens · 1 expert call · 1 round · answered" in message["content"]
-
-
-def test_model_names_cover_every_graph_and_policy():
-    from routeweave.graphs.registry import graph_names
-    from routeweave.policies import policy_names
-    from routeweave.ui.service import model_specs
-
-    specs = model_specs()
-    assert specs["routeweave-r1"].graph == "router-r1"
-    assert {s.graph for s in specs.values()} == set(graph_names())
-    for policy in policy_names(include_eval_only=False):
-        assert f"routeweave-{policy}" in specs
-    assert specs["routeweave-knn"].graph == "single-shot" and specs["routeweave-knn"].policy == "knn"
-    assert specs["routeweave-cascade"].graph == "cascade"  # the graph keeps a name a policy also has
-
-
-def test_session_inputs(tmp_path):
-    from routeweave.ui.service import Service
-    from routeweave.ui.testing import write_mock_pool
-
-    service = Service(write_mock_pool(tmp_path), db_path=tmp_path / "rw.db", cache_dir=tmp_path)  # not started
-    assert service.expert_names() == ["Mock", "Pricey"]
-    inputs = service.session_inputs("q", budget_usd=0.5, experts=["mock", "Pricey"])
-    assert inputs["budget_usd"] == 0.5 and "constraints" not in inputs  # all enabled: no constraint
-    assert service.session_inputs("q", experts=["pricey"])["constraints"] == {"allowed": ["Pricey"]}
-    with pytest.raises(ValueError, match="unknown or disabled"):
-        service.session_inputs("q", experts=["Nobody"])
-    with pytest.raises(ValueError, match="at least one"):
-        service.session_inputs("q", experts=[])

@@ -22,7 +22,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from .service import DEFAULT_MODEL, Service  # noqa: E402
+from ..serving import DEFAULT_MODEL, Service, SessionCaps  # noqa: E402
 from .steps import answer_message, step_message, totals_html, usd  # noqa: E402
 
 CSS = """
@@ -41,11 +41,22 @@ CSS = """
 .rw-status { margin-left: auto; font-weight: 600; }
 .rw-session { margin-top: 8px; font-size: 0.75rem; opacity: 0.6; word-break: break-all; }
 #rw-chat .message-wrap { font-size: 0.95rem; }
+.rw-asked { font-size: 1.05rem; font-weight: 600; padding: 10px 14px; border-radius: 10px;
+            background: var(--block-background-fill); border: 1px solid var(--border-color-primary); }
+.rw-asked-empty { font-weight: 400; opacity: 0.6; }
+.rw-q { display: inline-block; margin-right: 10px; padding: 0 7px; border-radius: 6px; color: white;
+        background: #10b981; font-size: 0.85rem; }
 """
 
 HEADER = """<div id="rw-header"><h1>routeweave</h1>
 <p>A small router model asks expert models sub-questions within a budget. Every step shows who was asked
 what, what it said, and what it cost.</p></div>"""
+
+
+def asked_html(question: str | None) -> str:
+    if not question:
+        return '<div class="rw-asked rw-asked-empty">Ask a question below: its route appears here, step by step.</div>'
+    return f'<div class="rw-asked"><span class="rw-q">Q</span>{html.escape(question.strip())}</div>'
 
 
 def _session_choices(service: Service, limit: int = 30) -> list[tuple[str, str]]:
@@ -67,8 +78,7 @@ def _export(session: dict[str, Any]) -> str:
 
 def _session_view(session: dict[str, Any], budget_usd: float) -> list[dict[str, Any]]:
     steps = session.get("steps") or []
-    result = {**session, "expert_calls": sum(1 for s in steps if s["kind"] == "route"),
-              "prompt_tokens": session.get("prompt_tokens") or 0, "completion_tokens": session.get("completion_tokens") or 0,
+    result = {**session, "prompt_tokens": session.get("prompt_tokens") or 0, "completion_tokens": session.get("completion_tokens") or 0,
               "cost_usd": session.get("cost_usd") or 0.0, "rounds": session.get("rounds") or 0}
     messages = [{"role": "user", "content": html.escape(session.get("question") or "")}]
     messages += [step_message(s, i) for i, s in enumerate(steps)]
@@ -86,6 +96,7 @@ def build_ui(service: Service) -> gr.Blocks:
         gr.HTML(HEADER)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
+                asked = gr.HTML(asked_html(None), elem_id="rw-asked")  # the question stays above its route
                 chat = gr.Chatbot(elem_id="rw-chat", height=640, show_label=False, layout="panel",
                                   placeholder="Ask a question: the route, its replies and costs appear here as they happen.",
                                   group_consecutive_messages=True, buttons=[])
@@ -118,8 +129,10 @@ def build_ui(service: Service) -> gr.Blocks:
             cap = min(float(budget_usd or pool.limits.budget_usd), pool.limits.budget_usd)
             history.append({"role": "user", "content": html.escape(text)})
             try:
-                inputs = service.session_inputs(text, budget_usd=budget_usd or None, max_rounds=int(max_rounds),
-                                                experts=list(enabled or []))
+                caps = SessionCaps.parse({"budget_usd": float(budget_usd) if budget_usd else None,
+                                          "max_rounds": int(max_rounds), "experts": list(enabled or [])})
+                caps.constraints(service.pool)
+                inputs = service.session_inputs(text, caps)
                 graph = service.graph(model_id)
                 steps: list = []
                 pending = {"role": "assistant", "content": "", "metadata": {"title": "⏳ Working…", "status": "pending"}}
@@ -141,22 +154,22 @@ def build_ui(service: Service) -> gr.Blocks:
                 yield history, totals_html(None, cap), gr.skip(), gr.skip(), gr.skip(), gr.skip()
 
         outputs = [chat, totals, question, current, export, past]
-        ask.click(run, [question, chat, model, budget, rounds, chosen], outputs)
-        question.submit(run, [question, chat, model, budget, rounds, chosen], outputs)
+        for trigger in (ask.click, question.submit):
+            trigger(lambda text: asked_html(text) if (text or "").strip() else gr.skip(), [question], [asked]).then(
+                run, [question, chat, model, budget, rounds, chosen], outputs)
 
         def show(session_id: str | None):
             if not session_id:
-                return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             session = service.traces.get(session_id)
             if session is None:
-                return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             cap = (session.get("meta") or {}).get("limits", {}) or {}
             cap = cap.get("budget_usd") or pool.limits.budget_usd
-            result = {**session, "expert_calls": sum(1 for s in session["steps"] if s["kind"] == "route")}
-            return (_session_view(session, cap), totals_html(result, cap), session_id,
+            return (_session_view(session, cap), totals_html(session, cap), session_id, asked_html(session.get("question")),
                     gr.DownloadButton(value=_export(session), interactive=True))
 
-        past.change(show, [past], [chat, totals, current, export])
+        past.change(show, [past], [chat, totals, current, asked, export])
         refresh.click(lambda: gr.Dropdown(choices=_session_choices(service)), None, [past])
     return ui
 

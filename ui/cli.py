@@ -1,18 +1,14 @@
-"""The `routeweave` command. Each sub-command lives in its own module that exposes `register(subparsers)`;
-this file only assembles them, so adding a command never means editing a chain of ifs."""
+"""The `routeweave` command. Sub-commands are found by registration: each package declares
+`register(subparsers)` functions in the `routeweave.commands` entry-point group of its pyproject, and this
+file only assembles them (so adding a command never means editing this file or naming a module here)."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
+from importlib.metadata import entry_points
 
-# module path -> exposes register(subparsers) that adds one or more sub-commands with set_defaults(run=...)
-COMMAND_MODULES = (
-    "routeweave.ui.ask_cmd",
-    "routeweave.ui.serve_cmd",
-    "routeweave.evals.cli",
-)
+COMMAND_GROUP = "routeweave.commands"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,8 +17,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="A small local LLM routes sub-questions to expert models under a cost budget.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    commands = sorted(entry_points(group=COMMAND_GROUP), key=lambda ep: ep.name)
+    if not commands:
+        parser.epilog = f"no sub-commands are registered under '{COMMAND_GROUP}': reinstall with `pip install -e .`"
+    for ep in commands:
+        ep.load()(sub)
     return parser
 
 

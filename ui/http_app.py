@@ -34,127 +34,24 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..serving import DEFAULT_MODEL, Service
+from .openai_wire import (
+    FINISH,
+    APIError,
+    extra_fields,
+    json_response,
+    parse_options,
+    question_of,
+    read_json,
+    usage_of,
+)
 from .steps import step_line
-from .service import DEFAULT_MODEL, Service
 
 API_KEY_ENV = "ROUTEWEAVE_API_KEY"
 MAX_BODY_BYTES = 256 * 1024
-FINISH = {"answered": "stop", "budget": "length", "refused": "content_filter"}
-OPTION_KEYS = {"budget_usd", "max_rounds", "max_tokens", "experts", "include_steps"}
-
-
-class APIError(Exception):
-    def __init__(self, status: int, message: str, *, type: str = "invalid_request_error", param: str | None = None,
-                 code: str | None = None):
-        super().__init__(message)
-        self.status, self.message, self.type, self.param, self.code = status, message, type, param, code
-
-    def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
-
-    def response(self) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else {"Retry-After": "1"} if self.status == 429 else None
-        return JSONResponse(self.body(), status_code=self.status, headers=headers)
-
-
-def _json(data: Any, status: int = 200) -> Response:
-    return Response(json.dumps(data, separators=(",", ":")), status_code=status, media_type="application/json")
-
-
-# -- request parsing ------------------------------------------------------------------------------------
-
-
-async def read_json(request: Request, limit: int) -> dict[str, Any]:
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limit:
-        raise APIError(413, f"the request body is {length} bytes; the limit is {limit}", code="request_too_large")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise APIError(413, f"the request body is over the limit of {limit} bytes", code="request_too_large")
-        chunks.append(chunk)
-    try:
-        body = json.loads(b"".join(chunks) or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise APIError(400, f"the body is not valid JSON: {exc}", code="invalid_json") from None
-    if not isinstance(body, dict):
-        raise APIError(400, "the body must be a JSON object", code="invalid_json")
-    return body
-
-
-def _text(content: Any) -> str | None:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # [{"type": "text", "text": ...}, ...]
-        parts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
-        if all(isinstance(p, str) for p in parts):
-            return "\n".join(parts)
-    return None
-
-
-def question_of(body: dict[str, Any]) -> str:
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise APIError(400, "'messages' must be a non-empty list of {role, content} objects", param="messages",
-                       code="missing_messages" if messages is None else "invalid_messages")
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-            raise APIError(400, f"messages[{i}] must be an object with a 'role'", param=f"messages[{i}]", code="invalid_messages")
-    users = [m for m in messages if m["role"] == "user"]
-    if not users:
-        raise APIError(400, "'messages' has no 'user' message to answer", param="messages", code="invalid_messages")
-    text = _text(users[-1].get("content"))
-    if text is None or not text.strip():
-        raise APIError(400, "the last user message has no text content", param="messages", code="invalid_messages")
-    return text.strip()
-
-
-def _options(body: dict[str, Any]) -> dict[str, Any]:
-    options = body.get("routeweave") or {}
-    if not isinstance(options, dict):
-        raise APIError(400, "'routeweave' must be an object", param="routeweave")
-    unknown = set(options) - OPTION_KEYS
-    if unknown:
-        raise APIError(400, f"unknown routeweave option(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(OPTION_KEYS))}",
-                       param="routeweave")
-    for key, kind in (("budget_usd", (int, float)), ("max_rounds", int), ("max_tokens", int)):
-        value = options.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, kind) or value <= 0):
-            raise APIError(400, f"routeweave.{key} must be a positive {'number' if key == 'budget_usd' else 'integer'}, got {value!r}",
-                           param=f"routeweave.{key}")
-    return options
-
-
-# -- responses ------------------------------------------------------------------------------------------
-
-
-def _usage(result: dict[str, Any]) -> dict[str, int]:
-    p, c = int(result["prompt_tokens"]), int(result["completion_tokens"])
-    return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
-
-
-def _extra(result: dict[str, Any], spec, budget_usd: float, include_steps: bool, wall_s: float) -> dict[str, Any]:
-    extra = {
-        "session_id": result["session_id"],
-        "cost_usd": result["cost_usd"],
-        "cost_units": result["cost_units"],
-        "budget_usd": budget_usd,
-        "stop_reason": result["stop_reason"],
-        "rounds": result["rounds"],
-        "expert_calls": result["expert_calls"],
-        "latency_s": result["latency_s"],
-        "wall_s": wall_s,  # the graph's wall time in the server (what HTTP adds is the rest of the round trip)
-        "graph": spec.graph,
-        "policy": spec.policy,
-        "trace_url": f"/v1/sessions/{result['session_id']}",
-    }
-    if include_steps:
-        extra["steps"] = result["steps"]
-    return extra
 
 
 def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: int = MAX_BODY_BYTES,
@@ -242,7 +139,7 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
             raise APIError(404, f"unknown model '{model_id}'; known: {', '.join(service.models)}", param="model",
                            code="model_not_found")
         question = question_of(body)
-        options = _options(body)
+        caps, include_steps = parse_options(body)
         stream = body.get("stream", False)
         if not isinstance(stream, bool):
             raise APIError(400, "'stream' must be true or false", param="stream")
@@ -250,15 +147,13 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
         if not isinstance(stream_options, dict):
             raise APIError(400, "'stream_options' must be an object", param="stream_options")
         try:
-            inputs = service.session_inputs(question, budget_usd=options.get("budget_usd"),
-                                            max_rounds=options.get("max_rounds"), max_tokens=options.get("max_tokens"),
-                                            experts=options.get("experts"))
+            caps.constraints(service.pool)  # unknown or disabled experts are a 400 before anything runs
         except ValueError as exc:
-            raise APIError(400, str(exc), param="routeweave") from None
+            raise APIError(400, str(exc), param="routeweave.experts") from None
+        inputs = service.session_inputs(question, caps)
         spec = service.models[model_id]
         graph = service.graph(model_id)
-        budget = min(float(options.get("budget_usd") or service.pool.limits.budget_usd), service.pool.limits.budget_usd)
-        include_steps = bool(options.get("include_steps"))
+        budget = caps.budget(service.pool)
         if max_sessions and in_flight[0] >= max_sessions:
             raise APIError(429, f"{in_flight[0]} sessions are running, the most this server admits; retry shortly",
                            type="rate_limit_error", code="too_many_sessions")
@@ -272,15 +167,15 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
             finally:
                 in_flight[0] -= 1
             wall_s = time.perf_counter() - started
-            return _json({
+            return json_response({
                 "id": f"chatcmpl-{result['session_id']}",
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": model_id,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": result["answer"]},
                              "finish_reason": FINISH.get(result["stop_reason"], "stop")}],
-                "usage": _usage(result),
-                "routeweave": _extra(result, spec, budget, include_steps, wall_s),
+                "usage": usage_of(result),
+                "routeweave": extra_fields(result, spec, budget, include_steps, wall_s),
             })
         async def admitted() -> AsyncIterator[bytes]:
             try:
@@ -324,9 +219,9 @@ async def _stream(graph, inputs, model_id, spec, budget, include_steps, include_
             if result["answer"]:
                 yield chunk({"content": result["answer"]})
             yield chunk({}, FINISH.get(result["stop_reason"], "stop"),
-                        routeweave=_extra(result, spec, budget, include_steps, wall_s))
+                        routeweave=extra_fields(result, spec, budget, include_steps, wall_s))
             if include_usage:
-                yield chunk(None, usage=_usage(result), routeweave={"session_id": session_id, "cost_usd": result["cost_usd"]})
+                yield chunk(None, usage=usage_of(result), routeweave={"session_id": session_id, "cost_usd": result["cost_usd"]})
     except ValueError as exc:  # bad inputs found by the graph: the headers are sent, so the error is an event
         yield b"data: " + json.dumps(APIError(400, str(exc)).body()).encode() + b"\n\n"
     except Exception as exc:  # noqa: BLE001  an engine failure ends the stream with an error event, not a hang

@@ -6,7 +6,7 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from ..graphs.state import Step
+from ..graphs import Step
 
 WIDTH = 100
 
@@ -25,8 +25,8 @@ def render_step(step: Step) -> str:
     kind, meter = step["kind"], _meter(step)
     if kind == "think":
         head = f"  think  {_short(step['text']) or '(no thought)'}"
-    elif kind == "route":
-        head = f"  route  {step['expert']} ← {_short(step['query'], 90)}"
+    elif kind in ("route", "read"):
+        head = f"  {kind:<6} {step['expert']} {'←' if kind == 'route' else 'reads:'} {_short(step['query'], 90)}"
         body = f"failed: {step['error']}" if step["error"] else _short(step["reply"], 200)
         head += "\n" + textwrap.indent(textwrap.fill(body, WIDTH - 11), " " * 11)
     elif kind == "answer":

@@ -8,14 +8,15 @@ import os
 import sys
 from pathlib import Path
 
-from ..graphs.paths import default_db_path
+from ..serving import ConfigError, Service, default_db_path
+from .ask_cmd import pool_argument
 
 
 def _common(parser: argparse.ArgumentParser, port: int) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=port, help=f"port (default {port}; 0 picks a free one)")
-    parser.add_argument("--pool", type=Path, help="pool file (TOML); default: the embedded local pool")
-    parser.add_argument("--db", type=Path, help=f"SQLite file for checkpoints and traces (default {default_db_path()})")
+    pool_argument(parser)
+    parser.add_argument("--db", type=Path, help=f"trace database; checkpoints go beside it (default {default_db_path()})")
 
 
 def register(sub) -> None:
@@ -34,14 +35,9 @@ def register(sub) -> None:
 
 def _service(args: argparse.Namespace):
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from ..agents.llm import MissingKeyError
-    from ..agents.local_server import ServerError
-    from ..agents.pool import PoolError
-    from .service import Service
-
     try:
         return Service(args.pool, db_path=args.db).start()
-    except (PoolError, MissingKeyError, ServerError, ValueError) as exc:  # configuration the user can fix
+    except ConfigError as exc:  # configuration the user can fix
         print(f"error: {exc}", file=sys.stderr)
         return None
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from ..graphs.state import Step
+from ..graphs import Step
 
 # plain symbols that every sans-serif font has (no emoji font needed)
-ICONS = {"think": "✎", "route": "→", "answer": "✓", "decide": "◇", "guard": "◈", "notice": "⚠", "fallback": "↩"}
+ICONS = {"think": "✎", "route": "→", "read": "≡", "answer": "✓", "decide": "◇", "guard": "◈", "notice": "⚠",
+         "fallback": "↩"}
 
 
 def usd(value: float | None) -> str:
@@ -51,6 +52,8 @@ def step_title(step: Step) -> str:
         return f"{icon} Ask {step['expert'] or '?'}: {short(step['query'], 90)}" + (" (failed)" if step["error"] else "")
     if kind == "think":
         return f"{icon} Router thinks: {short(step['text'], 90) or '(no thought)'}"
+    if kind == "read":
+        return f"{icon} {step['expert'] or '?'} {short(step['text'], 60) or 'answers'}" + (" (failed)" if step["error"] else "")
     if kind == "answer":
         return f"{icon} Answer" + (f" from {step['expert']}" if step["expert"] and step["expert"] != "router" else "")
     if kind == "decide":
@@ -64,8 +67,9 @@ def step_line(step: Step) -> str:
     """One plain-text line per step (the HTTP stream's reasoning_content)."""
     head = f"r{step['round']} {step['kind']}"
     kind = step["kind"]
-    if kind == "route":
-        body = f"{step['expert']} <- {short(step['query'], 120)} => " + (
+    if kind in ("route", "read"):
+        arrow = "<-" if kind == "route" else "reads for"
+        body = f"{step['expert']} {arrow} {short(step['query'], 120)} => " + (
             f"failed: {step['error']}" if step["error"] else short(step["reply"], 200))
     elif kind == "answer":
         body = f"({len(step['text'] or '')} chars)"
@@ -83,8 +87,8 @@ def _quote(text: str | None) -> str:
 def step_message(step: Step, index: int) -> dict[str, Any]:
     """A collapsible assistant message (Gradio's messages format with metadata) for one step."""
     kind = step["kind"]
-    if kind == "route":
-        body = f"**Sub-question:** {_quote(step['query'])}\n\n"
+    if kind in ("route", "read"):
+        body = f"**{'Sub-question' if kind == 'route' else 'Question'}:** {_quote(step['query'])}\n\n"
         body += f"**Failed:** {_quote(step['error'])}" if step["error"] else f"**Reply:** {_quote(step['reply']) or '(empty)'}"
     elif kind == "answer":
         body = _quote(step["text"])

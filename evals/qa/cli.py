@@ -18,7 +18,7 @@ import time
 from itertools import zip_longest
 from pathlib import Path
 
-from routeweave.graphs.paths import default_db_path
+from routeweave.serving import default_db_path
 
 from .datasets import DATASET_FILES
 
@@ -41,7 +41,7 @@ def register(subparsers) -> None:
                     help="seeded random sample of --limit questions (default 0); -1 = the first --limit rows")
     qa.add_argument("--graph", default="router-r1", help="router-r1 | single-shot | cascade | direct")
     qa.add_argument("--policy", default=None, help="routing policy for single-shot/cascade (see routeweave.policies)")
-    qa.add_argument("--pool", type=Path, default=None, help="pool file (TOML); default: the embedded local pool")
+    qa.add_argument("--pool", default=None, help="a shipped pool (embedded, remote, vllm) or a pool file (TOML); default: embedded")
     qa.add_argument("--experts", default=None,
                     help="comma-separated experts to enable ('largest' = the priciest LLM expert); default: the pool's")
     qa.add_argument("--budget", type=float, default=None, metavar="USD", help="per-question budget (sets the pool's)")
@@ -80,10 +80,10 @@ def _results_path(args: argparse.Namespace) -> Path:
 
 
 def run_qa(args: argparse.Namespace) -> int:
-    from routeweave.agents.pool import PoolError, load_pool
+    from routeweave.serving import ConfigError, load_pool
 
     from .datasets import load_dataset
-    from .runner import effective_pool, open_eval_graph, pool_hash, run_examples
+    from .runner import effective_pool, open_eval_graph, run_examples
     from .store import ResultStore, RunConfigError
 
     run_name = args.run_name
@@ -95,15 +95,12 @@ def run_qa(args: argparse.Namespace) -> int:
         experts_arg = _split(args.experts) or None
         pool = effective_pool(load_pool(args.pool), experts=experts_arg, budget_usd=args.budget,
                               max_rounds=args.max_rounds)
-    except PoolError as exc:
+    except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    try:
-        from routeweave.graphs.registry import graph_names
+    from routeweave.graphs import graph_names
 
-        known = graph_names()
-    except ImportError:  # older graphs/: only router-r1
-        known = ["router-r1"]
+    known = graph_names()
     if args.graph not in known:
         print(f"error: unknown graph '{args.graph}'; known: {', '.join(known)}", file=sys.stderr)
         return 2
@@ -126,7 +123,7 @@ def run_qa(args: argparse.Namespace) -> int:
         return 2
     config = {
         "datasets": names, "limit": args.limit, "seed": seed, "graph": args.graph, "policy": args.policy,
-        "pool": args.pool.name if args.pool else "embedded (default)", "pool_hash": pool_hash(pool),
+        "pool": Path(args.pool).name if args.pool else "embedded (default)", "pool_hash": pool.fingerprint(),
         "experts": [e.name for e in pool.enabled], "experts_arg": experts_arg,
         "budget_usd": args.budget, "max_rounds": args.max_rounds,
     }
@@ -146,13 +143,10 @@ def run_qa(args: argparse.Namespace) -> int:
               f"results {store.path}", file=sys.stderr)
         outcome = None
         if todo > 0:
-            from routeweave.agents.llm import MissingKeyError
-            from routeweave.agents.local_server import ServerError
-
             deadline = time.monotonic() + args.stop_after * 60 if args.stop_after else None
             try:
                 graph = open_eval_graph(pool, args.graph, args.policy, db_path=args.trace_db)
-            except (MissingKeyError, ServerError, ValueError) as exc:
+            except ConfigError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
             with graph:

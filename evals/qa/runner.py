@@ -4,7 +4,7 @@
         outcome = asyncio.run(run_examples(graph, examples, store=store, run="r1-hotpot", concurrency=2))
 
 The graph is anything with ``async ainvoke({"question": ...}, session_id=...)`` returning the public
-result dict of `routeweave.graphs.api` (answer, cost_usd, cost_units, tokens, rounds, expert_calls,
+result dict of `routeweave.serving.RouterGraph` (answer, cost_usd, cost_units, tokens, rounds, expert_calls,
 latency_s, stop_reason, session_id), so the harness runs exactly the code path that serves traffic.
 
 - K workers pull examples from a queue: at most K sessions in flight.
@@ -18,7 +18,6 @@ latency_s, stop_reason, session_id), so the harness runs exactly the code path t
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import sys
 import time
 import uuid
@@ -46,14 +45,9 @@ class RunOutcome:
     rows: list[dict[str, Any]] = field(default_factory=list)  # rows written by this invocation
 
 
-def pool_hash(pool: Pool) -> str:
-    """A short stable hash of the effective pool (prices, models, limits, enabled experts)."""
-    return hashlib.sha256(pool.model_dump_json().encode()).hexdigest()[:16]
-
-
 def largest_expert(pool: Pool) -> str:
     """The LLM expert with the highest output price (then input price): the "largest LLM" baseline."""
-    llms = [e for e in pool.experts if e.kind == "llm"]
+    llms = pool.endpoints()
     if not llms:
         raise PoolError("the pool has no LLM expert, so there is no 'largest' one")
     return max(llms, key=lambda e: (e.price.output_per_m, e.price.input_per_m)).name
@@ -83,7 +77,7 @@ def effective_pool(pool: Pool, *, experts: Sequence[str] | None = None, budget_u
 def open_eval_graph(pool: Pool, graph: str = "router-r1", policy: str | None = None, *,
                     db_path: Path | None = None, cache_dir: Path | None = None):
     """Start the pool and return a started graph of this kind (use it with ``with``)."""
-    from routeweave.graphs.api import open_graph
+    from routeweave.serving import open_graph
 
     return open_graph(pool, graph=graph, policy=policy, db_path=db_path, cache_dir=cache_dir)
 

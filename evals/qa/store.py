@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlite_utils
 
-from routeweave.graphs.paths import default_db_path
+from routeweave.serving import default_db_path
 
 RUNS = "qa_runs"
 RESULTS = "qa_results"

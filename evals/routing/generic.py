@@ -115,5 +115,5 @@ def _pool_costs(pool_path: str | Path, models: list[str], queries: list[str], sr
         except KeyError:
             raise DataError(f"{src}: model {m!r} is not an expert of pool {pool_path}; add cost_usd or the expert") from None
         for i, q in enumerate(queries):
-            out[i, j] = e.price.cost_usd(max(1, math.ceil(len(q) / 4)), e.max_tokens)
+            out[i, j] = e.typical_cost_usd(max(1, math.ceil(len(q) / 4)))
     return out

@@ -1,12 +1,11 @@
-"""The Python API: `open_graph(pool)` starts what the pool needs and returns a `RouterGraph`.
+"""Sessions: `open_graph(pool)` starts what the pool needs and returns a `RouterGraph`.
 
     with open_graph() as graph:                      # the embedded default pool, the Router-R1 graph
         result = graph.invoke({"question": "..."})   # answer, steps, cost, session_id
 
-The nodes are async (LiteLLM's async client) and the checkpointer is LangGraph's AsyncSqliteSaver. Both
-live on one event loop that the Engine owns in a background thread, so the same object serves sync
-callers (`invoke`, `stream`) and async ones (`ainvoke`, `astream`) without "event loop closed" surprises.
-`graph.compiled` is the LangGraph graph itself."""
+The nodes are async (LiteLLM's async client) and the checkpointer is LangGraph's async saver. Both live
+on one event loop that the Engine owns in a background thread, so the same object serves sync callers
+(`invoke`, `stream`) and async ones (`ainvoke`, `astream`). `graph.compiled` is the LangGraph graph."""
 
 from __future__ import annotations
 
@@ -17,10 +16,14 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ..agents.errors import ConfigError
 from ..agents.pool import Pool, load_pool
+from ..graphs import STATE_FORMAT, Step, graph_spec
+from .caps import SessionCaps
 from .engine import Engine
-from .registry import graph_spec
-from .state import Step
+
+FORMAT_KEY = "routeweave_format"  # in each checkpoint's metadata: the state format that wrote it
+READABLE_FORMATS = {1, STATE_FORMAT}  # 1: routeweave 0.1 wrote no key; its state keys and node names are unchanged
 
 
 def summarize(session_id: str, question: str, state: dict[str, Any]) -> dict[str, Any]:
@@ -59,7 +62,8 @@ class RouterGraph:
         self.name = name
         self.policy = policy
         self._owns_engine = owns_engine
-        self.compiled = engine.compiled(name, policy)
+        self.compiled, resolved = engine.compiled(name, policy)
+        self.policy_name = resolved.name if resolved is not None else None
 
     @property
     def pool(self) -> Pool:
@@ -91,16 +95,23 @@ class RouterGraph:
 
     def _config(self, session_id: str) -> dict[str, Any]:
         recursion = 4 * (self.pool.limits.max_rounds + 2) + 8  # every round, a retry per turn, the answer
-        return {"configurable": {"thread_id": session_id}, "recursion_limit": recursion}
+        return {"configurable": {"thread_id": session_id}, "recursion_limit": recursion,
+                "metadata": {FORMAT_KEY: STATE_FORMAT}}
 
     async def _run(self, inputs: dict[str, Any] | None, session_id: str, emit: Callable[[Step], None] | None) -> dict[str, Any]:
         """Runs on the owned loop. Steps are stored as they happen, so a crash loses at most one node."""
         config = self._config(session_id)
         snapshot = await self.compiled.aget_state(config)
+        if inputs is None and snapshot and snapshot.values:
+            written = (snapshot.metadata or {}).get(FORMAT_KEY, 1)
+            if written not in READABLE_FORMATS:
+                raise ConfigError(f"session {session_id} was checkpointed in state format {written}; this routeweave "
+                                  f"reads {sorted(READABLE_FORMATS)}: finish it with the version that started it, or ask again")
         stored = len(snapshot.values.get("steps", [])) if snapshot and snapshot.values else 0
         question = (inputs or {}).get("question") or (snapshot.values.get("question") if snapshot and snapshot.values else "")
         if inputs is not None:
-            meta = {"experts": [e.name for e in self.pool.enabled], "policy": self.policy, "limits": inputs.get("limits")}
+            meta = {"experts": [e.name for e in self.pool.enabled], "policy": self.policy_name,
+                    "limits": inputs.get("limits"), "pool": str(self.pool.source or ""), "pool_hash": self.pool.fingerprint()}
             self.traces.begin(session_id, question, graph=self.name, meta=meta)
         async for update in self.compiled.astream(inputs, config, stream_mode="updates"):
             for node_update in update.values():
@@ -117,31 +128,16 @@ class RouterGraph:
         return result
 
     def _inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
-        """{"question": str} plus optional caps budget_usd / max_rounds / max_tokens, which may lower the
-        pool's limits for this session but never raise them."""
+        """{"question": str} plus optional session caps (SessionCaps: budget_usd, max_rounds, max_tokens,
+        experts), which may lower the pool's limits but never raise them, and `constraints`."""
         inputs = dict(inputs or {})
         question = inputs.pop("question", None)
         if not isinstance(question, str) or not question.strip():
             raise ValueError("inputs need a non-empty 'question' string, e.g. graph.invoke({'question': 'Who ...?'})")
-        pool_limits = self.pool.limits
-        limits: dict[str, Any] = {}
-        for key, kind in (("budget_usd", float), ("max_rounds", int), ("max_tokens", int)):
-            if inputs.get(key) is None:
-                inputs.pop(key, None)
-                continue
-            value = inputs.pop(key)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f"'{key}' must be a positive number, got {value!r}")
-            limits[key] = min(kind(value), getattr(pool_limits, key))
-        constraints = inputs.pop("constraints", None) or {}
-        if constraints:
-            from ..policies import Constraints  # validates names and ranges; raises ValueError
-
-            constraints = Constraints.model_validate(constraints).model_dump(exclude_defaults=True)
-        if inputs:
-            known = "question, budget_usd, max_rounds, max_tokens, constraints"
-            raise ValueError(f"unknown input(s): {', '.join(sorted(inputs))}; known: {known}")
-        return {"question": question.strip(), "limits": limits, "constraints": constraints}
+        constraints = inputs.pop("constraints", None)
+        caps = SessionCaps.parse(inputs)
+        return {"question": question.strip(), "limits": caps.limits(self.pool),
+                "constraints": caps.constraints(self.pool, constraints)}
 
     def invoke(self, inputs: dict[str, Any], *, session_id: str | None = None) -> dict[str, Any]:
         """Answer one question; returns answer, steps, cost, tokens and the session id."""

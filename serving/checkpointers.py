@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from ..agents.errors import ConfigError
 from .paths import checkpoint_path
 
 CHECKPOINTER_URL_ENV = "ROUTEWEAVE_CHECKPOINTER_URL"
@@ -36,7 +37,7 @@ def checkpointer_url(explicit: str | None = None) -> str | None:
     if not url or url.startswith("sqlite"):  # "sqlite" (or "sqlite://") names the default explicitly
         return None
     if not url.startswith(POSTGRES_SCHEMES):
-        raise ValueError(f"unsupported checkpointer URL {redact(url)!r}: use postgresql://user:password@host:port/db "
+        raise ConfigError(f"unsupported checkpointer URL {redact(url)!r}: use postgresql://user:password@host:port/db "
                          f"(or leave {CHECKPOINTER_URL_ENV} unset for SQLite beside the traces)")
     return url
 
@@ -86,7 +87,7 @@ async def _open_postgres(url: str) -> tuple[Any, Closer]:
         from psycopg.rows import dict_row
         from psycopg_pool import AsyncConnectionPool
     except ImportError as exc:
-        raise ValueError(f"the Postgres checkpointer needs the 'postgres' extra (pip install -e \".[postgres]\"): {exc}") from None
+        raise ConfigError(f"the Postgres checkpointer needs the 'postgres' extra (pip install -e \".[postgres]\"): {exc}") from None
 
     # LangGraph's saver wants autocommit, no server-side prepared statements (poolers) and dict rows.
     kwargs = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
@@ -113,7 +114,7 @@ async def _open_postgres(url: str) -> tuple[Any, Closer]:
                 await lock_conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK_KEY,))
     except BaseException as exc:
         await pool.close()
-        if isinstance(exc, Exception) and not isinstance(exc, ValueError):
-            raise ValueError(f"cannot open the Postgres checkpointer at {redact(url)}: {exc}") from exc
+        if isinstance(exc, Exception) and not isinstance(exc, ConfigError):
+            raise ConfigError(f"cannot open the Postgres checkpointer at {redact(url)}: {exc}") from exc
         raise
     return saver, pool.close

@@ -3,15 +3,14 @@ expert replies inside <information>. All foreign text is escaped before it goes 
 
 from __future__ import annotations
 
-from .pool import Expert
+from ...agents.experts import ExpertSettings
 from .protocol import escape
 
+PROMPT_VERSION = 2  # bump on any change to the text below: a router adapter records the version it was trained on
 
-def system_prompt(experts: list[Expert], *, budget_usd: float, max_rounds: int) -> str:
-    listing = "\n".join(
-        f"- {e.name} (${e.price.input_per_m:.2f}/1M in, ${e.price.output_per_m:.2f}/1M out): {e.description}"
-        for e in experts
-    )
+
+def system_prompt(experts: list[ExpertSettings], *, budget_usd: float, max_rounds: int) -> str:
+    listing = "\n".join(f"- {e.name} ({e.price_label()}): {e.description}" for e in experts)
     first = experts[0].name
     return (
         "You answer questions by asking experts. Every turn, write <think>a short thought</think> and then either\n"

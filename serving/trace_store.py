@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlite_utils
 
-from .state import Step
+from ..graphs import Step
 
 SESSIONS = "rw_sessions"
 STEPS = "rw_steps"
@@ -79,6 +79,7 @@ class TraceStore:
         session = rows[0]
         session["meta"] = json.loads(session.get("meta") or "{}")
         session["steps"] = [{k: v for k, v in s.items() if k not in ("session_id", "idx")} for s in steps]
+        session["expert_calls"] = sum(1 for s in session["steps"] if s["kind"] == "route")
         return session
 
     def recent(self, limit: int = 20) -> list[dict[str, Any]]:

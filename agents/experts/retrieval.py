@@ -1,0 +1,75 @@
+"""The `retrieval` kind: BM25 over a local corpus of {"title", "text"} rows (agents/bm25.py). Its replies are
+evidence, not answers: the Router-R1 router reads them itself; the single-shot and cascade graphs hand
+them to a reader (the router model by default) that answers from them.
+
+    [[experts]]
+    name = "Wiki"
+    kind = "retrieval"
+    corpus = "builtin:hotpotqa"      # or a path to your .jsonl / .jsonl.gz
+    top_k = 2
+    description = "Wikipedia search: ask it with the names from the question. Free."
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from ..records import CallRecord, Cost
+from .base import READER_HELP, ExpertContext, ExpertKind, ExpertSettings
+
+
+class RetrievalSettings(ExpertSettings):
+    kind: Literal["retrieval"]
+    corpus: str = Field(..., min_length=1, description="'builtin:hotpotqa' or a path to a corpus .jsonl(.gz)")
+    top_k: int = Field(3, ge=1, le=20)
+    reader: str = Field("router", description=READER_HELP)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _free(cls, data: Any) -> Any:
+        """Pool files of routeweave 0.1 gave the retriever an all-zero `price`; it means nothing, so it is
+        accepted and dropped. A non-zero price is refused: a search costs nothing here."""
+        if isinstance(data, dict) and isinstance(data.get("price"), dict):
+            if any(float(v or 0) for v in data["price"].values()):
+                raise ValueError("a 'retrieval' expert is free: remove its 'price' (the router pays for reading the passages)")
+            data = {k: v for k, v in data.items() if k != "price"}
+        return data
+
+    @property
+    def answers(self) -> bool:
+        return False
+
+    def read_by(self) -> str | None:
+        return self.reader
+
+
+class RetrievalExpert:
+    """No tokens, no dollars; whoever reads the passages pays for reading them."""
+
+    def __init__(self, settings: RetrievalSettings, context: ExpertContext):
+        from ..bm25 import open_retriever
+
+        self.name, self.settings = settings.name, settings
+        self.retriever = open_retriever(settings.corpus, context.cache_dir)
+
+    def reservation(self, query: str) -> Cost:
+        return Cost()
+
+    async def ask(self, query: str) -> CallRecord:
+        from ..bm25 import format_passages
+
+        started = time.perf_counter()
+        try:
+            passages = await asyncio.to_thread(self.retriever.search, query, self.settings.top_k)
+        except Exception as exc:  # a broken index is this expert's failure, not the session's
+            return CallRecord(who=self.name, latency_s=time.perf_counter() - started, error=f"{type(exc).__name__}: {exc}")
+        text = format_passages(passages) if passages else "No passage matched."
+        return CallRecord(who=self.name, text=text, latency_s=time.perf_counter() - started)
+
+
+KIND = ExpertKind("retrieval", RetrievalSettings, RetrievalExpert, "BM25 search over a local corpus (evidence)",
+                  example={"name": "Wiki", "kind": "retrieval", "corpus": "builtin:hotpotqa", "top_k": 2, "description": "search"})

@@ -1,0 +1,120 @@
+"""`routeweave fit`: fit the learned routing policies for a pool from `eval qa` runs of its experts.
+
+    routeweave eval qa --dataset hotpotqa --limit 100 --graph single-shot --experts Wiki --run wiki
+    routeweave eval qa --dataset hotpotqa --limit 100 --graph single-shot --experts SmolLM2 --run smol
+    routeweave fit --pool embedded --runs wiki smol          # -> the pool's fitted-policy folder
+
+One run per enabled expert of the pool, on the same questions. Their rows become an outcome table
+(question x expert -> quality (F1 or EM) and dollars: the generic format `eval routing` reads), every
+learned policy is fitted on it and saved where the pool finds it (`routeweave.serving.fitted_dir`), and
+`routeweave serve` then serves `routeweave-<policy>` for each."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from routeweave.policies import OutcomeTable, get_policy, policy_class, policy_names
+from routeweave.serving import ConfigError, Pool, fitted_dir, load_pool
+
+from .qa.store import ResultStore, default_results_path
+
+
+def learned_policies() -> list[str]:
+    return [n for n in policy_names(include_eval_only=False) if policy_class(n).trainable]
+
+
+def outcome_table(store: ResultStore, runs: list[str], pool: Pool, *, metric: str = "f1") -> tuple[OutcomeTable, dict]:
+    """The outcome table of one run per enabled expert; ConfigError says what is missing or mixed."""
+    by_expert: dict[str, dict] = {}
+    for run in runs:
+        config = store.run_config(run)
+        if config is None:
+            raise ConfigError(f"no run named '{run}' in {store.path} (`routeweave eval report` lists them)")
+        experts = config.get("experts") or []
+        if config.get("graph") != "single-shot" or len(experts) != 1:
+            raise ConfigError(f"run '{run}' ran graph {config.get('graph')} with experts {', '.join(experts) or 'none'}: "
+                              f"fit needs one run per expert, each `routeweave eval qa --graph single-shot --experts NAME`")
+        if experts[0] in by_expert:
+            raise ConfigError(f"runs '{by_expert[experts[0]]['run']}' and '{run}' both ran expert {experts[0]}: give one")
+        rows = {(r["dataset"], r["example_id"]): r for r in store.rows(run)}
+        by_expert[experts[0]] = {"run": run, "rows": rows}
+    enabled = [e.name for e in pool.enabled]
+    missing = [n for n in enabled if n not in by_expert]
+    extra = [n for n in by_expert if n not in enabled]
+    if missing or extra:
+        raise ConfigError(f"the pool enables {', '.join(enabled)}; the runs cover {', '.join(by_expert) or 'none'}"
+                          + (f"; missing: {', '.join(missing)}" if missing else "")
+                          + (f"; not in the pool: {', '.join(extra)}" if extra else ""))
+    keys = set.intersection(*(set(v["rows"]) for v in by_expert.values()))
+    failed = {k for k in keys if any(v["rows"][k]["error"] for v in by_expert.values())}
+    keys = sorted(keys - failed)
+    if len(keys) < 10:
+        raise ConfigError(f"the runs share {len(keys)} question(s) without errors; fitting needs at least 10 in common")
+    first = by_expert[enabled[0]]["rows"]
+    quality = np.array([[by_expert[n]["rows"][k][metric] for n in enabled] for k in keys], dtype=np.float64)
+    cost = np.array([[by_expert[n]["rows"][k]["cost_usd"] for n in enabled] for k in keys], dtype=np.float64)
+    table = OutcomeTable(f"{pool.source.stem if pool.source else 'pool'}-runs", [f"{d}/{i}" for d, i in keys],
+                         [first[k]["question"] for k in keys], enabled, quality, cost,
+                         meta={"runs": {n: v["run"] for n, v in by_expert.items()}, "metric": metric})
+    return table, {"questions": len(keys), "dropped_for_errors": len(failed)}
+
+
+def save_atomically(policy, folder: Path) -> Path:
+    """Write into a temporary folder beside the target, then swap it in: never a half-written policy."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    policy.save(tmp)
+    if folder.exists():
+        shutil.rmtree(folder)
+    tmp.rename(folder)
+    return folder
+
+
+def register(sub) -> None:
+    fit = sub.add_parser("fit", help="fit the learned routing policies for a pool from `eval qa` runs of its experts",
+                         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    fit.add_argument("--pool", help="a shipped pool or a pool file (default: embedded)")
+    fit.add_argument("--runs", nargs="+", required=True, metavar="RUN", help="one eval qa run per enabled expert")
+    fit.add_argument("--policies", help=f"comma-separated (default: every learned one: {', '.join(learned_policies())})")
+    fit.add_argument("--metric", choices=("f1", "em"), default="f1", help="quality column of the outcome table")
+    fit.add_argument("--db", type=Path, help=f"eval results database (default {default_results_path()})")
+    fit.add_argument("--json", action="store_true")
+    fit.set_defaults(run=run_fit)
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    try:
+        pool = load_pool(args.pool)
+        names = [n.strip() for n in (args.policies or "").split(",") if n.strip()] or learned_policies()
+        unknown = [n for n in names if n not in learned_policies()]
+        if unknown:
+            raise ConfigError(f"not a learned policy: {', '.join(unknown)}; learned: {', '.join(learned_policies())}")
+        db = args.db or default_results_path()
+        if not Path(db).exists():
+            raise ConfigError(f"no eval results database at {db}: run `routeweave eval qa` first, or pass --db")
+        with ResultStore(db) as store:
+            table, info = outcome_table(store, args.runs, pool, metric=args.metric)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    folder = fitted_dir(pool)
+    saved = {n: str(save_atomically(get_policy(n).fit(table), folder / n)) for n in names}
+    summary = {"pool": str(pool.source), "folder": str(folder), "policies": sorted(saved), **info,
+               "mean_quality": table.mean_quality(), "mean_cost_usd": table.mean_cost(), "metric": args.metric}
+    if args.json:
+        print(json.dumps(summary, indent=1))
+    else:
+        print(f"fitted {len(saved)} policies on {info['questions']} questions ({args.metric}; "
+              f"{info['dropped_for_errors']} dropped for errors) into {folder}")
+        for expert in table.models:
+            print(f"  {expert}: mean {args.metric} {summary['mean_quality'][expert]:.3f}, "
+                  f"${summary['mean_cost_usd'][expert]:.6f}/question")
+        print("serve them: routeweave serve" + (f" --pool {args.pool}" if args.pool else ""))
+    return 0

@@ -1,0 +1,20 @@
+"""routeweave.serving: what runs the graphs. The Engine (one started pool, one event loop, the
+checkpointer, the trace store), sessions (`RouterGraph`: invoke, stream, resume), session caps, the model
+names a service answers to, where files live, and which fitted policy a graph routes with.
+
+The UI and the commands talk to this package (and to routeweave.graphs' public API), never to agents or
+policies directly."""
+
+from ..agents.errors import ConfigError
+from ..agents.pool import Pool, PoolError, load_pool, shipped_pools
+from .caps import SessionCaps
+from .engine import Engine
+from .paths import data_dir, default_cache_dir, default_db_path
+from .policies import fitted_dir, resolve_policy, servable
+from .service import DEFAULT_MODEL, ModelSpec, Service, model_specs
+from .sessions import RouterGraph, open_graph, summarize
+from .trace_store import TraceStore
+
+__all__ = ["ConfigError", "DEFAULT_MODEL", "Engine", "ModelSpec", "Pool", "PoolError", "RouterGraph", "Service",
+           "SessionCaps", "TraceStore", "data_dir", "default_cache_dir", "default_db_path", "fitted_dir", "load_pool",
+           "model_specs", "open_graph", "resolve_policy", "servable", "shipped_pools", "summarize"]

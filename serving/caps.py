@@ -1,0 +1,62 @@
+"""Per-session caps, validated once for every entry point (Python, CLI, HTTP, chat UI).
+
+A session may lower the pool's budget, rounds and token cap, never raise them, and may narrow the experts
+to a subset of the enabled ones (passed to the graph as `constraints.allowed`, which every graph and
+policy honours)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..agents.pool import Pool
+from ..policies import Constraints
+
+PositiveNumber = Annotated[float, Field(gt=0, strict=True)]
+PositiveInt = Annotated[int, Field(gt=0, strict=True)]
+
+
+class SessionCaps(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    budget_usd: PositiveNumber | None = None
+    max_rounds: PositiveInt | None = None
+    max_tokens: PositiveInt | None = None
+    experts: list[str] | None = Field(None, min_length=1, description="a subset of the pool's enabled experts")
+
+    @classmethod
+    def parse(cls, values: dict[str, Any], *, prefix: str = "") -> "SessionCaps":
+        """Validate, or raise ValueError naming the option and what it must be."""
+        try:
+            return cls.model_validate({k: v for k, v in values.items() if v is not None})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = prefix + ".".join(str(p) for p in err["loc"])
+            if err["type"] == "extra_forbidden":
+                raise ValueError(f"unknown option '{where}'; known: {', '.join(sorted(cls.model_fields))}") from None
+            raise ValueError(f"'{where}' {err['msg'].lower()}, got {err.get('input')!r}") from None
+
+    def limits(self, pool: Pool) -> dict[str, Any]:
+        """The caps in force: each the lower of the session's and the pool's."""
+        mine = {"budget_usd": self.budget_usd, "max_rounds": self.max_rounds, "max_tokens": self.max_tokens}
+        return {k: min(v, getattr(pool.limits, k)) for k, v in mine.items() if v is not None}
+
+    def constraints(self, pool: Pool, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """`experts` as constraints.allowed (only when it narrows the pool), merged with other constraints."""
+        try:
+            merged = Constraints.model_validate(extra or {})
+        except ValidationError as exc:
+            raise ValueError(f"bad constraints: {exc.errors()[0]['msg']}") from None
+        if self.experts is not None:
+            known = {e.name.lower(): e.name for e in pool.enabled}
+            unknown = [n for n in self.experts if n.lower() not in known]
+            if unknown:
+                raise ValueError(f"unknown or disabled expert(s): {', '.join(unknown)}; enabled: {', '.join(known.values())}")
+            chosen = sorted({known[n.lower()] for n in self.experts})
+            if set(chosen) != set(known.values()):
+                merged = merged.model_copy(update={"allowed": chosen})
+        return merged.model_dump(exclude_defaults=True)
+
+    def budget(self, pool: Pool) -> float:
+        return self.limits(pool).get("budget_usd", pool.limits.budget_usd)

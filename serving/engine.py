@@ -1,0 +1,97 @@
+"""The Engine: one running pool shared by every graph kind.
+
+It owns the embedded servers and expert clients (`Runtime`), one asyncio loop in a background thread
+(loop.py), LangGraph's checkpointer (AsyncSqliteSaver by default; AsyncPostgresSaver shared by several
+instances with `checkpointer_url` or $ROUTEWEAVE_CHECKPOINTER_URL, see checkpointers.py) and the trace
+store (always this instance's SQLite file). Graphs are compiled on demand by name and policy and cached,
+so the CLI, the HTTP service and evaluation runs serve every graph kind from one llama.cpp server."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..agents.pool import Pool
+from ..agents.runtime import Runtime
+from ..graphs import GraphContext, graph_spec
+from ..policies import Policy
+from .checkpointers import Closer, checkpointer_url, open_checkpointer
+from .loop import LoopThread
+from .paths import default_cache_dir, default_db_path
+from .policies import default_policy, resolve_policy
+from .trace_store import TraceStore
+
+_checkpointer_url = checkpointer_url  # the parameter of Engine shadows the function
+
+
+class Engine:
+    def __init__(self, pool: Pool, *, db_path: Path | None = None, cache_dir: Path | None = None,
+                 checkpointer_url: str | None = None):
+        self.pool = pool
+        self.db_path = Path(db_path) if db_path else default_db_path()
+        # None: SQLite beside the traces; "postgresql://...": LangGraph's Postgres saver, shared by instances.
+        self.checkpointer_url = _checkpointer_url(checkpointer_url)
+        self.runtime = Runtime(pool, cache_dir=Path(cache_dir) if cache_dir else default_cache_dir())
+        self.traces = TraceStore(self.db_path)
+        self.loop = LoopThread()
+        self.guard = None
+        self._close_saver: Closer | None = None
+        self._saver: Any = None
+        self._compiled: dict[tuple[str, Any], Any] = {}
+        self._lock = threading.Lock()
+
+    def start(self) -> "Engine":
+        self.guard = resolve_policy(self.pool, self.pool.guard, check=False)  # a bad guard fails before anything starts
+        self.runtime.start()
+        try:
+            self.db_path.parent.mkdir(parents=True, exist_ok=True)
+            self.loop.start()
+            self._saver = self.loop.run(self._open_saver())
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    async def _open_saver(self):
+        # Opened on this loop (aiosqlite's connection and psycopg's pool belong to the loop they open on).
+        saver, self._close_saver = await open_checkpointer(self.checkpointer_url, self.db_path)
+        return saver
+
+    def policy(self, name: str, policy: "str | Path | Policy | None" = None) -> Policy | None:
+        """The policy graph `name` routes with: the one given, or the graph's default for this pool."""
+        spec = graph_spec(name)
+        if not spec.uses_policy:
+            return None
+        return resolve_policy(self.pool, policy if policy is not None else default_policy(self.pool, spec.default_policy))
+
+    def compiled(self, name: str = "router-r1", policy: "str | Path | Policy | None" = None) -> tuple[Any, Policy | None]:
+        """The compiled LangGraph graph of this kind (and policy), built once, and the policy it routes with."""
+        key = (name, id(policy) if isinstance(policy, Policy) else policy)
+        with self._lock:
+            if key not in self._compiled:
+                if self._saver is None:
+                    raise RuntimeError("the engine is not started: call Engine.start() first")
+                context = GraphContext(self.runtime, policy=self.policy(name, policy), guard=self.guard)
+                self._compiled[key] = (graph_spec(name).build(context, self._saver), context.policy)
+            return self._compiled[key]
+
+    def graph(self, name: str = "router-r1", policy: "str | Path | Policy | None" = None):
+        """A RouterGraph of this kind that shares the engine (closing it leaves the engine running)."""
+        from .sessions import RouterGraph
+
+        return RouterGraph(self, name=name, policy=policy)
+
+    def close(self) -> None:
+        if self._close_saver is not None and self.loop.loop is not None:
+            self.loop.run(self._close_saver())
+            self._close_saver = None
+        self.loop.stop()
+        self.traces.close()
+        self.runtime.close()
+
+    def __enter__(self) -> "Engine":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,84 @@
+"""Which policy a graph routes with, for a given pool. A policy that learns (knn, mf, threshold, ...) is
+used only when it has been fitted for this pool's experts: never a silent fallback under its name.
+
+Fitted policies live in one folder per pool: the pool's `policies = "DIR"` (relative to the pool file),
+else `<data dir>/policies/<pool file stem>-<hash of its expert names>/`. `routeweave fit` writes there;
+`Service` serves `routeweave-<policy>` for every policy found there, plus the ones that learn nothing."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from ..agents.errors import ConfigError
+from ..agents.pool import Pool
+from ..policies import Policy, load_policy, policy_class, policy_names
+from .paths import data_dir
+
+
+def fitted_dir(pool: Pool) -> Path:
+    """Where the policies fitted for this pool are saved and looked up."""
+    if pool.policies:
+        base = pool.source.parent if pool.source else Path.cwd()
+        return (base / pool.policies).expanduser()
+    names = ",".join(sorted(e.name for e in pool.enabled))
+    stem = pool.source.stem if pool.source else "pool"
+    return data_dir() / "policies" / f"{stem}-{hashlib.sha256(names.encode()).hexdigest()[:8]}"
+
+
+def learns(name: str) -> bool:
+    return policy_class(name).trainable
+
+
+def fitted_for_pool(pool: Pool) -> list[str]:
+    """Registered policies with a fitted copy saved for this pool."""
+    folder = fitted_dir(pool)
+    return [n for n in policy_names(include_eval_only=False) if (folder / n / "policy.json").is_file()]
+
+
+def servable(pool: Pool) -> list[str]:
+    """Policies a service can route with on this pool: those that learn nothing, and the fitted ones."""
+    fitted = set(fitted_for_pool(pool))
+    return [n for n in policy_names(include_eval_only=False) if n in fitted or not learns(n)]
+
+
+def check_experts(policy: Policy, pool: Pool, where: str) -> Policy:
+    """A fitted policy predicts for the experts it was fitted on: they must be the pool's enabled ones."""
+    fitted = sorted(getattr(policy, "model_means", {}) or {})
+    if policy.fitted and fitted:
+        enabled = sorted(e.name for e in pool.enabled)
+        if fitted != enabled:
+            raise ConfigError(f"the '{policy.name}' policy in {where} was fitted for the experts {', '.join(fitted)}, "
+                              f"but the pool enables {', '.join(enabled)}: refit it with `routeweave fit`")
+    return policy
+
+
+def resolve_policy(pool: Pool, spec: "str | Path | Policy | None", *, check: bool = True) -> Policy | None:
+    """A policy object from a registered name, a saved directory or an object; see the module docstring."""
+    if spec is None or isinstance(spec, Policy):
+        return check_experts(spec, pool, "the given object") if spec is not None and check else spec
+    path = Path(spec)
+    if path.is_dir():
+        try:
+            policy = load_policy(path)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigError(f"{path} does not hold a saved policy ({exc})") from None
+        return check_experts(policy, pool, str(path)) if check else policy
+    name = str(spec)
+    if name not in policy_names():
+        raise ConfigError(f"unknown policy '{name}'; known: {', '.join(policy_names())} (or a directory saved by Policy.save)")
+    saved = fitted_dir(pool) / name
+    if (saved / "policy.json").is_file():
+        return check_experts(load_policy(saved), pool, str(saved)) if check else load_policy(saved)
+    if learns(name):
+        raise ConfigError(f"the '{name}' policy learns from recorded outcomes and has not been fitted for this pool: "
+                          f"run `routeweave fit --pool POOL --runs RUN...` (it saves into {saved}), "
+                          f"or pass --policy with a directory saved by Policy.save")
+    return policy_class(name)()
+
+
+def default_policy(pool: Pool, graph_default: str | None) -> str | None:
+    """A graph's default policy: the cascade graph prefers a fitted `cascade`, else the price `ladder`."""
+    if graph_default == "cascade" and "cascade" not in fitted_for_pool(pool):
+        return "ladder"
+    return graph_default

@@ -1,0 +1,91 @@
+"""What the HTTP service and the chat UI share: one started Engine (one pool, one embedded server, one
+trace store) and the model names that pick a graph kind and policy on it.
+
+    routeweave-r1            the Router-R1 loop (router-r1)
+    routeweave-single-shot   single-shot with its default policy (cheapest)
+    routeweave-cascade       the cascade graph (a fitted `cascade` policy, else the price ladder)
+    routeweave-direct        the router model alone
+    routeweave-<policy>      single-shot with that policy: those that learn nothing (random, cheapest), and
+                             the learned ones fitted for this pool (`routeweave fit`); an unfitted learned
+                             policy is not served under its name
+
+Per-session options (budget, rounds, token cap, enabled experts) are `SessionCaps`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..agents.pool import Pool, load_pool
+from ..graphs import graph_names, graph_spec
+from ..policies import policy_class
+from .caps import SessionCaps
+from .engine import Engine
+from .policies import servable
+
+PREFIX = "routeweave-"
+DEFAULT_MODEL = PREFIX + "r1"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    id: str
+    graph: str
+    policy: str | None
+    description: str
+
+
+def model_specs(pool: Pool) -> dict[str, ModelSpec]:
+    """Every model id served for this pool: one per graph kind, then one per servable policy on single-shot."""
+    specs: dict[str, ModelSpec] = {}
+    for name in graph_names():
+        spec = graph_spec(name)
+        specs[PREFIX + spec.model] = ModelSpec(PREFIX + spec.model, name, None, spec.description)
+    for policy in servable(pool):
+        model = PREFIX + policy
+        if model not in specs:  # a graph of the same name (cascade) keeps the name
+            learned = "fitted for this pool" if policy_class(policy).trainable else "learns nothing"
+            specs[model] = ModelSpec(model, "single-shot", policy, f"single-shot: the '{policy}' policy ({learned}) picks one expert")
+    return specs
+
+
+class Service:
+    """One Engine shared by every request, every model name and the UI. Graph wrappers are cached."""
+
+    def __init__(self, pool: str | Path | Pool | None = None, *, db_path: Path | None = None, cache_dir: Path | None = None):
+        self.pool = pool if isinstance(pool, Pool) else load_pool(pool)
+        self.engine = Engine(self.pool, db_path=db_path, cache_dir=cache_dir)
+        self.models = model_specs(self.pool)
+        self._graphs: dict[str, Any] = {}
+
+    def start(self) -> "Service":
+        self.engine.start()
+        return self
+
+    def close(self) -> None:
+        self.engine.close()
+
+    def __enter__(self) -> "Service":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def traces(self):
+        return self.engine.traces
+
+    def graph(self, model: str):
+        """The RouterGraph behind a model id (KeyError for an unknown one)."""
+        spec = self.models[model]
+        if model not in self._graphs:
+            self._graphs[model] = self.engine.graph(spec.graph, spec.policy)
+        return self._graphs[model]
+
+    def expert_names(self) -> list[str]:
+        return [e.name for e in self.pool.enabled]
+
+    def session_inputs(self, question: str, caps: SessionCaps) -> dict[str, Any]:
+        """The graph's inputs for a question under these caps (validated again by the graph)."""
+        return {"question": question, **caps.model_dump(exclude_none=True)}

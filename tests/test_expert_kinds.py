@@ -1,0 +1,133 @@
+"""One contract over every registered expert kind (agents/experts/): its example entry loads in a pool file,
+the client says up front the most a call may cost, a call is metered within that, the router's prompt
+lists it with its price, and the single-shot graph gets an answer from it (an evidence kind through its
+reader). Then the `python` kind's own promises: sync and async functions, options, declared price, and
+every way a tool can fail reported as the call's error, never the session's."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from routeweave.agents.errors import ConfigError
+from routeweave.agents.experts import expert_kinds
+from routeweave.agents.pool import Pool, PoolError, load_pool
+from routeweave.agents.runtime import Runtime
+from routeweave.graphs.router_r1.prompt import system_prompt
+from routeweave.serving import Engine
+
+ROUTER = {"model": "openai/mock-router", "api_base": "http://127.0.0.1:9", "grammar": False,
+          "mock_response": "<think>t</think><answer>Bram Stoker</answer>", "price": {"input_per_m": 0.1, "output_per_m": 0.1}}
+
+
+def pool_with(*experts: dict, **extra) -> Pool:
+    return Pool.model_validate({"router": ROUTER, "experts": list(experts), "limits": {"budget_usd": 0.01}, **extra})
+
+
+def test_every_kind_is_registered_once_with_a_working_example():
+    kinds = expert_kinds()
+    assert {"llm", "retrieval", "python"} <= set(kinds)
+    for name, kind in kinds.items():
+        assert kind.name == name and kind.summary and kind.example["name"]
+
+
+@pytest.mark.parametrize("kind", sorted(expert_kinds()))
+def test_kind_contract(kind, tmp_path):
+    example = expert_kinds()[kind].example
+    pool = pool_with(example)
+    expert = pool.experts[0]
+    assert expert.kind == kind and type(expert) is expert_kinds()[kind].settings
+    assert f"- {expert.name} ({expert.price_label()}): {expert.description}" in system_prompt(
+        [expert], budget_usd=0.01, max_rounds=2)
+    runtime = Runtime(pool, cache_dir=tmp_path).start()
+    try:
+        client = runtime.experts[expert.name]
+        cost = client.reservation("Who wrote Dracula?")
+        assert cost.usd >= 0 and cost.tokens >= 0
+        record = asyncio.run(client.ask("Who wrote Dracula?"))
+        assert record.error is None and record.text.strip() and record.who == expert.name
+        assert record.cost_usd <= cost.usd + 1e-12 and record.tokens <= cost.tokens  # the reservation is the most it costs
+    finally:
+        runtime.close()
+    with Engine(pool, db_path=tmp_path / "t.db", cache_dir=tmp_path) as engine:
+        result = engine.graph("single-shot", "cheapest").invoke({"question": "Who wrote Dracula?"})
+    assert result["stop_reason"] == "answered" and result["answer"].strip()
+    kinds = [s["kind"] for s in result["steps"]]
+    assert kinds == (["decide", "route", "answer"] if expert.answers else ["decide", "route", "read", "answer"])
+
+
+def test_unknown_kind_is_refused_with_the_known_ones(tmp_path):
+    path = tmp_path / "pool.toml"
+    path.write_text('[router]\nmodel = "openai/x"\n[[experts]]\nname = "Q"\nkind = "sql"\ndescription = "d"\n')
+    with pytest.raises(PoolError, match="field 'kind': unknown kind 'sql'; known kinds: llm, retrieval, python"):
+        load_pool(path)
+
+
+def test_a_field_of_another_kind_is_refused_naming_the_kind(tmp_path):
+    path = tmp_path / "pool.toml"
+    path.write_text('[router]\nmodel = "openai/x"\n[[experts]]\nname = "Wiki"\nkind = "retrieval"\n'
+                    'corpus = "builtin:hotpotqa"\nmodel = "openai/y"\ndescription = "d"\n')
+    with pytest.raises(PoolError, match="expert 'Wiki'.*field 'model': unknown field: not a field of a 'retrieval' expert"):
+        load_pool(path)
+
+
+def test_pool_files_of_0_1_still_load(tmp_path):
+    """`kind` left out means llm; a retriever's all-zero price (as 0.1's embedded pool wrote it) is accepted."""
+    path = tmp_path / "pool.toml"
+    path.write_text('[router]\nmodel = "openai/x"\n[[experts]]\nname = "Big"\nmodel = "openai/y"\ndescription = "d"\n'
+                    '[[experts]]\nname = "Wiki"\nkind = "retrieval"\ncorpus = "builtin:hotpotqa"\ndescription = "w"\n'
+                    'price = { input_per_m = 0.0, output_per_m = 0.0 }\n')
+    pool = load_pool(path)
+    assert [e.kind for e in pool.experts] == ["llm", "retrieval"]
+    path.write_text(path.read_text().replace("output_per_m = 0.0 }", "output_per_m = 1.0 }"))
+    with pytest.raises(PoolError, match="is free: remove its 'price'"):
+        load_pool(path)
+
+
+# -- the python kind -----------------------------------------------------------------------------------
+
+
+def ask_python(tmp_path, **fields):
+    entry = {"name": "Tool", "kind": "python", "description": "a tool", **fields}
+    runtime = Runtime(pool_with(entry), cache_dir=tmp_path).start()
+    try:
+        return asyncio.run(runtime.experts["Tool"].ask("who wrote dracula?"))
+    finally:
+        runtime.close()
+
+
+def test_python_sync_and_async_functions_with_options_and_declared_price(tmp_path):
+    sync = ask_python(tmp_path, function="support.tools:shout", options={"suffix": "?!"}, price_per_call_usd=0.002)
+    assert sync.text == "WHO WROTE DRACULA??!" and sync.cost_usd == 0.002 and sync.error is None
+    coro = ask_python(tmp_path, function="support.tools:slow_echo", options={"delay": 0.01})
+    assert coro.text == "echo: who wrote dracula?" and coro.cost_usd == 0
+
+
+@pytest.mark.parametrize("function, fields, error", [
+    ("support.tools:broken", {}, "RuntimeError: the tool broke"),
+    ("support.tools:number", {}, "returned int, not str"),
+    ("support.tools:slow_echo", {"options": {"delay": 5}, "timeout": 0.2}, "timed out after 0.2s"),
+    ("support.tools:shout", {"options": {"nope": 1}}, "TypeError"),
+])
+def test_python_failures_are_the_calls_error(tmp_path, function, fields, error):
+    record = ask_python(tmp_path, function=function, price_per_call_usd=0.001, **fields)
+    assert error in (record.error or "") and record.text == ""
+    assert record.cost_usd == 0.001  # a call that ran was paid for
+
+
+def test_python_function_that_cannot_be_imported_is_a_config_error_naming_the_expert(tmp_path):
+    with pytest.raises(ConfigError, match="expert 'Tool': cannot import module 'no_such_module'"):
+        ask_python(tmp_path, function="no_such_module:f")
+    with pytest.raises(ConfigError, match="expert 'Tool': module 'support.tools' has no function 'nope'"):
+        ask_python(tmp_path, function="support.tools:nope")
+
+
+def test_python_evidence_is_read_by_the_router_in_single_shot(tmp_path):
+    pool = pool_with({"name": "Notes", "kind": "python", "function": "support.tools:passages", "returns": "evidence",
+                      "description": "my notes"})
+    with Engine(pool, db_path=tmp_path / "t.db", cache_dir=tmp_path) as engine:
+        result = engine.graph("single-shot").invoke({"question": "Who wrote Dracula?"})
+    read = next(s for s in result["steps"] if s["kind"] == "read")
+    assert read["expert"] == "router" and read["text"] == "reads the reply of Notes" and read["cost_usd"] > 0
+    assert result["answer"] == "<think>t</think><answer>Bram Stoker</answer>"  # the mocked reader's text, not the notes
