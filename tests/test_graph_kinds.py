@@ -50,7 +50,10 @@ def engine(tmp_path_factory):
 @pytest.fixture(scope="module")
 def fitted():
     table = outcome_table()
-    return {n: get_policy(n).fit(table) for n in policy_names(include_eval_only=False) if policy_class(n).trainable}
+    from test_policies import OPTIONS  # feature sources some policies must be handed (causal_llm: a stand-in)
+
+    return {n: get_policy(n, **OPTIONS.get(n, {})).fit(table)
+            for n in policy_names(include_eval_only=False) if policy_class(n).trainable}
 
 
 CASES = [(g, None) for g in graph_names()] + [
