@@ -44,6 +44,11 @@ class LocalServer(_Strict):
     threads: int = Field(2, ge=1, le=256)
     n_parallel: int = Field(2, ge=1, le=64)
     n_ctx: int = Field(8192, ge=512, description="total context, shared by the parallel slots")
+    adapters: dict[str, str] = Field(
+        default_factory=dict,
+        description="LoRA adapters (GGUF) loaded but not applied: name -> 'package:file' or a path; an endpoint "
+        "on this server turns one on for its own requests with `adapter = NAME`",
+    )
 
 
 class Replica(_Strict):
@@ -76,6 +81,9 @@ class Endpoint(_Strict):
         None, max_length=4000, description="answer with this text through LiteLLM's mock_response (tests, benchmarks, demos)"
     )
     replicas: list[Replica] = Field(default_factory=list, description="more copies of this model, load-balanced")
+    adapter: str | None = Field(
+        None, description="embedded servers only: the name of a LoRA adapter of the server applied to this endpoint's requests"
+    )
 
     @property
     def addresses(self) -> list[Replica]:
@@ -159,6 +167,17 @@ class Pool(_Strict):
                         f"{who} uses server '{address.server}', but there is no [servers.{address.server}] table "
                         f"(servers: {known})"
                     )
+            servers = [a.server for a in endpoint.addresses if a.server]
+            adapter_sets = {tuple(self.servers[n].adapters) for n in servers if n in self.servers}
+            if endpoint.adapter and (not servers or len(servers) != len(endpoint.addresses)):
+                raise ValueError(f"{who} has adapter '{endpoint.adapter}' but runs on no embedded server ('server = ...')")
+            if len(adapter_sets) > 1:
+                raise ValueError(f"{who} runs on embedded servers with different adapters: give them the same 'adapters'")
+            for n in servers:
+                if endpoint.adapter and endpoint.adapter not in self.servers[n].adapters:
+                    known = ", ".join(self.servers[n].adapters) or "none"
+                    raise ValueError(f"{who} asks for adapter '{endpoint.adapter}', which [servers.{n}] does not load "
+                                     f"(its adapters: {known})")
         llm_experts = {e.name for e in self.experts if e.kind == "llm"}
         for e in self.experts:
             wrong = [f for f in e.fallbacks if f not in llm_experts or f == e.name]
@@ -194,16 +213,39 @@ class PoolError(ValueError):
     """A pool file that cannot be used; the message says where and how to fix it."""
 
 
+def pools_dir() -> Path:
+    return Path(__file__).parent / "pools"
+
+
 def default_pool_path() -> Path:
-    return Path(__file__).parent / "pools" / "embedded.toml"
+    return pools_dir() / "embedded.toml"
+
+
+def shipped_pools() -> list[str]:
+    return sorted(p.stem for p in pools_dir().glob("*.toml"))
+
+
+def pool_path(value: str | Path | None) -> Path:
+    """A pool argument: None (the embedded default), the name of a shipped pool ('embedded',
+    'embedded-prompted', 'remote', 'vllm'), or a file (any value with a path separator or '.toml')."""
+    if value is None:
+        return default_pool_path()
+    text = str(value)
+    if "/" in text or "\\" in text or text.endswith(".toml"):
+        return Path(text).expanduser()
+    path = pools_dir() / f"{text}.toml"
+    if not path.is_file():
+        raise PoolError(f"no shipped pool named '{text}' (shipped: {', '.join(shipped_pools())}); "
+                        "a pool file needs a path separator or the .toml suffix, e.g. ./my-pool.toml")
+    return path
 
 
 def load_pool(path: str | Path | None = None) -> Pool:
-    path = Path(path) if path else default_pool_path()
+    path = pool_path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise PoolError(f"pool file {path} does not exist (see agents/pools/ for examples)") from None
+        raise PoolError(f"pool file {path} does not exist (shipped pools: {', '.join(shipped_pools())})") from None
     except tomllib.TOMLDecodeError as exc:
         raise PoolError(f"pool file {path} is not valid TOML: {exc}") from None
     try:

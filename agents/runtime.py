@@ -39,7 +39,16 @@ class Runtime:
         fallbacks = getattr(endpoint, "fallbacks", [])
         prices = {who: endpoint.price} | {f: self.pool.expert(f).price for f in fallbacks}
         first = self._addresses(endpoint)[0][0] if endpoint.addresses else None
-        return make_target(who, endpoint, self._litellm_router, prices, first)
+        return make_target(who, endpoint, self._litellm_router, prices, first, self._lora_body(endpoint))
+
+    def _lora_body(self, endpoint: Endpoint) -> dict:
+        """llama.cpp's per-request adapter scales: on a server with adapters, every request names each
+        adapter, scale 1 for the endpoint's own and 0 for the others (the pool checks they agree)."""
+        servers = [a.server for a in endpoint.addresses if a.server]
+        names = list(self.pool.servers[servers[0]].adapters) if servers else []
+        if not names:
+            return {}
+        return {"lora": [{"id": i, "scale": 1.0 if n == endpoint.adapter else 0.0} for i, n in enumerate(names)]}
 
     def start(self) -> "Runtime":
         self.cache_dir.mkdir(parents=True, exist_ok=True)

@@ -46,4 +46,10 @@ def load_base(spec: str = DEFAULT_GGUF):
     path = gguf_file(spec)
     model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
     model.config.use_cache = False
+    # the weights are plain float32 after dequantisation: drop the GGUF "quantizer" marks, or the
+    # Trainer refuses to train a "GGUF-quantized" model
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
     return model, load_tokenizer(spec)

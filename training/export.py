@@ -33,7 +33,7 @@ def _permute(w, n_head: int):
 
 
 def gguf_tensors(state: dict, *, n_head: int, n_head_kv: int) -> dict[str, "object"]:
-    """PEFT state dict (…layers.N.self_attn.q_proj.lora_A.weight …) -> {gguf name: float32 array}."""
+    """PEFT state dict (…layers.N.self_attn.q_proj.lora_A.weight …) -> {gguf name: float16 array}."""
     import numpy as np
 
     pairs: dict[str, dict[str, object]] = {}
@@ -56,8 +56,8 @@ def gguf_tensors(state: dict, *, n_head: int, n_head_kv: int) -> dict[str, "obje
             b = _permute(b, n_head)
         elif ".attn_k." in name:
             b = _permute(b, n_head_kv)
-        out[name + ".lora_a"] = np.ascontiguousarray(ab["a"], dtype=np.float32)
-        out[name + ".lora_b"] = np.ascontiguousarray(b, dtype=np.float32)
+        out[name + ".lora_a"] = np.ascontiguousarray(ab["a"], dtype=np.float16)
+        out[name + ".lora_b"] = np.ascontiguousarray(b, dtype=np.float16)
     return out
 
 

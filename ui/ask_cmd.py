@@ -16,7 +16,7 @@ from .render import render_result, render_step
 def register(sub) -> None:
     ask = sub.add_parser("ask", help="answer a question with the router and its experts")
     ask.add_argument("question")
-    ask.add_argument("--pool", type=Path, help="pool file (TOML); default: the embedded local pool")
+    ask.add_argument("--pool", type=Path, help="a shipped pool (embedded, embedded-prompted, remote, vllm) or a pool file (TOML); default: embedded")
     ask.add_argument("--graph", default="router-r1", help="router-r1 (default), single-shot, cascade or direct")
     ask.add_argument("--policy", help="for single-shot/cascade: a policy name (knn, mf, threshold, ...) or a saved policy directory")
     ask.add_argument("--budget", type=float, metavar="USD", help="cap on the session's spend (lowers the pool's)")

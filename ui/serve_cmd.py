@@ -14,7 +14,7 @@ from ..graphs.paths import default_db_path
 def _common(parser: argparse.ArgumentParser, port: int) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=port, help=f"port (default {port}; 0 picks a free one)")
-    parser.add_argument("--pool", type=Path, help="pool file (TOML); default: the embedded local pool")
+    parser.add_argument("--pool", type=Path, help="a shipped pool (embedded, embedded-prompted, remote, vllm) or a pool file (TOML); default: embedded")
     parser.add_argument("--db", type=Path, help=f"SQLite file for checkpoints and traces (default {default_db_path()})")
 
 

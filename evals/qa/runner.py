@@ -47,8 +47,19 @@ class RunOutcome:
 
 
 def pool_hash(pool: Pool) -> str:
-    """A short stable hash of the effective pool (prices, models, limits, enabled experts)."""
-    return hashlib.sha256(pool.model_dump_json().encode()).hexdigest()[:16]
+    """A short stable hash of the effective pool (prices, models, limits, enabled experts) and of the
+    bytes of every LoRA adapter its servers load (a retrained adapter is another pool)."""
+    from routeweave.agents.adapters import file_sha256
+    from routeweave.agents.local_server import ServerError, resolve_gguf
+
+    digest = hashlib.sha256(pool.model_dump_json().encode())
+    for server in pool.servers.values():
+        for name, spec in sorted(server.adapters.items()):
+            try:
+                digest.update(f"{name}={file_sha256(resolve_gguf(spec))}".encode())
+            except ServerError as exc:
+                raise PoolError(f"adapter '{name}': {exc}") from None
+    return digest.hexdigest()[:16]
 
 
 def largest_expert(pool: Pool) -> str:
