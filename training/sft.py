@@ -33,6 +33,22 @@ class SFTSettings(BaseModel):
     threads: int = Field(2, ge=1)
 
 
+def router_token_loss(model, inputs, num_items_in_batch=None):
+    """Cross-entropy on the labelled (router) tokens only, with the vocabulary projection computed at
+    those positions alone: most of a trajectory is masked prompt and evidence, and the 49k-wide
+    projection of every position is a large share of a CPU step."""
+    import torch.nn.functional as F
+
+    labels = inputs["labels"][:, 1:]
+    keep = labels != -100
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    hidden = inner.model(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask")).last_hidden_state
+    logits = inner.lm_head(hidden[:, :-1][keep]).float()
+    loss = F.cross_entropy(logits, labels[keep], reduction="sum")
+    count = num_items_in_batch if num_items_in_batch is not None else keep.sum()
+    return loss / count
+
+
 def lora_config(s: SFTSettings):
     from peft import LoraConfig
 
@@ -103,7 +119,12 @@ def train_sft(trajectories: Path, work: Path, settings: SFTSettings, *, stop_aft
         max_length=settings.max_length, bf16=False, fp16=False, disable_tqdm=True,
         gradient_checkpointing=False,  # recomputing activations costs a third more CPU; memory is ample
     )
-    trainer = SFTTrainer(model=model, args=config, train_dataset=data, processing_class=tok,
+    class RouterSFTTrainer(SFTTrainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            loss = router_token_loss(model, inputs, num_items_in_batch)
+            return (loss, None) if return_outputs else loss
+
+    trainer = RouterSFTTrainer(model=model, args=config, train_dataset=data, processing_class=tok,
                          peft_config=lora_config(settings), callbacks=[Deadline()])
     resume = _last_checkpoint(out)
     if resume:

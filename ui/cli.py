@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import sys
 
 # module path -> exposes register(subparsers) that adds one or more sub-commands with set_defaults(run=...)
@@ -23,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    for entry in importlib.metadata.entry_points(group="routeweave.commands"):  # e.g. train (the 'train' extra)
+        entry.load()(sub)
     return parser
 
 
