@@ -31,7 +31,9 @@ def rollout_pool(base_pool, adapter: Path, temperature: float):
     servers = dict(base_pool.servers)
     name = base_pool.router.server
     servers[name] = servers[name].model_copy(update={"adapters": {"router": str(adapter)}})
-    router = base_pool.router.model_copy(update={"adapter": "router", "temperature": temperature})
+    # sampling under a grammar is slower than greedy decoding: give the router's calls room
+    router = base_pool.router.model_copy(update={"adapter": "router", "temperature": temperature,
+                                                 "timeout": max(base_pool.router.timeout, 600.0)})
     return base_pool.model_copy(update={"servers": servers, "router": router})
 
 

@@ -28,7 +28,7 @@ class SFTSettings(BaseModel):
     grad_accum: int = Field(4, ge=1)
     max_length: int = Field(2048, ge=64)
     max_steps: int = Field(-1, description="stop after this many optimizer steps (tests); -1 = epochs")
-    save_steps: int = Field(20, ge=1)
+    save_steps: int = Field(5, ge=1)
     seed: int = 0
     threads: int = Field(2, ge=1)
 
