@@ -28,21 +28,37 @@ def file_sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
+def is_gguf(spec: str) -> bool:
+    """A GGUF ('package:file.gguf' or a .gguf path: the CPU recipe) or a Hugging Face model id / folder
+    (the GPU recipe, e.g. Qwen/Qwen2.5-3B-Instruct)."""
+    return spec.endswith(".gguf")
+
+
 def load_tokenizer(spec: str = DEFAULT_GGUF):
     from transformers import AutoTokenizer
 
-    path = gguf_file(spec)
-    tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    if is_gguf(spec):
+        path = gguf_file(spec)
+        tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    else:
+        tok = AutoTokenizer.from_pretrained(spec)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
 
 
 def load_base(spec: str = DEFAULT_GGUF):
-    """(model, tokenizer): float32 weights dequantised from the GGUF, on the CPU."""
+    """(model, tokenizer): float32 weights dequantised from the GGUF, on the CPU; or a Hugging Face
+    model (bfloat16, on the GPU when there is one)."""
     import torch
     from transformers import AutoModelForCausalLM
 
+    if not is_gguf(spec):
+        gpu = torch.cuda.is_available()
+        model = AutoModelForCausalLM.from_pretrained(spec, dtype=torch.bfloat16 if gpu else torch.float32,
+                                                     device_map="auto" if gpu else None)
+        model.config.use_cache = False
+        return model, load_tokenizer(spec)
     path = gguf_file(spec)
     model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
     model.config.use_cache = False

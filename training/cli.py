@@ -53,6 +53,7 @@ def register(subparsers) -> None:
     d.add_argument("--results-db", type=Path, default=None, help="eval qa results DB of --from-run (default: evals.db)")
     d.add_argument("--min-f1", type=float, default=0.5, help="keep sessions whose answer scored at least this F1")
     s = stage("sft", "SFT warm start (LoRA) on the trajectories", run_sft)
+    s.add_argument("--base", default=None, help="base model: the shipped GGUF (default) or a Hugging Face id (GPU)")
     s.add_argument("--stop-after", type=float, default=None, metavar="MIN")
     s.add_argument("--epochs", type=float, default=None)
     s.add_argument("--max-steps", type=int, default=None)
@@ -60,6 +61,8 @@ def register(subparsers) -> None:
     g.add_argument("--alpha", type=float, default=0.2, help="cost weight in the reward")
     g.add_argument("--steps", type=int, default=None, help="optimizer steps in all (default 40)")
     g.add_argument("--stop-after", type=float, default=None, metavar="MIN")
+    g.add_argument("--base", default=None, help="as for sft")
+    g.add_argument("--pool", default=None, help="pool whose router is trained (default embedded-prompted; a vLLM pool on GPUs)")
     c = stage("check", "top-1 agreement of llama.cpp (Q4_1 + GGUF adapter) with transformers + PEFT", run_check)
     c.add_argument("--stage", default="sft", help="sft, or grpo-a<alpha>")
     c.add_argument("--positions", type=int, default=200)
@@ -70,6 +73,8 @@ def register(subparsers) -> None:
     a.add_argument("--alpha", type=float, default=0.2)
     a.add_argument("--steps", type=int, default=None)
     a.add_argument("--stop-after", type=float, default=None, metavar="MIN")
+    a.add_argument("--base", default=None)
+    a.add_argument("--pool", default=None)
     train.set_defaults(run=lambda args: (train.print_help(), 2)[1])
 
 
@@ -118,7 +123,7 @@ def run_sft(args) -> int:
     from .sft import SFTSettings, train_sft
 
     work = _work(args)
-    over = {k: v for k, v in (("epochs", args.epochs), ("max_steps", args.max_steps)) if v is not None}
+    over = {k: v for k, v in (("epochs", args.epochs), ("max_steps", args.max_steps), ("base", args.base)) if v is not None}
     stats = train_sft(work / "trajectories.jsonl", work, SFTSettings(**over), stop_after_min=args.stop_after)
     print(json.dumps({k: v for k, v in stats.items() if k != "log"}))
     return 0 if stats["complete"] else EXIT_INCOMPLETE
@@ -130,7 +135,7 @@ def run_grpo(args) -> int:
     from .reward import RewardSettings
 
     work = _work(args)
-    over = {"max_steps": args.steps} if args.steps else {}
+    over = {k: v for k, v in (("max_steps", args.steps), ("base", args.base), ("pool", args.pool)) if v}
     settings = GRPOSettings(reward=RewardSettings(alpha=args.alpha), **over)
     stats = train_grpo(work, settings, data_dir=_data_dir(args), init_adapter=work / "sft" / "adapter",
                        stop_after_min=args.stop_after)
@@ -181,7 +186,7 @@ def run_all(args) -> int:
         args.seed, args.variants, args.from_run, args.results_db, args.min_f1 = 0, 1, [], None, 0.5
         if run_data(args):
             return 2
-    if not (work / "sft" / "router-lora.gguf").is_file():
+    if not (work / "sft" / "adapter" / "routeweave.json").is_file():
         args.epochs = args.max_steps = None
         rc = run_sft(args)
         if rc:
@@ -190,9 +195,12 @@ def run_all(args) -> int:
     from .reward import RewardSettings
 
     stage = run_dir(work, GRPOSettings(reward=RewardSettings(alpha=args.alpha))).name
-    if not (work / stage / "router-lora.gguf").is_file():
+    if not (work / stage / "adapter" / "routeweave.json").is_file():
         rc = run_grpo(args)
         if rc:
             return rc
+    if args.base and not args.base.endswith(".gguf"):
+        print(f"done: PEFT adapter in {work / stage / 'adapter'} (serve it with vLLM --enable-lora)")
+        return 0
     args.stage, args.positions, args.to = stage, 200, None
     return run_check(args) or run_ship(args)

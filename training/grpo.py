@@ -19,7 +19,7 @@ from .reward import RewardSettings
 class GRPOSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    base_gguf: str = DEFAULT_GGUF
+    base: str = DEFAULT_GGUF
     reward: RewardSettings = RewardSettings()
     group: int = Field(4, ge=2, description="sessions per question (GRPO's group)")
     questions_per_step: int = Field(2, ge=1)
@@ -30,6 +30,8 @@ class GRPOSettings(BaseModel):
     seed: int = 0
     threads: int = Field(2, ge=1)
     concurrency: int = Field(2, ge=1)
+    pool: str = Field("embedded-prompted", description="the pool whose router is trained: an embedded one (the adapter "
+                      "goes to llama.cpp as GGUF each step) or a vLLM one (loaded with its runtime LoRA API)")
 
 
 def run_dir(work: Path, s: GRPOSettings) -> Path:
@@ -52,7 +54,7 @@ def train_grpo(work: Path, settings: GRPOSettings, *, data_dir: Path, init_adapt
 
     from ._graph import load_pool, prompt_version
     from .export import export_peft_model
-    from .rollout import rollout_pool, run_rollouts
+    from .rollout import rollout_pool, run_rollouts, vllm_rollout_pool
     from .sft import adapter_metadata, save_adapter
     from .sources import hotpotqa_train
 
@@ -65,17 +67,21 @@ def train_grpo(work: Path, settings: GRPOSettings, *, data_dir: Path, init_adapt
     examples = hotpotqa_train(data_dir)
     answers = {ex.question: ex.answers for ex in examples}
     data = Dataset.from_list([{"prompt": ex.question} for ex in examples]).shuffle(seed=settings.seed)
-    base, tok = load_base(settings.base_gguf)
+    base, tok = load_base(settings.base)
     model = PeftModel.from_pretrained(base, str(init_adapter), is_trainable=True)
-    pool = load_pool("embedded-prompted")
+    pool = load_pool(settings.pool)
     history: list[dict] = []
-    meta = adapter_metadata(settings.base_gguf, prompt_version(), f"grpo-a{settings.reward.alpha:g}")
+    meta = adapter_metadata(settings.base, prompt_version(), f"grpo-a{settings.reward.alpha:g}")
 
     def rollout(prompts: list[str], trainer) -> dict:
         t0 = time.monotonic()
-        adapter = export_peft_model(trainer.model, out / "rollout-adapter.gguf", metadata=meta)
         unique = list(dict.fromkeys(prompts))
-        samples = run_rollouts(rollout_pool(pool, adapter, settings.temperature), tok, unique, answers,
+        if pool.router.server:  # embedded llama.cpp: the current LoRA as a GGUF adapter
+            adapter = export_peft_model(trainer.model, out / "rollout-adapter.gguf", metadata=meta)
+            step_pool = rollout_pool(pool, adapter, settings.temperature)
+        else:  # a vLLM router server started with --enable-lora: load the current LoRA by name
+            step_pool = vllm_rollout_pool(pool, trainer.model, out, trainer.state.global_step, settings.temperature)
+        samples = run_rollouts(step_pool, tok, unique, answers,
                                group=settings.group, reward=settings.reward, work=out, concurrency=settings.concurrency)
         totals = [s.parts.total(settings.reward) for s in samples]
         history.append({"step": trainer.state.global_step, "reward": sum(totals) / len(totals),
@@ -112,7 +118,8 @@ def train_grpo(work: Path, settings: GRPOSettings, *, data_dir: Path, init_adapt
         output_dir=str(out), per_device_train_batch_size=batch, gradient_accumulation_steps=1,
         num_generations=settings.group, learning_rate=settings.learning_rate, max_steps=settings.max_steps,
         beta=0.0, num_iterations=1, logging_steps=1, save_steps=settings.save_steps, save_total_limit=2,
-        seed=settings.seed, report_to=[], use_cpu=True, bf16=False, max_completion_length=4096,
+        seed=settings.seed, report_to=[], use_cpu=not torch.cuda.is_available(), bf16=torch.cuda.is_available(),
+        max_completion_length=4096,
         reward_weights=[1.0, 1.0, settings.reward.alpha], disable_tqdm=True, gradient_checkpointing=False,
         lr_scheduler_type="constant", warmup_steps=0,
     )

@@ -37,6 +37,27 @@ def rollout_pool(base_pool, adapter: Path, temperature: float):
     return base_pool.model_copy(update={"servers": servers, "router": router})
 
 
+def vllm_rollout_pool(base_pool, model, work: Path, step: int, temperature: float):
+    """GPU recipe: save the current LoRA in PEFT form and load it into the router's vLLM server (started
+    with --enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True) under a per-step name; the router's
+    requests then name that adapter as their model. Not runnable on a CPU-only machine."""
+    import json as _json
+    import os
+    import urllib.request
+
+    name = f"router-step{step}"
+    folder = work / "vllm-adapters" / name
+    model.save_pretrained(str(folder))
+    api_base = (base_pool.router.api_base or "").removesuffix("/v1")
+    key = os.environ.get(base_pool.router.api_key_env or "", "")
+    req = urllib.request.Request(f"{api_base}/v1/load_lora_adapter", method="POST",
+                                 data=_json.dumps({"lora_name": name, "lora_path": str(folder.resolve())}).encode(),
+                                 headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})})
+    urllib.request.urlopen(req, timeout=120).read()
+    router = base_pool.router.model_copy(update={"model": f"hosted_vllm/{name}", "temperature": temperature})
+    return base_pool.model_copy(update={"router": router})
+
+
 def session_tokens(tokenizer, messages: list[dict]) -> tuple[list[int], list[int], list[int]]:
     """(prompt ids, completion ids, env mask): the prompt is the system + question turn and the
     assistant header; the completion is everything after, masked to the router's own text."""

@@ -20,7 +20,7 @@ TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
 class SFTSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    base_gguf: str = DEFAULT_GGUF
+    base: str = DEFAULT_GGUF
     rank: int = Field(16, ge=1, le=256)
     alpha: float = Field(32.0, gt=0)
     learning_rate: float = Field(4e-4, gt=0)
@@ -56,6 +56,12 @@ def lora_config(s: SFTSettings):
                       task_type="CAUSAL_LM")
 
 
+def _gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def _last_checkpoint(out: Path) -> str | None:
     ckpts = sorted((p for p in out.glob("checkpoint-*") if (p / "trainer_state.json").is_file()),
                    key=lambda p: int(p.name.split("-")[1]))
@@ -63,6 +69,10 @@ def _last_checkpoint(out: Path) -> str | None:
 
 
 def adapter_metadata(s_base: str, prompt_version: str, stage: str) -> dict[str, str]:
+    from .base import is_gguf
+
+    if not is_gguf(s_base):
+        return {"base_model": s_base, "prompt_version": prompt_version, "stage": stage}
     path = gguf_file(s_base)
     return {"base_sha256": file_sha256(path), "base_file": path.name, "prompt_version": prompt_version, "stage": stage}
 
@@ -79,6 +89,8 @@ def save_adapter(model, out_dir: Path, *, metadata: dict[str, str]) -> tuple[Pat
     if peft_dir.exists():
         shutil.rmtree(peft_dir)
     os.replace(tmp, peft_dir)
+    if "base_sha256" not in metadata:  # a Hugging Face base (GPU recipe): vLLM serves the PEFT folder
+        return peft_dir, None
     gguf = export_peft_model(model, out_dir / "router-lora.gguf", metadata=metadata)
     return peft_dir, gguf
 
@@ -99,7 +111,7 @@ def train_sft(trajectories: Path, work: Path, settings: SFTSettings, *, stop_aft
     if len(versions) != 1:
         raise TrainingError(f"{trajectories}: field 'prompt_version' differs between rows ({sorted(versions)}); "
                             "rebuild the trajectories with one prompt")
-    model, tok = load_base(settings.base_gguf)
+    model, tok = load_base(settings.base)
     data = Dataset.from_list([encode(tok, t, max_length=settings.max_length) for t in rows])
     out = work / "sft"
     out.mkdir(parents=True, exist_ok=True)
@@ -115,7 +127,7 @@ def train_sft(trajectories: Path, work: Path, settings: SFTSettings, *, stop_aft
         output_dir=str(out), per_device_train_batch_size=1, gradient_accumulation_steps=settings.grad_accum,
         learning_rate=settings.learning_rate, num_train_epochs=settings.epochs, max_steps=settings.max_steps,
         lr_scheduler_type="cosine", warmup_steps=5, logging_steps=5, save_steps=settings.save_steps,
-        save_total_limit=2, seed=settings.seed, report_to=[], use_cpu=True, dataloader_num_workers=0,
+        save_total_limit=2, seed=settings.seed, report_to=[], use_cpu=not _gpu(), dataloader_num_workers=0,
         max_length=settings.max_length, bf16=False, fp16=False, disable_tqdm=True,
         gradient_checkpointing=False,  # recomputing activations costs a third more CPU; memory is ample
     )
@@ -136,7 +148,7 @@ def train_sft(trajectories: Path, work: Path, settings: SFTSettings, *, stop_aft
              "train_runtime_s": result.metrics.get("train_runtime"), "dataset_tokens": tokens,
              "log": [h for h in trainer.state.log_history if "loss" in h]}
     if done:
-        meta = adapter_metadata(settings.base_gguf, versions.pop(), "sft")
+        meta = adapter_metadata(settings.base, versions.pop(), "sft")
         peft_dir, gguf = save_adapter(trainer.model, out, metadata=meta)
         stats.update(peft_adapter=str(peft_dir), gguf_adapter=str(gguf))
     return stats
