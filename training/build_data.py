@@ -36,8 +36,26 @@ def write_train_corpus(path: Path, extra: list[tuple[str, str]]) -> Path:
     return path
 
 
+def llm_expert(cache_dir: Path):
+    """The embedded pool's real LLM expert (SmolLM2 on llama.cpp): (ask(question) -> reply, close)."""
+    import asyncio
+
+    from ._graph import load_pool
+    from routeweave.agents.runtime import Runtime
+
+    pool = load_pool("embedded-prompted")
+    name = next(e.name for e in pool.enabled if e.kind == "llm")
+    runtime = Runtime(pool.with_enabled([name]), cache_dir=cache_dir).start()
+
+    def ask(question: str) -> str:
+        record = asyncio.run(runtime.experts[name].ask(question))
+        return f"failed: {record.error}" if record.error else record.text
+
+    return ask, runtime.close
+
+
 def teacher_set(data_dir: Path, work: Path, *, seed: int = 0, default_share: float = 0.4, variants: int = 1,
-                cache_dir: Path | None = None) -> tuple[list[Trajectory], dict]:
+                cache_dir: Path | None = None, llm_share: float = 0.1) -> tuple[list[Trajectory], dict]:
     cache_dir = cache_dir or work / "cache"
     version = prompt_version()
     hotpot, musique = hotpotqa_train(data_dir), musique_train(data_dir)
@@ -48,20 +66,28 @@ def teacher_set(data_dir: Path, work: Path, *, seed: int = 0, default_share: flo
     }
     rng = random.Random(seed)
     out, stats = [], Counter()
-    for ex in hotpot + musique:
-        for v in range(variants):
-            pool = choose_pool(rng, default_share, len(ex.hops))
-            t = build(ex, pool, searches[ex.dataset], prompt_version=version, variant=f"#{v}" if variants > 1 else "")
-            stats[f"{ex.dataset}:{'kept' if t else 'dropped'}"] += 1
-            if t:
-                out.append(t)
+    ask, close = llm_expert(cache_dir) if llm_share > 0 else (None, lambda: None)
+    try:
+        for ex in hotpot + musique:
+            for v in range(variants):
+                use_llm = rng.random() < llm_share
+                pool = choose_pool(rng, default_share, len(ex.hops) + use_llm, need_llm=use_llm)
+                t = build(ex, pool, searches[ex.dataset], prompt_version=version,
+                          variant=f"#{v}" if variants > 1 else "", llm=ask if use_llm else None)
+                stats[f"{ex.dataset}:{'kept' if t else 'dropped'}"] += 1
+                if t:
+                    stats["asked an LLM expert"] += t.source.endswith("+llm")
+                    out.append(t)
+    finally:
+        close()
     return out, dict(stats)
 
 
-def build_set(data_dir: Path, work: Path, *, seed: int = 0, variants: int = 1, extra: list[Path] = ()) -> dict:
+def build_set(data_dir: Path, work: Path, *, seed: int = 0, variants: int = 1, extra: list[Path] = (),
+              llm_share: float = 0.1) -> dict:
     from .records import read_trajectories
 
-    rows, stats = teacher_set(data_dir, work, seed=seed, variants=variants)
+    rows, stats = teacher_set(data_dir, work, seed=seed, variants=variants, llm_share=llm_share)
     for path in extra:
         more = read_trajectories(path)
         rows += more

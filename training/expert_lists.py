@@ -49,12 +49,12 @@ def embedded_default(max_rounds: int = 3) -> SessionPool:
     )
 
 
-def varied(rng: random.Random, *, min_rounds: int = 2) -> SessionPool:
+def varied(rng: random.Random, *, min_rounds: int = 2, min_llms: int = 0) -> SessionPool:
     """A random pool: one retrieval expert and 0-3 LLM experts, shuffled."""
     rname = rng.choice(RETRIEVAL_NAMES)
     experts = [Expert(name=rname, kind="retrieval", corpus="builtin:hotpotqa", description=rng.choice(RETRIEVAL_DESCRIPTIONS),
                       price=Price() if rng.random() < 0.8 else Price(input_per_m=0.01, output_per_m=0.01))]
-    llms = rng.sample([n for n in LLM_NAMES if n != rname], rng.randint(0, 3))
+    llms = rng.sample([n for n in LLM_NAMES if n != rname], rng.randint(min_llms, 3))
     for name in llms:
         price = rng.choice([0.05, 0.2, 0.6, 1.0, 3.0, 15.0])
         experts.append(Expert(name=name, model="openai/x", description=rng.choice(LLM_DESCRIPTIONS),

@@ -84,11 +84,19 @@ def musique_plan(ex: TrainExample) -> Plan:
     return Plan(turns=turns, think=think)
 
 
-def build(ex: TrainExample, pool: SessionPool, search, *, prompt_version: str, variant: str = "") -> Trajectory | None:
+def build(ex: TrainExample, pool: SessionPool, search, *, prompt_version: str, variant: str = "",
+          llm=None) -> Trajectory | None:
     """One teacher trajectory, or None when the plan needs more rounds than the pool allows, an answer
     longer than the grammar's, or the evidence never shows the answer (a trajectory that would teach
-    guessing). `search(query) -> text` is the real retrieval expert's reply."""
+    guessing). `search(query) -> text` is the real retrieval expert's reply. With `llm(question) ->
+    text` (the real LLM expert's reply) and an LLM expert in the pool, the first turn asks that expert
+    the question; the answer still has to be found in the retrieved evidence."""
     plan = hotpot_plan(ex) if ex.dataset == "hotpotqa" else musique_plan(ex)
+    asked_llm = llm is not None and bool(pool.llms)
+    if asked_llm:
+        name = pool.llms[0]
+        plan = Plan(turns=[[_plain(ex.question, grammar.QUERY_CHARS)]] + plan.turns,
+                    think=[_plain(f"Ask {name} first; check it with {pool.retrieval}.", grammar.THINK_CHARS)] + plan.think)
     answer = ex.answers[0]
     if len(plan.turns) > pool.max_rounds or len(answer) > grammar.ANSWER_CHARS or any(
             len(t) > 2 for t in plan.turns):
@@ -100,13 +108,15 @@ def build(ex: TrainExample, pool: SessionPool, search, *, prompt_version: str, v
     spent = 0.0
     evidence = []
     for r, (queries, think) in enumerate(zip(plan.turns, plan.think), 1):
-        turn = f"<think>{think}</think>\n" + "\n".join(f"<search>{pool.retrieval}: {q}</search>" for q in queries)
+        who = pool.llms[0] if asked_llm and r == 1 else pool.retrieval
+        turn = f"<think>{think}</think>\n" + "\n".join(f"<search>{who}: {q}</search>" for q in queries)
         messages.append(Message(role="assistant", content=turn))
         blocks = []
         for q in queries:
-            reply = search(q)[:REPLY_CHARS]
-            evidence.append(reply)
-            blocks.append((f"{pool.retrieval}: {q}", _concat([(pool.retrieval, reply, None)])))
+            reply = (llm(q) if who != pool.retrieval else search(q))[:REPLY_CHARS]
+            if who == pool.retrieval:
+                evidence.append(reply)
+            blocks.append((f"{who}: {q}", _concat([(who, reply, None)])))
         spent += pool.router_price.cost_usd(sum(len(m.content) for m in messages) // 4, len(turn) // 4)
         left = pool.max_rounds - r
         status = prompt.status_line(budget_left_usd=max(0.0, pool.budget_usd - spent), rounds_left=left, must_answer=not left)
@@ -120,7 +130,7 @@ def build(ex: TrainExample, pool: SessionPool, search, *, prompt_version: str, v
         return None
     messages.append(Message(role="assistant", content=f"<think>{_plain(span, grammar.THINK_CHARS)}</think>\n<answer>{_plain(answer, grammar.ANSWER_CHARS)}</answer>"))
     return Trajectory(
-        id=f"{ex.dataset}:{ex.id}{variant}", source=f"{ex.dataset}-teacher", question=ex.question, answers=ex.answers,
+        id=f"{ex.dataset}:{ex.id}{variant}", source=f"{ex.dataset}-teacher" + ("+llm" if asked_llm else ""), question=ex.question, answers=ex.answers,
         messages=messages, prompt_version=prompt_version, experts=[e.name for e in pool.experts],
     )
 
@@ -133,9 +143,9 @@ def retrieval_search(retriever, top_k: int):
     return search
 
 
-def choose_pool(rng: random.Random, default_share: float, hops: int):
+def choose_pool(rng: random.Random, default_share: float, hops: int, *, need_llm: bool = False):
     from .expert_lists import embedded_default, varied
 
     if rng.random() < default_share:
         return embedded_default(max_rounds=hops)
-    return varied(rng, min_rounds=hops)
+    return varied(rng, min_rounds=hops, min_llms=int(need_llm))
