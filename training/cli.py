@@ -67,6 +67,9 @@ def register(subparsers) -> None:
     c = stage("check", "top-1 agreement of llama.cpp (Q4_1 + GGUF adapter) with transformers + PEFT", run_check)
     c.add_argument("--stage", default="sft", help="sft, or grpo-a<alpha>")
     c.add_argument("--positions", type=int, default=200)
+    e = stage("export", "a PEFT adapter folder (a stage's adapter/ or a checkpoint-N/) -> GGUF adapter + a pool file using it", run_export)
+    e.add_argument("adapter", type=Path, help="PEFT adapter folder")
+    e.add_argument("--out", type=Path, required=True, help="GGUF file to write; a pool file NAME.toml is written beside it")
     h = stage("ship", "copy a trained GGUF adapter to where the embedded pool loads it", run_ship)
     h.add_argument("--stage", default="sft")
     h.add_argument("--to", type=Path, default=None, help="destination (default: the package's agents/adapters/)")
@@ -160,6 +163,39 @@ def run_check(args) -> int:
     result = check_stage(_work(args), _stage_dir(_work(args), args.stage), positions=args.positions)
     print(json.dumps(result))
     return 0 if result["top1_agreement"] >= 0.95 else 1
+
+
+@_guard
+def run_export(args) -> int:
+    from peft import PeftModel
+
+    from ._graph import prompt_version
+    from .base import DEFAULT_GGUF, TrainingError, load_base
+    from .export import export_peft_model
+    from .sft import adapter_metadata
+
+    if not (args.adapter / "adapter_config.json").is_file():
+        raise TrainingError(f"{args.adapter}: no adapter_config.json: not a PEFT adapter folder")
+    base, _ = load_base(DEFAULT_GGUF)
+    model = PeftModel.from_pretrained(base, str(args.adapter))
+    out = export_peft_model(model, args.out, metadata=adapter_metadata(DEFAULT_GGUF, prompt_version(), args.adapter.name))
+    pool = write_pool_for(out)
+    print(f"wrote {out} and {pool}")
+    return 0
+
+
+def write_pool_for(adapter: Path) -> Path:
+    """The embedded pool with its router adapter pointing at `adapter` (for evaluating a checkpoint)."""
+    from routeweave.agents.pool import pools_dir
+
+    text = (pools_dir() / "embedded-prompted.toml").read_text(encoding="utf-8")
+    text = text.replace("n_ctx = 8192\n", f"n_ctx = 8192\nadapters = {{ router = {json.dumps(str(adapter.resolve()))} }}\n", 1)
+    text = text.replace('server = "local"\n', 'server = "local"\nadapter = "router"\n', 1)
+    if "adapter = \"router\"" not in text or "adapters = {" not in text:
+        raise RuntimeError("embedded-prompted.toml changed shape; cannot point it at an adapter")
+    pool = adapter.with_suffix(".toml")
+    pool.write_text(f"# {adapter.name}: the embedded pool with this router adapter (written by routeweave train export)\n" + text)
+    return pool
 
 
 @_guard
