@@ -97,20 +97,23 @@ def save_adapter(model, out_dir: Path, *, metadata: dict[str, str]) -> tuple[Pat
 
 def train_sft(trajectories: Path, work: Path, settings: SFTSettings, *, stop_after_min: float | None = None,
               log=print) -> dict:
+    from ._graph import prompt_version
+    from .records import read_trajectories
+
+    rows = read_trajectories(trajectories)  # bad input fails here, before torch is even imported
+    versions = {t.prompt_version for t in rows}
+    if versions != {prompt_version()}:
+        raise TrainingError(f"{trajectories}: field 'prompt_version' is {sorted(versions)}, but the router prompt is now "
+                            f"{prompt_version()}; rebuild the trajectories (routeweave train data)")
+
     import torch
     from datasets import Dataset
     from transformers import TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
     from .masking import encode
-    from .records import read_trajectories
 
     torch.set_num_threads(settings.threads)
-    rows = read_trajectories(trajectories)
-    versions = {t.prompt_version for t in rows}
-    if len(versions) != 1:
-        raise TrainingError(f"{trajectories}: field 'prompt_version' differs between rows ({sorted(versions)}); "
-                            "rebuild the trajectories with one prompt")
     model, tok = load_base(settings.base)
     data = Dataset.from_list([encode(tok, t, max_length=settings.max_length) for t in rows])
     out = work / "sft"
