@@ -47,6 +47,7 @@ class Target(BaseModel):
     timeout: float = 60.0
     temperature: float = 0.0
     mock_response: str | None = None
+    extra_body: dict[str, Any] = Field(default_factory=dict, description="sent with every request, e.g. llama.cpp's per-request 'lora' scales")
     router: Any = Field(None, exclude=True, repr=False)
     calibration: Any = Field(default_factory=lambda: PromptCalibration(), exclude=True, repr=False)
 
@@ -116,7 +117,8 @@ def build_router(model_list: list[dict[str, Any]], fallbacks: dict[str, list[str
     )
 
 
-def make_target(who: str, endpoint: Endpoint, router: Any, prices: dict[str, Price], api_base: str | None) -> Target:
+def make_target(who: str, endpoint: Endpoint, router: Any, prices: dict[str, Price], api_base: str | None,
+                extra_body: dict[str, Any] | None = None) -> Target:
     return Target(
         who=who,
         model=endpoint.model or "",
@@ -127,6 +129,7 @@ def make_target(who: str, endpoint: Endpoint, router: Any, prices: dict[str, Pri
         timeout=endpoint.timeout,
         temperature=endpoint.temperature,
         mock_response=endpoint.mock_response,
+        extra_body=extra_body or {},
         router=router,
     )
 
@@ -193,8 +196,11 @@ async def complete(
         kwargs["stop"] = stop
     if logprobs:
         kwargs["logprobs"] = True
+    body = dict(target.extra_body)
     if grammar:
-        kwargs["extra_body"] = {"grammar": grammar}
+        body["grammar"] = grammar
+    if body:
+        kwargs["extra_body"] = body
     started = time.perf_counter()
     try:
         response = await target.router.acompletion(**kwargs)

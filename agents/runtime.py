@@ -37,8 +37,17 @@ class Runtime:
             fallbacks = getattr(endpoint, "fallbacks", [])
             prices = {who: endpoint.price} | {f: self.pool.expert(f).price for f in fallbacks}
             first = self._addresses(endpoint)[0][0] if endpoint.addresses else None
-            self._targets[who] = make_target(who, endpoint, self._litellm_router, prices, first)
+            self._targets[who] = make_target(who, endpoint, self._litellm_router, prices, first, self._lora_body(endpoint))
         return self._targets[who]
+
+    def _lora_body(self, endpoint: Endpoint) -> dict:
+        """llama.cpp's per-request adapter scales: on a server with adapters, every request names each
+        adapter, scale 1 for the endpoint's own and 0 for the others (the pool checks they agree)."""
+        servers = [a.server for a in endpoint.addresses if a.server]
+        names = list(self.pool.servers[servers[0]].adapters) if servers else []
+        if not names:
+            return {}
+        return {"lora": [{"id": i, "scale": 1.0 if n == endpoint.adapter else 0.0} for i, n in enumerate(names)]}
 
     def reader(self, name: str) -> Target:
         """The model that reads an evidence expert's reply: 'router' or a model expert's name."""

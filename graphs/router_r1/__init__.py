@@ -12,16 +12,29 @@ from __future__ import annotations
 
 from langgraph.graph import END
 
+from ...agents.adapters import check_adapter
+from ...agents.local_server import resolve_gguf
 from ..answering import candidates
 from ..guard import guarded_graph
 from ..registry import GraphContext, GraphSpec, register_graph
 from .experts import ExpertRound
 from .nodes import R1Nodes
+from .prompt import prompt_version
 from .state import R1State
+
+
+def check_router_adapter(pool) -> None:
+    """A router adapter trained on another version of this graph's prompt is refused, naming the file."""
+    router = pool.router
+    if not router.adapter or not router.server:
+        return
+    path = resolve_gguf(pool.servers[router.server].adapters[router.adapter])
+    check_adapter(path, resolve_gguf(pool.servers[router.server].gguf), name=router.adapter, prompt_version=prompt_version())
 
 
 def build_router_r1(ctx: GraphContext, checkpointer=None):
     """The compiled LangGraph graph. Its nodes are async: run it with ainvoke/astream."""
+    check_router_adapter(ctx.pool)
     nodes, experts = R1Nodes(ctx.runtime), ExpertRound(ctx.runtime)
     graph = guarded_graph(R1State, ctx.guard, candidates(ctx.pool), "route")
     graph.add_node("route", nodes.route)
