@@ -147,8 +147,8 @@ def pool_path(spec: str | Path | None = None) -> Path:
         return Path(text).expanduser()
     path = POOLS_DIR / f"{text}.toml"
     if not path.is_file():
-        raise PoolError(f"no pool named '{text}': shipped pools are {', '.join(shipped_pools())}; "
-                        f"or give a path to a .toml file")
+        raise PoolError(f"no shipped pool named '{text}' (shipped: {', '.join(shipped_pools())}); "
+                        "a pool file needs a path separator or the .toml suffix, e.g. ./my-pool.toml")
     return path
 
 

@@ -23,7 +23,7 @@ SESSION_COLUMNS = {"session_id": str, "graph": str, "question": str, "answer": s
                    "finished": float, "meta": str, "overspent_usd": float}
 STEP_COLUMNS = {"session_id": str, "idx": int, "kind": str, "round": int, "expert": str, "query": str, "reply": str,
                 "text": str, "prompt_tokens": int, "completion_tokens": int, "cost_usd": float, "cost_units": float,
-                "latency_s": float, "error": str, "overspent_usd": float}
+                "latency_s": float, "error": str, "overspent_usd": float, "answered_by": str}
 
 
 class TraceStore:

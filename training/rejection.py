@@ -47,7 +47,7 @@ def _final_turn(steps: list[dict]) -> str | None:
 def from_run(results_db: Path, run: str, *, data_dir: Path, min_f1: float = 0.5) -> tuple[list[Trajectory], dict]:
     from routeweave.evals.qa.store import ResultStore
     from routeweave.serving.paths import checkpoint_path
-    from routeweave.graphs.trace_store import TraceStore
+    from routeweave.serving import TraceStore
 
     if not Path(results_db).is_file():
         raise TrainingError(f"results database {results_db} does not exist (run `routeweave eval qa` first)")
