@@ -12,7 +12,7 @@ import pytest
 from routeweave.evals.routing.calibration import calibration
 from routeweave.evals.routing.llm_features import FeatureCache
 from routeweave.evals.routing.metrics import Anchors, summarise
-from routeweave.policies import OutcomeTable, Request, get_policy
+from routeweave.policies import Request, get_policy
 from routeweave.policies.causal_llm import FeaturesMissing
 from routeweave.policies.head import QualityHead
 

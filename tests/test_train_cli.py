@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from pathlib import Path
 
-import pytest
 
 from support.train import SHARED, require_shared
 
