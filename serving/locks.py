@@ -17,7 +17,7 @@ import socket
 import threading
 from pathlib import Path
 
-LEASE_S = 30.0
+LEASE_S = float(os.environ.get("ROUTEWEAVE_LEASE_S") or 30.0)  # how long a dead instance's lease blocks a resume
 
 
 class SessionBusy(RuntimeError):

@@ -53,3 +53,16 @@ def test_spend_never_exceeds_budget(budget, calls):
             ledger.settle(reservation, reservation.usd * used_share, int(reservation.tokens * used_share))
     assert ledger.spent_usd <= budget + 1e-12
     assert ledger.spent_tokens <= 5000
+
+
+def test_a_settlement_beyond_its_reservation_is_an_overspend_that_blocks_new_calls():
+    ledger = Ledger(budget_usd=1.0, max_tokens=1000)
+    a, b = ledger.reserve(0.1, 100), ledger.reserve(0.1, 100)  # two calls in flight
+    assert ledger.settle(a, 0.5, 50) is True  # billed five times its reservation
+    assert ledger.blocked and not ledger.can_afford(0.0, 0)  # nothing new starts, not even a free call
+    assert ledger.settle(b, 0.05, 50) is False  # the other call in flight still settles (honestly)
+    assert ledger.spent_usd == pytest.approx(0.55)  # the excess is charged: it was spent
+    honest = Ledger(budget_usd=1.0, max_tokens=1000)
+    assert honest.settle(honest.reserve(0.1, 100), 0.1, 100) is False and not honest.blocked  # exactly the reservation
+    tokens = Ledger(budget_usd=1.0, max_tokens=1000)
+    assert tokens.settle(tokens.reserve(0.1, 100), 0.0, 101) is True  # tokens beyond the reservation count too

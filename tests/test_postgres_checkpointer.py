@@ -228,3 +228,39 @@ def test_two_instances_start_together_and_share_concurrent_sessions(database, tm
     finally:
         for e in engines:
             e.close()
+
+
+def test_an_instance_killed_mid_session_is_resumed_by_another(database, tmp_path, routeweave_cmd):
+    """Instance A (a real `routeweave ask` process on the shared Postgres) is killed with SIGKILL while one
+    expert call of a round has finished and another is in flight. Instance B, with its own trace database,
+    finds the session in the shared checkpoints, waits for A's lease to lapse, and finishes it without
+    making the finished call again."""
+    import json
+    import signal
+    import time
+
+    from support.stub_openai import StubServer
+    from test_resume import wait_for_step, write_pool
+
+    env = {**os.environ, CHECKPOINTER_URL_ENV: database, "ROUTEWEAVE_LEASE_S": "20"}
+    with StubServer() as stub:
+        pool = write_pool(tmp_path, stub, slow=30.0)
+        a_db, b_db = tmp_path / "a" / "rw.db", tmp_path / "b" / "rw.db"
+        a = subprocess.Popen([*routeweave_cmd, "ask", "When?", "--pool", str(pool), "--db", str(a_db), "--json"],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            session = wait_for_step(a_db, "Fast")
+        finally:
+            os.kill(a.pid, signal.SIGKILL)
+            a.wait(timeout=10)
+        resume = [*routeweave_cmd, "resume", session, "--db", str(b_db), "--json"]
+        busy = subprocess.run(resume, env=env, capture_output=True, text=True, timeout=120)
+        assert busy.returncode == 3 and f"pid {a.pid}" in busy.stderr  # A's lease still holds the session
+        deadline = time.monotonic() + 60
+        while busy.returncode == 3 and time.monotonic() < deadline:  # until A's lease lapses
+            time.sleep(2)
+            busy = subprocess.run(resume, env=env, capture_output=True, text=True, timeout=120)
+        assert busy.returncode == 0, busy.stderr
+        result = json.loads(busy.stdout)
+        assert result["stop_reason"] == "answered" and stub.calls["ok"] == 1  # Fast's finished call was not made again
+        assert sorted(s["expert"] for s in result["steps"] if s["kind"] == "route") == ["Fast", "Slow"]

@@ -285,7 +285,11 @@ def test_eval_qa_end_to_end_on_the_embedded_server(tmp_path):
     doc = json.loads(run.stdout)
     assert doc["done"] == 5 and doc["errors_this_time"] == 0
     overall = doc["summary"]["overall"]
-    assert overall["cost_usd_total"] > 0 and 0 <= overall["em"] <= 1 and overall["rounds_mean"] <= 1
+    with ResultStore(db) as store:
+        rows = store.rows("ci")
+    assert overall["cost_usd_total"] == pytest.approx(sum(r["cost_usd"] for r in rows)) and overall["cost_usd_total"] > 0
+    assert overall["em"] == pytest.approx(sum(r["em"] for r in rows) / 5) and all(r["em"] in (0.0, 1.0) for r in rows)
+    assert overall["rounds_mean"] <= 1 and all(r["session_id"] and r["prompt_tokens"] > 0 for r in rows)
     rep = subprocess.run(eval_cmd("report", "ci", "--db", str(db), "--out", str(tmp_path)), capture_output=True,
                          text=True, timeout=120)
     assert rep.returncode == 0, rep.stderr

@@ -34,7 +34,7 @@ def test_eval_routing_gsm8k_json(tmp_path):
         assert {"policy", "auc", "apgr", "cpt50", "cpt80", "strong_share"} <= set(r)
         assert 0 <= r["auc"] <= 1 and 0 <= r["strong_share"] <= 1
     by = {r["policy"]: r for r in doc["results"]}
-    assert by["oracle"]["auc"] > by["knn"]["auc"] > by["random"]["auc"] - 0.02
+    assert by["oracle"]["auc"] > by["knn"]["auc"] > by["random"]["auc"] + 0.01  # the CLI runs real fits (regressions: test_policies_learned.py)
     assert by["best_single"]["apgr"] == pytest.approx(0.5)
     assert {p.name for p in tmp_path.iterdir()} >= {"gsm8k.json", "gsm8k.md", "gsm8k.png", "routing.sqlite"}
 
