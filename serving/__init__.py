@@ -9,6 +9,7 @@ from ..agents.errors import ConfigError
 from ..agents.pool import Pool, PoolError, load_pool, shipped_pools
 from .caps import SessionCaps
 from .engine import Engine
+from .loop import new_event_loop
 from .paths import data_dir, default_cache_dir, default_db_path
 from .policies import fitted_dir, resolve_policy, servable
 from .service import DEFAULT_MODEL, ModelSpec, Service, model_specs
@@ -17,4 +18,4 @@ from .trace_store import TraceStore
 
 __all__ = ["ConfigError", "DEFAULT_MODEL", "Engine", "ModelSpec", "Pool", "PoolError", "RouterGraph", "Service",
            "SessionCaps", "TraceStore", "data_dir", "default_cache_dir", "default_db_path", "fitted_dir", "load_pool",
-           "model_specs", "open_graph", "resolve_policy", "servable", "shipped_pools", "summarize"]
+           "model_specs", "new_event_loop", "open_graph", "resolve_policy", "servable", "shipped_pools", "summarize"]

@@ -1,13 +1,14 @@
 """The Engine: one running pool shared by every graph kind.
 
 It owns the embedded servers and expert clients (`Runtime`), one asyncio loop in a background thread
-(loop.py), LangGraph's checkpointer (AsyncSqliteSaver by default; AsyncPostgresSaver shared by several
-instances with `checkpointer_url` or $ROUTEWEAVE_CHECKPOINTER_URL, see checkpointers.py) and the trace
+(loop.py; a server hands in the loop it serves on), LangGraph's checkpointer (SQLite by default;
+AsyncPostgresSaver shared by several instances with `checkpointer_url` or $ROUTEWEAVE_CHECKPOINTER_URL, see checkpointers.py) and the trace
 store (always this instance's SQLite file). Graphs are compiled on demand by name and policy and cached,
 so the CLI, the HTTP service and evaluation runs serve every graph kind from one llama.cpp server."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 from typing import Any
@@ -27,14 +28,14 @@ _checkpointer_url = checkpointer_url  # the parameter of Engine shadows the func
 
 class Engine:
     def __init__(self, pool: Pool, *, db_path: Path | None = None, cache_dir: Path | None = None,
-                 checkpointer_url: str | None = None):
+                 checkpointer_url: str | None = None, loop: asyncio.AbstractEventLoop | None = None):
         self.pool = pool
         self.db_path = Path(db_path) if db_path else default_db_path()
         # None: SQLite beside the traces; "postgresql://...": LangGraph's Postgres saver, shared by instances.
         self.checkpointer_url = _checkpointer_url(checkpointer_url)
         self.runtime = Runtime(pool, cache_dir=Path(cache_dir) if cache_dir else default_cache_dir())
         self.traces = TraceStore(self.db_path)
-        self.loop = LoopThread()
+        self.loop = LoopThread(loop)  # a loop the caller serves on, or (None) one in a thread of its own
         self.guard = None
         self._close_saver: Closer | None = None
         self._saver: Any = None

@@ -98,10 +98,12 @@ class RouterGraph:
         return {"configurable": {"thread_id": session_id}, "recursion_limit": recursion,
                 "metadata": {FORMAT_KEY: STATE_FORMAT}}
 
-    async def _run(self, inputs: dict[str, Any] | None, session_id: str, emit: Callable[[Step], None] | None) -> dict[str, Any]:
-        """Runs on the owned loop. Steps are stored as they happen, so a crash loses at most one node."""
+    async def _run(self, inputs: dict[str, Any] | None, session_id: str, emit: Callable[[Step], None] | None,
+                   *, new: bool = False) -> dict[str, Any]:
+        """Runs on the owned loop. Steps are stored as they happen, so a crash loses at most one node.
+        `new`: the id was just made, so there is no stored state to read first."""
         config = self._config(session_id)
-        snapshot = await self.compiled.aget_state(config)
+        snapshot = None if new else await self.compiled.aget_state(config)
         if inputs is None and snapshot and snapshot.values:
             written = (snapshot.metadata or {}).get(FORMAT_KEY, 1)
             if written not in READABLE_FORMATS:
@@ -113,8 +115,12 @@ class RouterGraph:
             meta = {"experts": [e.name for e in self.pool.enabled], "policy": self.policy_name,
                     "limits": inputs.get("limits"), "pool": str(self.pool.source or ""), "pool_hash": self.pool.fingerprint()}
             self.traces.begin(session_id, question, graph=self.name, meta=meta)
-        async for update in self.compiled.astream(inputs, config, stream_mode="updates"):
-            for node_update in update.values():
+        final = None  # the state after the last step, as the "values" stream gives it (no read back)
+        async for mode, chunk in self.compiled.astream(inputs, config, stream_mode=["updates", "values"]):
+            if mode == "values":
+                final = chunk
+                continue
+            for node_update in chunk.values():
                 new_steps = (node_update or {}).get("steps") or []
                 if new_steps:
                     self.traces.add_steps(session_id, stored, new_steps)
@@ -122,7 +128,8 @@ class RouterGraph:
                     for step in new_steps:
                         if emit:
                             emit(step)
-        final = (await self.compiled.aget_state(config)).values
+        if final is None:
+            final = (await self.compiled.aget_state(config)).values
         result = summarize(session_id, question, final)
         self.traces.finish(session_id, result)
         return result
@@ -141,10 +148,12 @@ class RouterGraph:
 
     def invoke(self, inputs: dict[str, Any], *, session_id: str | None = None) -> dict[str, Any]:
         """Answer one question; returns answer, steps, cost, tokens and the session id."""
-        return self._loop.run(self._run(self._inputs(inputs), session_id or uuid.uuid4().hex, None))
+        return self._loop.run(self._run(self._inputs(inputs), session_id or uuid.uuid4().hex, None, new=session_id is None))
 
-    async def ainvoke(self, inputs: dict[str, Any], *, session_id: str | None = None) -> dict[str, Any]:
-        return await self._loop.arun(self._run(self._inputs(inputs), session_id or uuid.uuid4().hex, None))
+    async def ainvoke(self, inputs: dict[str, Any], *, session_id: str | None = None, new: bool = False) -> dict[str, Any]:
+        """`new=True`: the caller made `session_id` afresh (no stored session has it), so it is not read first."""
+        run = self._run(self._inputs(inputs), session_id or uuid.uuid4().hex, None, new=new or session_id is None)
+        return await self._loop.arun(run)
 
     def resume(self, session_id: str) -> dict[str, Any]:
         """Finish a session that was interrupted (its checkpoint says where it stopped)."""
@@ -155,7 +164,8 @@ class RouterGraph:
         events: queue.Queue = queue.Queue()
         inputs = self._inputs(inputs)
         future = asyncio.run_coroutine_threadsafe(
-            self._run(inputs, session_id or uuid.uuid4().hex, lambda s: events.put({"type": "step", "step": s})),
+            self._run(inputs, session_id or uuid.uuid4().hex, lambda s: events.put({"type": "step", "step": s}),
+                      new=session_id is None),
             self._loop.loop,
         )
         future.add_done_callback(lambda _: events.put(None))
@@ -163,12 +173,14 @@ class RouterGraph:
             yield event
         yield {"type": "result", **future.result()}
 
-    async def astream(self, inputs: dict[str, Any], *, session_id: str | None = None) -> AsyncIterator[dict[str, Any]]:
+    async def astream(self, inputs: dict[str, Any], *, session_id: str | None = None,
+                      new: bool = False) -> AsyncIterator[dict[str, Any]]:
         caller = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
         inputs = self._inputs(inputs)
         emit = lambda s: caller.call_soon_threadsafe(events.put_nowait, {"type": "step", "step": s})  # noqa: E731
-        task = asyncio.ensure_future(self._loop.arun(self._run(inputs, session_id or uuid.uuid4().hex, emit)))
+        run = self._run(inputs, session_id or uuid.uuid4().hex, emit, new=new or session_id is None)
+        task = asyncio.ensure_future(self._loop.arun(run))
         task.add_done_callback(lambda _: events.put_nowait(None))
         while (event := await events.get()) is not None:
             yield event

@@ -209,7 +209,7 @@ async def _stream(graph, inputs, model_id, spec, budget, include_steps, include_
     yield chunk({"role": "assistant", "content": ""}, routeweave={"session_id": session_id})
     started = time.perf_counter()
     try:
-        async for event in graph.astream(inputs, session_id=session_id):
+        async for event in graph.astream(inputs, session_id=session_id, new=True):
             if event["type"] == "step":
                 step = event["step"]
                 yield chunk({"reasoning_content": step_line(step) + "\n"}, routeweave={"step": step})

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 from pathlib import Path
 
-from ..serving import ConfigError, Service, default_db_path
+from ..serving import ConfigError, Service, default_db_path, new_event_loop
 from .ask_cmd import pool_argument
 
 
@@ -34,15 +35,18 @@ def register(sub) -> None:
 
 
 def _service(args: argparse.Namespace):
+    """The Service, its engine on the loop this process will serve HTTP on (one loop: no thread hop per request)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    loop = new_event_loop()
+    asyncio.set_event_loop(loop)
     try:
-        return Service(args.pool, db_path=args.db).start()
+        return Service(args.pool, db_path=args.db, loop=loop).start()
     except ConfigError as exc:  # configuration the user can fix
         print(f"error: {exc}", file=sys.stderr)
         return None
 
 
-def _run(app, args: argparse.Namespace, what: str) -> None:
+def _run(app, args: argparse.Namespace, what: str, service: Service) -> None:
     import socket
 
     import uvicorn
@@ -54,7 +58,8 @@ def _run(app, args: argparse.Namespace, what: str) -> None:
     host, port = sock.getsockname()[:2]
     print(f"routeweave {what} on http://{host}:{port}", flush=True)  # tests read the port from this line
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=3)
-    uvicorn.Server(config).run(sockets=[sock])
+    # on the engine's loop (not asyncio's current one: importing gradio may replace that)
+    service.engine.loop.loop.run_until_complete(uvicorn.Server(config).serve(sockets=[sock]))
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -65,7 +70,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     try:
         app = create_app(service, max_body_bytes=args.max_body, ui=not args.no_ui, max_sessions=args.max_sessions)
-        _run(app, args, "serve" + ("" if args.no_ui else " (UI at /ui)"))
+        _run(app, args, "serve" + ("" if args.no_ui else " (UI at /ui)"), service)
     finally:
         service.close()
     return 0
@@ -82,7 +87,7 @@ def run_chat(args: argparse.Namespace) -> int:
     try:
         app = mount_ui(FastAPI(docs_url=None, redoc_url=None, openapi_url=None), service, path="",
                        api_key=os.environ.get("ROUTEWEAVE_API_KEY") or None)
-        _run(app, args, "chat")
+        _run(app, args, "chat", service)
     finally:
         service.close()
     return 0
