@@ -10,6 +10,8 @@ from ..agents.pool import Pool, PoolError, load_pool, shipped_pools
 from .caps import SessionCaps
 from .engine import Engine
 from .loop import new_event_loop
+from .metrics import count_overload, count_request
+from .metrics import render as render_metrics
 from .paths import data_dir, default_cache_dir, default_db_path
 from .policies import fitted_dir, resolve_policy, servable
 from .service import DEFAULT_MODEL, ModelSpec, Service, model_specs
@@ -17,5 +19,5 @@ from .sessions import RouterGraph, open_graph, summarize
 from .trace_store import TraceStore
 
 __all__ = ["ConfigError", "DEFAULT_MODEL", "Engine", "ModelSpec", "Pool", "PoolError", "RouterGraph", "Service",
-           "SessionCaps", "TraceStore", "data_dir", "default_cache_dir", "default_db_path", "fitted_dir", "load_pool",
-           "model_specs", "new_event_loop", "open_graph", "resolve_policy", "servable", "shipped_pools", "summarize"]
+           "SessionCaps", "TraceStore", "count_overload", "count_request", "data_dir", "default_cache_dir", "default_db_path", "fitted_dir", "load_pool",
+           "model_specs", "new_event_loop", "open_graph", "render_metrics", "resolve_policy", "servable", "shipped_pools", "summarize"]

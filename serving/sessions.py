@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 from ..agents.errors import ConfigError
 from ..agents.pool import Pool, load_pool
 from ..graphs import STATE_FORMAT, Step, graph_spec
+from . import metrics
 from .caps import SessionCaps
 from .engine import Engine
 
@@ -115,7 +117,20 @@ class RouterGraph:
             meta = {"experts": [e.name for e in self.pool.enabled], "policy": self.policy_name,
                     "limits": inputs.get("limits"), "pool": str(self.pool.source or ""), "pool_hash": self.pool.fingerprint()}
             self.traces.begin(session_id, question, graph=self.name, meta=meta)
-        final = None  # the state after the last step, as the "values" stream gives it (no read back)
+        started = time.perf_counter()
+        with metrics.IN_FLIGHT.track_inprogress():
+            final = await self._steps(inputs, config, session_id, stored, emit)
+        if final is None:
+            final = (await self.compiled.aget_state(config)).values
+        result = summarize(session_id, question, final)
+        self.traces.finish(session_id, result)
+        metrics.observe_session(self.name, result, time.perf_counter() - started)
+        return result
+
+    async def _steps(self, inputs, config, session_id: str, stored: int, emit) -> dict[str, Any] | None:
+        """Run the graph, storing and emitting each new step; the final state as the "values" stream gives
+        it (no read back), or None if nothing ran."""
+        final = None
         async for mode, chunk in self.compiled.astream(inputs, config, stream_mode=["updates", "values"]):
             if mode == "values":
                 final = chunk
@@ -128,11 +143,7 @@ class RouterGraph:
                     for step in new_steps:
                         if emit:
                             emit(step)
-        if final is None:
-            final = (await self.compiled.aget_state(config)).values
-        result = summarize(session_id, question, final)
-        self.traces.finish(session_id, result)
-        return result
+        return final
 
     def _inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """{"question": str} plus optional session caps (SessionCaps: budget_usd, max_rounds, max_tokens,
