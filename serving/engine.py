@@ -59,6 +59,11 @@ class Engine:
         saver, self._close_saver = await open_checkpointer(self.checkpointer_url, self.db_path)
         return saver
 
+    @property
+    def saver(self) -> Any:
+        """The open LangGraph checkpointer (None before start)."""
+        return self._saver
+
     def policy(self, name: str, policy: "str | Path | Policy | None" = None) -> Policy | None:
         """The policy graph `name` routes with: the one given, or the graph's default for this pool."""
         spec = graph_spec(name)

@@ -85,6 +85,10 @@ class Service:
             self._graphs[model] = self.engine.graph(spec.graph, spec.policy)
         return self._graphs[model]
 
+    def model_servers(self) -> dict[str, str]:
+        """name -> base URL of the embedded model servers this process uses (started here or by a parent)."""
+        return self.engine.runtime.fleet.base_urls()
+
     def expert_names(self) -> list[str]:
         return [e.name for e in self.pool.enabled]
 

@@ -92,7 +92,8 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
 
     @app.get("/healthz")
     async def healthz():
-        return {"status": "ok", "models": len(service.models), "experts": service.expert_names()}
+        return {"status": "ok", "models": len(service.models), "experts": service.expert_names(), "pid": os.getpid(),
+                "model_servers": service.model_servers()}
 
     @app.get("/")
     async def root():
