@@ -133,9 +133,10 @@ class Phase:
 
 
 async def drive(url: str, body: dict, *, count: int, concurrency: int, cpu_pid: int | None = None, check: str = "1889",
-                stream: bool = False) -> Phase:
+                stream: bool = False, retry_429: float | None = None) -> Phase:
     """`count` requests with `concurrency` in flight; a reply counts when it is a 200 that contains `check`.
-    Non-200 replies (a 429 under a cap) are counted by status, not as latencies."""
+    Non-200 replies (a 429 under a cap) are counted by status, not as latencies; with `retry_429` a client
+    refused with 429 waits that long and sends again (until `count` are answered)."""
     phase = Phase()
     issued = 0
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
@@ -162,6 +163,9 @@ async def drive(url: str, body: dict, *, count: int, concurrency: int, cpu_pid: 
                 phase.errors.append(f"{type(exc).__name__}: {exc}")
                 continue
             if resp.status != 200:
+                if resp.status == 429 and retry_429 is not None:
+                    issued -= 1
+                    await asyncio.sleep(retry_429)
                 continue
             if check not in data:
                 phase.errors.append(data[:300])

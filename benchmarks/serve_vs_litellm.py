@@ -12,7 +12,8 @@ serve` (the stub as router and as the only expert). The same aiohttp client driv
 - r1_session: a Router-R1 session over HTTP (router twice, expert once), in the default durable mode and
   in every opt-in faster mode; beside it the same three calls made by LiteLLM's Router in a bare process
   (the floor a LiteLLM-based session cannot go under) and by the bare openai client.
-- overload: r1 sessions at 4x the concurrency, with and without `--max-sessions`.
+- overload: r1 sessions at 4x the concurrency, with and without `--max-sessions 8`.
+- workers: the single-call and r1 loads (at twice the concurrency) on `serve --workers 2`.
 - backend_floor: the client straight to the stub.
 
 CPU per request (or session) = the serving process tree's user+system CPU over the measured phase,
@@ -40,7 +41,7 @@ from bench_load import Child, drive, median_of, python  # noqa: E402
 ENV = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False", "GRADIO_ANALYTICS_ENABLED": "False",
        "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY": "true", "LITELLM_LOG": "ERROR"}
 QUESTION = [{"role": "user", "content": "When was the Eiffel Tower built?"}]
-MODES = {"durable": []}  # the default, then every opt-in faster mode of `serve`
+MODES = {"durable": [], "exit": ["--durability", "exit"]}  # the default (sync), then the opt-in faster mode
 
 
 def pool_toml(api_base: str) -> str:
@@ -140,7 +141,7 @@ def rounds_of(rounds: int, servers: dict, phase) -> dict:
 
 
 def run(*, quick: bool, delay: float, rounds: int, concurrency: int, log=print) -> dict:
-    n1, nc, nr = (60, 300, 120) if quick else (300, 2000, 600)
+    n1, nc, nr = (60, 300, 120) if quick else (150, 600, 200)
     rounds = 1 if quick else rounds
     report: dict = {"delay_s": delay, "concurrency": concurrency, "rounds": rounds, "quick": quick,
                     "machine": f"{os.cpu_count()} cores, Python {platform.python_version()}, load average "
@@ -212,9 +213,10 @@ def run(*, quick: bool, delay: float, rounds: int, concurrency: int, log=print) 
                     alt.wait_http("/healthz")
                     asyncio.run(drive(f"{alt.url}/v1/chat/completions", r1_body, count=30, concurrency=2))
                     sessions[f"routeweave_{mode}"] = rounds_of(rounds, {mode: alt}, session_phase)[mode]
-            for kind in ("litellm", "openai"):
-                runs = [floor_in_child(api_base, kind, nr, concurrency) for _ in range(rounds)]
-                sessions[f"{kind}_client_floor"] = median_of(runs)
+            if not quick:
+                report["workers"] = workers_phase(workdir, pool, r1_body, targets["routeweave"][2], concurrency, nc, nr, log)
+            for kind in ("litellm", "openai"):  # a bare process on an idle backend: one run of 2x the sessions
+                sessions[f"{kind}_client_floor"] = floor_in_child(api_base, kind, 2 * nr, concurrency)
                 log(f"r1 floor {kind}: {sessions[f'{kind}_client_floor']}")
             floor = sessions["litellm_client_floor"]["cpu_ms_per_session"]
             sessions["graph_cpu_ms_above_litellm_floor"] = sessions["routeweave"]["cpu_ms_per_session"] - floor
@@ -228,13 +230,32 @@ def run(*, quick: bool, delay: float, rounds: int, concurrency: int, log=print) 
     return report
 
 
+def workers_phase(workdir: Path, pool: Path, r1_body: dict, single_body: dict, concurrency: int, nc: int, nr: int,
+                  log) -> dict:
+    """The same loads on `serve --workers 2` (CPU: the parent and both workers)."""
+    out = {}
+    with serve(workdir, pool, "workers2", ["--no-ui", "--workers", "2"]) as child:
+        child.wait_http("/healthz")
+        url = f"{child.url}/v1/chat/completions"
+        asyncio.run(drive(url, r1_body, count=40, concurrency=4))
+        single = asyncio.run(drive(url, single_body, count=nc, concurrency=concurrency * 2, cpu_pid=child.pid)).summary()
+        r1 = asyncio.run(drive(url, r1_body, count=nr, concurrency=concurrency * 2, cpu_pid=child.pid)).summary()
+        out["single_call"] = {k: single[k] for k in ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request", "errors")}
+        out["r1_session"] = {"sessions_per_s": r1["rps"], "p99_ms": r1["p99_ms"], "cpu_ms_per_session": r1["cpu_ms_per_request"],
+                             "errors": r1["errors"]}
+        log(f"workers=2: {out}")
+    return out
+
+
 def overload(workdir: Path, pool: Path, body: dict, concurrency: int, count: int, log) -> dict:
-    """Router-R1 sessions at high concurrency, with no cap and with --max-sessions: the admitted ones' p99."""
+    """Router-R1 sessions at high concurrency, with no cap and with --max-sessions 8 (a refused client waits
+    50 ms and sends again): how long the answered ones took, and how many 429s the cap sent."""
     out = {"concurrency": concurrency}
     for name, flags in {"no_cap": [], "cap_8": ["--max-sessions", "8"]}.items():
         with serve(workdir, pool, f"overload-{name}", ["--no-ui", *flags]) as child:
             child.wait_http("/healthz")
-            got = asyncio.run(drive(f"{child.url}/v1/chat/completions", body, count=count, concurrency=concurrency)).summary()
+            got = asyncio.run(drive(f"{child.url}/v1/chat/completions", body, count=count, concurrency=concurrency,
+                                    retry_429=0.05)).summary()
             out[name] = {k: got[k] for k in ("ok", "rps", "p50_ms", "p99_ms", "statuses", "errors")}
             log(f"overload {name}: {out[name]}")
     return out

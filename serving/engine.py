@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ..agents.errors import ConfigError
 from ..agents.pool import Pool
 from ..agents.runtime import Runtime
 from ..graphs import GraphContext, graph_spec
@@ -24,11 +25,20 @@ from .policies import default_policy, resolve_policy
 from .trace_store import TraceStore
 
 _checkpointer_url = checkpointer_url  # the parameter of Engine shadows the function
+# LangGraph's durability modes. "sync" (the default): each step's checkpoint is written before the next step
+# starts, so a session killed at any point resumes from its last completed step. "async": written while the
+# next step runs (a kill in that window repeats one step). "exit": only when the session ends (a killed
+# session starts over; traces are still written per step) - opt-in, for throughput over resumability.
+DURABILITY = ("sync", "async", "exit")
 
 
 class Engine:
     def __init__(self, pool: Pool, *, db_path: Path | None = None, cache_dir: Path | None = None,
-                 checkpointer_url: str | None = None, loop: asyncio.AbstractEventLoop | None = None):
+                 checkpointer_url: str | None = None, loop: asyncio.AbstractEventLoop | None = None,
+                 durability: str = "sync"):
+        if durability not in DURABILITY:
+            raise ConfigError(f"unknown durability {durability!r}: use one of {', '.join(DURABILITY)}")
+        self.durability = durability
         self.pool = pool
         self.db_path = Path(db_path) if db_path else default_db_path()
         # None: SQLite beside the traces; "postgresql://...": LangGraph's Postgres saver, shared by instances.

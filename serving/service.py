@@ -55,9 +55,9 @@ class Service:
     """One Engine shared by every request, every model name and the UI. Graph wrappers are cached."""
 
     def __init__(self, pool: str | Path | Pool | None = None, *, db_path: Path | None = None, cache_dir: Path | None = None,
-                 loop: asyncio.AbstractEventLoop | None = None):
+                 loop: asyncio.AbstractEventLoop | None = None, durability: str = "sync"):
         self.pool = pool if isinstance(pool, Pool) else load_pool(pool)
-        self.engine = Engine(self.pool, db_path=db_path, cache_dir=cache_dir, loop=loop)
+        self.engine = Engine(self.pool, db_path=db_path, cache_dir=cache_dir, loop=loop, durability=durability)
         self.models = model_specs(self.pool)
         self._graphs: dict[str, Any] = {}
 

@@ -131,7 +131,8 @@ class RouterGraph:
         """Run the graph, storing and emitting each new step; the final state as the "values" stream gives
         it (no read back), or None if nothing ran."""
         final = None
-        async for mode, chunk in self.compiled.astream(inputs, config, stream_mode=["updates", "values"]):
+        updates = self.compiled.astream(inputs, config, stream_mode=["updates", "values"], durability=self.engine.durability)
+        async for mode, chunk in updates:
             if mode == "values":
                 final = chunk
                 continue

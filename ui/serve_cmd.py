@@ -43,6 +43,10 @@ def register(sub) -> None:
     serve.add_argument("--gc-older-than", metavar="DURATION",
                        help="prune the checkpoints of sessions finished longer ago than this (e.g. 1d), while serving")
     serve.add_argument("--gc-every", type=float, default=600.0, metavar="SECONDS", help="how often to prune (default 600)")
+    serve.add_argument("--durability", choices=("sync", "async", "exit"), default="sync",
+                       help="when checkpoints are written: sync (default: before each next step, a killed session "
+                            "resumes from its last step), async (while the next step runs), exit (only at the end: "
+                            "faster, a killed session starts over)")
     serve.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)  # a worker of --workers: the parent's socket
     serve.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     serve.set_defaults(run=run_serve)
@@ -57,7 +61,7 @@ def _service(args: argparse.Namespace):
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        return Service(args.pool, db_path=args.db, loop=loop).start()
+        return Service(args.pool, db_path=args.db, loop=loop, durability=args.__dict__.get("durability", "sync")).start()
     except ConfigError as exc:  # configuration the user can fix
         print(f"error: {exc}", file=sys.stderr)
         return None
@@ -91,7 +95,8 @@ def _run(app, args: argparse.Namespace, what: str, service: Service) -> None:
 
 def _worker_argv(args: argparse.Namespace) -> list[str]:
     """The flags of this command for each worker of --workers (the socket comes from the parent)."""
-    argv = ["--max-body", str(args.max_body), "--max-sessions", str(args.max_sessions), "--gc-every", str(args.gc_every)]
+    argv = ["--max-body", str(args.max_body), "--max-sessions", str(args.max_sessions), "--gc-every", str(args.gc_every),
+            "--durability", args.durability]
     for flag, value in (("--pool", args.pool), ("--db", args.db), ("--gc-older-than", args.gc_older_than)):
         if value is not None:
             argv += [flag, str(value)]
