@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from langgraph.graph import END, START, StateGraph
 
+from .edges import inline
 from .session import policy_request
 from .state import SessionState, make_step
 
@@ -38,5 +39,5 @@ def guarded_graph(state_type: type, guard, candidates, first: str) -> StateGraph
     graph = StateGraph(state_type)
     graph.add_node("guard", GuardNode(guard, candidates))
     graph.add_edge(START, "guard")
-    graph.add_conditional_edges("guard", GuardNode.after, {"next": first, "end": END})
+    graph.add_conditional_edges("guard", inline(GuardNode.after), {"next": first, "end": END})
     return graph

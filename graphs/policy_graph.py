@@ -13,6 +13,7 @@ from langgraph.graph import END
 
 from ..policies import Decision
 from .answering import candidates
+from .edges import inline
 from .guard import guarded_graph
 from .registry import GraphContext
 from .session import policy_request
@@ -67,7 +68,7 @@ def policy_graph(nodes_class: type[PolicyNodes], name: str):
         graph = guarded_graph(PolicyState, ctx.guard, nodes.candidates, "decide")
         graph.add_node("decide", nodes.decide)
         graph.add_node("answer", nodes.answer)
-        graph.add_conditional_edges("decide", after_decide, {"answer": "answer", "end": END})
+        graph.add_conditional_edges("decide", inline(after_decide), {"answer": "answer", "end": END})
         graph.add_edge("answer", END)
         return graph.compile(checkpointer=checkpointer, name=name)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from langgraph.graph import END
 
 from ..answering import candidates
+from ..edges import inline
 from ..guard import guarded_graph
 from ..registry import GraphContext, GraphSpec, register_graph
 from .nodes import R1Nodes
@@ -25,7 +26,7 @@ def build_router_r1(ctx: GraphContext, checkpointer=None):
     graph = guarded_graph(R1State, ctx.guard, candidates(ctx.pool), "route")
     graph.add_node("route", nodes.route)
     graph.add_node("call_experts", nodes.call_experts)
-    graph.add_conditional_edges("route", nodes.after_route, {"call_experts": "call_experts", "route": "route", "end": END})
+    graph.add_conditional_edges("route", inline(nodes.after_route), {"call_experts": "call_experts", "route": "route", "end": END})
     graph.add_edge("call_experts", "route")
     return graph.compile(checkpointer=checkpointer, name="router-r1")
 
