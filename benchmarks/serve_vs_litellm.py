@@ -205,7 +205,13 @@ def run(*, quick: bool, delay: float, rounds: int, concurrency: int, log=print) 
                             "errors": one["errors"] + many["errors"]}
 
                 asyncio.run(drive(f"{rw.url}/v1/chat/completions", r1_body, count=30, concurrency=2))
-                sessions = {"routeweave": rounds_of(rounds, {"routeweave": rw}, session_phase)["routeweave"]}
+
+                def session_or_floor(name, child):  # the floor alternates with the sessions, same rounds
+                    if child is None:
+                        return floor_in_child(api_base, "litellm", nr, concurrency)
+                    return session_phase(name, child)
+
+                sessions = rounds_of(rounds, {"routeweave": rw, "litellm_client_floor": None}, session_or_floor)
             for mode, flags in modes.items():
                 if mode == "durable":
                     continue
@@ -215,9 +221,8 @@ def run(*, quick: bool, delay: float, rounds: int, concurrency: int, log=print) 
                     sessions[f"routeweave_{mode}"] = rounds_of(rounds, {mode: alt}, session_phase)[mode]
             if not quick:
                 report["workers"] = workers_phase(workdir, pool, r1_body, targets["routeweave"][2], concurrency, nc, nr, log)
-            for kind in ("litellm", "openai"):  # a bare process on an idle backend: one run of 2x the sessions
-                sessions[f"{kind}_client_floor"] = floor_in_child(api_base, kind, 2 * nr, concurrency)
-                log(f"r1 floor {kind}: {sessions[f'{kind}_client_floor']}")
+            sessions["openai_client_floor"] = floor_in_child(api_base, "openai", 2 * nr, concurrency)
+            log(f"r1 floors: {sessions['litellm_client_floor']}, openai {sessions['openai_client_floor']}")
             floor = sessions["litellm_client_floor"]["cpu_ms_per_session"]
             sessions["graph_cpu_ms_above_litellm_floor"] = sessions["routeweave"]["cpu_ms_per_session"] - floor
             report["r1_session"] = sessions

@@ -44,10 +44,13 @@ def markdown(report: dict) -> str:
             continue
         lines.append(f"| {name} | {_f(row.get('sessions_per_s'))} | {_f(row.get('p50_ms'), 2)} | "
                      f"{_f(row.get('loaded_p99_ms'), 1)} | {_f(row.get('cpu_ms_per_session'), 2)} |")
-    lines += ["", f"What the service adds above the LiteLLM client floor (the same three calls through LiteLLM's Router "
-                  f"in a bare process): **{r1['graph_cpu_ms_above_litellm_floor']:.2f} ms CPU per session** "
-                  f"(target: ≤ 6 ms per session in all; LiteLLM's Router alone costs "
-                  f"{r1['litellm_client_floor']['cpu_ms_per_session']:.1f} ms for the three calls here).", ""]
+    floor = r1["litellm_client_floor"]["cpu_ms_per_session"]
+    lines += ["", f"Target: ≤ 6 ms of serving CPU per session. LiteLLM's Router alone (the same three calls from a bare "
+                  f"process, alternating with the sessions) costs **{floor:.1f} ms**, the bare openai client "
+                  f"{r1['openai_client_floor']['cpu_ms_per_session']:.1f} ms: the floor is LiteLLM's. Above it the "
+                  f"service (HTTP, graph, checkpoints, traces, metrics) adds **{r1['graph_cpu_ms_above_litellm_floor']:.1f} ms** "
+                  f"per session (two separate processes on a shared machine: ± a few ms). Through LiteLLM's proxy the "
+                  f"same three calls would cost 3 × {lp['cpu_ms_per_request']:.1f} = {3 * lp['cpu_ms_per_request']:.1f} ms.", ""]
     workers = report.get("workers")
     if workers:
         one = r1.get("routeweave", {})
@@ -68,7 +71,24 @@ def markdown(report: dict) -> str:
             lines.append(f"| {name.replace('_', ' ')} | {row['ok']} | {row['statuses'].get('429', row['statuses'].get(429, 0))} | "
                          f"{_f(row['rps'])} | {_f(row['p50_ms'], 0)} | {_f(row['p99_ms'], 0)} |")
         lines.append("")
+    lines += targets(report)
     return "\n".join(lines)
+
+
+def targets(report: dict) -> list[str]:
+    single, r1 = report["single_call"], report["r1_session"]
+    above = r1["graph_cpu_ms_above_litellm_floor"]
+    rows = [("single_call requests/s ratio vs the proxy", "≥ 1.0", f"{single['ratio_rps']:.2f}", single["ratio_rps"] >= 1.0),
+            ("single_call c=1 p50 ratio vs the proxy", "≤ 1.0", f"{single['ratio_p50']:.2f}", single["ratio_p50"] <= 1.0),
+            ("Router-R1 session, serving CPU", "≤ 6 ms", f"{r1['routeweave']['cpu_ms_per_session']:.1f} ms", False),
+            ("… of which above LiteLLM's own floor", "(what the graph adds)", f"{above:.1f} ms", above <= 6.0)]
+    out = ["## Targets (issue 13), this run", "", "| target | wanted | got | met |", "|---|---|---:|---|"]
+    out += [f"| {name} | {want} | {got} | {'yes' if ok else 'no'} |" for name, want, got, ok in rows]
+    return out + ["", "The 6 ms per session cannot be met while every call goes through LiteLLM's Router: its three calls "
+                  "alone cost more (the floor above). Graph machinery per step: benchmarks/orchestration_overhead.py.", "",
+                  "Noise: the machine (2 cores) was shared with other jobs. The servers run alternately (the order flips "
+                  "each round) and every figure is the median of the rounds; CPU per request is the steadiest figure "
+                  "(other jobs stretch wall time far more than the CPU a request needs).", ""]
 
 
 if __name__ == "__main__":
