@@ -47,13 +47,30 @@ class Target(BaseModel):
     timeout: float = 60.0
     temperature: float = 0.0
     mock_response: str | None = None
+    extra_body: dict[str, Any] = Field(default_factory=dict, description="sent with every request, e.g. llama.cpp's per-request 'lora' scales")
     router: Any = Field(None, exclude=True, repr=False)
+    calibration: Any = Field(default_factory=lambda: PromptCalibration(), exclude=True, repr=False)
 
     def reserve_usd(self, prompt_tokens: int, max_tokens: int | None = None) -> float:
         """The most this call can cost: its prompt plus max_tokens of output, at the dearest price it may
         be answered at (its own, or a fallback's)."""
         tokens = max_tokens or self.max_tokens
         return max(p.cost_usd(prompt_tokens, tokens) for p in [self.price, *self.prices.values()])
+
+
+class PromptCalibration:
+    """How far the provider's prompt-token counts run above our own count, learned from the usage each
+    reply reports, so that reservations cover the prompt as the provider counts it (a tokenizer we do not
+    have, a chat template, tool or image tokens). The ratio only grows, up to MAX_RATIO."""
+
+    MAX_RATIO = 8.0
+
+    def __init__(self) -> None:
+        self.ratio = 1.0
+
+    def observe(self, estimated: int, reported: int) -> None:
+        if estimated > 0 and reported > 0:
+            self.ratio = min(self.MAX_RATIO, max(self.ratio, reported / estimated))
 
 
 class MissingKeyError(ConfigError):
@@ -100,7 +117,8 @@ def build_router(model_list: list[dict[str, Any]], fallbacks: dict[str, list[str
     )
 
 
-def make_target(who: str, endpoint: Endpoint, router: Any, prices: dict[str, Price], api_base: str | None) -> Target:
+def make_target(who: str, endpoint: Endpoint, router: Any, prices: dict[str, Price], api_base: str | None,
+                extra_body: dict[str, Any] | None = None) -> Target:
     return Target(
         who=who,
         model=endpoint.model or "",
@@ -111,6 +129,7 @@ def make_target(who: str, endpoint: Endpoint, router: Any, prices: dict[str, Pri
         timeout=endpoint.timeout,
         temperature=endpoint.temperature,
         mock_response=endpoint.mock_response,
+        extra_body=extra_body or {},
         router=router,
     )
 
@@ -127,9 +146,11 @@ PROMPT_EXTRA_TOKENS = 16
 
 
 def reservation(target: Target, messages: list[dict[str, str]], max_tokens: int | None = None) -> Cost:
-    """The one reservation rule: the most a call may cost before it is made. The prompt as counted, with
-    headroom, plus every output token allowed, at the dearest price it may be answered at."""
-    prompt = int(count_tokens(target, messages) * PROMPT_HEADROOM) + PROMPT_EXTRA_TOKENS
+    """The one reservation rule: the most a call may cost before it is made. The prompt as the provider
+    will count it (our count, scaled by what its replies reported so far, with headroom), plus every output
+    token allowed, at the dearest price it may be answered at."""
+    estimate = count_tokens(target, messages) * target.calibration.ratio
+    prompt = int(estimate * PROMPT_HEADROOM) + PROMPT_EXTRA_TOKENS
     out = max_tokens or target.max_tokens
     return Cost(usd=target.reserve_usd(prompt, out), tokens=prompt + out)
 
@@ -175,8 +196,11 @@ async def complete(
         kwargs["stop"] = stop
     if logprobs:
         kwargs["logprobs"] = True
+    body = dict(target.extra_body)
     if grammar:
-        kwargs["extra_body"] = {"grammar": grammar}
+        body["grammar"] = grammar
+    if body:
+        kwargs["extra_body"] = body
     started = time.perf_counter()
     try:
         response = await target.router.acompletion(**kwargs)
@@ -189,6 +213,7 @@ async def complete(
     usage = getattr(response, "usage", None)
     prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
     completion = int(getattr(usage, "completion_tokens", 0) or 0)
+    target.calibration.observe(count_tokens(target, messages), prompt)
     text = _text(response.choices[0].message) if response.choices else ""
     return CallRecord(
         who=who,
@@ -201,6 +226,7 @@ async def complete(
         error=None if text.strip() else "empty reply",
         confidence=_confidence(response.choices[0]) if logprobs and response.choices else None,
         deployment=deployment or None,
+        usage_missing=prompt == 0,  # every prompt has tokens: a provider that says 0 reported nothing
     )
 
 

@@ -78,10 +78,33 @@ class EmbeddedServer:
         params.port = free_port()
         params.warmup = False
         params.verbosity = int(os.environ.get("ROUTEWEAVE_LLAMA_VERBOSITY", "-1"))
+        if self.spec.adapters:
+            # loaded, not applied: each request says which adapter it wants (llm.py sends the scales)
+            params.lora_adapters = [xllamacpp.CommonAdapterLoraInfo(str(p), 0.0) for p in self.adapter_paths()]
+            params.lora_init_without_apply = True
         self._server = xllamacpp.Server(params)
         self.base_url = f"http://127.0.0.1:{params.port}"
         self._wait_healthy(timeout_s)
         return self.base_url
+
+    def adapter_paths(self) -> list[Path]:
+        """The server's adapter files, in its `adapters` order (= llama.cpp's adapter ids), each checked
+        against the base model and the router prompt version."""
+        from .adapters import AdapterError, check_adapter
+
+        base = resolve_gguf(self.spec.gguf)
+        paths = []
+        for name, spec in self.spec.adapters.items():
+            try:
+                path = resolve_gguf(spec)
+            except ServerError as exc:
+                raise ServerError(f"[servers.{self.name}] adapters.{name}: {exc}") from None
+            try:
+                check_adapter(path, base, name=name)
+            except AdapterError as exc:
+                raise ServerError(str(exc)) from None
+            paths.append(path)
+        return paths
 
     def _wait_healthy(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

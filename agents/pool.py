@@ -53,6 +53,7 @@ class Pool(Strict):
                         f"{who} uses server '{address.server}', but there is no [servers.{address.server}] table "
                         f"(servers: {known})"
                     )
+            self._check_adapter(who, endpoint)
         models = {e.name for e in self.endpoints()}
         for e in self.experts:
             wrong = [f for f in getattr(e, "fallbacks", []) if f not in models or f == e.name]
@@ -65,6 +66,19 @@ class Pool(Strict):
         if not any(e.enabled for e in self.experts):
             raise ValueError("every expert is disabled: enable at least one")
         return self
+
+    def _check_adapter(self, who: str, endpoint: Endpoint) -> None:
+        """An endpoint's `adapter` must be loaded by every embedded server it runs on (and only runs there)."""
+        servers = [a.server for a in endpoint.addresses if a.server]
+        if endpoint.adapter and (not servers or len(servers) != len(endpoint.addresses)):
+            raise ValueError(f"{who} has adapter '{endpoint.adapter}' but runs on no embedded server ('server = ...')")
+        if len({tuple(self.servers[n].adapters) for n in servers}) > 1:
+            raise ValueError(f"{who} runs on embedded servers with different adapters: give them the same 'adapters'")
+        for n in servers:
+            if endpoint.adapter and endpoint.adapter not in self.servers[n].adapters:
+                known = ", ".join(self.servers[n].adapters) or "none"
+                raise ValueError(f"{who} asks for adapter '{endpoint.adapter}', which [servers.{n}] does not load "
+                                 f"(its adapters: {known})")
 
     @property
     def enabled(self) -> list[ExpertSettings]:
@@ -93,8 +107,19 @@ class Pool(Strict):
         raise KeyError(name)
 
     def fingerprint(self) -> str:
-        """A short stable hash of everything that shapes a session (models, prices, limits, experts)."""
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+        """A short stable hash of everything that shapes a session (models, prices, limits, experts) and of
+        the bytes of every LoRA adapter its servers load (a retrained adapter is another pool)."""
+        from .adapters import file_sha256
+        from .local_server import ServerError, resolve_gguf
+
+        digest = hashlib.sha256(self.model_dump_json().encode())
+        for server in self.servers.values():
+            for name, spec in sorted(server.adapters.items()):
+                try:
+                    digest.update(f"{name}={file_sha256(resolve_gguf(spec))}".encode())
+                except ServerError as exc:
+                    raise PoolError(f"adapter '{name}': {exc}") from None
+        return digest.hexdigest()[:16]
 
     def with_enabled(self, names: list[str]) -> "Pool":
         """A copy of the pool with exactly these experts enabled (unknown names are an error)."""
@@ -122,8 +147,8 @@ def pool_path(spec: str | Path | None = None) -> Path:
         return Path(text).expanduser()
     path = POOLS_DIR / f"{text}.toml"
     if not path.is_file():
-        raise PoolError(f"no pool named '{text}': shipped pools are {', '.join(shipped_pools())}; "
-                        f"or give a path to a .toml file")
+        raise PoolError(f"no shipped pool named '{text}' (shipped: {', '.join(shipped_pools())}); "
+                        "a pool file needs a path separator or the .toml suffix, e.g. ./my-pool.toml")
     return path
 
 

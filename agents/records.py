@@ -30,6 +30,13 @@ class CallRecord(BaseModel):
     error: str | None = None
     confidence: float | None = Field(None, ge=0, le=1, description="exp(mean token logprob), when asked and given")
     deployment: str | None = Field(None, description="which replica answered, e.g. 'SmolLM2#1'")
+    usage_missing: bool = Field(False, description="the provider reported no token usage (charged its reservation)")
+    overspent_usd: float = Field(0.0, ge=0, description="dollars charged beyond its reservation")
+    overspent_tokens: int = Field(0, ge=0, description="tokens charged beyond its reservation")
+
+    @property
+    def overspent(self) -> bool:
+        return self.overspent_usd > 0 or self.overspent_tokens > 0
 
     @property
     def tokens(self) -> int:

@@ -21,7 +21,9 @@ class Runtime:
         self.fleet = ServerFleet(pool)
         self.router: Target | None = None
         self.experts: dict[str, ExpertClient] = {}
+        self.disabled: set[str] = set()  # experts taken out of service while running (overspends past the pool's limit)
         self._litellm_router = None
+        self._targets: dict[str, Target] = {}
 
     def _addresses(self, endpoint: Endpoint) -> list[tuple[str | None, bool]]:
         return [
@@ -29,11 +31,23 @@ class Runtime:
         ]
 
     def target(self, endpoint: Endpoint, who: str | None = None) -> Target:
+        """The callable target of a model endpoint, built once (it learns how its provider counts prompts)."""
         who = who or getattr(endpoint, "name", "router")
-        fallbacks = getattr(endpoint, "fallbacks", [])
-        prices = {who: endpoint.price} | {f: self.pool.expert(f).price for f in fallbacks}
-        first = self._addresses(endpoint)[0][0] if endpoint.addresses else None
-        return make_target(who, endpoint, self._litellm_router, prices, first)
+        if who not in self._targets:
+            fallbacks = getattr(endpoint, "fallbacks", [])
+            prices = {who: endpoint.price} | {f: self.pool.expert(f).price for f in fallbacks}
+            first = self._addresses(endpoint)[0][0] if endpoint.addresses else None
+            self._targets[who] = make_target(who, endpoint, self._litellm_router, prices, first, self._lora_body(endpoint))
+        return self._targets[who]
+
+    def _lora_body(self, endpoint: Endpoint) -> dict:
+        """llama.cpp's per-request adapter scales: on a server with adapters, every request names each
+        adapter, scale 1 for the endpoint's own and 0 for the others (the pool checks they agree)."""
+        servers = [a.server for a in endpoint.addresses if a.server]
+        names = list(self.pool.servers[servers[0]].adapters) if servers else []
+        if not names:
+            return {}
+        return {"lora": [{"id": i, "scale": 1.0 if n == endpoint.adapter else 0.0} for i, n in enumerate(names)]}
 
     def reader(self, name: str) -> Target:
         """The model that reads an evidence expert's reply: 'router' or a model expert's name."""

@@ -38,6 +38,11 @@ class LocalServer(Strict):
     threads: int = Field(2, ge=1, le=256)
     n_parallel: int = Field(2, ge=1, le=64)
     n_ctx: int = Field(8192, ge=512, description="total context, shared by the parallel slots")
+    adapters: dict[str, str] = Field(
+        default_factory=dict,
+        description="LoRA adapters (GGUF) loaded but not applied: name -> 'package:file' or a path; an endpoint "
+        "on this server turns one on for its own requests with `adapter = NAME`",
+    )
 
 
 class Replica(Strict):
@@ -70,6 +75,9 @@ class Endpoint(Strict):
         None, max_length=4000, description="answer with this text through LiteLLM's mock_response (tests, benchmarks, demos)"
     )
     replicas: list[Replica] = Field(default_factory=list, description="more copies of this model, load-balanced")
+    adapter: str | None = Field(
+        None, description="embedded servers only: the name of a LoRA adapter of the server applied to this endpoint's requests"
+    )
 
     @property
     def addresses(self) -> list[Replica]:
@@ -103,3 +111,6 @@ class Reliability(Strict):
     retry_after_s: float = Field(0.0, ge=0, description="minimum wait before a retry (backoff grows from it)")
     allowed_fails: int = Field(3, ge=1, description="failures per minute before a deployment is cooled down")
     cooldown_s: float = Field(30.0, ge=0, description="how long a failing deployment is left out of rotation")
+    disable_after_overspends: int | None = Field(
+        None, ge=1, description="take an expert out of service once this many of its calls billed beyond their "
+                                "reservation (counted in the trace store); None: never")

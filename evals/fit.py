@@ -27,7 +27,13 @@ from .qa.store import ResultStore, default_results_path
 
 
 def learned_policies() -> list[str]:
-    return [n for n in policy_names(include_eval_only=False) if policy_class(n).trainable]
+    """The learned policies `fit` fits: those whose extra is installed, and not the ones that need the
+    router model's own features (causal_llm: fitted with `eval routing`'s feature source, not here yet)."""
+    from routeweave.policies.minilm import extra_installed
+
+    return [n for n in policy_names(include_eval_only=False) if policy_class(n).trainable
+            and getattr(policy_class(n), "feature_kind", None) != "router-llm"
+            and extra_installed(getattr(policy_class(n), "extra", None))]
 
 
 def outcome_table(store: ResultStore, runs: list[str], pool: Pool, *, metric: str = "f1") -> tuple[OutcomeTable, dict]:

@@ -26,6 +26,7 @@ class Ledger:
     max_tokens: int
     spent_usd: float = 0.0
     spent_tokens: int = 0
+    blocked: bool = False  # after an overspend no new call may start
     _open: dict[int, Reservation] = field(default_factory=dict)
     _ids: count = field(default_factory=count)
 
@@ -46,7 +47,7 @@ class Ledger:
         return max(0, self.max_tokens - self.spent_tokens - self.reserved_tokens)
 
     def can_afford(self, usd: float, tokens: int) -> bool:
-        return usd <= self.left_usd + 1e-15 and tokens <= self.left_tokens
+        return not self.blocked and usd <= self.left_usd + 1e-15 and tokens <= self.left_tokens
 
     def reserve(self, usd: float, tokens: int) -> Reservation:
         if usd < 0 or tokens < 0:
@@ -59,12 +60,22 @@ class Ledger:
         self._open[reservation.id] = reservation
         return reservation
 
-    def settle(self, reservation: Reservation, usd: float, tokens: int) -> None:
-        """Release the reservation and charge the real cost (which may be lower, never higher by design:
-        a model cannot exceed max_tokens, and prompts are reserved with headroom)."""
+    def settle(self, reservation: Reservation, usd: float, tokens: int) -> bool:
+        """Release the reservation and charge the real cost. A provider that honours max_tokens costs at most
+        the reservation; one that bills beyond it overspends: the excess is charged (it was spent), no new
+        call may start, and True says so."""
         self._open.pop(reservation.id)
         self.spent_usd += usd
         self.spent_tokens += tokens
+        over = usd > reservation.usd * (1 + 1e-9) + 1e-15 or tokens > reservation.tokens
+        self.blocked = self.blocked or over
+        return over
+
+    def charge(self, usd: float, tokens: int, *, overspent: bool = False) -> None:
+        """Charge a call whose reservation was held in an earlier node (parallel calls settle this way)."""
+        self.spent_usd += usd
+        self.spent_tokens += tokens
+        self.blocked = self.blocked or overspent
 
     def release(self, reservation: Reservation) -> None:
         self._open.pop(reservation.id, None)

@@ -1,23 +1,29 @@
-"""The wiring of the graphs where a query-level policy decides (single-shot, cascade):
+"""The graphs where a query-level policy decides (single-shot, cascade). One model call per node visit, so
+the checkpointer has journaled every paid call before the next one starts:
 
-    START → guard → decide → answer → END        (a refusal by the guard or the policy ends early)
+    START → guard → decide → answer ─┬─ evidence ──→ read ─┐
+                               ↑     ├─ escalate ──────────┤ (cascade: the answer's confidence is low)
+                               └─────┴──────────────────────┘
+                                     └─ done ──→ finish → END
 
-Each of those graphs supplies a `PolicyNodes` subclass: what to plan from the policy's decision, and how
-to answer. This module owns the edges, the state they share, the decision step and the refusal."""
+`answer` asks the next expert of the plan; an evidence expert's reply goes to `read` (its reader answers
+from it); `finish` writes the answer step. A graph supplies a `PolicyNodes` subclass that says what it
+plans from the policy's decision (single-shot: one expert; cascade: a ladder and a confidence threshold)."""
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Literal, TypedDict
 
 from langgraph.graph import END
 
 from ..policies import Decision
-from .answering import candidates
+from .answering import ask_reader, candidates
 from .edges import inline
 from .guard import guarded_graph
+from .metering import NOT_AFFORDABLE
 from .registry import GraphContext
-from .session import policy_request
-from .state import SessionState, make_step
+from .session import NO_ANSWER, overspend_notice, policy_request, session_meter
+from .state import SessionState, make_step, step_from_call
 
 
 class Planned(TypedDict):
@@ -25,13 +31,24 @@ class Planned(TypedDict):
     query: str
 
 
+class Best(TypedDict):
+    answer: str
+    confidence: float
+    by: str
+
+
 class PolicyState(SessionState, total=False):
-    pending: list[Planned]  # the policy's choice: experts to ask, in order
-    escalate_below: float  # cascade: escalate while the answer's confidence is below this
+    pending: list[Planned]  # the plan: experts to ask, in order
+    escalate_below: float  # answers below this confidence go to the next expert (0: the first answer is kept)
+    attempt: int  # index of the expert being asked
+    evidence: str | None  # an evidence expert's reply, waiting for its reader
+    best: Best | None
+    then: Literal["answer", "read", "finish"]
+    last_error: str | None
 
 
 class PolicyNodes:
-    """`decide` asks the policy and records its decision; subclasses say what it plans and how to answer."""
+    """`decide` asks the policy and records its decision; subclasses say what it plans (`plan`)."""
 
     def __init__(self, ctx: GraphContext):
         self.runtime, self.pool, self.policy = ctx.runtime, ctx.pool, ctx.policy
@@ -40,20 +57,71 @@ class PolicyNodes:
     def plan(self, decision: Decision, state: PolicyState) -> tuple[dict, str | None, str]:
         """(state update, the expert(s) shown on the decide step, the step's text)."""
         scores = ", ".join(f"{k} {v:.3g}" for k, v in decision.scores.items())
-        update = {"pending": [{"experts": decision.experts[:1], "query": state["question"]}]}
+        update = {"pending": [{"experts": decision.experts[:1], "query": state["question"]}], "escalate_below": 0.0}
         return update, ", ".join(decision.experts) or None, decision.reason + (f" [scores: {scores}]" if scores else "")
 
     async def decide(self, state: PolicyState) -> dict:
-        decision = self.policy.decide(policy_request(state), self.candidates)
+        decision = self.policy.decide(policy_request(state, self.runtime.disabled), self.candidates)
         update, shown, text = self.plan(decision, state)
         step = make_step("decide", 0, expert=shown, text=text, error="refused" if decision.refused else None)
         if decision.refused:
             reply = decision.safe_reply or "I can't route this request."
             return {"answer": reply, "stop_reason": "refused", "steps": [step, make_step("answer", 0, text=reply)]}
-        return {**update, "steps": [step]}
+        return {**update, "attempt": 0, "best": None, "evidence": None, "steps": [step]}
 
-    async def answer(self, state: PolicyState) -> dict:  # pragma: no cover - abstract
-        raise NotImplementedError
+    async def answer(self, state: PolicyState) -> dict:
+        """Ask the plan's next expert (one call)."""
+        order, attempt, question = state["pending"][0]["experts"], state.get("attempt", 0), state["question"]
+        name, meter = order[attempt], session_meter(self.pool, state)
+        client = self.runtime.experts[name]
+        record = await meter.call(name, client.reservation(question), lambda: client.ask(question))
+        steps = [step_from_call("route", attempt + 1, record, expert=name, query=question, reply=record.text)]
+        if record.error is None and client.settings.read_by() is not None:
+            return {"evidence": record.text, "then": "read", "steps": steps + _notices(record, attempt), **meter.spent()}
+        return self._judge(state, record, name, steps, meter)
+
+    async def read(self, state: PolicyState) -> dict:
+        """The reader of an evidence expert answers from its reply (one call)."""
+        order, attempt, question = state["pending"][0]["experts"], state.get("attempt", 0), state["question"]
+        reader, meter = self.runtime.experts[order[attempt]].settings.read_by(), session_meter(self.pool, state)
+        record = await ask_reader(self.runtime, meter, reader, question, state["evidence"])
+        steps = [step_from_call("read", attempt + 1, record, expert=reader, query=question, reply=record.text,
+                                text=f"reads the reply of {order[attempt]}")]
+        return {**self._judge(state, record, reader, steps, meter), "evidence": None}
+
+    def _judge(self, state: PolicyState, record, by: str, steps: list, meter) -> dict:
+        """Keep the best answer so far; finish, or escalate to the next expert of the plan."""
+        order, attempt = state["pending"][0]["experts"], state.get("attempt", 0)
+        best, threshold = state.get("best"), state.get("escalate_below", 0.0)
+        steps = steps + _notices(record, attempt)
+        confident = False
+        if record.error is None:
+            answer = " ".join(record.text.split())
+            confidence = 1.0 if record.confidence is None else record.confidence
+            if best is None or confidence > best["confidence"]:
+                best = {"answer": answer, "confidence": confidence, "by": by}
+            confident = confidence >= threshold
+            if not confident and attempt + 1 < len(order) and not meter.overspent:
+                steps.append(make_step("notice", attempt + 1, expert=order[attempt],
+                                       text=f"confidence {confidence:.2f} < {threshold:.2f}: escalating"))
+        more = not confident and attempt + 1 < len(order) and not meter.overspent
+        return {"best": best, "last_error": record.error, "steps": steps, "then": "answer" if more else "finish",
+                "attempt": attempt + 1 if more else attempt, **meter.spent()}
+
+    async def finish(self, state: PolicyState) -> dict:
+        best, attempt = state.get("best"), state.get("attempt", 0)
+        if best is not None:
+            stop = "overspent" if state.get("overspent") else "answered"
+            return {"answer": best["answer"], "stop_reason": stop, "pending": [], "round": attempt + 1,
+                    "steps": [make_step("answer", attempt + 1, expert=best["by"], text=best["answer"])]}
+        stop = "overspent" if state.get("overspent") else "budget" if state.get("last_error") == NOT_AFFORDABLE else "failed"
+        return {"answer": NO_ANSWER, "stop_reason": stop, "pending": [], "round": attempt + 1,
+                "steps": [make_step("fallback", attempt + 1, text=f"no expert answered ({state.get('last_error')})")]}
+
+
+def _notices(record, attempt: int) -> list:
+    notice = overspend_notice(record, attempt + 1)
+    return [notice] if notice else []
 
 
 def after_decide(state: PolicyState) -> str:
@@ -66,10 +134,12 @@ def policy_graph(nodes_class: type[PolicyNodes], name: str):
     def build(ctx: GraphContext, checkpointer=None):
         nodes = nodes_class(ctx)
         graph = guarded_graph(PolicyState, ctx.guard, nodes.candidates, "decide")
-        graph.add_node("decide", nodes.decide)
-        graph.add_node("answer", nodes.answer)
+        for node in ("decide", "answer", "read", "finish"):
+            graph.add_node(node, getattr(nodes, node))
         graph.add_conditional_edges("decide", inline(after_decide), {"answer": "answer", "end": END})
-        graph.add_edge("answer", END)
+        for node in ("answer", "read"):
+            graph.add_conditional_edges(node, inline(lambda s: s.get("then", "finish")), ["answer", "read", "finish"])
+        graph.add_edge("finish", END)
         return graph.compile(checkpointer=checkpointer, name=name)
 
     return build

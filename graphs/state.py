@@ -26,13 +26,15 @@ class Step(TypedDict):
     cost_units: float
     latency_s: float
     error: str | None
+    overspent_usd: float  # dollars charged beyond the call's reservation (a provider billing past max_tokens)
+    answered_by: str | None  # the model or expert that really answered the call (a fallback, when one took over)
 
 
 def make_step(kind: StepKind, round: int, **fields) -> Step:
     step: Step = {
         "kind": kind, "round": round, "expert": None, "query": None, "reply": None, "text": None,
         "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0, "cost_units": 0.0, "latency_s": 0.0,
-        "error": None,
+        "error": None, "overspent_usd": 0.0, "answered_by": None,
     }
     unknown = set(fields) - set(step)
     if unknown:
@@ -46,7 +48,7 @@ def step_from_call(kind: StepKind, round: int, record, **fields) -> Step:
     return make_step(
         kind, round, prompt_tokens=record.prompt_tokens, completion_tokens=record.completion_tokens,
         cost_usd=record.cost_usd, cost_units=record.cost_units, latency_s=record.latency_s, error=record.error,
-        **fields,
+        overspent_usd=record.overspent_usd, answered_by=record.who if record.error is None else None, **fields,
     )
 
 
@@ -66,5 +68,7 @@ class SessionState(TypedDict, total=False):
     steps: Annotated[list[Step], operator.add]
     spent_usd: float
     spent_tokens: int
+    overspent_usd: float  # dollars providers billed beyond their calls' reservations
+    overspent: bool  # a call billed beyond its reservation (dollars or tokens): no new call may start
     answer: str | None
-    stop_reason: str | None  # answered | budget | unparseable | refused | failed
+    stop_reason: str | None  # answered | budget | unparseable | refused | failed | overspent

@@ -63,6 +63,27 @@ def text_stats(texts: Sequence[str]) -> np.ndarray:
     return np.array(rows, dtype=np.float64).reshape(len(rows), 8)
 
 
+_CUES = ("half", "twice", "double", "triple", "third", "quarter", "percent", "each", "every", "per ", "remain",
+         "rest", "total", "average", "times", "more than", "less than", "fewer", "how many", "how much", "hour",
+         "minute", "week", "month", "year", "profit", "discount", "ratio", "if ", "after", "then", "not ")
+
+
+def rich_text_stats(texts: Sequence[str]) -> np.ndarray:
+    """``text_stats`` plus counts of number structure and of words that mark multi-step arithmetic (rates,
+    fractions, comparisons, time units): cheap query-only difficulty cues (40 columns)."""
+    base = text_stats(texts)
+    rows = []
+    for t in texts:
+        low = t.lower()
+        nums = re.findall(r"\d+(?:[.,]\d+)*", t)
+        vals = [float(n.replace(",", "")) for n in nums if n.replace(",", "").replace(".", "", 1).isdigit()]
+        rows.append([np.log1p(len(set(nums))), np.log1p(max(vals) if vals else 0.0), float(any("." in n for n in nums)),
+                     float("/" in t), np.log1p(t.count("?")), np.log1p(len(re.findall(r"[A-Z][a-z]+", t))),
+                     np.log1p(np.mean([len(w) for w in t.split()]) if t.split() else 0.0), np.log1p(t.count("\n")),
+                     *(np.log1p(low.count(c)) for c in _CUES)])
+    return np.hstack([base, np.array(rows, dtype=np.float64).reshape(len(rows), 8 + len(_CUES))])
+
+
 def fit_logreg(X: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 25,
                sample_weight: np.ndarray | None = None) -> np.ndarray:
     """L2-regularised logistic regression by Newton's method; returns [w..., b]. Deterministic."""

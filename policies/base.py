@@ -64,6 +64,7 @@ class Policy(ABC):
     trainable: ClassVar[bool] = False
     eval_only: ClassVar[bool] = False
     scores_are_quality: ClassVar[bool] = True
+    extra: ClassVar[str | None] = None  # the pyproject extra this policy needs beyond the core install
     default_knob: ClassVar[float | None] = 0.0
     knob_doc: ClassVar[str] = "cost weight lambda >= 0: argmax(score - lambda * normalised cost); 0 = best predicted"
 
@@ -106,6 +107,10 @@ class Policy(ABC):
     @abstractmethod
     def scores(self, texts: Sequence[str], candidates: Sequence[Candidate]) -> np.ndarray:
         """(n, m) scores, higher = better; NaN = no estimate."""
+
+    def request_scores(self, request: Request, candidates: Sequence[Candidate]) -> np.ndarray:
+        """(1, m) scores for one request; policies fed precomputed features (``Request.features``) override it."""
+        return self.scores([request.text()], candidates)
 
     def quality_estimates(self, S: np.ndarray, candidates: Sequence[Candidate]) -> np.ndarray:
         return S if self.scores_are_quality else self.prior_scores(len(S), candidates)
@@ -155,7 +160,7 @@ class Policy(ABC):
         cands, why = apply_constraints(request.constraints, candidates)
         if not cands:
             return self.refusal(why)
-        S = self.scores([request.text()], cands)
+        S = self.request_scores(request, cands)
         scores = {c.name: round(float(s), 6) for c, s in zip(cands, S[0]) if np.isfinite(s)}
         mq = request.constraints.min_quality
         if mq is not None:

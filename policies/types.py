@@ -51,6 +51,11 @@ class Request(_Model):
         default_factory=dict, description="run-time signals, e.g. cascade's 'confidence' of the last answer"
     )
     seed: int | None = Field(None, description="seed for randomised policies (default: policy seed + query)")
+    features: dict[str, list[float]] = Field(
+        default_factory=dict,
+        description="precomputed model features of this request by feature name, e.g. the router model's "
+        "pooled hidden state for causal_llm (policies never call models for them)",
+    )
 
     def text(self) -> str:
         """The text a policy embeds: the query, prefixed by the previous user turn if there is one."""

@@ -19,6 +19,7 @@ from ..agents.runtime import Runtime
 from ..graphs import GraphContext, graph_spec
 from ..policies import Policy
 from .checkpointers import Closer, checkpointer_url, open_checkpointer
+from .locks import FileLocks, LeaseLocks
 from .loop import LoopThread
 from .paths import default_cache_dir, default_db_path
 from .policies import default_policy, resolve_policy
@@ -47,6 +48,7 @@ class Engine:
         self.traces = TraceStore(self.db_path)
         self.loop = LoopThread(loop)  # a loop the caller serves on, or (None) one in a thread of its own
         self.guard = None
+        self.locks: FileLocks | LeaseLocks = FileLocks(self.db_path.with_name(self.db_path.stem + ".locks"))
         self._close_saver: Closer | None = None
         self._saver: Any = None
         self._compiled: dict[tuple[str, Any], Any] = {}
@@ -55,6 +57,7 @@ class Engine:
     def start(self) -> "Engine":
         self.guard = resolve_policy(self.pool, self.pool.guard, check=False)  # a bad guard fails before anything starts
         self.runtime.start()
+        self.note_overspend()
         try:
             self.db_path.parent.mkdir(parents=True, exist_ok=True)
             self.loop.start()
@@ -67,6 +70,9 @@ class Engine:
     async def _open_saver(self):
         # Opened on this loop (aiosqlite's connection and psycopg's pool belong to the loop they open on).
         saver, self._close_saver = await open_checkpointer(self.checkpointer_url, self.db_path)
+        if self.checkpointer_url:
+            self.locks = LeaseLocks(saver.conn)  # leases beside the shared checkpoints
+            await self.locks.setup()
         return saver
 
     @property
@@ -92,6 +98,13 @@ class Engine:
                 self._compiled[key] = (graph_spec(name).build(context, self._saver), context.policy)
             return self._compiled[key]
 
+    def note_overspend(self) -> None:
+        """Take out of service the experts whose recorded overspends reached the pool's limit."""
+        limit = self.pool.reliability.disable_after_overspends
+        if limit:
+            counts = self.traces.overspends_by_expert()
+            self.runtime.disabled = {name for name, n in counts.items() if n >= limit and name != "router"}
+
     def graph(self, name: str = "router-r1", policy: "str | Path | Policy | None" = None):
         """A RouterGraph of this kind that shares the engine (closing it leaves the engine running)."""
         from .sessions import RouterGraph
@@ -100,6 +113,7 @@ class Engine:
 
     def close(self) -> None:
         if self._close_saver is not None and self.loop.loop is not None:
+            self.loop.run(self.locks.close())
             self.loop.run(self._close_saver())
             self._close_saver = None
         self.loop.stop()

@@ -37,6 +37,7 @@ def summarize(session_id: str, question: str, state: dict[str, Any]) -> dict[str
         "answer": state.get("answer") or "",
         "stop_reason": state.get("stop_reason"),
         "cost_usd": sum(s["cost_usd"] for s in steps),
+        "overspent_usd": sum(s.get("overspent_usd") or 0.0 for s in steps),
         "cost_units": sum(s["cost_units"] for s in steps),
         "prompt_tokens": sum(s["prompt_tokens"] for s in steps),
         "completion_tokens": sum(s["completion_tokens"] for s in steps),
@@ -45,6 +46,14 @@ def summarize(session_id: str, question: str, state: dict[str, Any]) -> dict[str
         "latency_s": sum(s["latency_s"] for s in steps if s["kind"] != "route") + _route_latency(steps),
         "steps": steps,
     }
+
+
+def _replayed(step: Step, journaled: list[Step]) -> bool:
+    """True (and consumed) if `step` is one already stored before a crash, replayed from the checkpointer."""
+    if step in journaled:
+        journaled.remove(step)
+        return True
+    return False
 
 
 def _route_latency(steps: list[Step]) -> float:
@@ -66,6 +75,7 @@ class RouterGraph:
         self._owns_engine = owns_engine
         self.compiled, resolved = engine.compiled(name, policy)
         self.policy_name = resolved.name if resolved is not None else None
+        self.pool_hash = engine.pool.fingerprint()
 
     @property
     def pool(self) -> Pool:
@@ -96,38 +106,47 @@ class RouterGraph:
     # -- running --------------------------------------------------------------------------------
 
     def _config(self, session_id: str) -> dict[str, Any]:
-        recursion = 4 * (self.pool.limits.max_rounds + 2) + 8  # every round, a retry per turn, the answer
-        return {"configurable": {"thread_id": session_id}, "recursion_limit": recursion,
-                "metadata": {FORMAT_KEY: STATE_FORMAT}}
+        recursion = 6 * (self.pool.limits.max_rounds + 2) + 8  # every round's nodes, a retry per turn, the answer
+        # Written into every checkpoint, so any instance sharing the checkpointer can rebuild the session.
+        metadata = {FORMAT_KEY: STATE_FORMAT, "routeweave_graph": self.name, "routeweave_policy": self.policy_name,
+                    "routeweave_pool": str(self.pool.source or ""), "routeweave_pool_hash": self.pool_hash}
+        return {"configurable": {"thread_id": session_id}, "recursion_limit": recursion, "metadata": metadata}
 
     async def _run(self, inputs: dict[str, Any] | None, session_id: str, emit: Callable[[Step], None] | None,
                    *, new: bool = False) -> dict[str, Any]:
-        """Runs on the owned loop. Steps are stored as they happen, so a crash loses at most one node.
+        """Runs on the owned loop. Steps are stored as they happen, so a crash loses at most the calls in flight.
         `new`: the id was just made, so there is no stored state to read first."""
         config = self._config(session_id)
-        snapshot = None if new else await self.compiled.aget_state(config)
-        if inputs is None and snapshot and snapshot.values:
-            written = (snapshot.metadata or {}).get(FORMAT_KEY, 1)
-            if written not in READABLE_FORMATS:
-                raise ConfigError(f"session {session_id} was checkpointed in state format {written}; this routeweave "
-                                  f"reads {sorted(READABLE_FORMATS)}: finish it with the version that started it, or ask again")
-        stored = len(snapshot.values.get("steps", [])) if snapshot and snapshot.values else 0
-        question = (inputs or {}).get("question") or (snapshot.values.get("question") if snapshot and snapshot.values else "")
+        snapshot = None if new and inputs is not None else await self.compiled.aget_state(config)
+        values = snapshot.values if snapshot and snapshot.values else {}
+        if inputs is None:
+            self._check_resumable(session_id, snapshot)
+        stored, journaled = len(values.get("steps", [])), []
+        if inputs is None:
+            # Calls that finished before a crash are in the trace already and in the checkpointer's pending
+            # writes, past its last committed checkpoint; resuming replays those writes: not stored twice.
+            committed = await self.compiled.checkpointer.aget_tuple(config)
+            done = len(((committed.checkpoint if committed else {}).get("channel_values") or {}).get("steps") or [])
+            trace = self.traces.get_steps(session_id)
+            stored, journaled = len(trace), trace[done:]
+        question = (inputs or {}).get("question") or values.get("question", "")
         if inputs is not None:
             meta = {"experts": [e.name for e in self.pool.enabled], "policy": self.policy_name,
-                    "limits": inputs.get("limits"), "pool": str(self.pool.source or ""), "pool_hash": self.pool.fingerprint()}
+                    "limits": inputs.get("limits"), "pool": str(self.pool.source or ""), "pool_hash": self.pool_hash}
             self.traces.begin(session_id, question, graph=self.name, meta=meta)
         started = time.perf_counter()
         with metrics.IN_FLIGHT.track_inprogress():
-            final = await self._steps(inputs, config, session_id, stored, emit)
+            final = await self._steps(inputs, config, session_id, stored, journaled, emit)
         if final is None:
             final = (await self.compiled.aget_state(config)).values
         result = summarize(session_id, question, final)
         self.traces.finish(session_id, result)
+        if result["overspent_usd"] or result["stop_reason"] == "overspent":
+            self.engine.note_overspend()
         metrics.observe_session(self.name, result, time.perf_counter() - started)
         return result
 
-    async def _steps(self, inputs, config, session_id: str, stored: int, emit) -> dict[str, Any] | None:
+    async def _steps(self, inputs, config, session_id: str, stored: int, journaled: list, emit) -> dict[str, Any] | None:
         """Run the graph, storing and emitting each new step; the final state as the "values" stream gives
         it (no read back), or None if nothing ran."""
         final = None
@@ -137,7 +156,7 @@ class RouterGraph:
                 final = chunk
                 continue
             for node_update in chunk.values():
-                new_steps = (node_update or {}).get("steps") or []
+                new_steps = [s for s in (node_update or {}).get("steps") or [] if not _replayed(s, journaled)]
                 if new_steps:
                     self.traces.add_steps(session_id, stored, new_steps)
                     stored += len(new_steps)
@@ -145,6 +164,15 @@ class RouterGraph:
                         if emit:
                             emit(step)
         return final
+
+    def _check_resumable(self, session_id: str, snapshot) -> None:
+        if not (snapshot and snapshot.values):
+            raise ValueError(f"session {session_id} has no checkpoint in {self.engine.db_path.name}'s checkpointer: "
+                             f"nothing to resume (ask the question again)")
+        written = (snapshot.metadata or {}).get(FORMAT_KEY, 1)
+        if written not in READABLE_FORMATS:
+            raise ConfigError(f"session {session_id} was checkpointed in state format {written}; this routeweave "
+                              f"reads {sorted(READABLE_FORMATS)}: finish it with the version that started it, or ask again")
 
     def _inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """{"question": str} plus optional session caps (SessionCaps: budget_usd, max_rounds, max_tokens,
@@ -158,26 +186,35 @@ class RouterGraph:
         return {"question": question.strip(), "limits": caps.limits(self.pool),
                 "constraints": caps.constraints(self.pool, constraints)}
 
+    def _locked(self, inputs: dict[str, Any] | None, session_id: str, emit: Callable[[Step], None] | None,
+                new: bool = False):
+        """The session's run, holding its lock: one runner per session (locks.py); SessionBusy otherwise."""
+        return self.engine.locks.arun(self._run(inputs, session_id, emit, new=new), session_id)
+
     def invoke(self, inputs: dict[str, Any], *, session_id: str | None = None) -> dict[str, Any]:
         """Answer one question; returns answer, steps, cost, tokens and the session id."""
-        return self._loop.run(self._run(self._inputs(inputs), session_id or uuid.uuid4().hex, None, new=session_id is None))
+        return self._loop.run(self._locked(self._inputs(inputs), session_id or uuid.uuid4().hex, None, session_id is None))
 
     async def ainvoke(self, inputs: dict[str, Any], *, session_id: str | None = None, new: bool = False) -> dict[str, Any]:
         """`new=True`: the caller made `session_id` afresh (no stored session has it), so it is not read first."""
-        run = self._run(self._inputs(inputs), session_id or uuid.uuid4().hex, None, new=new or session_id is None)
+        run = self._locked(self._inputs(inputs), session_id or uuid.uuid4().hex, None, new or session_id is None)
         return await self._loop.arun(run)
 
     def resume(self, session_id: str) -> dict[str, Any]:
-        """Finish a session that was interrupted (its checkpoint says where it stopped)."""
-        return self._loop.run(self._run(None, session_id, None))
+        """Finish a session that was interrupted (its checkpoint says where it stopped): completed calls are
+        not made again. Raises SessionBusy if another process is running it."""
+        return self._loop.run(self._locked(None, session_id, None))
+
+    async def aresume(self, session_id: str) -> dict[str, Any]:
+        return await self._loop.arun(self._locked(None, session_id, None))
 
     def stream(self, inputs: dict[str, Any], *, session_id: str | None = None) -> Iterator[dict[str, Any]]:
         """Yields {"type": "step", "step": ...} as each step happens, then {"type": "result", ...}."""
         events: queue.Queue = queue.Queue()
         inputs = self._inputs(inputs)
         future = asyncio.run_coroutine_threadsafe(
-            self._run(inputs, session_id or uuid.uuid4().hex, lambda s: events.put({"type": "step", "step": s}),
-                      new=session_id is None),
+            self._locked(inputs, session_id or uuid.uuid4().hex, lambda s: events.put({"type": "step", "step": s}),
+                         session_id is None),
             self._loop.loop,
         )
         future.add_done_callback(lambda _: events.put(None))
@@ -191,7 +228,7 @@ class RouterGraph:
         events: asyncio.Queue = asyncio.Queue()
         inputs = self._inputs(inputs)
         emit = lambda s: caller.call_soon_threadsafe(events.put_nowait, {"type": "step", "step": s})  # noqa: E731
-        run = self._run(inputs, session_id or uuid.uuid4().hex, emit, new=new or session_id is None)
+        run = self._locked(inputs, session_id or uuid.uuid4().hex, emit, new or session_id is None)
         task = asyncio.ensure_future(self._loop.arun(run))
         task.add_done_callback(lambda _: events.put_nowait(None))
         while (event := await events.get()) is not None:

@@ -18,9 +18,15 @@ from ..graphs import Step
 
 SESSIONS = "rw_sessions"
 STEPS = "rw_steps"
-STEP_KEYS = ("kind", "round", "expert", "query", "reply", "text", "prompt_tokens", "completion_tokens", "cost_usd",
-             "cost_units", "latency_s", "error")
-FINISH_KEYS = ("answer", "stop_reason", "cost_usd", "cost_units", "prompt_tokens", "completion_tokens", "rounds")
+SESSION_COLUMNS = {"session_id": str, "graph": str, "question": str, "answer": str, "stop_reason": str, "cost_usd": float,
+                   "cost_units": float, "prompt_tokens": int, "completion_tokens": int, "rounds": int, "started": float,
+                   "finished": float, "meta": str, "overspent_usd": float}
+STEP_COLUMNS = {"session_id": str, "idx": int, "kind": str, "round": int, "expert": str, "query": str, "reply": str,
+                "text": str, "prompt_tokens": int, "completion_tokens": int, "cost_usd": float, "cost_units": float,
+                "latency_s": float, "error": str, "overspent_usd": float, "answered_by": str}
+STEP_KEYS = tuple(k for k in STEP_COLUMNS if k not in ("session_id", "idx"))
+FINISH_KEYS = ("answer", "stop_reason", "cost_usd", "cost_units", "prompt_tokens", "completion_tokens", "rounds",
+               "overspent_usd")
 # Plain prepared statements on the hot path (sqlite-utils' upsert looks the table up on every call).
 INSERT_STEP = f"INSERT OR REPLACE INTO {STEPS} (session_id, idx, {', '.join(STEP_KEYS)}) VALUES ({', '.join('?' * (2 + len(STEP_KEYS)))})"
 BEGIN = (f"INSERT INTO {SESSIONS} (session_id, graph, question, started, meta) VALUES (?, ?, ?, ?, ?) ON CONFLICT(session_id) "
@@ -44,18 +50,12 @@ class TraceStore:
             db = sqlite_utils.Database(conn)
             db.enable_wal()
             db.execute("PRAGMA synchronous=NORMAL")  # in WAL mode: durable on crash, no fsync per step
-            db[SESSIONS].create(
-                {"session_id": str, "graph": str, "question": str, "answer": str, "stop_reason": str,
-                 "cost_usd": float, "cost_units": float, "prompt_tokens": int, "completion_tokens": int,
-                 "rounds": int, "started": float, "finished": float, "meta": str},
-                pk="session_id", if_not_exists=True,
-            )
-            db[STEPS].create(
-                {"session_id": str, "idx": int, "kind": str, "round": int, "expert": str, "query": str,
-                 "reply": str, "text": str, "prompt_tokens": int, "completion_tokens": int, "cost_usd": float,
-                 "cost_units": float, "latency_s": float, "error": str},
-                pk=("session_id", "idx"), if_not_exists=True,
-            )
+            for table, columns, pk in ((SESSIONS, SESSION_COLUMNS, "session_id"), (STEPS, STEP_COLUMNS, ("session_id", "idx"))):
+                db[table].create(columns, pk=pk, if_not_exists=True)
+                have = db[table].columns_dict
+                for name, kind in columns.items():  # databases written by an older routeweave gain new columns
+                    if name not in have:
+                        db[table].add_column(name, kind)
             self._db = db
         return self._db
 
@@ -82,9 +82,29 @@ class TraceStore:
             steps = list(self.db[STEPS].rows_where("session_id = ?", [session_id], order_by="idx"))
         session = rows[0]
         session["meta"] = json.loads(session.get("meta") or "{}")
-        session["steps"] = [{k: v for k, v in s.items() if k not in ("session_id", "idx")} for s in steps]
+        session["steps"] = [{k: v for k, v in s.items() if k not in ("session_id", "idx")} for s in steps]  # type: ignore[misc]
         session["expert_calls"] = sum(1 for s in session["steps"] if s["kind"] == "route")
         return session
+
+    def get_steps(self, session_id: str) -> list[Step]:
+        with self._lock:
+            rows = list(self.db[STEPS].rows_where("session_id = ?", [session_id], order_by="idx"))
+        return [{k: v for k, v in r.items() if k not in ("session_id", "idx")} for r in rows]  # type: ignore[misc]
+
+    def overspends_by_expert(self) -> dict[str, int]:
+        """How many calls of each expert billed beyond their reservation, over every stored session."""
+        with self._lock:
+            rows = self.db.execute(f"select expert, count(*) from {STEPS} where kind = 'notice' and error = 'overspent' "
+                                   f"group by expert").fetchall()
+        return {expert: n for expert, n in rows if expert}
+
+    def unfinished(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Sessions that began and never finished: running now, or interrupted (crashed)."""
+        with self._lock:
+            rows = list(self.db[SESSIONS].rows_where("finished is null", order_by="started desc", limit=limit))
+        for row in rows:
+            row["meta"] = json.loads(row.get("meta") or "{}")
+        return rows
 
     def recent(self, limit: int = 20) -> list[dict[str, Any]]:
         with self._lock:

@@ -7,12 +7,11 @@ import pytest
 
 from routeweave.agents.errors import ConfigError
 from routeweave.agents.pool import Pool
-from routeweave.graphs import graph_names, graph_spec
+from routeweave.graphs import Step, graph_names, graph_spec
 from routeweave.policies import OutcomeTable, get_policy, policy_class, policy_names
 from routeweave.serving import Engine, open_graph
 
-STEP_KEYS = {"kind", "round", "expert", "query", "reply", "text", "prompt_tokens", "completion_tokens",
-             "cost_usd", "cost_units", "latency_s", "error"}
+STEP_KEYS = set(Step.__annotations__)
 QUESTIONS = ["When was the Eiffel Tower built?", "Who wrote Hamlet?", "What is the capital of Peru?",
              "Which river is longest?", "Who painted the Mona Lisa?", "When did WW2 end?"] * 4
 
@@ -51,7 +50,10 @@ def engine(tmp_path_factory):
 @pytest.fixture(scope="module")
 def fitted():
     table = outcome_table()
-    return {n: get_policy(n).fit(table) for n in policy_names(include_eval_only=False) if policy_class(n).trainable}
+    from test_policies import OPTIONS  # feature sources some policies must be handed (causal_llm: a stand-in)
+
+    return {n: get_policy(n, **OPTIONS.get(n, {})).fit(table)
+            for n in policy_names(include_eval_only=False) if policy_class(n).trainable}
 
 
 CASES = [(g, None) for g in graph_names()] + [

@@ -291,3 +291,47 @@ def test_eval_qa_end_to_end_on_the_embedded_server(tmp_path):
     assert rep.returncode == 0, rep.stderr
     assert "| paper: Router-R1-Qwen (Qwen2.5-3B) |" in rep.stdout and "HotpotQA" in rep.stdout
     assert (tmp_path / "qa-report.png").exists()
+
+
+@pytest.mark.slow
+def test_kill_9_mid_session_then_resume_finishes_in_flight_sessions_without_paying_twice(tmp_path):
+    """Killed while two sessions wait on a slow expert: the resumed run finishes those same sessions (their
+    router turns are not made again) instead of starting them over."""
+    from support.stub_openai import StubServer
+
+    n = 8
+    with StubServer() as stub:
+        pool = tmp_path / "pool.toml"
+        pool.write_text(f'[router]\nmodel = "openai/router:Slow"\napi_base = "{stub.api_base}"\ngrammar = false\n'
+                        f'[reliability]\nnum_retries = 0\n[[experts]]\nname = "Slow"\nmodel = "openai/slow:1.5"\n'
+                        f'api_base = "{stub.api_base}"\ndescription = "slow"\n')
+        data = tmp_path / "toy.jsonl"
+        data.write_text("".join(json.dumps({"id": f"q{i}", "question": f"When was tower {i} built?", "golden_answers": ["1889"]})
+                                + "\n" for i in range(n)))
+        db = tmp_path / "evals.db"
+        cmd = eval_cmd("qa", "--dataset", str(data), "--pool", str(pool), "--run", "inflight", "--concurrency", "2",
+                       "--db", str(db), "--trace-db", str(tmp_path / "traces.db"), "--no-progress", "--seed", "-1", "--json")
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (db.exists() and _count(db) >= 2 and stub.active["slow:1.5"] == 2):
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        with ResultStore(db) as store:
+            left = store.in_flight("inflight")
+        assert len(left) == 2 and _count(db) < n
+        resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert resumed.returncode == 0, resumed.stderr
+        with ResultStore(db) as store:
+            rows = {(r["dataset"], r["example_id"]): r for r in store.rows("inflight")}
+            assert store.in_flight("inflight") == {}
+        assert len(rows) == n and all(r["em"] == 1.0 for r in rows.values())
+        assert {k: rows[k]["session_id"] for k in left} == left  # the same sessions, finished
+        assert stub.calls["router:Slow"] == 2 * n  # every router turn made once: none paid twice
+
+
+def _count(db) -> int:
+    try:
+        return len(rows_in(db))
+    except sqlite3.OperationalError:
+        return 0

@@ -69,5 +69,5 @@ def test_fit_turns_runs_of_each_expert_into_served_policies(tmp_path, monkeypatc
 
 
 def test_unknown_pool_name_lists_the_shipped_ones():
-    with pytest.raises(ConfigError, match="no pool named 'nope': shipped pools are embedded, remote, vllm"):
+    with pytest.raises(ConfigError, match=r"no shipped pool named 'nope' \(shipped: embedded, embedded-prompted, remote, vllm\)"):
         load_pool("nope")

@@ -53,6 +53,11 @@ def test_ask_shows_the_route_the_answer_and_the_cost(served, page, tmp_path):
     chat = page.locator("#rw-chat")
     # the answer, then its route: the router's thought and the expert call, with their meters
     chat.get_by_text("The Eiffel Tower was finished in March 1889.", exact=True).first.wait_for(timeout=60_000)
+    # the question stays on screen above its route, however long the route grows
+    asked = page.locator("#rw-asked")
+    assert "When was the Eiffel Tower finished?" in asked.inner_text()
+    asked_box, chat_box = asked.bounding_box(), chat.bounding_box()
+    assert asked_box["y"] + asked_box["height"] <= chat_box["y"] + 1 and asked.is_visible()
     chat.get_by_text("Router thinks: I need the year the tower was finished.").first.wait_for()
     route = chat.get_by_text("Ask Mock: when was the Eiffel Tower finished?").first
     route.wait_for()

@@ -39,13 +39,26 @@ CSS = """
 .rw-stats { display: flex; flex-wrap: wrap; gap: 6px 14px; font-size: 0.85rem; opacity: 0.8;
             font-variant-numeric: tabular-nums; }
 .rw-status { margin-left: auto; font-weight: 600; }
+.rw-fill-over { background: #dc2626 !important; }
+.rw-over { color: #dc2626; font-weight: 600; font-size: 0.85rem; margin-bottom: 6px; }
 .rw-session { margin-top: 8px; font-size: 0.75rem; opacity: 0.6; word-break: break-all; }
 #rw-chat .message-wrap { font-size: 0.95rem; }
+.rw-asked { font-size: 1.05rem; font-weight: 600; padding: 10px 14px; border-radius: 10px;
+            background: var(--block-background-fill); border: 1px solid var(--border-color-primary); }
+.rw-asked-empty { font-weight: 400; opacity: 0.6; }
+.rw-q { display: inline-block; margin-right: 10px; padding: 0 7px; border-radius: 6px; color: white;
+        background: #10b981; font-size: 0.85rem; }
 """
 
 HEADER = """<div id="rw-header"><h1>routeweave</h1>
 <p>A small router model asks expert models sub-questions within a budget. Every step shows who was asked
 what, what it said, and what it cost.</p></div>"""
+
+
+def asked_html(question: str | None) -> str:
+    if not question:
+        return '<div class="rw-asked rw-asked-empty">Ask a question below: its route appears here, step by step.</div>'
+    return f'<div class="rw-asked"><span class="rw-q">Q</span>{html.escape(question.strip())}</div>'
 
 
 def _session_choices(service: Service, limit: int = 30) -> list[tuple[str, str]]:
@@ -85,6 +98,7 @@ def build_ui(service: Service) -> gr.Blocks:
         gr.HTML(HEADER)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
+                asked = gr.HTML(asked_html(None), elem_id="rw-asked")  # the question stays above its route
                 chat = gr.Chatbot(elem_id="rw-chat", height=640, show_label=False, layout="panel",
                                   placeholder="Ask a question: the route, its replies and costs appear here as they happen.",
                                   group_consecutive_messages=True, buttons=[])
@@ -142,21 +156,22 @@ def build_ui(service: Service) -> gr.Blocks:
                 yield history, totals_html(None, cap), gr.skip(), gr.skip(), gr.skip(), gr.skip()
 
         outputs = [chat, totals, question, current, export, past]
-        ask.click(run, [question, chat, model, budget, rounds, chosen], outputs)
-        question.submit(run, [question, chat, model, budget, rounds, chosen], outputs)
+        for trigger in (ask.click, question.submit):
+            trigger(lambda text: asked_html(text) if (text or "").strip() else gr.skip(), [question], [asked]).then(
+                run, [question, chat, model, budget, rounds, chosen], outputs)
 
         def show(session_id: str | None):
             if not session_id:
-                return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             session = service.traces.get(session_id)
             if session is None:
-                return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             cap = (session.get("meta") or {}).get("limits", {}) or {}
             cap = cap.get("budget_usd") or pool.limits.budget_usd
-            return (_session_view(session, cap), totals_html(session, cap), session_id,
+            return (_session_view(session, cap), totals_html(session, cap), session_id, asked_html(session.get("question")),
                     gr.DownloadButton(value=_export(session), interactive=True))
 
-        past.change(show, [past], [chat, totals, current, export])
+        past.change(show, [past], [chat, totals, current, asked, export])
         refresh.click(lambda: gr.Dropdown(choices=_session_choices(service)), None, [past])
     return ui
 

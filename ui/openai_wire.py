@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 
 from ..serving import SessionCaps
 
-FINISH = {"answered": "stop", "budget": "length", "refused": "content_filter"}
+FINISH = {"answered": "stop", "budget": "length", "overspent": "length", "refused": "content_filter"}
 OPTION_KEYS = {*SessionCaps.model_fields, "include_steps"}
 
 
@@ -112,6 +112,7 @@ def extra_fields(result: dict[str, Any], spec, budget_usd: float, include_steps:
         "cost_usd": result["cost_usd"],
         "cost_units": result["cost_units"],
         "budget_usd": budget_usd,
+        "overspent_usd": result.get("overspent_usd") or 0.0,
         "stop_reason": result["stop_reason"],
         "rounds": result["rounds"],
         "expert_calls": result["expert_calls"],

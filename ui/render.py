@@ -42,11 +42,13 @@ def render_step(step: Step) -> str:
 
 def render_result(result: dict[str, Any], *, budget_usd: float | None = None) -> str:
     budget = f" of ${budget_usd:.4f}" if budget_usd else ""
-    return "\n".join(
-        [
-            f"Answer: {result['answer']}",
-            f"Cost: ${result['cost_usd']:.6f}{budget} · {result['prompt_tokens'] + result['completion_tokens']} tokens "
-            f"· {result['expert_calls']} expert call(s) · {result['rounds']} round(s) · stop: {result['stop_reason']}",
-            f"Session: {result['session_id']}  (routeweave trace {result['session_id']})",
-        ]
-    )
+    lines = [
+        f"Answer: {result['answer']}",
+        f"Cost: ${result['cost_usd']:.6f}{budget} · {result['prompt_tokens'] + result['completion_tokens']} tokens "
+        f"· {result['expert_calls']} expert call(s) · {result['rounds']} round(s) · stop: {result['stop_reason']}",
+    ]
+    if result.get("overspent_usd") or result.get("stop_reason") == "overspent":
+        lines.append(f"OVERSPENT: providers billed ${result.get('overspent_usd') or 0:.6f} beyond what their calls reserved; "
+                     f"the session stopped there (see the notices above)")
+    lines.append(f"Session: {result['session_id']}  (routeweave trace {result['session_id']})")
+    return "\n".join(lines)

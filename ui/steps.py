@@ -112,14 +112,18 @@ def totals_html(result: dict[str, Any] | None, budget_usd: float, steps: list[St
     tokens = sum(s["prompt_tokens"] + s["completion_tokens"] for s in steps)
     calls = sum(1 for s in steps if s["kind"] == "route")
     share = min(spent / budget_usd, 1.0) if budget_usd else 0.0
-    status = "running…" if running else html.escape(str((result or {}).get("stop_reason") or "—"))
+    over = sum(s.get("overspent_usd") or 0.0 for s in steps)
+    stop = (result or {}).get("stop_reason")
+    status = "running…" if running else html.escape(str(stop or "—"))
+    warning = (f'<div class="rw-over">over budget: providers billed {usd(over)} beyond their reservations</div>'
+               if over or stop == "overspent" else "")
     session = (result or {}).get("session_id") or ""
     session_html = f'<div class="rw-session">session <code>{html.escape(session)}</code></div>' if session else ""
     return (
         '<div class="rw-totals">'
         f'<div class="rw-spend"><span class="rw-big">{usd(spent)}</span> of {usd(budget_usd)} budget</div>'
-        f'<div class="rw-bar"><div class="rw-fill" style="width:{share * 100:.1f}%"></div></div>'
-        f'<div class="rw-stats"><span>{tokens:,} tokens</span><span>{calls} expert call{"s" if calls != 1 else ""}</span>'
+        f'<div class="rw-bar"><div class="rw-fill{" rw-fill-over" if warning else ""}" style="width:{share * 100:.1f}%"></div></div>'
+        f'{warning}<div class="rw-stats"><span>{tokens:,} tokens</span><span>{calls} expert call{"s" if calls != 1 else ""}</span>'
         f'<span>{len(steps)} step{"s" if len(steps) != 1 else ""}</span><span class="rw-status">{status}</span></div>'
         f"{session_html}</div>"
     )

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from routeweave.serving import default_db_path
 
-from .datasets import DATASET_FILES
+from .datasets import DATASET_FILES, DATASET_SPLITS
 
 EXIT_INCOMPLETE = 3
 
@@ -35,13 +35,13 @@ def register(subparsers) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     qa.add_argument("--dataset", required=True,
-                    help=f"dataset name(s), comma-separated ({', '.join(DATASET_FILES)}), or a .json/.jsonl path")
+                    help=f"dataset name(s), comma-separated ({', '.join([*DATASET_FILES, *DATASET_SPLITS])}), or a .json/.jsonl path")
     qa.add_argument("--limit", type=int, default=None, help="questions per dataset (default: all)")
     qa.add_argument("--seed", type=int, default=0,
                     help="seeded random sample of --limit questions (default 0); -1 = the first --limit rows")
     qa.add_argument("--graph", default="router-r1", help="router-r1 | single-shot | cascade | direct")
     qa.add_argument("--policy", default=None, help="routing policy for single-shot/cascade (see routeweave.policies)")
-    qa.add_argument("--pool", default=None, help="a shipped pool (embedded, remote, vllm) or a pool file (TOML); default: embedded")
+    qa.add_argument("--pool", default=None, help="a shipped pool (embedded, embedded-prompted, remote, vllm) or a pool file (TOML); default: embedded")
     qa.add_argument("--experts", default=None,
                     help="comma-separated experts to enable ('largest' = the priciest LLM expert); default: the pool's")
     qa.add_argument("--budget", type=float, default=None, metavar="USD", help="per-question budget (sets the pool's)")

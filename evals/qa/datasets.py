@@ -13,6 +13,12 @@ shared data offers: FlashRAG test questions, official dev questions) and rows:
   (first 1,000 dev questions) loads by path
 - ``musique``         musique/musique_ans_dev_full2417_qa.json (2,417) -- full MuSiQue-Ans dev, one answer
 
+Named splits of a file (1-based line ranges, inclusive):
+
+- ``hotpotqa-heldout`` lines 351-500 of the HotpotQA sample (150): the router-training test set; they never
+  enter training (``routeweave train`` reads lines 1-350 only)
+- ``hotpotqa-train``   lines 1-350 (350): the router-training questions; a figure on ``hotpotqa`` includes them
+
 Any path to a file in one of these formats also works. The container (JSON array or JSON Lines) and the
 record format are detected from the content, not the extension:
 FlashRAG (``golden_answers``), MuSiQue (``answer_aliases``/``paragraphs``), 2WikiMultihopQA
@@ -41,6 +47,11 @@ DATASET_FILES: dict[str, str] = {
     "hotpotqa": "hotpotqa/dev_distractor_sample500_with_context.jsonl",
     "2wikimultihopqa": "2wikimultihopqa/dev_full12576_qa.json",
     "musique": "musique/musique_ans_dev_full2417_qa.json",
+}
+
+DATASET_SPLITS: dict[str, tuple[str, int, int]] = {  # name -> (dataset, first line, last line)
+    "hotpotqa-heldout": ("hotpotqa", 351, 500),
+    "hotpotqa-train": ("hotpotqa", 1, 350),
 }
 
 
@@ -118,6 +129,9 @@ def default_data_dir() -> Path:
 def resolve_dataset(name_or_path: StrPath, data_dir: StrPath | None = None) -> tuple[str, Path]:
     """(dataset label, file) for a dataset name or a file path."""
     key = str(name_or_path)
+    if key.lower() in DATASET_SPLITS:
+        _, path = resolve_dataset(DATASET_SPLITS[key.lower()][0], data_dir)
+        return key.lower(), path
     if key.lower() in DATASET_FILES:
         base = Path(data_dir) if data_dir is not None else default_data_dir()
         path = base / DATASET_FILES[key.lower()]
@@ -133,7 +147,7 @@ def resolve_dataset(name_or_path: StrPath, data_dir: StrPath | None = None) -> t
     if path.suffix or os.sep in key or "/" in key:
         raise FileNotFoundError(f"no such dataset file: {path}")
     raise ValueError(
-        f"unknown dataset {key!r}; known names: {', '.join(DATASET_FILES)}. "
+        f"unknown dataset {key!r}; known names: {', '.join([*DATASET_FILES, *DATASET_SPLITS])}. "
         "A path to a FlashRAG/HotpotQA/2Wiki/MuSiQue .json or .jsonl file works too."
     )
 
@@ -251,11 +265,14 @@ def load_dataset(
         raise ValueError(f"limit must be >= 0, got {limit}")
     name, path = resolve_dataset(name_or_path, data_dir)
     dataset = label or name
+    lines = DATASET_SPLITS[name][1:] if name in DATASET_SPLITS else None
     fmt: str | None = None
     examples: list[Example] = []
     problems: list[RowProblem] = []
     seen: set[str] = set()
     for line, index, record, error in _records(path):
+        if lines is not None and not (line is not None and lines[0] <= line <= lines[1]):
+            continue
         where = {"file": str(path), "line": line, "index": index}
         if error is None and not isinstance(record, dict):
             error = f"record must be a JSON object, got {type(record).__name__}"

@@ -133,6 +133,22 @@ def _latency(result: dict[str, Any]) -> float:
     return float(sum(s.get("latency_s") or 0.0 for s in result.get("steps") or []))
 
 
+def _resumed(graph, session_id: str | None, question: str):
+    """The call that finishes an example's session left in flight by a killed run (its finished model calls
+    are not paid again), or (None, None) to start a fresh one."""
+    resume = getattr(graph, "aresume", None)
+    if session_id is None or resume is None:
+        return None, None
+
+    async def finish():
+        try:
+            return await resume(session_id)
+        except ValueError:  # killed before its first checkpoint: nothing was journaled, start it afresh
+            return await graph.ainvoke({"question": question}, session_id=session_id)
+
+    return finish(), session_id
+
+
 class Progress:
     """done/total, EM so far, dollars so far and ETA: a tqdm bar on a terminal, else a line every few
     seconds (logs stay readable). Counts include the rows stored before a resume."""
@@ -205,12 +221,17 @@ async def run_examples(
         queue.put_nowait(ex)
     started = time.monotonic()
 
+    in_flight = store.in_flight(run)
+
     async def one(ex: Example) -> dict[str, Any]:
-        session_id = uuid.uuid4().hex  # a fresh session per attempt: a retried example never reuses a half-run one
         t0 = time.perf_counter()
         result, error = None, None
-        try:
+        call, session_id = _resumed(graph, in_flight.get((ex.dataset, ex.id)), ex.question)
+        if call is None:  # a fresh session, recorded before it spends anything
+            session_id = uuid.uuid4().hex
+            store.start(run, ex.dataset, ex.id, session_id)
             call = graph.ainvoke({"question": ex.question}, session_id=session_id)
+        try:
             result = await (asyncio.wait_for(call, timeout_s) if timeout_s else call)
         except asyncio.TimeoutError:
             error = f"timeout after {timeout_s:g}s"

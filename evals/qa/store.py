@@ -27,6 +27,7 @@ from routeweave.serving import default_db_path
 
 RUNS = "qa_runs"
 RESULTS = "qa_results"
+INFLIGHT = "qa_inflight"  # sessions started and not yet scored: a resumed run finishes them instead of paying twice
 
 RESULT_COLUMNS: dict[str, type] = {
     "run": str, "dataset": str, "example_id": str, "question": str, "answers": str, "prediction": str,
@@ -59,6 +60,8 @@ class ResultStore:
             pk="run", if_not_exists=True,
         )
         self.db[RESULTS].create(RESULT_COLUMNS, pk=("run", "dataset", "example_id"), if_not_exists=True)
+        self.db[INFLIGHT].create({"run": str, "dataset": str, "example_id": str, "session_id": str, "started": float},
+                                 pk=("run", "dataset", "example_id"), if_not_exists=True)
 
     # -- runs -----------------------------------------------------------------------------------
 
@@ -97,6 +100,7 @@ class ResultStore:
         with self._lock, self.db.conn:
             n = self.db.execute(f"select count(*) from {RESULTS} where run = ?", [run]).fetchone()[0]
             self.db.execute(f"delete from {RESULTS} where run = ?", [run])
+            self.db.execute(f"delete from {INFLIGHT} where run = ?", [run])
             self.db.execute(f"delete from {RUNS} where run = ?", [run])
         return n
 
@@ -110,13 +114,26 @@ class ResultStore:
                                                                                        select="dataset, example_id")}
 
     def write(self, row: dict[str, Any]) -> None:
-        """Upsert one example's row and commit it at once."""
+        """Upsert one example's row and commit it at once (its session is no longer in flight)."""
         row = {k: row.get(k) for k in RESULT_COLUMNS}
         if isinstance(row["answers"], (list, tuple)):
             row["answers"] = json.dumps(list(row["answers"]), ensure_ascii=False)
         row["finished"] = row["finished"] or time.time()
         with self._lock, self.db.conn:
             self.db[RESULTS].upsert(row, pk=("run", "dataset", "example_id"))
+            self.db.execute(f"delete from {INFLIGHT} where run = ? and dataset = ? and example_id = ?",
+                            [row["run"], row["dataset"], row["example_id"]])
+
+    def start(self, run: str, dataset: str, example_id: str, session_id: str) -> None:
+        """Record (and commit) the session an example is running in, before it starts spending."""
+        with self._lock, self.db.conn:
+            self.db[INFLIGHT].upsert({"run": run, "dataset": dataset, "example_id": example_id, "session_id": session_id,
+                                      "started": time.time()}, pk=("run", "dataset", "example_id"))
+
+    def in_flight(self, run: str) -> dict[tuple[str, str], str]:
+        """(dataset, example_id) -> session id of the examples whose session began and was never scored."""
+        with self._lock:
+            return {(r["dataset"], r["example_id"]): r["session_id"] for r in self.db[INFLIGHT].rows_where("run = ?", [run])}
 
     def rows(self, run: str) -> list[dict[str, Any]]:
         with self._lock:

@@ -31,6 +31,7 @@ def _parse_options(items: list[str]) -> dict[str, dict]:
 def run(args: argparse.Namespace) -> int:
     from routeweave.policies import policy_names
 
+    from .calibration import reliability_png
     from .report import compact, to_markdown, to_png, to_sqlite
     from .sweep import evaluate
 
@@ -54,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         png = to_png(result, out / f"{table.name}.png")
         if png is None:
             print("note: matplotlib is not installed; no PNG written", file=sys.stderr)
+        reliability_png(result, out / f"{table.name}_reliability.png")
     if args.db or args.out:
         to_sqlite(result, args.db or Path(args.out) / "routing.sqlite")
     if args.json:

@@ -13,6 +13,9 @@ points at random achieves any point between them); beyond its last point it stay
 - CPT(p)= the smallest x where quality >= q_weak + p (q_strong - q_weak)  (call-performance threshold;
           for two models the share of strong calls needed; may exceed 1, None if never reached)
 - quality_at_strong_cost = curve at x = 1 (quality for the cost of the best single model)
+- cost_for_strong_quality = the smallest mean cost at which the curve reaches the best single model's
+          quality, as a fraction of that model's mean cost (c_weak + CPT(100%) (c_strong - c_weak)) / c_strong;
+          None if never reached. "Best single quality at <= 50% of its cost" means this is <= 0.5.
 When c_strong <= c_weak (e.g. all models priced alike) the cost axis is flat: AUC = the best quality the
 policy reaches, CPT = 0 if reached, else None."""
 
@@ -94,5 +97,11 @@ def summarise(x: np.ndarray, q: np.ndarray, share: np.ndarray, a: Anchors) -> di
     a_val = auc(x, q, a)
     ok = x <= 1 + 1e-9 if not a.flat else np.ones_like(x, bool)
     j = np.flatnonzero(ok)[np.argmax(q[ok])] if ok.any() else int(np.argmin(x))
+    c100 = cpt(x, q, a, 1.0)
+    if c100 is None or a.c_strong <= 0:
+        cost_for_strong = None
+    else:
+        cost_for_strong = float((a.c_weak + c100 * (a.c_strong - a.c_weak)) / a.c_strong) if not a.flat else 1.0
     return {"auc": a_val, "apgr": apgr(a_val, a), "cpt50": cpt(x, q, a, 0.5), "cpt80": cpt(x, q, a, 0.8),
+            "cost_for_strong_quality": cost_for_strong,
             "strong_share": float(share[j]), "quality_at_strong_cost": quality_at(x, q, a), "max_quality": float(q.max())}

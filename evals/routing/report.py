@@ -8,12 +8,15 @@ from pathlib import Path
 from typing import Any
 
 SUMMARY_KEYS = ("policy", "auc", "apgr", "cpt50", "cpt80", "strong_share", "quality_at_strong_cost", "max_quality",
-                "fit_s", "score_ms_per_query")
+                "cost_for_strong_quality", "fit_s", "score_ms_per_query")
 
 
 def compact(result: dict[str, Any], with_points: bool = False) -> dict[str, Any]:
     out = {k: v for k, v in result.items() if k != "results"}
     out["results"] = [{k: r.get(k) for k in (*SUMMARY_KEYS, *(("points",) if with_points else ()))} for r in result["results"]]
+    for o, r in zip(out["results"], result["results"]):
+        cal = r.get("calibration")
+        o["calibration"] = None if not cal else {k: v for k, v in cal.items() if with_points or k != "bins"}
     return out
 
 
@@ -35,12 +38,21 @@ def to_markdown(result: dict[str, Any]) -> str:
         f"weak = `{f0['weak']}` (q={f0['q_weak']:.3f}), strong = best single = `{f0['strong']}` (q={f0['q_strong']:.3f})"
         + ("; all models cost the same, so the cost axis is flat" if f0["flat_cost"] else ""),
         "",
-        "| policy | AUC | APGR | CPT(50%) | CPT(80%) | strong share | quality @ strong cost |",
-        "|---|---|---|---|---|---|---|",
+        "| policy | AUC | APGR | CPT(50%) | CPT(80%) | strong share | quality @ strong cost | cost for strong quality |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(result["results"], key=lambda r: -(r["auc"] or 0)):
         lines.append(f"| {r['policy']} | {_fmt(r['auc'])} | {_fmt(r['apgr'])} | {_fmt(r['cpt50'], True)} | "
-                     f"{_fmt(r['cpt80'], True)} | {_fmt(r['strong_share'], True)} | {_fmt(r['quality_at_strong_cost'])} |")
+                     f"{_fmt(r['cpt80'], True)} | {_fmt(r['strong_share'], True)} | {_fmt(r['quality_at_strong_cost'])} | "
+                     f"{_fmt(r.get('cost_for_strong_quality'), True)} |")
+    cal = [r for r in result["results"] if r.get("calibration") and r["policy"] not in ("random",)]
+    if cal:
+        lines += ["", "Calibration of per-expert quality predictions (held-out, quality rescaled to [0, 1]; "
+                  "reference = each model's training mean for every query):", "",
+                  "| policy | Brier | Brier of the reference | ECE |", "|---|---|---|---|"]
+        for r in sorted(cal, key=lambda r: r["calibration"]["brier"]):
+            c = r["calibration"]
+            lines.append(f"| {r['policy']} | {c['brier']:.4f} | {c['brier_prior']:.4f} | {c['ece']:.3f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -83,7 +95,7 @@ def to_sqlite(result: dict[str, Any], db_path: str | Path) -> str:
                                "models": json.dumps(result["models"])}, pk="run_id")
     db["routing_results"].insert_all(
         ({"run_id": run_id, "dataset": result["dataset"], **{k: r.get(k) for k in SUMMARY_KEYS}} for r in result["results"]),
-        pk=("run_id", "policy"))
+        pk=("run_id", "policy"), alter=True)
     db["routing_points"].insert_all(
         ({"run_id": run_id, "policy": r["policy"], **p} for r in result["results"] for p in r["points"]), alter=True)
     return run_id

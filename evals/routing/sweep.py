@@ -10,6 +10,9 @@ import numpy as np
 from routeweave.policies import OutcomeTable, get_policy
 from routeweave.policies.embed import Embedder
 
+from .calibration import average as average_calibration
+from .calibration import calibration
+from .features import policy_options
 from .metrics import Anchors, summarise
 from .split import kfold, train_test_split
 
@@ -25,7 +28,7 @@ def anchors(train: OutcomeTable, test: OutcomeTable) -> tuple[Anchors, int, int]
 def sweep_policy(name: str, train: OutcomeTable, test: OutcomeTable, *, seed: int = 0,
                  embedder: Embedder | None = None, options: dict[str, Any] | None = None) -> dict[str, Any]:
     a, weak, strong = anchors(train, test)
-    policy = get_policy(name, seed=seed, embedder=embedder, **(options or {}))
+    policy = get_policy(name, seed=seed, embedder=embedder, **policy_options(name, options))
     t0 = time.perf_counter()
     policy.fit(test if policy.eval_only else train)  # only the oracle sees the test outcomes
     fit_s = time.perf_counter() - t0
@@ -45,8 +48,12 @@ def sweep_policy(name: str, train: OutcomeTable, test: OutcomeTable, *, seed: in
     for p, xi in zip(points, x):
         p["cost_norm"] = float(xi)
     metrics = summarise(x, np.array([p["quality"] for p in points]), np.array([p["strong_share"] for p in points]), a)
+    cal = None
+    if policy.scores_are_quality and not policy.eval_only and policy.fitted:
+        lo, hi = float(min(train.quality.min(), test.quality.min())), float(max(train.quality.max(), test.quality.max()))
+        cal = calibration(S, test.quality, train.quality.mean(0), lo, hi)
     return {"policy": name, **metrics, "fit_s": round(fit_s, 3), "score_ms_per_query": round(score_ms, 4),
-            "points": points}
+            "calibration": cal, "points": points}
 
 
 def evaluate(table: OutcomeTable, policies: list[str], *, seed: int = 0, test_frac: float = 0.3, folds: int = 0,
@@ -74,9 +81,11 @@ def evaluate(table: OutcomeTable, policies: list[str], *, seed: int = 0, test_fr
 def _average(rs: list[dict]) -> dict:
     out = {"policy": rs[0]["policy"], "folds": len(rs)}
     for k, v in rs[0].items():
-        if k in ("policy", "points"):
+        if k in ("policy", "points", "calibration"):
             continue
         vals = [r[k] for r in rs]
         out[k] = None if any(x is None for x in vals) else float(np.mean(vals))
     out["points"] = rs[0]["points"]  # the first fold's curve (for the plot)
+    cals = [r["calibration"] for r in rs if r.get("calibration")]
+    out["calibration"] = average_calibration(cals) if len(cals) == len(rs) else None
     return out

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from langgraph.graph import END
 
-from ..answering import ask_model, candidates
+from ..answering import ask_reader, candidates
 from ..guard import guarded_graph
 from ..metering import NOT_AFFORDABLE
 from ..registry import GraphContext, GraphSpec, register_graph
-from ..session import NO_ANSWER, session_meter
-from ..state import SessionState
+from ..session import NO_ANSWER, overspend_notice, session_meter
+from ..state import SessionState, step_from_call
 
 
 class Direct:
@@ -20,15 +20,18 @@ class Direct:
 
     async def answer(self, state: SessionState) -> dict:
         meter = session_meter(self.pool, state)
-        got = await ask_model(self.runtime, meter, "router", state["question"], None, 0)
-        call = got.steps[0]
-        if got.answer is None:
-            budget = call["error"] == NOT_AFFORDABLE
-            why = "budget: the answer could cost more than the budget" if budget else f"the router failed: {call['error']}"
-            step = {**call, "kind": "fallback", "text": why, "reply": NO_ANSWER}
+        record = await ask_reader(self.runtime, meter, "router", state["question"], None)
+        notice = overspend_notice(record, 0)
+        extra = [notice] if notice else []
+        if record.error:
+            budget = record.error == NOT_AFFORDABLE
+            why = "budget: the answer could cost more than the budget" if budget else f"the router failed: {record.error}"
+            step = step_from_call("fallback", 0, record, expert="router", text=why, reply=NO_ANSWER)
             return {"answer": NO_ANSWER, "stop_reason": "budget" if budget else "failed", "steps": [step], **meter.spent()}
-        step = {**call, "kind": "answer", "text": got.answer, "query": None, "reply": None}
-        return {"answer": got.answer, "stop_reason": "answered", "steps": [step], **meter.spent()}
+        answer = " ".join(record.text.split())
+        stop = "overspent" if record.overspent else "answered"
+        step = step_from_call("answer", 0, record, expert="router", text=answer)
+        return {"answer": answer, "stop_reason": stop, "steps": [*extra, step], **meter.spent()}
 
 
 def build_direct(ctx: GraphContext, checkpointer=None):

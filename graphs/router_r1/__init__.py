@@ -1,33 +1,51 @@
 """The Router-R1 graph: the router LLM thinks, asks experts sub-questions over several rounds, reads their
 replies and answers, within the session's budget.
 
-    START → guard → route ──search──→ call_experts ──→ route … ──answer──→ END
+    START → guard → route ──search──→ call_experts ══Send══→ ask_expert ×N ──→ gather ──→ route … ──answer──→ END
                       └─unusable output: told why, asked again (twice at most, then a fallback answer)
 
 Its pieces: `prompt.py` (what the router reads), `grammar.py` (GBNF that makes its output parse),
 `protocol.py` (parse its output, escape foreign text), `aggregate.py` (merge several experts' replies),
-`nodes.py` (route, call_experts), `state.py`."""
+`nodes.py` (the router's turn), `experts.py` (the experts' half of a round: one task per call), `state.py`."""
 
 from __future__ import annotations
 
 from langgraph.graph import END
 
+from ...agents.adapters import check_adapter
+from ...agents.local_server import resolve_gguf
 from ..answering import candidates
 from ..edges import inline
 from ..guard import guarded_graph
 from ..registry import GraphContext, GraphSpec, register_graph
+from .experts import ExpertRound
 from .nodes import R1Nodes
+from .prompt import prompt_version
 from .state import R1State
+
+
+def check_router_adapter(pool) -> None:
+    """A router adapter trained on another version of this graph's prompt is refused, naming the file."""
+    router = pool.router
+    if not router.adapter or not router.server:
+        return
+    path = resolve_gguf(pool.servers[router.server].adapters[router.adapter])
+    check_adapter(path, resolve_gguf(pool.servers[router.server].gguf), name=router.adapter, prompt_version=prompt_version())
 
 
 def build_router_r1(ctx: GraphContext, checkpointer=None):
     """The compiled LangGraph graph. Its nodes are async: run it with ainvoke/astream."""
-    nodes = R1Nodes(ctx.runtime)
+    check_router_adapter(ctx.pool)
+    nodes, experts = R1Nodes(ctx.runtime), ExpertRound(ctx.runtime)
     graph = guarded_graph(R1State, ctx.guard, candidates(ctx.pool), "route")
     graph.add_node("route", nodes.route)
-    graph.add_node("call_experts", nodes.call_experts)
+    graph.add_node("call_experts", experts.call_experts)
+    graph.add_node("ask_expert", experts.ask_expert)
+    graph.add_node("gather", experts.gather)
     graph.add_conditional_edges("route", inline(nodes.after_route), {"call_experts": "call_experts", "route": "route", "end": END})
-    graph.add_edge("call_experts", "route")
+    graph.add_conditional_edges("call_experts", inline(experts.dispatch), ["ask_expert", "gather"])
+    graph.add_edge("ask_expert", "gather")
+    graph.add_edge("gather", "route")
     return graph.compile(checkpointer=checkpointer, name="router-r1")
 
 

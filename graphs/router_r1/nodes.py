@@ -1,4 +1,4 @@
-"""The nodes of the Router-R1 graph: `route` (the router LLM's turn) and `call_experts`.
+"""The router's turn of the Router-R1 graph (`route`); the experts' half of a round is experts.py.
 
 Errors split two ways. A model's fault (an expert times out, the router writes something unusable) goes
 back to the router as <information> and the session goes on. What cannot go on (no money left for the
@@ -7,34 +7,29 @@ out of a node for a model's fault."""
 
 from __future__ import annotations
 
-import asyncio
-
-from ...agents.errors import ConfigError
 from ...agents.llm import complete, reservation
-from ...agents.records import CallRecord
 from ...agents.runtime import Runtime
-from ..metering import NOT_AFFORDABLE, Meter
-from ..session import NO_ANSWER, session_experts, session_limits, session_meter
-from ..state import Step, make_step, step_from_call
-from .aggregate import get_aggregator
+from ..metering import Meter
+from ..session import (
+    NO_ANSWER,
+    overspend_notice,
+    session_experts,
+    session_limits,
+    session_meter,
+)
+from ..state import make_step, step_from_call
 from .grammar import router_grammar
-from .prompt import correction_message, information_message, question_message, status_line, system_prompt
+from .prompt import correction_message, question_message, status_line, system_prompt
 from .protocol import Turn, TurnError, parse_turn, restore_stop
 from .state import R1State
 
 MAX_FAILURES = 2  # router turns in a row that can't be used before the session falls back
-REPLY_CHARS = 700  # of each reply shown to the router: its context is small
-ASKED_BEFORE = "not called: asked before (see above)"
 
 
 class R1Nodes:
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
         self.pool = runtime.pool
-        try:
-            self.aggregate = get_aggregator(runtime.pool.aggregate)
-        except ValueError as exc:
-            raise ConfigError(f"pool field 'aggregate': {exc}") from None
 
     def _status(self, state: R1State, meter: Meter, round: int, must_answer: bool) -> str:
         rounds_left = max(0, session_limits(self.pool, state).max_rounds - round)
@@ -44,8 +39,10 @@ class R1Nodes:
 
     async def route(self, state: R1State) -> dict:
         round = state.get("round", 0)
+        if state.get("overspent"):
+            return self._fallback(state, round, "a provider billed beyond its reservation", stop_reason="overspent")
         limits = session_limits(self.pool, state)
-        experts = session_experts(self.pool, state)
+        experts = session_experts(self.pool, state, self.runtime.disabled)
         names = [e.name for e in experts]
         if not experts:
             return self._fallback(state, round, "no enabled expert is allowed by the request's constraints",
@@ -69,6 +66,16 @@ class R1Nodes:
         record = await meter.run("router", hold, lambda: complete(router, messages, grammar=grammar, stop=stop))
         record = record.model_copy(update={"text": restore_stop(record.text)})
         spent = meter.spent()
+        notice = overspend_notice(record, round)
+        if record.overspent:  # keep an answer it paid for, but start nothing more
+            turn = parse_turn(record.text, names, max_searches=1) if not record.error else None
+            answer = turn.answer if turn is not None and getattr(turn, "kind", None) == "answer" else None
+            done = self._fallback(state, round, "the router's call billed beyond its reservation", stop_reason="overspent",
+                                  answer=answer)
+            done["steps"] = [step_from_call("think", round, record, expert="router", text=getattr(turn, "think", "")),
+                             notice, *done["steps"]]
+            return {**done, **spent}
+        extra = [notice] if notice else []
 
         turn: Turn | TurnError
         if record.error:
@@ -77,25 +84,25 @@ class R1Nodes:
             turn = parse_turn(record.text, names, max_searches=max_searches)
             if must_answer and isinstance(turn, Turn) and turn.kind == "search":
                 turn = TurnError(think=turn.think, message="No more searches are allowed: write <answer>...</answer> now.")
-        think = step_from_call("think", round, record, expert="router", text=turn.think)
+        head = [step_from_call("think", round, record, expert="router", text=turn.think), *extra]
 
         if isinstance(turn, TurnError):
             failures = state.get("failures", 0) + 1
             notice = make_step("notice", round, expert="router", text=turn.message, error="unusable router output")
             if failures >= MAX_FAILURES:
                 done = self._fallback(state, round, f"the router failed {failures} times in a row", stop_reason="unparseable")
-                done["steps"] = [think, notice, *done["steps"]]
+                done["steps"] = [*head, notice, *done["steps"]]
                 return {**done, **spent}
             retry = messages + [
                 {"role": "assistant", "content": record.text[:2000]},
                 correction_message(turn.message, status=self._status(state, meter, round, must_answer)),
             ]
-            return {"messages": retry, "failures": failures, "steps": [think, notice], "pending": [], **spent}
+            return {"messages": retry, "failures": failures, "steps": [*head, notice], "pending": [], **spent}
 
         notices = [make_step("notice", round, expert="router", text="repaired: " + "; ".join(turn.repairs))] if turn.repairs else []
         if turn.kind == "answer":
             answer = make_step("answer", round, expert="router", text=turn.answer)
-            return {"answer": turn.answer, "stop_reason": "answered", "steps": [think, *notices, answer], "pending": [], **spent}
+            return {"answer": turn.answer, "stop_reason": "answered", "steps": [*head, *notices, answer], "pending": [], **spent}
         canonical = f"<think>{turn.think}</think>\n" + "\n".join(
             f"<search>{', '.join(s.experts)}: {s.query}</search>" for s in turn.searches
         )
@@ -104,14 +111,19 @@ class R1Nodes:
             "pending": [{"experts": list(s.experts), "query": s.query} for s in turn.searches],
             "round": round + 1,
             "failures": 0,
-            "steps": [think, *notices],
+            "steps": [*head, *notices],
             **spent,
         }
 
-    def _fallback(self, state: R1State, round: int, why: str, *, stop_reason: str, messages=None) -> dict:
-        replies = [s["reply"] for s in state.get("steps", []) if s["kind"] == "route" and s["reply"] and not s["error"]]
-        answer = replies[-1].split("\n")[0][:200] if replies else NO_ANSWER
-        step = make_step("fallback", round, expert="router", text=f"Stopped ({why}); answered with the last evidence.", reply=answer)
+    def _fallback(self, state: R1State, round: int, why: str, *, stop_reason: str, messages=None,
+                  answer: str | None = None) -> dict:
+        if answer is None:
+            replies = [s["reply"] for s in state.get("steps", []) if s["kind"] == "route" and s["reply"] and not s["error"]]
+            answer = replies[-1].split("\n")[0][:200] if replies else NO_ANSWER
+            text = f"Stopped ({why}); answered with the last evidence."
+        else:
+            text = f"Stopped ({why}); kept the router's answer."
+        step = make_step("fallback", round, expert="router", text=text, reply=answer)
         out = {"answer": answer, "stop_reason": stop_reason, "steps": [step], "pending": []}
         if messages is not None:
             out["messages"] = messages
@@ -122,43 +134,3 @@ class R1Nodes:
         if state.get("answer") is not None:
             return "end"
         return "call_experts" if state.get("pending") else "route"
-
-    # -- call_experts --------------------------------------------------------------------------
-
-    async def call_experts(self, state: R1State) -> dict:
-        round = state.get("round", 0)
-        meter = session_meter(self.pool, state)
-        asked = {(s["expert"], s["query"].lower()) for s in state.get("steps", []) if s["kind"] == "route" and not s["error"]}
-        calls = []  # (search index, expert, query, the call to await)
-        for i, search in enumerate(state.get("pending", [])):
-            for name in search["experts"]:
-                calls.append((i, name, search["query"], self._planned(meter, asked, name, search["query"])))
-        records: list[CallRecord] = await asyncio.gather(*(call for *_, call in calls))
-        must_answer = any(r.error == NOT_AFFORDABLE for r in records)
-        steps: list[Step] = []
-        by_search: dict[int, list[tuple[str, str, str | None]]] = {}
-        for (i, name, query, _), record in zip(calls, records):
-            steps.append(step_from_call("route", round, record, expert=name, query=query, reply=record.text))
-            by_search.setdefault(i, []).append((name, record.text[:REPLY_CHARS], record.error))
-        blocks = [(f"{', '.join(s['experts'])}: {s['query']}", self.aggregate(by_search.get(i, [])))
-                  for i, s in enumerate(state.get("pending", []))]
-        if must_answer:
-            steps.append(make_step("notice", round, text="budget: an expert call was skipped; the router must answer next"))
-        info = information_message(blocks, status=self._status(state, meter, round, must_answer))
-        return {"messages": state["messages"] + [info], "pending": [], "steps": steps,
-                "must_answer": must_answer or bool(state.get("must_answer")), **meter.spent()}
-
-    def _planned(self, meter: Meter, asked: set, name: str, query: str):
-        """The call of one search, its reservation held now (so the calls of one turn run in parallel and
-        together never promise more than is left). A search made before is not paid for twice."""
-        client = self.runtime.experts[name]
-        if (name, query.lower()) in asked:
-            return _record(CallRecord(who=name, error=ASKED_BEFORE))
-        hold = meter.hold(client.reservation(query))
-        if hold is None:
-            return _record(CallRecord(who=name, error=NOT_AFFORDABLE))
-        return meter.run(name, hold, lambda: client.ask(query))
-
-
-async def _record(record: CallRecord) -> CallRecord:
-    return record

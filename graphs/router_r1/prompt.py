@@ -3,10 +3,11 @@ expert replies inside <information>. All foreign text is escaped before it goes 
 
 from __future__ import annotations
 
-from ...agents.experts import ExpertSettings
-from .protocol import escape
+import hashlib
+from functools import lru_cache
 
-PROMPT_VERSION = 2  # bump on any change to the text below: a router adapter records the version it was trained on
+from ...agents.experts import ExpertSettings, expert_kinds
+from .protocol import escape
 
 
 def system_prompt(experts: list[ExpertSettings], *, budget_usd: float, max_rounds: int) -> str:
@@ -42,3 +43,25 @@ def status_line(*, budget_left_usd: float, rounds_left: int, must_answer: bool) 
     if must_answer:
         line += " No searches are left: give your final answer now."
     return line
+
+
+@lru_cache(maxsize=1)
+def prompt_version() -> str:
+    """A short hash of what the router sees and must write: these prompt functions rendered on a fixed
+    example, and the grammar. Any change to their wording changes it; a router adapter trained on another
+    version is refused (a trained router records the version it was trained on)."""
+    from .grammar import router_grammar
+
+    kinds = expert_kinds()
+    experts = [kinds["retrieval"].settings(name="Alpha", kind="retrieval", corpus="builtin:hotpotqa", description="d1"),
+               kinds["llm"].settings(name="Beta", model="openai/x", description="d2",
+                                     price={"input_per_m": 1.0, "output_per_m": 2.0})]
+    parts = [
+        system_prompt(experts, budget_usd=0.005, max_rounds=3),
+        str(question_message("Q?")),
+        str(information_message([("Alpha: q", "text")], status=status_line(budget_left_usd=0.004, rounds_left=1,
+                                                                          must_answer=False))),
+        status_line(budget_left_usd=0.0, rounds_left=0, must_answer=True),
+        router_grammar(["Alpha", "Beta"], can_search=True, max_searches=2),
+    ]
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:12]

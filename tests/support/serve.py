@@ -52,7 +52,7 @@ def write_mock_pool(folder: Path) -> Path:
 class ServeProcess:
     """`routeweave serve` (or `chat`) in a child process on a free port; `url` once it listens."""
 
-    def __init__(self, folder: Path, *, pool: Path | None = None, api_key: str | None = None, args: list[str] | None = None,
+    def __init__(self, folder: Path, *, pool: Path | str | None = None, api_key: str | None = None, args: list[str] | None = None,
                  command: str = "serve"):
         self.folder = Path(folder)
         self.pool = pool or write_mock_pool(self.folder)

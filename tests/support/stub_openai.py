@@ -11,13 +11,20 @@
     empty         200 with an empty answer
     flaky:N       fails with 500 on the first N calls of that model name, then answers
     words:N       answers with N words
+    router:NAME   a Router-R1 router: searches expert NAME until it has read an <information> block, then answers
 
-Usage: prompt tokens ~ characters of the messages / 4; completion tokens = words of the answer.
+Usage: prompt tokens ~ characters of the messages / 4; completion tokens = words of the answer. A suffix
+changes what is reported, to play a dishonest provider:
+
+    MODE+lie=P,C     reports P prompt and C completion tokens, whatever was sent and answered
+    MODE+nousage     reports no usage at all
+    MODE+prompt*K    reports K times the prompt tokens (a tokenizer that counts more than ours)
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 import time
@@ -36,6 +43,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _misreport(reply: dict, modifier: str) -> dict:
+    usage = reply["usage"]
+    if modifier == "nousage":
+        reply.pop("usage")
+    elif modifier.startswith("lie="):
+        p, c = (int(x) for x in modifier[4:].split(","))
+        reply["usage"] = {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+    elif modifier.startswith("prompt*"):
+        usage["prompt_tokens"] = int(usage["prompt_tokens"] * float(modifier[7:]))
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+    return reply
+
+
 def _answer(model: str, text: str, prompt_tokens: int = 20) -> dict:
     return {
         "id": "stub", "object": "chat.completion", "created": int(time.time()), "model": model,
@@ -49,6 +69,7 @@ class StubServer:
     def __init__(self) -> None:
         self.port = _free_port()
         self.calls: Counter[str] = Counter()
+        self.active: Counter[str] = Counter()  # requests of each model being answered right now
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -60,6 +81,17 @@ class StubServer:
         body = await request.json()
         model = str(body.get("model", "ok")).split("/")[-1]
         self.calls[model] += 1
+        base, _, modifier = model.partition("+")
+        self.active[model] += 1
+        try:
+            response = await self._reply(base, model, body)
+        finally:
+            self.active[model] -= 1
+        if modifier and isinstance(response, JSONResponse) and response.status_code == 200:
+            response = JSONResponse(_misreport(json.loads(response.body), modifier))
+        return response
+
+    async def _reply(self, model: str, full: str, body: dict):
         mode, _, arg = model.partition(":")
         prompt_tokens = sum(len(str(m.get("content", ""))) for m in body.get("messages", [])) // 4 + 1
         if mode == "words":
@@ -80,8 +112,13 @@ class StubServer:
             return PlainTextResponse("<html>this is not json", status_code=200, media_type="application/json")
         if mode == "empty":
             return JSONResponse(_answer(model, ""))
+        if mode == "router":
+            seen = any("<information>" in str(m.get("content") or "") for m in body.get("messages", [])
+                       if m.get("role") != "system")  # the system prompt names the tag too
+            text = "<think>done</think><answer>1889</answer>" if seen else f"<think>ask</think><search>{arg}: when?</search>"
+            return JSONResponse(_answer(model, text, prompt_tokens))
         if mode == "flaky":
-            if self.calls[model] <= int(arg or 1):
+            if self.calls[full] <= int(arg or 1):
                 return JSONResponse({"error": {"message": "stub flaky", "type": "server_error"}}, status_code=500)
             return JSONResponse(_answer(model, "Recovered answer."))
         return JSONResponse({"error": {"message": f"unknown stub mode {model}"}}, status_code=400)

@@ -1,0 +1,89 @@
+"""The expert half of a Router-R1 round: plan the calls the router asked for, make each as its own task, and
+gather the replies into one <information> message.
+
+    call_experts ──Send──→ ask_expert (one task per call, in parallel) ──→ gather ──→ route
+         └── nothing to call ──────────────────────────────────────────────→ gather
+
+`call_experts` reserves every call of the round before any starts (together they never promise more than
+the budget has left); a search made before is not paid for twice. Each `ask_expert` task's result is
+written by the checkpointer as soon as it finishes, so a crashed session resumes without repeating it."""
+
+from __future__ import annotations
+
+from langgraph.types import Send
+
+from ...agents.errors import ConfigError
+from ...agents.records import CallRecord, Cost
+from ...agents.runtime import Runtime
+from ..metering import NOT_AFFORDABLE, settle_call
+from ..session import overspend_notice, session_limits, session_meter
+from ..state import Step, make_step, step_from_call
+from .aggregate import get_aggregator
+from .prompt import information_message, status_line
+from .state import PlannedCall, R1State
+
+ASKED_BEFORE = "not called: asked before (see above)"
+REPLY_CHARS = 700  # of each reply shown to the router: its context is small
+
+
+class ExpertRound:
+    def __init__(self, runtime: Runtime):
+        self.runtime, self.pool = runtime, runtime.pool
+        try:
+            self.aggregate = get_aggregator(runtime.pool.aggregate)
+        except ValueError as exc:
+            raise ConfigError(f"pool field 'aggregate': {exc}") from None
+
+    async def call_experts(self, state: R1State) -> dict:
+        round, meter = state.get("round", 0), session_meter(self.pool, state)
+        asked = {(s["expert"], (s["query"] or "").lower()) for s in state.get("steps", []) if s["kind"] == "route" and not s["error"]}
+        calls: list[PlannedCall] = []
+        steps: list[Step] = []
+        for i, search in enumerate(state.get("pending", [])):
+            for name in search["experts"]:
+                query, skip, cost = search["query"], None, Cost()
+                if (name, query.lower()) in asked:
+                    skip = ASKED_BEFORE
+                else:
+                    cost = self.runtime.experts[name].reservation(query)
+                    skip = None if meter.hold(cost) is not None else NOT_AFFORDABLE
+                calls.append({"search": i, "expert": name, "query": query, "usd": cost.usd, "tokens": cost.tokens, "skip": skip})
+                if skip:
+                    steps.append(make_step("route", round, expert=name, query=query, reply="", error=skip))
+        return {"calls": calls, "replies": None, "steps": steps}
+
+    @staticmethod
+    def dispatch(state: R1State):
+        sends = [Send("ask_expert", {"call": c, "round": state.get("round", 0)}) for c in state.get("calls", []) if not c["skip"]]
+        return sends or "gather"
+
+    async def ask_expert(self, task: dict) -> dict:
+        call, round = task["call"], task["round"]
+        client = self.runtime.experts[call["expert"]]
+        try:
+            record = await client.ask(call["query"])
+        except Exception as exc:  # a client bug is this call's failure, not the session's
+            record = CallRecord(who=call["expert"], error=f"{type(exc).__name__}: {exc}")
+        record = settle_call(record, Cost(call["usd"], call["tokens"]))
+        steps = [step_from_call("route", round, record, expert=call["expert"], query=call["query"], reply=record.text)]
+        notice = overspend_notice(record, round)
+        reply = {"search": call["search"], "expert": call["expert"], "record": record.model_dump()}
+        return {"replies": [reply], "steps": steps + ([notice] if notice else [])}
+
+    async def gather(self, state: R1State) -> dict:
+        round, meter = state.get("round", 0), session_meter(self.pool, state)
+        by_search: dict[int, list[tuple[str, str, str | None]]] = {}
+        done = {(r["search"], r["expert"]): CallRecord(**r["record"]) for r in state.get("replies", [])}
+        for record in done.values():
+            meter.charge(record)
+        for call in state.get("calls", []):
+            record = done.get((call["search"], call["expert"])) or CallRecord(who=call["expert"], error=call["skip"] or "no reply")
+            by_search.setdefault(call["search"], []).append((call["expert"], record.text[:REPLY_CHARS], record.error))
+        blocks = [(f"{', '.join(s['experts'])}: {s['query']}", self.aggregate(by_search.get(i, [])))
+                  for i, s in enumerate(state.get("pending", []))]
+        must_answer = any(c["skip"] == NOT_AFFORDABLE for c in state.get("calls", []))
+        steps = [make_step("notice", round, text="budget: an expert call was skipped; the router must answer next")] if must_answer else []
+        rounds_left = max(0, session_limits(self.pool, state).max_rounds - round)
+        status = status_line(budget_left_usd=meter.left_usd, rounds_left=rounds_left, must_answer=must_answer or not rounds_left)
+        return {"messages": state["messages"] + [information_message(blocks, status=status)], "pending": [], "calls": [],
+                "replies": None, "must_answer": must_answer or bool(state.get("must_answer")), "steps": steps, **meter.spent()}

@@ -1,0 +1,133 @@
+"""Crash-resume with real process kills: a `routeweave ask` killed with SIGKILL while one expert call of a
+round has finished and another is in flight is listed as resumable and finished by `routeweave resume`,
+without making the finished call (or the router's finished turn) again. One runner per session: a resume
+while the session still runs is refused, and so is a resume with a changed pool."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+
+import pytest
+
+from routeweave.serving import TraceStore
+from support.stub_openai import StubServer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def stub():
+    with StubServer() as server:
+        yield server
+
+
+def write_pool(tmp_path, stub, slow: float = 4.0, price: float = 1.0):
+    path = tmp_path / "pool.toml"
+    path.write_text(f"""
+[router]
+model = "openai/router:Fast, Slow"
+api_base = "{stub.api_base}"
+grammar = false
+price = {{ input_per_m = {price}, output_per_m = {price} }}
+[limits]
+budget_usd = 0.05
+[reliability]
+num_retries = 0
+[[experts]]
+name = "Fast"
+model = "openai/ok"
+api_base = "{stub.api_base}"
+description = "fast"
+price = {{ input_per_m = 1.0, output_per_m = 1.0 }}
+[[experts]]
+name = "Slow"
+model = "openai/slow:{slow}"
+api_base = "{stub.api_base}"
+description = "slow"
+timeout = 30
+price = {{ input_per_m = 1.0, output_per_m = 1.0 }}
+""")
+    return path
+
+
+def start_ask(cmd, pool, db):
+    return subprocess.Popen([*cmd, "ask", "When was the Eiffel Tower finished?", "--pool", str(pool), "--db", str(db),
+                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_step(db, expert: str, timeout: float = 60.0) -> str:
+    """The session id once a route step of `expert` is in the trace (the call finished and was stored); read
+    only, so the running process's writes are never in the way."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                row = conn.execute("select session_id from rw_steps where kind = 'route' and expert = ? and error is null",
+                                   [expert]).fetchone()
+            finally:
+                conn.close()
+            if row:
+                return row[0]
+        except sqlite3.OperationalError:  # not created yet
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"no finished call of {expert} within {timeout}s")
+
+
+def test_kill_9_mid_round_then_resume_never_repeats_a_finished_call(stub, tmp_path, routeweave_cmd):
+    pool, db = write_pool(tmp_path, stub), tmp_path / "rw.db"
+    proc = start_ask(routeweave_cmd, pool, db)
+    session = wait_for_step(db, "Fast")
+    assert stub.calls["slow:4.0"] == 1  # in flight
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    before = dict(stub.calls)
+    assert before["router:Fast, Slow"] == 1 and before["ok"] == 1
+
+    listed = subprocess.run([*routeweave_cmd, "sessions", "--unfinished", "--db", str(db)], capture_output=True, text=True)
+    assert session in listed.stdout and "interrupted: resumable" in listed.stdout
+
+    done = subprocess.run([*routeweave_cmd, "resume", session, "--db", str(db), "--json"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["stop_reason"] == "answered" and result["answer"] == "1889"
+    assert stub.calls["ok"] == 1  # the finished call was not made again
+    assert stub.calls["slow:4.0"] == 2  # the one in flight at the kill was
+    assert stub.calls["router:Fast, Slow"] == 2  # its first turn was not repeated; the second answered
+    routes = [s["expert"] for s in result["steps"] if s["kind"] == "route"]
+    assert sorted(routes) == ["Fast", "Slow"]  # each call once in the trace
+    traces = TraceStore(db)
+    stored = traces.get(session)
+    traces.close()
+    assert [(s["kind"], s["expert"]) for s in stored["steps"]] == [(s["kind"], s["expert"]) for s in result["steps"]]
+    assert stored["finished"]
+    again = subprocess.run([*routeweave_cmd, "sessions", "--unfinished", "--db", str(db)], capture_output=True, text=True)
+    assert session not in again.stdout
+
+
+def test_one_runner_per_session_and_the_same_pool(stub, tmp_path, routeweave_cmd):
+    pool, db = write_pool(tmp_path, stub, slow=60.0), tmp_path / "rw.db"
+    proc = start_ask(routeweave_cmd, pool, db)
+    try:
+        session = wait_for_step(db, "Fast")
+        busy = subprocess.run([*routeweave_cmd, "resume", session, "--db", str(db)], capture_output=True, text=True,
+                              timeout=60)
+        assert busy.returncode == 3 and f"pid {proc.pid}" in busy.stderr  # still running: refused, named
+        listed = subprocess.run([*routeweave_cmd, "sessions", "--unfinished", "--db", str(db)], capture_output=True, text=True)
+        assert f"running (pid {proc.pid}" in listed.stdout
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    write_pool(tmp_path, stub, slow=60.0, price=2.0)  # someone edits the pool file
+    changed = subprocess.run([*routeweave_cmd, "resume", session, "--db", str(db)], capture_output=True, text=True,
+                             timeout=60)
+    assert changed.returncode == 2 and "has changed since session" in changed.stderr
+    missing = subprocess.run([*routeweave_cmd, "resume", "nope", "--db", str(db)], capture_output=True, text=True)
+    assert missing.returncode == 2 and "no session nope" in missing.stderr

@@ -1,0 +1,58 @@
+"""`routeweave train` on bad input: a clear error naming the file and the field, exit code 2, no
+traceback, and nothing written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+
+from support.train import SHARED, require_shared
+
+
+def train(routeweave_cmd, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([*routeweave_cmd, "train", *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+def test_sft_without_trajectories_names_the_file(routeweave_cmd, tmp_path):
+    out = train(routeweave_cmd, "sft", "--work", tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert f"trajectory file {tmp_path / 'trajectories.jsonl'} does not exist" in out.stderr
+
+
+def test_sft_refuses_trajectories_of_another_prompt_version(routeweave_cmd, tmp_path):
+    row = {"id": "x:1", "source": "t", "question": "Q?", "answers": ["a"], "experts": ["Wiki"], "prompt_version": "000000000000",
+           "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "Question: Q?"},
+                        {"role": "assistant", "content": "<think>t</think>\n<answer>a</answer>"}]}
+    (tmp_path / "trajectories.jsonl").write_text(json.dumps(row) + "\n")
+    out = train(routeweave_cmd, "sft", "--work", tmp_path)
+    assert out.returncode == 2 and "field 'prompt_version' is ['000000000000']" in out.stderr
+    assert not (tmp_path / "sft").exists()
+
+
+def test_ship_without_a_finished_stage(routeweave_cmd, tmp_path):
+    out = train(routeweave_cmd, "ship", "--work", tmp_path, "--to", tmp_path / "x.gguf")
+    assert out.returncode == 2 and "stage 'sft' has no finished adapter" in out.stderr
+    assert not (tmp_path / "x.gguf").exists()
+
+
+def test_rejection_sampling_needs_a_session_above_the_threshold(routeweave_cmd, tmp_path):
+    require_shared()
+    from routeweave.evals.qa.store import ResultStore
+
+    db = tmp_path / "evals.db"
+    with ResultStore(db) as store:
+        store.open_run("weak", {"graph": "router-r1"}, 2)
+        for i, (dataset, f1) in enumerate([("hotpotqa-heldout", 1.0), ("hotpotqa", 0.1)]):
+            store.write({"run": "weak", "dataset": dataset, "example_id": f"q{i}", "question": "Q?", "answers": ["a"],
+                         "prediction": "a", "em": f1, "f1": f1, "cost_usd": 0.0, "cost_units": 0.0, "prompt_tokens": 0,
+                         "completion_tokens": 0, "rounds": 1, "expert_calls": 1, "latency_s": 0.1, "wall_s": 0.1,
+                         "stop_reason": "answered", "session_id": f"s{i}", "trace_db": None, "error": None,
+                         "finished": 0.0})
+    out = train(routeweave_cmd, "data", "--work", tmp_path / "w", "--data-dir", SHARED, "--from-run", "weak",
+                "--results-db", db, "--min-f1", 0.5)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "run 'weak' has no answered session with F1 >= 0.5" in out.stderr and "'heldout_dropped': 1" in out.stderr
+    missing = train(routeweave_cmd, "data", "--work", tmp_path / "w", "--from-run", "nope", "--results-db", db)
+    assert missing.returncode == 2 and "no run named 'nope'" in missing.stderr
+    assert not (tmp_path / "w" / "trajectories.jsonl").exists()

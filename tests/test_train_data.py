@@ -1,0 +1,112 @@
+"""Training data: teacher trajectories in the graph's own format, data discipline (held-out lines never
+read), masking on the router's tokens only, bad input named by file and field. Needs no torch except
+the masking test (the tokenizer)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from routeweave.agents.bm25 import open_retriever
+from routeweave.evals.qa.datasets import load_dataset
+from routeweave.training import teacher
+from routeweave.training._graph import grammar, prompt, protocol, prompt_version
+from routeweave.training.base import TrainingError
+from routeweave.training.expert_lists import embedded_default, varied
+from routeweave.training.records import read_trajectories, write_jsonl
+from routeweave.training.sources import hotpotqa_train, musique_train
+
+from support.train import SHARED, require_shared, require_train_extra
+
+
+@pytest.fixture(scope="module")
+def hotpot():
+    require_shared()
+    return hotpotqa_train(SHARED, lines=(1, 30))
+
+
+@pytest.fixture(scope="module")
+def built(hotpot, tmp_path_factory):
+    search = teacher.retrieval_search(open_retriever("builtin:hotpotqa", tmp_path_factory.mktemp("cache")), 2)
+    rng = random.Random(0)
+    out = []
+    for ex in hotpot:
+        pool = embedded_default(len(ex.hops)) if len(out) % 2 else varied(rng, min_rounds=len(ex.hops))
+        if (t := teacher.build(ex, pool, search, prompt_version=prompt_version())) is not None:
+            out.append(t)
+    return out
+
+
+def test_heldout_lines_are_never_read_for_training():
+    require_shared()
+    with pytest.raises(TrainingError, match="held-out"):
+        hotpotqa_train(SHARED, lines=(1, 351))
+    train_ids = {ex.id for ex in hotpotqa_train(SHARED)}
+    held = load_dataset("hotpotqa-heldout", data_dir=SHARED).examples
+    assert len(train_ids) == 350 and len(held) == 150
+    assert not train_ids & {ex.id for ex in held}
+
+
+def test_teacher_turns_parse_with_the_graphs_parser_and_fit_its_grammar(built):
+    assert len(built) >= 20  # most of 30 questions give a trajectory
+    for t in built:
+        router_turns = [m.content for m in t.messages if m.role == "assistant"]
+        for i, text in enumerate(router_turns):
+            turn = protocol.parse_turn(text, t.experts, max_searches=2)
+            assert isinstance(turn, protocol.Turn) and not turn.repairs, (t.id, text)
+            assert turn.kind == ("answer" if i == len(router_turns) - 1 else "search")
+            assert 0 < len(turn.think) <= grammar.THINK_CHARS
+            assert all(len(s.query) <= grammar.QUERY_CHARS for s in turn.searches)
+        # the evidence is the real retriever's reply, in the graph's <information> message
+        infos = [m.content for m in t.messages if m.role == "user" and m.content.startswith("<information>")]
+        assert len(infos) == len(router_turns) - 1 and all("(1) " in i or "No passage" in i for i in infos)
+
+
+def test_system_prompt_is_the_graphs_own(built):
+    default = embedded_default()
+    t = next(t for t in built if t.experts == [e.name for e in default.experts])
+    assert t.messages[0].content == prompt.system_prompt(default.experts, budget_usd=default.budget_usd,
+                                                          max_rounds=default.max_rounds)
+
+
+def test_varied_pools_change_names_and_order():
+    rng = random.Random(1)
+    lists = {tuple(e.name for e in varied(rng).experts) for _ in range(30)}
+    assert len(lists) > 10
+
+
+def test_musique_decompositions_fill_in_earlier_answers():
+    require_shared()
+    ex = next(e for e in musique_train(SHARED) if len(e.hops) == 2)
+    plan = teacher.musique_plan(ex)
+    assert "#1" not in plan.turns[1][0] and ex.hops[0].answer.split()[0] in plan.turns[1][0]
+
+
+def test_bad_trajectory_file_names_file_line_and_field(tmp_path, built):
+    good = tmp_path / "t.jsonl"
+    write_jsonl(good, built[:2])
+    assert len(read_trajectories(good)) == 2
+    rows = good.read_text().splitlines()
+    broken = json.loads(rows[1])
+    del broken["prompt_version"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(rows[0] + "\n" + json.dumps(broken) + "\n")
+    with pytest.raises(TrainingError, match=r"bad\.jsonl:2: field 'prompt_version'"):
+        read_trajectories(bad)
+
+
+def test_masking_labels_exactly_the_router_turns(built):
+    require_train_extra()
+    from routeweave.training.base import load_tokenizer
+    from routeweave.training.masking import encode, labelled_text
+
+    tok = load_tokenizer()
+    t = built[0]
+    enc = encode(tok, t)
+    want = "".join(m.content + "<|im_end|>" for m in t.messages if m.role == "assistant")
+    assert labelled_text(tok, enc) == want
+    info = next(m.content for m in t.messages if m.content.startswith("<information>"))
+    assert info[20:60] not in labelled_text(tok, enc)
+    assert sum(lab != -100 for lab in enc["labels"]) < len(enc["labels"]) / 3

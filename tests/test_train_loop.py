@@ -1,0 +1,90 @@
+"""Tiny real training runs (the 'train' extra): SFT on a few teacher trajectories lowers the loss on the
+router's tokens, the exported GGUF adapter computes what PEFT computes (llama.cpp Q4_1 + adapter vs
+transformers + PEFT on the dequantised base), and one GRPO step runs the real graph as its rollout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from support.train import SHARED, require_shared, require_train_extra
+
+pytestmark = [pytest.mark.train, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    require_train_extra()
+    require_shared()
+    from routeweave.agents.bm25 import open_retriever
+    from routeweave.training import teacher
+    from routeweave.training._graph import prompt_version
+    from routeweave.training.expert_lists import embedded_default
+    from routeweave.training.records import write_jsonl
+    from routeweave.training.sources import hotpotqa_train
+
+    work = tmp_path_factory.mktemp("train")
+    search = teacher.retrieval_search(open_retriever("builtin:hotpotqa", work / "cache"), 2)
+    rows = [t for ex in hotpotqa_train(SHARED, lines=(1, 12))
+            if (t := teacher.build(ex, embedded_default(2), search, prompt_version=prompt_version()))]
+    write_jsonl(work / "trajectories.jsonl", rows[:4])
+    return work
+
+
+def _router_loss(model, tok, trajectories) -> float:
+    import torch
+
+    from routeweave.training.masking import encode
+    from routeweave.training.sft import router_token_loss
+
+    losses = []
+    with torch.no_grad():
+        for t in trajectories:
+            enc = encode(tok, t)
+            batch = {"input_ids": torch.tensor([enc["input_ids"]]), "labels": torch.tensor([enc["labels"]])}
+            losses.append(float(router_token_loss(model, batch)))
+    return sum(losses) / len(losses)
+
+
+@pytest.mark.server
+def test_sft_lowers_the_router_loss_and_exports_an_agreeing_adapter(work):
+    from peft import PeftModel
+
+    from routeweave.training.agreement import measure, positions
+    from routeweave.training.base import DEFAULT_GGUF, load_base
+    from routeweave.training.export import read_metadata
+    from routeweave.training.records import read_trajectories
+    from routeweave.training.sft import SFTSettings, train_sft
+
+    rows = read_trajectories(work / "trajectories.jsonl")
+    stats = train_sft(work / "trajectories.jsonl", work, SFTSettings(max_steps=8, grad_accum=1, learning_rate=1e-3, save_steps=4))
+    assert stats["complete"] and Path(stats["gguf_adapter"]).is_file()
+    assert read_metadata(Path(stats["gguf_adapter"]))["stage"] == "sft"
+    base, tok = load_base()
+    before = _router_loss(base, tok, rows)
+    model = PeftModel.from_pretrained(base, stats["peft_adapter"]).eval()
+    after = _router_loss(model, tok, rows)
+    assert after < 0.8 * before, (before, after)
+
+    texts = [tok.apply_chat_template([m.model_dump() for m in t.messages], tokenize=False) for t in rows[:2]]
+    prefixes = positions([tok(x, add_special_tokens=False)["input_ids"] for x in texts], 60)
+    agreement = measure(model, prefixes, DEFAULT_GGUF, Path(stats["gguf_adapter"]))
+    assert agreement.top1_agreement >= 0.95, agreement
+    # the adapter really changes the model, and llama.cpp applies it per request (scale 0 = the base)
+    assert agreement.changed_by_adapter > 0.05, agreement
+    assert agreement.top1_agreement_adapter_off < agreement.top1_agreement, agreement
+
+
+@pytest.mark.server
+def test_one_grpo_step_runs_real_sessions(work):
+    from routeweave.training.grpo import GRPOSettings, train_grpo
+
+    if not (work / "sft" / "adapter" / "adapter_config.json").is_file():
+        pytest.skip("needs the SFT adapter of the test above")
+    settings = GRPOSettings(group=2, questions_per_step=1, max_steps=1, save_steps=1)
+    stats = train_grpo(work, settings, data_dir=SHARED, init_adapter=work / "sft" / "adapter")
+    assert stats["complete"] and Path(stats["gguf_adapter"]).is_file()
+    curve = [json.loads(line) for line in Path(stats["curve"]).read_text().splitlines()]
+    assert len(curve) == 1 and -1.0 <= curve[0]["reward"] <= 1.5

@@ -1,0 +1,243 @@
+"""`routeweave train ...`: build trajectories, SFT, GRPO, export and check the router adapter.
+
+    routeweave train data  [--work DIR] [--from-run RUN --results-db FILE --min-f1 0.5]
+    routeweave train sft   [--work DIR] [--stop-after MIN]            # resumable
+    routeweave train grpo  [--work DIR] [--alpha 0.2] [--steps N] [--stop-after MIN]   # resumable
+    routeweave train check [--work DIR] [--stage sft|grpo-a0.2]       # llama.cpp vs PEFT agreement
+    routeweave train ship  [--work DIR] [--stage ...] [--to FILE]     # copy the GGUF adapter into the package
+    routeweave train all   [--work DIR] [--stop-after MIN]            # data, sft, grpo, check, ship
+
+Every stage resumes where it stopped (a stage that is complete is skipped by `all`); exit code 3 means
+a chunk ended before its stage was complete: run the same command again. Needs the 'train' extra."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXIT_INCOMPLETE = 3
+SHIPPED_ADAPTER = "router-smollm2-135m.gguf"
+MAX_SHIPPED_BYTES = 20 * 1024 * 1024
+
+
+def _default_work() -> Path:
+    from routeweave.serving import default_cache_dir
+
+    return default_cache_dir() / "train"
+
+
+def _data_dir(args) -> Path:
+    from routeweave.evals.qa.datasets import default_data_dir
+
+    return args.data_dir or default_data_dir()
+
+
+def register(subparsers) -> None:
+    train = subparsers.add_parser("train", help="train the router: trajectories, SFT, GRPO, export (the 'train' extra)",
+                                  description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = train.add_subparsers(dest="train_command", metavar="STAGE")
+
+    def stage(name: str, help: str, fn):
+        p = sub.add_parser(name, help=help)
+        p.add_argument("--work", type=Path, default=None, help="working folder (default: ~/.cache/routeweave/train)")
+        p.add_argument("--data-dir", type=Path, default=None, help="folder holding hotpotqa/ and musique/ (default ../shared/data)")
+        p.set_defaults(run=fn)
+        return p
+
+    d = stage("data", "build the SFT trajectories (teacher + rejection-sampled)", run_data)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--variants", type=int, default=1, help="trajectories per question, each with another expert list")
+    d.add_argument("--from-run", action="append", default=[], metavar="RUN", help="add rejection-sampled sessions of an eval qa run")
+    d.add_argument("--results-db", type=Path, default=None, help="eval qa results DB of --from-run (default: evals.db)")
+    d.add_argument("--min-f1", type=float, default=0.5, help="keep sessions whose answer scored at least this F1")
+    d.add_argument("--llm-share", type=float, default=0.1, help="share of teacher sessions that first ask an LLM expert (real replies)")
+    s = stage("sft", "SFT warm start (LoRA) on the trajectories", run_sft)
+    s.add_argument("--base", default=None, help="base model: the shipped GGUF (default) or a Hugging Face id (GPU)")
+    s.add_argument("--stop-after", type=float, default=None, metavar="MIN")
+    s.add_argument("--epochs", type=float, default=None)
+    s.add_argument("--max-steps", type=int, default=None)
+    g = stage("grpo", "GRPO with the real graph as the rollout", run_grpo)
+    g.add_argument("--alpha", type=float, default=0.2, help="cost weight in the reward")
+    g.add_argument("--steps", type=int, default=None, help="optimizer steps in all (default 40)")
+    g.add_argument("--stop-after", type=float, default=None, metavar="MIN")
+    g.add_argument("--base", default=None, help="as for sft")
+    g.add_argument("--pool", default=None, help="pool whose router is trained (default embedded-prompted; a vLLM pool on GPUs)")
+    c = stage("check", "top-1 agreement of llama.cpp (Q4_1 + GGUF adapter) with transformers + PEFT", run_check)
+    c.add_argument("--stage", default="sft", help="sft, or grpo-a<alpha>")
+    c.add_argument("--positions", type=int, default=200)
+    e = stage("export", "a PEFT adapter folder (a stage's adapter/ or a checkpoint-N/) -> GGUF adapter + a pool file using it", run_export)
+    e.add_argument("adapter", type=Path, help="PEFT adapter folder")
+    e.add_argument("--out", type=Path, required=True, help="GGUF file to write; a pool file NAME.toml is written beside it")
+    h = stage("ship", "copy a trained GGUF adapter to where the embedded pool loads it", run_ship)
+    h.add_argument("--stage", default="sft")
+    h.add_argument("--to", type=Path, default=None, help="destination (default: the package's agents/adapters/)")
+    a = stage("all", "the whole recipe, resumable: data, sft, grpo, check, ship", run_all)
+    a.add_argument("--alpha", type=float, default=0.2)
+    a.add_argument("--steps", type=int, default=None)
+    a.add_argument("--stop-after", type=float, default=None, metavar="MIN")
+    a.add_argument("--base", default=None)
+    a.add_argument("--pool", default=None)
+    train.set_defaults(run=lambda args: (train.print_help(), 2)[1])
+
+
+def _guard(fn):
+    def wrapped(args) -> int:
+        from .base import TrainingError
+
+        try:
+            return fn(args)
+        except TrainingError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except ImportError as exc:
+            print(f"error: {exc.name or exc} is missing: install the 'train' extra "
+                  "(pip install torch==2.13.0 && pip install -e '.[train]')", file=sys.stderr)
+            return 2
+    return wrapped
+
+
+def _work(args) -> Path:
+    return (args.work or _default_work()).expanduser()
+
+
+@_guard
+def run_data(args) -> int:
+    from .build_data import build_set
+    from .rejection import from_run
+
+    work = _work(args)
+    extra = []
+    for run in args.from_run:
+        from routeweave.evals.qa.store import default_results_path
+        from .records import write_jsonl
+
+        rows, stats = from_run(args.results_db or default_results_path(), run, data_dir=_data_dir(args), min_f1=args.min_f1)
+        print(f"run {run}: {json.dumps(stats)}", file=sys.stderr)
+        extra.append(work / f"rejection-{run}.jsonl")
+        write_jsonl(extra[-1], rows)
+    stats = build_set(_data_dir(args), work, seed=args.seed, variants=args.variants, extra=extra, llm_share=args.llm_share)
+    print(json.dumps(stats))
+    return 0
+
+
+@_guard
+def run_sft(args) -> int:
+    from .sft import SFTSettings, train_sft
+
+    work = _work(args)
+    over = {k: v for k, v in (("epochs", args.epochs), ("max_steps", args.max_steps), ("base", args.base)) if v is not None}
+    stats = train_sft(work / "trajectories.jsonl", work, SFTSettings(**over), stop_after_min=args.stop_after)
+    print(json.dumps({k: v for k, v in stats.items() if k != "log"}))
+    return 0 if stats["complete"] else EXIT_INCOMPLETE
+
+
+@_guard
+def run_grpo(args) -> int:
+    from .grpo import GRPOSettings, train_grpo
+    from .reward import RewardSettings
+
+    work = _work(args)
+    over = {k: v for k, v in (("max_steps", args.steps), ("base", args.base), ("pool", args.pool)) if v}
+    settings = GRPOSettings(reward=RewardSettings(alpha=args.alpha), **over)
+    stats = train_grpo(work, settings, data_dir=_data_dir(args), init_adapter=work / "sft" / "adapter",
+                       stop_after_min=args.stop_after)
+    print(json.dumps(stats))
+    return 0 if stats["complete"] else EXIT_INCOMPLETE
+
+
+def _stage_dir(work: Path, stage: str) -> Path:
+    from .base import TrainingError
+
+    path = work / stage
+    if not (path / "adapter" / "adapter_config.json").is_file() or not (path / "router-lora.gguf").is_file():
+        raise TrainingError(f"stage '{stage}' has no finished adapter in {path} (adapter/ and router-lora.gguf)")
+    return path
+
+
+@_guard
+def run_check(args) -> int:
+    from .check import check_stage
+
+    result = check_stage(_work(args), _stage_dir(_work(args), args.stage), positions=args.positions)
+    print(json.dumps(result))
+    return 0 if result["top1_agreement"] >= 0.95 else 1
+
+
+@_guard
+def run_export(args) -> int:
+    from peft import PeftModel
+
+    from ._graph import prompt_version
+    from .base import DEFAULT_GGUF, TrainingError, load_base
+    from .export import export_peft_model
+    from .sft import adapter_metadata
+
+    if not (args.adapter / "adapter_config.json").is_file():
+        raise TrainingError(f"{args.adapter}: no adapter_config.json: not a PEFT adapter folder")
+    base, _ = load_base(DEFAULT_GGUF)
+    model = PeftModel.from_pretrained(base, str(args.adapter))
+    out = export_peft_model(model, args.out, metadata=adapter_metadata(DEFAULT_GGUF, prompt_version(), args.adapter.name))
+    pool = write_pool_for(out)
+    print(f"wrote {out} and {pool}")
+    return 0
+
+
+def write_pool_for(adapter: Path) -> Path:
+    """The embedded pool with its router adapter pointing at `adapter` (for evaluating a checkpoint)."""
+    from routeweave.agents.pool import pools_dir
+
+    text = (pools_dir() / "embedded-prompted.toml").read_text(encoding="utf-8")
+    text = text.replace("n_ctx = 8192\n", f"n_ctx = 8192\nadapters = {{ router = {json.dumps(str(adapter.resolve()))} }}\n", 1)
+    text = text.replace('server = "local"\n', 'server = "local"\nadapter = "router"\n', 1)
+    if "adapter = \"router\"" not in text or "adapters = {" not in text:
+        raise RuntimeError("embedded-prompted.toml changed shape; cannot point it at an adapter")
+    pool = adapter.with_suffix(".toml")
+    pool.write_text(f"# {adapter.name}: the embedded pool with this router adapter (written by routeweave train export)\n" + text)
+    return pool
+
+
+@_guard
+def run_ship(args) -> int:
+    import shutil
+
+    from .base import TrainingError
+
+    src = _stage_dir(_work(args), args.stage) / "router-lora.gguf"
+    if src.stat().st_size > MAX_SHIPPED_BYTES:
+        raise TrainingError(f"{src} is {src.stat().st_size / 2**20:.1f} MiB, over the 20 MiB a shipped adapter may take")
+    dest = args.to or Path(__file__).resolve().parent.parent / "agents" / "adapters" / SHIPPED_ADAPTER
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    shutil.copyfile(src, tmp)
+    tmp.replace(dest)
+    print(f"shipped {src} -> {dest}")
+    return 0
+
+
+@_guard
+def run_all(args) -> int:
+    work = _work(args)
+    if not (work / "trajectories.jsonl").is_file():
+        args.seed, args.variants, args.from_run, args.results_db, args.min_f1, args.llm_share = 0, 1, [], None, 0.5, 0.1
+        if run_data(args):
+            return 2
+    if not (work / "sft" / "adapter" / "routeweave.json").is_file():
+        args.epochs = args.max_steps = None
+        rc = run_sft(args)
+        if rc:
+            return rc
+    from .grpo import GRPOSettings, run_dir
+    from .reward import RewardSettings
+
+    stage = run_dir(work, GRPOSettings(reward=RewardSettings(alpha=args.alpha))).name
+    if not (work / stage / "adapter" / "routeweave.json").is_file():
+        rc = run_grpo(args)
+        if rc:
+            return rc
+    if args.base and not args.base.endswith(".gguf"):
+        print(f"done: PEFT adapter in {work / stage / 'adapter'} (serve it with vLLM --enable-lora)")
+        return 0
+    args.stage, args.positions, args.to = stage, 200, None
+    return run_check(args) or run_ship(args)

@@ -1,0 +1,67 @@
+"""Varied expert lists for trajectories: names, order, descriptions, prices and limits change from one
+session to the next, so the router learns to read its pool instead of memorising one. A share of the
+sessions use the embedded default pool exactly as shipped."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from ._graph import Expert, Price, expert_kinds
+
+RETRIEVAL_NAMES = ["Wiki", "Wikipedia", "Search", "WikiSearch", "Docs", "Encyclopedia", "KB", "Lookup", "Library"]
+RETRIEVAL_DESCRIPTIONS = [
+    "Wikipedia search: ask it first, with the names from the question. Free.",
+    "Searches Wikipedia paragraphs (BM25); free.",
+    "Finds encyclopedia paragraphs about a name or topic. Free.",
+    "Keyword search over Wikipedia; returns two paragraphs. Costs nothing.",
+]
+LLM_NAMES = ["SmolLM2", "Qwen-7B", "Llama-8B", "GPT-4o-mini", "Mistral-7B", "Helper", "Gemma-2B", "Claude-Sonnet"]
+LLM_DESCRIPTIONS = [
+    "A small chat model; it often guesses wrong. Costs money.",
+    "Cheap and fast; good for simple facts.",
+    "Strong reasoning and knowledge; expensive.",
+    "A general chat model. Costs money.",
+    "A mid-sized model; decent at facts.",
+]
+
+
+@dataclass(frozen=True)
+class SessionPool:
+    experts: list[Expert]
+    retrieval: str  # the retrieval expert's name
+    llms: list[str]
+    budget_usd: float
+    max_rounds: int
+    router_price: Price
+
+
+def embedded_default(max_rounds: int = 3) -> SessionPool:
+    """The shipped embedded pool's router-facing view (kept in step with agents/pools/embedded.toml)."""
+    from ._graph import load_pool
+
+    pool = load_pool(None)
+    retrieval = next(e.name for e in pool.enabled if not e.answers)
+    return SessionPool(
+        experts=list(pool.enabled), retrieval=retrieval, llms=[e.name for e in pool.callable_endpoints()],
+        budget_usd=pool.limits.budget_usd, max_rounds=max(pool.limits.max_rounds, max_rounds),
+        router_price=pool.router.price,
+    )
+
+
+def varied(rng: random.Random, *, min_rounds: int = 2, min_llms: int = 0) -> SessionPool:
+    """A random pool: one retrieval expert and 0-3 LLM experts, shuffled."""
+    rname = rng.choice(RETRIEVAL_NAMES)
+    kinds = expert_kinds()
+    experts = [kinds["retrieval"].settings(name=rname, kind="retrieval", corpus="builtin:hotpotqa",
+                                           description=rng.choice(RETRIEVAL_DESCRIPTIONS))]
+    llms = rng.sample([n for n in LLM_NAMES if n != rname], rng.randint(min_llms, 3))
+    for name in llms:
+        price = rng.choice([0.05, 0.2, 0.6, 1.0, 3.0, 15.0])
+        experts.append(kinds["llm"].settings(name=name, model="openai/x", description=rng.choice(LLM_DESCRIPTIONS),
+                                             price=Price(input_per_m=round(price / 3, 3), output_per_m=price)))
+    rng.shuffle(experts)
+    return SessionPool(
+        experts=experts, retrieval=rname, llms=llms, budget_usd=rng.choice([0.002, 0.005, 0.01, 0.02, 0.05]),
+        max_rounds=max(min_rounds, rng.choice([2, 3, 3, 4])), router_price=Price(input_per_m=0.1, output_per_m=0.1),
+    )

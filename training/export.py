@@ -1,0 +1,125 @@
+"""Export a PEFT LoRA adapter of the router as a GGUF LoRA adapter for llama.cpp.
+
+The layout is llama.cpp's own (convert_lora_to_gguf.py): `general.type = adapter`, `adapter.type =
+lora`, `adapter.lora.alpha`, and per adapted weight `blk.N.attn_q.weight.lora_a` (rank x in) and
+`.lora_b` (out x rank). llama.cpp stores q/k projections with their rows permuted for its rotary
+layout (transformers undoes that when it dequantises the GGUF), so the B matrices of q and k get the
+same permutation. routeweave's own keys record what the adapter was trained for, and are checked
+before it is served: `routeweave.base_sha256` (the base GGUF) and `routeweave.prompt_version`.
+
+Files are written to a temp name beside the target and renamed: a half-written adapter never exists
+under its real name."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from .base import TrainingError
+
+_NAMES = {
+    "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
+    "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
+    "mlp.down_proj": "ffn_down",
+}
+META_PREFIX = "routeweave."
+
+
+def _permute(w, n_head: int):
+    """llama.cpp's q/k row order (convert_hf_to_gguf's LlamaModel.permute) for the rows of `w`."""
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def gguf_tensors(state: dict, *, n_head: int, n_head_kv: int) -> dict[str, "object"]:
+    """PEFT state dict (…layers.N.self_attn.q_proj.lora_A.weight …) -> {gguf name: float16 array}."""
+    import numpy as np
+
+    pairs: dict[str, dict[str, object]] = {}
+    for key, tensor in state.items():
+        if ".lora_A." not in key and ".lora_B." not in key:
+            raise TrainingError(f"adapter tensor '{key}' is not a LoRA A/B matrix; only LoRA on linear layers exports")
+        which = "a" if ".lora_A." in key else "b"
+        stem = key.split(".lora_")[0]
+        layer = stem.split("layers.")[1].split(".")[0] if "layers." in stem else None
+        module = ".".join(stem.split(".")[-2:])
+        if layer is None or module not in _NAMES:
+            raise TrainingError(f"adapter tensor '{key}': no llama.cpp name for module '{module}'")
+        pairs.setdefault(f"blk.{layer}.{_NAMES[module]}.weight", {})[which] = tensor.detach().float().cpu().numpy()
+    out = {}
+    for name, ab in sorted(pairs.items()):
+        if set(ab) != {"a", "b"}:
+            raise TrainingError(f"adapter weight {name} lacks its lora_{'b' if 'a' in ab else 'a'} matrix")
+        b = ab["b"]
+        if ".attn_q." in name:
+            b = _permute(b, n_head)
+        elif ".attn_k." in name:
+            b = _permute(b, n_head_kv)
+        out[name + ".lora_a"] = np.ascontiguousarray(ab["a"], dtype=np.float16)
+        out[name + ".lora_b"] = np.ascontiguousarray(b, dtype=np.float16)
+    return out
+
+
+def write_gguf_adapter(path: Path, tensors: dict, *, alpha: float, metadata: dict[str, str]) -> Path:
+    """Write the adapter atomically (temp file in the same folder, then rename)."""
+    import gguf
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        writer = gguf.GGUFWriter(tmp, "llama")
+        writer.add_type(gguf.GGUFType.ADAPTER)
+        writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+        writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(alpha))
+        for key, value in sorted(metadata.items()):
+            writer.add_string(META_PREFIX + key, str(value))
+        for name, array in tensors.items():
+            writer.add_tensor(name, array)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def export_peft_model(model, path: Path, *, metadata: dict[str, str]) -> Path:
+    """A PEFT-wrapped LlamaForCausalLM (one 'default' LoRA adapter) -> GGUF adapter file."""
+    from peft import get_peft_model_state_dict
+
+    config = model.peft_config["default"]
+    base_config = model.get_base_model().config
+    state = get_peft_model_state_dict(model)
+    tensors = gguf_tensors(state, n_head=base_config.num_attention_heads, n_head_kv=base_config.num_key_value_heads)
+    meta = {"lora_rank": str(config.r), **metadata}
+    return write_gguf_adapter(path, tensors, alpha=float(config.lora_alpha), metadata=meta)
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """routeweave.* keys of a GGUF adapter; TrainingError (naming the file) if it is not one."""
+    import gguf
+
+    path = Path(path)
+    try:
+        reader = gguf.GGUFReader(str(path))
+    except (OSError, ValueError) as exc:
+        raise TrainingError(f"{path}: not a readable GGUF file ({exc})") from None
+    kind = reader.fields.get("general.type")
+    if kind is None or kind.contents() != "adapter":
+        raise TrainingError(f"{path}: field 'general.type' is not 'adapter': not a LoRA adapter")
+    return {k[len(META_PREFIX):]: v.contents() for k, v in reader.fields.items() if k.startswith(META_PREFIX)}
+
+
+def save_json_atomic(path: Path, data) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)

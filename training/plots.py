@@ -1,0 +1,39 @@
+"""The GRPO reward curve as a PNG: mean reward per step (and its parts) of one or more runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def read_curve(path: Path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def reward_png(curves: dict[str, Path], out: Path, *, window: int = 5) -> Path:
+    """One line per run (label -> reward_curve.jsonl): the moving average of the mean reward per step,
+    and dotted, of the outcome part."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, path in curves.items():
+        rows = read_curve(path)
+        steps = list(range(1, len(rows) + 1))
+        for key, style in (("reward", "-"), ("outcome", ":")):
+            values = [r[key] for r in rows]
+            smooth = [sum(values[max(0, i - window + 1):i + 1]) / len(values[max(0, i - window + 1):i + 1])
+                      for i in range(len(values))]
+            ax.plot(steps, smooth, style, label=f"{label} {key}")
+    ax.set_xlabel("GRPO step")
+    ax.set_ylabel(f"mean over the step's sessions (moving average of {window})")
+    ax.set_title("Router GRPO: reward = format + outcome − α·cost")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

@@ -1,0 +1,85 @@
+"""Rejection-sampled trajectories from recorded `eval qa` runs of any pool: keep the sessions whose
+answer scored F1 >= a threshold, drop every held-out question, and take the router's conversation
+from the session's LangGraph checkpoint (exactly what the router saw and wrote), closed by its final
+<think>/<answer> turn from the trace. Runs of a stronger pool (remote APIs, vLLM) so distill into the
+local router."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+from ._graph import prompt_version
+from .base import TrainingError
+from .records import Message, Trajectory
+from .sources import HOTPOT_FILE, HOTPOT_TRAIN_LINES
+
+HELDOUT_DATASETS = {"hotpotqa-heldout"}
+
+
+def heldout_ids(data_dir: Path) -> set[str]:
+    """Ids of the HotpotQA held-out lines (351-500): never trained on, whatever run they come from."""
+    path = Path(data_dir) / HOTPOT_FILE
+    if not path.is_file():
+        raise TrainingError(f"HotpotQA file {path} not found: needed to drop the held-out questions (pass --data-dir)")
+    with path.open(encoding="utf-8") as f:
+        return {json.loads(line)["id"] for n, line in enumerate(f, 1) if n > HOTPOT_TRAIN_LINES[1] and line.strip()}
+
+
+def _checkpoint_messages(checkpoint_db: Path, session_id: str) -> list[dict] | None:
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    with sqlite3.connect(str(checkpoint_db), check_same_thread=False) as conn:
+        found = SqliteSaver(conn).get_tuple({"configurable": {"thread_id": session_id}})
+    return (found.checkpoint.get("channel_values") or {}).get("messages") if found else None
+
+
+def _final_turn(steps: list[dict]) -> str | None:
+    answer = next((s for s in reversed(steps) if s["kind"] == "answer"), None)
+    if answer is None:
+        return None
+    think = next((s for s in reversed(steps) if s["kind"] == "think" and s["round"] == answer["round"]), None)
+    return f"<think>{(think or {}).get('text') or ''}</think>\n<answer>{answer['text']}</answer>"
+
+
+def from_run(results_db: Path, run: str, *, data_dir: Path, min_f1: float = 0.5) -> tuple[list[Trajectory], dict]:
+    from routeweave.evals.qa.store import ResultStore
+    from routeweave.serving.paths import checkpoint_path
+    from routeweave.serving import TraceStore
+
+    if not Path(results_db).is_file():
+        raise TrainingError(f"results database {results_db} does not exist (run `routeweave eval qa` first)")
+    with ResultStore(results_db) as store:
+        if store.run_config(run) is None:
+            raise TrainingError(f"{results_db}: no run named '{run}' (field 'run')")
+        rows = store.rows(run)
+    held = heldout_ids(data_dir)
+    stats = {"rows": len(rows), "heldout_dropped": 0, "below_threshold": 0, "no_trace": 0, "kept": 0}
+    version = prompt_version()
+    out = []
+    for row in rows:
+        if row["dataset"] in HELDOUT_DATASETS or row["example_id"] in held:
+            stats["heldout_dropped"] += 1
+            continue
+        if row["error"] or row["stop_reason"] != "answered" or row["f1"] < min_f1:
+            stats["below_threshold"] += 1
+            continue
+        trace_db = Path(row["trace_db"]) if row.get("trace_db") else None
+        session = TraceStore(trace_db).get(row["session_id"]) if trace_db and trace_db.is_file() else None
+        messages = _checkpoint_messages(checkpoint_path(trace_db), row["session_id"]) if session else None
+        final = _final_turn(session["steps"]) if session else None
+        if not messages or final is None:
+            stats["no_trace"] += 1
+            continue
+        msgs = [Message(role=m["role"], content=m["content"]) for m in messages] + [Message(role="assistant", content=final)]
+        experts = re.findall(r"^- ([A-Za-z][\w.-]*) \(\$", msgs[0].content, re.M)
+        out.append(Trajectory(id=f"{run}:{row['dataset']}:{row['example_id']}", source=f"rejection:{run}",
+                              question=row["question"], answers=json.loads(row["answers"]) if isinstance(row["answers"], str) else row["answers"],
+                              messages=msgs, prompt_version=version, experts=experts))
+    stats["kept"] = len(out)
+    if not out:
+        raise TrainingError(f"{results_db}: run '{run}' has no answered session with F1 >= {min_f1} outside the held-out "
+                            f"set ({stats}); lower --min-f1 or use another run")
+    return out, stats

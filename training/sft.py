@@ -1,0 +1,157 @@
+"""SFT warm start: TRL's SFTTrainer + a PEFT LoRA on the dequantised GGUF base, loss on the router's
+tokens only (see masking.py). Resumable: checkpoints in WORK/sft/checkpoint-N; `stop_after_min` ends a
+chunk with a checkpoint, and the same command resumes. When training completes, the adapter is saved
+in PEFT form (WORK/sft/adapter, for vLLM --enable-lora) and as GGUF (WORK/sft/router-lora.gguf)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .base import DEFAULT_GGUF, TrainingError, file_sha256, gguf_file, load_base
+
+TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class SFTSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    base: str = DEFAULT_GGUF
+    rank: int = Field(16, ge=1, le=256)
+    alpha: float = Field(32.0, gt=0)
+    learning_rate: float = Field(4e-4, gt=0)
+    epochs: float = Field(1.0, gt=0)
+    grad_accum: int = Field(4, ge=1)
+    max_length: int = Field(2048, ge=64)
+    max_steps: int = Field(-1, description="stop after this many optimizer steps (tests); -1 = epochs")
+    save_steps: int = Field(5, ge=1)
+    seed: int = 0
+    threads: int = Field(2, ge=1)
+
+
+def router_token_loss(model, inputs, num_items_in_batch=None):
+    """Cross-entropy on the labelled (router) tokens only, with the vocabulary projection computed at
+    those positions alone: most of a trajectory is masked prompt and evidence, and the 49k-wide
+    projection of every position is a large share of a CPU step."""
+    import torch.nn.functional as F
+
+    labels = inputs["labels"][:, 1:]
+    keep = labels != -100
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    hidden = inner.model(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask")).last_hidden_state
+    logits = inner.lm_head(hidden[:, :-1][keep]).float()
+    loss = F.cross_entropy(logits, labels[keep], reduction="sum")
+    count = num_items_in_batch if num_items_in_batch is not None else keep.sum()
+    return loss / count
+
+
+def lora_config(s: SFTSettings):
+    from peft import LoraConfig
+
+    return LoraConfig(r=s.rank, lora_alpha=s.alpha, target_modules=TARGETS, lora_dropout=0.0, bias="none",
+                      task_type="CAUSAL_LM")
+
+
+def _gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _last_checkpoint(out: Path) -> str | None:
+    ckpts = sorted((p for p in out.glob("checkpoint-*") if (p / "trainer_state.json").is_file()),
+                   key=lambda p: int(p.name.split("-")[1]))
+    return str(ckpts[-1]) if ckpts else None
+
+
+def adapter_metadata(s_base: str, prompt_version: str, stage: str) -> dict[str, str]:
+    from .base import is_gguf
+
+    if not is_gguf(s_base):
+        return {"base_model": s_base, "prompt_version": prompt_version, "stage": stage}
+    path = gguf_file(s_base)
+    return {"base_sha256": file_sha256(path), "base_file": path.name, "prompt_version": prompt_version, "stage": stage}
+
+
+def save_adapter(model, out_dir: Path, *, metadata: dict[str, str]) -> tuple[Path, Path]:
+    """PEFT form (a folder) and GGUF form, both written beside their final names and then renamed."""
+    from .export import export_peft_model, save_json_atomic
+
+    peft_dir = out_dir / "adapter"
+    tmp = out_dir / ".adapter.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp))
+    save_json_atomic(tmp / "routeweave.json", metadata)
+    if peft_dir.exists():
+        shutil.rmtree(peft_dir)
+    os.replace(tmp, peft_dir)
+    if "base_sha256" not in metadata:  # a Hugging Face base (GPU recipe): vLLM serves the PEFT folder
+        return peft_dir, None
+    gguf = export_peft_model(model, out_dir / "router-lora.gguf", metadata=metadata)
+    return peft_dir, gguf
+
+
+def train_sft(trajectories: Path, work: Path, settings: SFTSettings, *, stop_after_min: float | None = None,
+              log=print) -> dict:
+    from ._graph import prompt_version
+    from .records import read_trajectories
+
+    rows = read_trajectories(trajectories)  # bad input fails here, before torch is even imported
+    versions = {t.prompt_version for t in rows}
+    if versions != {prompt_version()}:
+        raise TrainingError(f"{trajectories}: field 'prompt_version' is {sorted(versions)}, but the router prompt is now "
+                            f"{prompt_version()}; rebuild the trajectories (routeweave train data)")
+
+    import torch
+    from datasets import Dataset
+    from transformers import TrainerCallback
+    from trl import SFTConfig, SFTTrainer
+
+    from .masking import encode
+
+    torch.set_num_threads(settings.threads)
+    model, tok = load_base(settings.base)
+    data = Dataset.from_list([encode(tok, t, max_length=settings.max_length) for t in rows])
+    out = work / "sft"
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+
+    class Deadline(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            if stop_after_min is not None and time.monotonic() - started > stop_after_min * 60:
+                control.should_save = True
+                control.should_training_stop = True
+
+    config = SFTConfig(
+        output_dir=str(out), per_device_train_batch_size=1, gradient_accumulation_steps=settings.grad_accum,
+        learning_rate=settings.learning_rate, num_train_epochs=settings.epochs, max_steps=settings.max_steps,
+        lr_scheduler_type="cosine", warmup_steps=5, logging_steps=5, save_steps=settings.save_steps,
+        save_total_limit=2, seed=settings.seed, report_to=[], use_cpu=not _gpu(), dataloader_num_workers=0,
+        max_length=settings.max_length, bf16=False, fp16=False, disable_tqdm=True,
+        gradient_checkpointing=False,  # recomputing activations costs a third more CPU; memory is ample
+    )
+    class RouterSFTTrainer(SFTTrainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            loss = router_token_loss(model, inputs, num_items_in_batch)
+            return (loss, None) if return_outputs else loss
+
+    trainer = RouterSFTTrainer(model=model, args=config, train_dataset=data, processing_class=tok,
+                         peft_config=lora_config(settings), callbacks=[Deadline()])
+    resume = _last_checkpoint(out)
+    if resume:
+        log(f"resuming from {resume}")
+    result = trainer.train(resume_from_checkpoint=resume)
+    done = trainer.state.global_step >= trainer.state.max_steps
+    tokens = sum(len(r["input_ids"]) for r in data)
+    stats = {"steps": trainer.state.global_step, "max_steps": trainer.state.max_steps, "complete": done,
+             "train_runtime_s": result.metrics.get("train_runtime"), "dataset_tokens": tokens,
+             "log": [h for h in trainer.state.log_history if "loss" in h]}
+    if done:
+        meta = adapter_metadata(settings.base, versions.pop(), "sft")
+        peft_dir, gguf = save_adapter(trainer.model, out, metadata=meta)
+        stats.update(peft_adapter=str(peft_dir), gguf_adapter=str(gguf))
+    return stats

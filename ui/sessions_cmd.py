@@ -1,0 +1,73 @@
+"""`routeweave resume` (finish a session whose process died) and `routeweave sessions` (list them)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..serving import ConfigError, TraceStore, default_db_path
+from ..serving.locks import FileLocks, SessionBusy
+from ..serving.resume import resume_session
+from .ask_cmd import pool_argument
+from .render import render_result, render_step
+
+EXIT_BUSY = 3
+
+
+def register(sub) -> None:
+    resume = sub.add_parser("resume", help="finish a session whose process was killed (completed calls are not made again)")
+    resume.add_argument("session_id")
+    pool_argument(resume)
+    resume.add_argument("--db", type=Path, help=f"trace database (default {default_db_path()})")
+    resume.add_argument("--json", action="store_true", help="print one JSON object")
+    resume.set_defaults(run=run_resume)
+    sessions = sub.add_parser("sessions", help="list stored sessions (--unfinished: the ones that can be resumed)")
+    sessions.add_argument("--unfinished", action="store_true", help="only sessions that began and never finished")
+    sessions.add_argument("--limit", type=int, default=20)
+    sessions.add_argument("--db", type=Path, help=f"trace database (default {default_db_path()})")
+    sessions.add_argument("--json", action="store_true")
+    sessions.set_defaults(run=run_sessions)
+
+
+def run_resume(args: argparse.Namespace) -> int:
+    db = args.db or default_db_path()
+    try:
+        result = resume_session(args.session_id, db_path=db, pool_spec=args.pool)
+    except SessionBusy as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BUSY
+    except (ConfigError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"Q: {result['question']}")
+    for step in result["steps"]:
+        print(render_step(step))
+    print(render_result(result))
+    return 0
+
+
+def run_sessions(args: argparse.Namespace) -> int:
+    db = args.db or default_db_path()
+    if not Path(db).exists():
+        print(f"error: no trace database at {db}", file=sys.stderr)
+        return 1
+    traces = TraceStore(db)
+    locks = FileLocks(Path(db).with_name(Path(db).stem + ".locks"))
+    rows = traces.unfinished(args.limit) if args.unfinished else traces.recent(args.limit)
+    for row in rows:
+        holder = locks.holder(row["session_id"]) if not row.get("finished") else None
+        row["status"] = "finished" if row.get("finished") else (f"running ({holder})" if holder else "interrupted: resumable")
+    if args.json:
+        print(json.dumps(rows, indent=1, default=str))
+        return 0
+    for row in rows:
+        question = " ".join((row.get("question") or "").split())[:70]
+        print(f"{row['session_id']}  {row.get('graph') or '?':<12} {row['status']:<24} {question}")
+    if args.unfinished and rows:
+        print("resume one: routeweave resume SESSION_ID", file=sys.stderr)
+    return 0
