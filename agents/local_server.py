@@ -127,23 +127,43 @@ class EmbeddedServer:
         self.base_url = None
 
 
+ATTACH_ENV = "ROUTEWEAVE_ATTACH_SERVERS"  # JSON {name: base_url}: servers another process runs (serve --workers)
+
+
+def attached_servers() -> dict[str, str]:
+    """Embedded servers started by a parent process (`serve --workers N` starts them once for all workers)."""
+    try:
+        found = json.loads(os.environ.get(ATTACH_ENV) or "{}")
+    except ValueError:
+        raise ServerError(f"${ATTACH_ENV} must be a JSON object of server name -> base URL") from None
+    return {str(k): str(v) for k, v in found.items()}
+
+
 class ServerFleet:
-    """The embedded servers of one pool. Use as a context manager, or call start()/close()."""
+    """The embedded servers of one pool. Use as a context manager, or call start()/close(). A server named
+    in $ROUTEWEAVE_ATTACH_SERVERS is used at that address instead of started (nor stopped) here."""
 
     def __init__(self, pool: Pool):
         needed = {a.server for e in [pool.router, *pool.callable_endpoints()] for a in e.addresses if a.server}
         self._servers = {name: EmbeddedServer(name, pool.servers[name]) for name in sorted(needed)}
 
     def start(self) -> "ServerFleet":
-        check_thread_budget({n: s.spec for n, s in self._servers.items()})
+        external = attached_servers()
+        check_thread_budget({n: s.spec for n, s in self._servers.items() if n not in external})
         try:
-            for server in self._servers.values():
-                if server.base_url is None:
+            for name, server in self._servers.items():
+                if name in external:
+                    server.base_url = external[name].rstrip("/")
+                elif server.base_url is None:
                     server.start()
         except BaseException:
             self.close()
             raise
         return self
+
+    def base_urls(self) -> dict[str, str]:
+        """name -> base URL of every running server (what a worker process attaches to)."""
+        return {n: s.base_url for n, s in self._servers.items() if s.base_url}
 
     def api_base(self, name: str) -> str:
         server = self._servers[name]

@@ -69,7 +69,7 @@ class StubGraph:
     async def ainvoke(self, inputs, *, session_id=None):
         return self.result(session_id or "stub")
 
-    async def astream(self, inputs, *, session_id=None):
+    async def astream(self, inputs, *, session_id=None, new=False):
         for step in self.steps:
             yield {"type": "step", "step": step}
         yield {"type": "result", **self.result(session_id or "stub")}

@@ -109,8 +109,8 @@ timeout = 120
 class Serve:
     """`routeweave serve --no-ui` as a real subprocess on a free port."""
 
-    def __init__(self, pool: Path, workdir: Path):
-        self.pool, self.workdir = pool, workdir
+    def __init__(self, pool: Path, workdir: Path, extra: list[str] | None = None):
+        self.pool, self.workdir, self.extra = pool, workdir, extra or []
 
     def __enter__(self) -> "Serve":
         env = {**os.environ, "ROUTEWEAVE_CACHE_DIR": str(self.workdir / "cache"), "GRADIO_ANALYTICS_ENABLED": "False",
@@ -120,7 +120,7 @@ class Serve:
         self.log = open(self.workdir / "serve.log", "w+")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "routeweave.ui.cli", "serve", "--no-ui", "--port", "0", "--pool", str(self.pool),
-             "--db", str(self.workdir / "serve.db")],
+             "--db", str(self.workdir / "serve.db"), *self.extra],
             stdout=subprocess.PIPE, stderr=self.log, text=True, env=env)
         line = self.proc.stdout.readline()
         if "http://" not in line:
@@ -146,6 +146,9 @@ class Serve:
             time.sleep(0.1)
         self.__exit__()
         raise RuntimeError("routeweave serve did not become healthy")
+
+    def checkpoints_mb(self) -> float:
+        return sum(p.stat().st_size for p in self.workdir.glob("serve.checkpoints.db*")) / 2**20
 
     def rss_mb(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -291,7 +294,7 @@ def in_process(pool_file: Path, workdir: Path, sequential: int, burst: int) -> t
 
 def run(sessions: int = 1000, concurrency: int = 1000, *, soak_seconds: float = 0, soak_concurrency: int = 200,
         expert_delay: float = 0.05, sequential: int = 50, compare_in_process: bool = True,
-        sample_every: float = 5.0, log=print) -> dict:
+        sample_every: float = 5.0, gc_older_than: str | None = None, log=print) -> dict:
     raise_fd_limit(4 * max(concurrency, soak_concurrency) + 256)
     report: dict = {"sessions": sessions, "concurrency": concurrency, "expert_delay_s": expert_delay}
     with tempfile.TemporaryDirectory(prefix="rw-load-") as tmp, Stub() as stub:
@@ -301,7 +304,9 @@ def run(sessions: int = 1000, concurrency: int = 1000, *, soak_seconds: float = 
         started = time.perf_counter()
         floor = asyncio.run(direct_stub_sessions(stub.api_base, expert_delay, sequential))
         report["stub_direct"] = floor.summary(time.perf_counter() - started)
-        with Serve(pool_file, workdir) as serve:
+        extra = ["--gc-older-than", gc_older_than, "--gc-every", str(sample_every)] if gc_older_than else []
+        report["serve_flags"] = extra
+        with Serve(pool_file, workdir, extra) as serve:
             warm, _ = asyncio.run(http_sessions(serve.url, 20, 1))
             if warm.errors:
                 raise RuntimeError(f"warm-up failed: {warm.errors[:3]}")
@@ -315,12 +320,14 @@ def run(sessions: int = 1000, concurrency: int = 1000, *, soak_seconds: float = 
             log(f"http c={concurrency}: {report['http_burst']}")
             if soak_seconds > 0:
                 samples: list[tuple[float, float, int]] = []
+                db_samples: list[float] = []  # the checkpoint files (MB), at each RSS sample
                 soak = Outcome()
                 soak_started = time.monotonic()
 
                 async def tick():
                     while True:
                         samples.append((time.monotonic() - soak_started, serve.rss_mb(), len(soak.latencies)))
+                        db_samples.append(round(serve.checkpoints_mb(), 2))
                         await asyncio.sleep(sample_every)
 
                 async def soak_run():
@@ -329,8 +336,9 @@ def run(sessions: int = 1000, concurrency: int = 1000, *, soak_seconds: float = 
 
                 soak, wall = asyncio.run(soak_run())
                 samples.append((time.monotonic() - soak_started, serve.rss_mb(), len(soak.latencies)))
+                db_samples.append(round(serve.checkpoints_mb(), 2))
                 report["soak"] = {**soak.summary(wall), "seconds": soak_seconds, "concurrency": soak_concurrency,
-                                  "rss_samples": samples}
+                                  "rss_samples": samples, "checkpoint_mb_samples": db_samples}
                 log(f"soak: {({k: v for k, v in report['soak'].items() if k != 'rss_samples'})}")
             report["serve_alive"] = serve.proc.poll() is None
             report["db_files_mb"] = {p.name: round(p.stat().st_size / 2**20, 1) for p in sorted(workdir.glob("serve*.db*"))}
@@ -396,10 +404,14 @@ def markdown(report: dict, command: str) -> str:
                   f"RSS of the serve process: start {rss[0]:.0f} MB, min {min(rss):.0f}, max {max(rss):.0f}, end {rss[-1]:.0f}; "
                   f"second half min {min(half):.0f} / max {max(half):.0f} MB.",
                   f"SQLite files at the end: {report['db_files_mb']} (MB).",
-                  "", "| t (s) | RSS (MB) | sessions done |", "| ---: | ---: | ---: |"]
-        step = max(1, len(samples) // 20)
-        for t, m, n in samples[::step] + ([samples[-1]] if (len(samples) - 1) % step else []):
-            lines.append(f"| {t:.0f} | {m:.0f} | {n} |")
+                  f"Serve flags: {report.get('serve_flags') or 'none'} (with --gc-older-than the checkpoint files "
+                  "should stop growing once pruning starts).",
+                  "", "| t (s) | RSS (MB) | sessions done | checkpoint files (MB) |", "| ---: | ---: | ---: | ---: |"]
+        dbs = s.get("checkpoint_mb_samples") or [float("nan")] * len(samples)
+        rows = list(zip(samples, dbs))
+        step = max(1, len(rows) // 20)
+        for (t, m, n), mb in rows[::step] + ([rows[-1]] if (len(rows) - 1) % step else []):
+            lines.append(f"| {t:.0f} | {m:.0f} | {n} | {mb} |")
     return "\n".join(lines) + "\n"
 
 
@@ -414,11 +426,14 @@ def main() -> None:
     parser.add_argument("--soak-concurrency", type=int, default=200)
     parser.add_argument("--expert-delay", type=float, default=0.05)
     parser.add_argument("--no-in-process", action="store_true", help="skip the in-process comparison")
+    parser.add_argument("--gc-older-than", help="run serve with --gc-older-than this (and --gc-every = the sample period)")
+    parser.add_argument("--sample-every", type=float, default=5.0, help="soak sample period, seconds")
     parser.add_argument("--out", type=Path, help="write the markdown report here")
     parser.add_argument("--json", type=Path, help="write the raw report here")
     args = parser.parse_args()
     report = run(args.sessions, args.concurrency, soak_seconds=args.soak_seconds, soak_concurrency=args.soak_concurrency,
                  expert_delay=args.expert_delay, compare_in_process=not args.no_in_process,
+                 gc_older_than=args.gc_older_than, sample_every=args.sample_every,
                  log=lambda m: print(m, file=sys.stderr, flush=True))
     command = "flock /tmp/routeweave-cpu.lock python benchmarks/load_serve.py " + " ".join(sys.argv[1:])
     text = markdown(report, command.strip())

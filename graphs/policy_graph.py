@@ -18,6 +18,7 @@ from langgraph.graph import END
 
 from ..policies import Decision
 from .answering import ask_reader, candidates
+from .edges import inline
 from .guard import guarded_graph
 from .metering import NOT_AFFORDABLE
 from .registry import GraphContext
@@ -135,9 +136,9 @@ def policy_graph(nodes_class: type[PolicyNodes], name: str):
         graph = guarded_graph(PolicyState, ctx.guard, nodes.candidates, "decide")
         for node in ("decide", "answer", "read", "finish"):
             graph.add_node(node, getattr(nodes, node))
-        graph.add_conditional_edges("decide", after_decide, {"answer": "answer", "end": END})
+        graph.add_conditional_edges("decide", inline(after_decide), {"answer": "answer", "end": END})
         for node in ("answer", "read"):
-            graph.add_conditional_edges(node, lambda s: s.get("then", "finish"), ["answer", "read", "finish"])
+            graph.add_conditional_edges(node, inline(lambda s: s.get("then", "finish")), ["answer", "read", "finish"])
         graph.add_edge("finish", END)
         return graph.compile(checkpointer=checkpointer, name=name)
 

@@ -9,12 +9,17 @@ from ..agents.errors import ConfigError
 from ..agents.pool import Pool, PoolError, load_pool, shipped_pools
 from .caps import SessionCaps
 from .engine import Engine
+from .loop import new_event_loop
+from .metrics import count_overload, count_request
+from .metrics import render as render_metrics
 from .paths import data_dir, default_cache_dir, default_db_path
+from .retention import parse_duration, prune, prune_every
 from .policies import fitted_dir, resolve_policy, servable
 from .service import DEFAULT_MODEL, ModelSpec, Service, model_specs
 from .sessions import RouterGraph, open_graph, summarize
 from .trace_store import TraceStore
+from .workers import run_workers as start_workers
 
 __all__ = ["ConfigError", "DEFAULT_MODEL", "Engine", "ModelSpec", "Pool", "PoolError", "RouterGraph", "Service",
-           "SessionCaps", "TraceStore", "data_dir", "default_cache_dir", "default_db_path", "fitted_dir", "load_pool",
-           "model_specs", "open_graph", "resolve_policy", "servable", "shipped_pools", "summarize"]
+           "SessionCaps", "TraceStore", "count_overload", "count_request", "data_dir", "default_cache_dir", "default_db_path", "fitted_dir", "load_pool",
+           "model_specs", "new_event_loop", "open_graph", "parse_duration", "prune", "prune_every", "render_metrics", "resolve_policy", "servable", "shipped_pools", "start_workers", "summarize"]

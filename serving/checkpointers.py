@@ -8,8 +8,8 @@ With Postgres, a session started on one instance can be read (`aget_state`) and 
 so requests need no sticky sessions. Postgres needs the optional extra: `pip install -e ".[postgres]"`
 (langgraph-checkpoint-postgres, psycopg with its binary build and psycopg-pool).
 
-`open_checkpointer` must run on the loop that will use the saver (the Engine's loop thread): aiosqlite's
-connection and psycopg's async pool are bound to the loop they were opened on."""
+`open_checkpointer` must run on the loop that will use the saver (the Engine's loop): psycopg's async pool
+is bound to the loop it was opened on, and the SQLite saver runs its statements on that loop's thread."""
 
 from __future__ import annotations
 
@@ -64,20 +64,15 @@ async def open_checkpointer(url: str | None, db_path: Path) -> tuple[Any, Closer
 
 
 async def _open_sqlite(db_path: Path) -> tuple[Any, Closer]:
-    import aiosqlite
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+    from .sqlite_saver import LoopSqliteSaver
 
-    # Checkpoints go to their own file beside the traces: one writer per SQLite file, so a trace write
-    # on this loop can never wait on a checkpoint transaction that needs this loop to commit.
-    conn = await aiosqlite.connect(str(checkpoint_path(db_path)))
-    try:
-        saver = AsyncSqliteSaver(conn)
-        await saver.setup()  # WAL mode
-        await conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: no fsync per step, still crash-safe
-    except BaseException:
-        await conn.close()
-        raise
-    return saver, conn.close
+    # Checkpoints go to their own file beside the traces: one writer per SQLite file.
+    saver = LoopSqliteSaver.open(checkpoint_path(db_path))
+
+    async def close() -> None:
+        saver.conn.close()
+
+    return saver, close
 
 
 async def _open_postgres(url: str) -> tuple[Any, Closer]:

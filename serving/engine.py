@@ -1,17 +1,19 @@
 """The Engine: one running pool shared by every graph kind.
 
 It owns the embedded servers and expert clients (`Runtime`), one asyncio loop in a background thread
-(loop.py), LangGraph's checkpointer (AsyncSqliteSaver by default; AsyncPostgresSaver shared by several
-instances with `checkpointer_url` or $ROUTEWEAVE_CHECKPOINTER_URL, see checkpointers.py) and the trace
+(loop.py; a server hands in the loop it serves on), LangGraph's checkpointer (SQLite by default;
+AsyncPostgresSaver shared by several instances with `checkpointer_url` or $ROUTEWEAVE_CHECKPOINTER_URL, see checkpointers.py) and the trace
 store (always this instance's SQLite file). Graphs are compiled on demand by name and policy and cached,
 so the CLI, the HTTP service and evaluation runs serve every graph kind from one llama.cpp server."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 from typing import Any
 
+from ..agents.errors import ConfigError
 from ..agents.pool import Pool
 from ..agents.runtime import Runtime
 from ..graphs import GraphContext, graph_spec
@@ -24,18 +26,27 @@ from .policies import default_policy, resolve_policy
 from .trace_store import TraceStore
 
 _checkpointer_url = checkpointer_url  # the parameter of Engine shadows the function
+# LangGraph's durability modes. "sync" (the default): each step's checkpoint is written before the next step
+# starts, so a session killed at any point resumes from its last completed step. "async": written while the
+# next step runs (a kill in that window repeats one step). "exit": only when the session ends (a killed
+# session starts over; traces are still written per step) - opt-in, for throughput over resumability.
+DURABILITY = ("sync", "async", "exit")
 
 
 class Engine:
     def __init__(self, pool: Pool, *, db_path: Path | None = None, cache_dir: Path | None = None,
-                 checkpointer_url: str | None = None):
+                 checkpointer_url: str | None = None, loop: asyncio.AbstractEventLoop | None = None,
+                 durability: str = "sync"):
+        if durability not in DURABILITY:
+            raise ConfigError(f"unknown durability {durability!r}: use one of {', '.join(DURABILITY)}")
+        self.durability = durability
         self.pool = pool
         self.db_path = Path(db_path) if db_path else default_db_path()
         # None: SQLite beside the traces; "postgresql://...": LangGraph's Postgres saver, shared by instances.
         self.checkpointer_url = _checkpointer_url(checkpointer_url)
         self.runtime = Runtime(pool, cache_dir=Path(cache_dir) if cache_dir else default_cache_dir())
         self.traces = TraceStore(self.db_path)
-        self.loop = LoopThread()
+        self.loop = LoopThread(loop)  # a loop the caller serves on, or (None) one in a thread of its own
         self.guard = None
         self.locks: FileLocks | LeaseLocks = FileLocks(self.db_path.with_name(self.db_path.stem + ".locks"))
         self._close_saver: Closer | None = None
@@ -63,6 +74,11 @@ class Engine:
             self.locks = LeaseLocks(saver.conn)  # leases beside the shared checkpoints
             await self.locks.setup()
         return saver
+
+    @property
+    def saver(self) -> Any:
+        """The open LangGraph checkpointer (None before start)."""
+        return self._saver
 
     def policy(self, name: str, policy: "str | Path | Policy | None" = None) -> Policy | None:
         """The policy graph `name` routes with: the one given, or the graph's default for this pool."""

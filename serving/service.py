@@ -13,6 +13,7 @@ Per-session options (budget, rounds, token cap, enabled experts) are `SessionCap
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,9 +54,10 @@ def model_specs(pool: Pool) -> dict[str, ModelSpec]:
 class Service:
     """One Engine shared by every request, every model name and the UI. Graph wrappers are cached."""
 
-    def __init__(self, pool: str | Path | Pool | None = None, *, db_path: Path | None = None, cache_dir: Path | None = None):
+    def __init__(self, pool: str | Path | Pool | None = None, *, db_path: Path | None = None, cache_dir: Path | None = None,
+                 loop: asyncio.AbstractEventLoop | None = None, durability: str = "sync"):
         self.pool = pool if isinstance(pool, Pool) else load_pool(pool)
-        self.engine = Engine(self.pool, db_path=db_path, cache_dir=cache_dir)
+        self.engine = Engine(self.pool, db_path=db_path, cache_dir=cache_dir, loop=loop, durability=durability)
         self.models = model_specs(self.pool)
         self._graphs: dict[str, Any] = {}
 
@@ -82,6 +84,10 @@ class Service:
         if model not in self._graphs:
             self._graphs[model] = self.engine.graph(spec.graph, spec.policy)
         return self._graphs[model]
+
+    def model_servers(self) -> dict[str, str]:
+        """name -> base URL of the embedded model servers this process uses (started here or by a parent)."""
+        return self.engine.runtime.fleet.base_urls()
 
     def expert_names(self) -> list[str]:
         return [e.name for e in self.pool.enabled]

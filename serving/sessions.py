@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 from ..agents.errors import ConfigError
 from ..agents.pool import Pool, load_pool
 from ..graphs import STATE_FORMAT, Step, graph_spec
+from . import metrics
 from .caps import SessionCaps
 from .engine import Engine
 
@@ -110,10 +112,12 @@ class RouterGraph:
                     "routeweave_pool": str(self.pool.source or ""), "routeweave_pool_hash": self.pool_hash}
         return {"configurable": {"thread_id": session_id}, "recursion_limit": recursion, "metadata": metadata}
 
-    async def _run(self, inputs: dict[str, Any] | None, session_id: str, emit: Callable[[Step], None] | None) -> dict[str, Any]:
-        """Runs on the owned loop. Steps are stored as they happen, so a crash loses at most the calls in flight."""
+    async def _run(self, inputs: dict[str, Any] | None, session_id: str, emit: Callable[[Step], None] | None,
+                   *, new: bool = False) -> dict[str, Any]:
+        """Runs on the owned loop. Steps are stored as they happen, so a crash loses at most the calls in flight.
+        `new`: the id was just made, so there is no stored state to read first."""
         config = self._config(session_id)
-        snapshot = await self.compiled.aget_state(config)
+        snapshot = None if new and inputs is not None else await self.compiled.aget_state(config)
         values = snapshot.values if snapshot and snapshot.values else {}
         if inputs is None:
             self._check_resumable(session_id, snapshot)
@@ -130,8 +134,28 @@ class RouterGraph:
             meta = {"experts": [e.name for e in self.pool.enabled], "policy": self.policy_name,
                     "limits": inputs.get("limits"), "pool": str(self.pool.source or ""), "pool_hash": self.pool_hash}
             self.traces.begin(session_id, question, graph=self.name, meta=meta)
-        async for update in self.compiled.astream(inputs, config, stream_mode="updates"):
-            for node_update in update.values():
+        started = time.perf_counter()
+        with metrics.IN_FLIGHT.track_inprogress():
+            final = await self._steps(inputs, config, session_id, stored, journaled, emit)
+        if final is None:
+            final = (await self.compiled.aget_state(config)).values
+        result = summarize(session_id, question, final)
+        self.traces.finish(session_id, result)
+        if result["overspent_usd"] or result["stop_reason"] == "overspent":
+            self.engine.note_overspend()
+        metrics.observe_session(self.name, result, time.perf_counter() - started)
+        return result
+
+    async def _steps(self, inputs, config, session_id: str, stored: int, journaled: list, emit) -> dict[str, Any] | None:
+        """Run the graph, storing and emitting each new step; the final state as the "values" stream gives
+        it (no read back), or None if nothing ran."""
+        final = None
+        updates = self.compiled.astream(inputs, config, stream_mode=["updates", "values"], durability=self.engine.durability)
+        async for mode, chunk in updates:
+            if mode == "values":
+                final = chunk
+                continue
+            for node_update in chunk.values():
                 new_steps = [s for s in (node_update or {}).get("steps") or [] if not _replayed(s, journaled)]
                 if new_steps:
                     self.traces.add_steps(session_id, stored, new_steps)
@@ -139,11 +163,7 @@ class RouterGraph:
                     for step in new_steps:
                         if emit:
                             emit(step)
-        result = summarize(session_id, question, (await self.compiled.aget_state(config)).values)
-        self.traces.finish(session_id, result)
-        if result["overspent_usd"] or result["stop_reason"] == "overspent":
-            self.engine.note_overspend()
-        return result
+        return final
 
     def _check_resumable(self, session_id: str, snapshot) -> None:
         if not (snapshot and snapshot.values):
@@ -166,16 +186,19 @@ class RouterGraph:
         return {"question": question.strip(), "limits": caps.limits(self.pool),
                 "constraints": caps.constraints(self.pool, constraints)}
 
-    def _locked(self, inputs: dict[str, Any] | None, session_id: str, emit: Callable[[Step], None] | None):
+    def _locked(self, inputs: dict[str, Any] | None, session_id: str, emit: Callable[[Step], None] | None,
+                new: bool = False):
         """The session's run, holding its lock: one runner per session (locks.py); SessionBusy otherwise."""
-        return self.engine.locks.arun(self._run(inputs, session_id, emit), session_id)
+        return self.engine.locks.arun(self._run(inputs, session_id, emit, new=new), session_id)
 
     def invoke(self, inputs: dict[str, Any], *, session_id: str | None = None) -> dict[str, Any]:
         """Answer one question; returns answer, steps, cost, tokens and the session id."""
-        return self._loop.run(self._locked(self._inputs(inputs), session_id or uuid.uuid4().hex, None))
+        return self._loop.run(self._locked(self._inputs(inputs), session_id or uuid.uuid4().hex, None, session_id is None))
 
-    async def ainvoke(self, inputs: dict[str, Any], *, session_id: str | None = None) -> dict[str, Any]:
-        return await self._loop.arun(self._locked(self._inputs(inputs), session_id or uuid.uuid4().hex, None))
+    async def ainvoke(self, inputs: dict[str, Any], *, session_id: str | None = None, new: bool = False) -> dict[str, Any]:
+        """`new=True`: the caller made `session_id` afresh (no stored session has it), so it is not read first."""
+        run = self._locked(self._inputs(inputs), session_id or uuid.uuid4().hex, None, new or session_id is None)
+        return await self._loop.arun(run)
 
     def resume(self, session_id: str) -> dict[str, Any]:
         """Finish a session that was interrupted (its checkpoint says where it stopped): completed calls are
@@ -190,7 +213,8 @@ class RouterGraph:
         events: queue.Queue = queue.Queue()
         inputs = self._inputs(inputs)
         future = asyncio.run_coroutine_threadsafe(
-            self._locked(inputs, session_id or uuid.uuid4().hex, lambda s: events.put({"type": "step", "step": s})),
+            self._locked(inputs, session_id or uuid.uuid4().hex, lambda s: events.put({"type": "step", "step": s}),
+                         session_id is None),
             self._loop.loop,
         )
         future.add_done_callback(lambda _: events.put(None))
@@ -198,12 +222,14 @@ class RouterGraph:
             yield event
         yield {"type": "result", **future.result()}
 
-    async def astream(self, inputs: dict[str, Any], *, session_id: str | None = None) -> AsyncIterator[dict[str, Any]]:
+    async def astream(self, inputs: dict[str, Any], *, session_id: str | None = None,
+                      new: bool = False) -> AsyncIterator[dict[str, Any]]:
         caller = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
         inputs = self._inputs(inputs)
         emit = lambda s: caller.call_soon_threadsafe(events.put_nowait, {"type": "step", "step": s})  # noqa: E731
-        task = asyncio.ensure_future(self._loop.arun(self._locked(inputs, session_id or uuid.uuid4().hex, emit)))
+        run = self._locked(inputs, session_id or uuid.uuid4().hex, emit, new or session_id is None)
+        task = asyncio.ensure_future(self._loop.arun(run))
         task.add_done_callback(lambda _: events.put_nowait(None))
         while (event := await events.get()) is not None:
             yield event

@@ -24,6 +24,16 @@ SESSION_COLUMNS = {"session_id": str, "graph": str, "question": str, "answer": s
 STEP_COLUMNS = {"session_id": str, "idx": int, "kind": str, "round": int, "expert": str, "query": str, "reply": str,
                 "text": str, "prompt_tokens": int, "completion_tokens": int, "cost_usd": float, "cost_units": float,
                 "latency_s": float, "error": str, "overspent_usd": float, "answered_by": str}
+STEP_KEYS = tuple(k for k in STEP_COLUMNS if k not in ("session_id", "idx"))
+FINISH_KEYS = ("answer", "stop_reason", "cost_usd", "cost_units", "prompt_tokens", "completion_tokens", "rounds",
+               "overspent_usd")
+# Plain prepared statements on the hot path (sqlite-utils' upsert looks the table up on every call).
+INSERT_STEP = f"INSERT OR REPLACE INTO {STEPS} (session_id, idx, {', '.join(STEP_KEYS)}) VALUES ({', '.join('?' * (2 + len(STEP_KEYS)))})"
+BEGIN = (f"INSERT INTO {SESSIONS} (session_id, graph, question, started, meta) VALUES (?, ?, ?, ?, ?) ON CONFLICT(session_id) "
+         "DO UPDATE SET graph = excluded.graph, question = excluded.question, started = excluded.started, meta = excluded.meta")
+FINISH = (f"INSERT INTO {SESSIONS} (session_id, finished, {', '.join(FINISH_KEYS)}) VALUES ({', '.join('?' * (2 + len(FINISH_KEYS)))}) "
+          f"ON CONFLICT(session_id) DO UPDATE SET finished = excluded.finished, "
+          + ", ".join(f"{k} = excluded.{k}" for k in FINISH_KEYS))
 
 
 class TraceStore:
@@ -49,27 +59,20 @@ class TraceStore:
             self._db = db
         return self._db
 
-    def begin(self, session_id: str, question: str, *, graph: str, meta: dict[str, Any] | None = None) -> None:
+    def _write(self, sql: str, rows: list[tuple]) -> None:
         with self._lock:
-            self.db[SESSIONS].upsert(
-                {"session_id": session_id, "graph": graph, "question": question, "started": time.time(),
-                 "meta": json.dumps(meta or {})},
-                pk="session_id",
-            )
+            conn = self.db.conn
+            with conn:  # one transaction, committed on leaving
+                conn.executemany(sql, rows)
+
+    def begin(self, session_id: str, question: str, *, graph: str, meta: dict[str, Any] | None = None) -> None:
+        self._write(BEGIN, [(session_id, graph, question, time.time(), json.dumps(meta or {}))])
 
     def add_steps(self, session_id: str, first_idx: int, steps: list[Step]) -> None:
-        rows = [{"session_id": session_id, "idx": first_idx + i, **step} for i, step in enumerate(steps)]
-        with self._lock:
-            self.db[STEPS].upsert_all(rows, pk=("session_id", "idx"))
+        self._write(INSERT_STEP, [(session_id, first_idx + i, *(step.get(k) for k in STEP_KEYS)) for i, step in enumerate(steps)])
 
     def finish(self, session_id: str, result: dict[str, Any]) -> None:
-        keys = ("answer", "stop_reason", "cost_usd", "cost_units", "prompt_tokens", "completion_tokens", "rounds",
-                "overspent_usd")
-        with self._lock:
-            self.db[SESSIONS].upsert(
-                {"session_id": session_id, "finished": time.time(), **{k: result.get(k) for k in keys}},
-                pk="session_id",
-            )
+        self._write(FINISH, [(session_id, time.time(), *(result.get(k) for k in FINISH_KEYS))])
 
     def get(self, session_id: str) -> dict[str, Any] | None:
         with self._lock:

@@ -3,7 +3,7 @@
     POST /v1/chat/completions   stream or not; `model` picks the graph/policy (GET /v1/models lists them)
     GET  /v1/models, /v1/models/{id}
     GET  /v1/sessions?limit=N   recent sessions;  GET /v1/sessions/{id}   one session's trace, step by step
-    GET  /healthz
+    GET  /healthz;  GET /metrics   Prometheus text (serving/metrics.py lists the metrics)
     /ui                         the Gradio chat UI (when mounted)
 
 The question is the last `user` message (the graphs answer one question; earlier turns are not sent to
@@ -34,10 +34,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..serving import DEFAULT_MODEL, Service
+from ..serving import DEFAULT_MODEL, Service, count_overload, count_request, render_metrics
 from .openai_wire import (
     FINISH,
     APIError,
@@ -92,7 +92,8 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
 
     @app.get("/healthz")
     async def healthz():
-        return {"status": "ok", "models": len(service.models), "experts": service.expert_names()}
+        return {"status": "ok", "models": len(service.models), "experts": service.expert_names(), "pid": os.getpid(),
+                "model_servers": service.model_servers()}
 
     @app.get("/")
     async def root():
@@ -127,8 +128,24 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
             raise APIError(404, f"no session '{session_id}'", param="session_id", code="session_not_found")
         return found
 
+    @app.get("/metrics")
+    async def metrics_text(request: Request):
+        authorize(request)
+        body, content_type = render_metrics()
+        return Response(body, media_type=content_type)
+
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request):
+        request.state.model = "unknown"
+        try:
+            response = await chat(request)
+        except APIError as exc:
+            count_request(request.state.model, exc.status)
+            raise
+        count_request(request.state.model, 200)
+        return response
+
+    async def chat(request: Request):
         authorize(request)
         body = await read_json(request, max_body_bytes)
         model_id = body.get("model")
@@ -138,6 +155,7 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
         if model_id not in service.models:
             raise APIError(404, f"unknown model '{model_id}'; known: {', '.join(service.models)}", param="model",
                            code="model_not_found")
+        request.state.model = model_id
         question = question_of(body)
         caps, include_steps = parse_options(body)
         stream = body.get("stream", False)
@@ -155,6 +173,7 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
         graph = service.graph(model_id)
         budget = caps.budget(service.pool)
         if max_sessions and in_flight[0] >= max_sessions:
+            count_overload()
             raise APIError(429, f"{in_flight[0]} sessions are running, the most this server admits; retry shortly",
                            type="rate_limit_error", code="too_many_sessions")
         in_flight[0] += 1
@@ -209,7 +228,7 @@ async def _stream(graph, inputs, model_id, spec, budget, include_steps, include_
     yield chunk({"role": "assistant", "content": ""}, routeweave={"session_id": session_id})
     started = time.perf_counter()
     try:
-        async for event in graph.astream(inputs, session_id=session_id):
+        async for event in graph.astream(inputs, session_id=session_id, new=True):
             if event["type"] == "step":
                 step = event["step"]
                 yield chunk({"reasoning_content": step_line(step) + "\n"}, routeweave={"step": step})

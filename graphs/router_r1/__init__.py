@@ -15,6 +15,7 @@ from langgraph.graph import END
 from ...agents.adapters import check_adapter
 from ...agents.local_server import resolve_gguf
 from ..answering import candidates
+from ..edges import inline
 from ..guard import guarded_graph
 from ..registry import GraphContext, GraphSpec, register_graph
 from .experts import ExpertRound
@@ -41,8 +42,8 @@ def build_router_r1(ctx: GraphContext, checkpointer=None):
     graph.add_node("call_experts", experts.call_experts)
     graph.add_node("ask_expert", experts.ask_expert)
     graph.add_node("gather", experts.gather)
-    graph.add_conditional_edges("route", nodes.after_route, {"call_experts": "call_experts", "route": "route", "end": END})
-    graph.add_conditional_edges("call_experts", experts.dispatch, ["ask_expert", "gather"])
+    graph.add_conditional_edges("route", inline(nodes.after_route), {"call_experts": "call_experts", "route": "route", "end": END})
+    graph.add_conditional_edges("call_experts", inline(experts.dispatch), ["ask_expert", "gather"])
     graph.add_edge("ask_expert", "gather")
     graph.add_edge("gather", "route")
     return graph.compile(checkpointer=checkpointer, name="router-r1")
