@@ -30,6 +30,10 @@ class TablePolicy(Policy):
     def _fit_xy(self, X: np.ndarray, table: OutcomeTable) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _predict_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Predicted quality per fitted model (columns in self._models) for each text."""
+        return self._predict(self.embed(texts))
+
     def _predict(self, X: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -37,7 +41,7 @@ class TablePolicy(Policy):
         S = self.prior_scores(len(texts), candidates)
         if not self.fitted:
             return S
-        P = self._predict(self.embed(texts))
+        P = self._predict_texts(texts)
         col = {m: j for j, m in enumerate(self._models)}
         for j, c in enumerate(candidates):
             if c.key in col:

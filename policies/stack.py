@@ -99,17 +99,6 @@ class StackPolicy(TablePolicy):
         cands = [Candidate(name=m) for m in self._models]
         return self.head.predict(self._meta(self._fitted, texts, cands))
 
-    def scores(self, texts: Sequence[str], candidates: Sequence[Candidate]) -> np.ndarray:
-        S = self.prior_scores(len(texts), candidates)
-        if not self.fitted:
-            return S
-        P = self._predict_texts(texts)
-        col = {m: j for j, m in enumerate(self._models)}
-        for j, c in enumerate(candidates):
-            if c.key in col:
-                S[:, j] = P[:, col[c.key]]
-        return S
-
     # ---- persistence: the head here, each member in its own sub-folder ------------------------------
     def _state_json(self) -> dict[str, Any]:
         return {**super()._state_json(), "head": self.head.state_json()}

@@ -28,7 +28,24 @@ def _safe(session_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", session_id)[:120]
 
 
-class FileLocks:
+class _Locks:
+    async def _take(self, session_id: str) -> None: ...  # pragma: no cover - each kind defines it
+    async def _give(self, session_id: str) -> None: ...  # pragma: no cover
+
+    async def arun(self, coro, session_id: str):
+        """Run `coro` holding the session's lock (refused with SessionBusy if another runner has it)."""
+        try:
+            await self._take(session_id)
+        except BaseException:
+            coro.close()
+            raise
+        try:
+            return await coro
+        finally:
+            await self._give(session_id)
+
+
+class FileLocks(_Locks):
     """flock-based session locks in a folder (one machine, any number of processes)."""
 
     def __init__(self, folder: Path):
@@ -83,17 +100,11 @@ class FileLocks:
                 os.unlink(self.folder / f"{_safe(session_id)}.lock")
             os.close(fd)
 
-    async def arun(self, coro, session_id: str):
-        """Run `coro` holding the session's lock (refused with SessionBusy if another runner has it)."""
-        try:
-            self.acquire(session_id)
-        except BaseException:
-            coro.close()
-            raise
-        try:
-            return await coro
-        finally:
-            self.release(session_id)
+    async def _take(self, session_id: str) -> None:
+        self.acquire(session_id)
+
+    async def _give(self, session_id: str) -> None:
+        self.release(session_id)
 
     async def aholder(self, session_id: str) -> str | None:
         return self.holder(session_id)
@@ -103,7 +114,7 @@ class FileLocks:
             self.release(session_id)
 
 
-class LeaseLocks:
+class LeaseLocks(_Locks):
     """Lease rows in PostgreSQL, shared by every instance on the same database."""
 
     def __init__(self, pool):
@@ -152,16 +163,7 @@ class LeaseLocks:
                     await conn.execute("UPDATE routeweave_session_leases SET expires = now() + make_interval(secs => %s) "
                                        "WHERE session_id = ANY(%s) AND owner = %s", (LEASE_S, list(self._held), self.owner))
 
-    async def arun(self, coro, session_id: str):
-        try:
-            await self.acquire(session_id)
-        except BaseException:
-            coro.close()
-            raise
-        try:
-            return await coro
-        finally:
-            await self.release(session_id)
+    _take, _give = acquire, release
 
     async def close(self) -> None:
         if self._renewer is not None:

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.server
 
 QUESTION = "Between Harvey Pekar and Denise Levertov who was born earlier?"
 STEP_KEYS = {"kind", "round", "expert", "query", "reply", "text", "prompt_tokens", "completion_tokens",
-             "cost_usd", "cost_units", "latency_s", "error"}
+             "cost_usd", "cost_units", "latency_s", "error", "overspent_usd", "answered_by"}
 
 
 def test_cli_ask_json_then_trace(rw_home, routeweave_cmd):

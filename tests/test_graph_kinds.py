@@ -10,6 +10,7 @@ from routeweave.agents.pool import Pool
 from routeweave.graphs import Step, graph_names, graph_spec
 from routeweave.policies import OutcomeTable, get_policy, policy_class, policy_names
 from routeweave.serving import Engine, open_graph
+from test_policies import OPTIONS, _available  # feature sources some policies must be handed; extras present
 
 STEP_KEYS = set(Step.__annotations__)
 QUESTIONS = ["When was the Eiffel Tower built?", "Who wrote Hamlet?", "What is the capital of Peru?",
@@ -50,14 +51,18 @@ def engine(tmp_path_factory):
 @pytest.fixture(scope="module")
 def fitted():
     table = outcome_table()
-    from test_policies import OPTIONS  # feature sources some policies must be handed (causal_llm: a stand-in)
-
     return {n: get_policy(n, **OPTIONS.get(n, {})).fit(table)
-            for n in policy_names(include_eval_only=False) if policy_class(n).trainable}
+            for n in policy_names(include_eval_only=False) if policy_class(n).trainable and _available(n)}
+
+
+def _case(g: str, p: str):
+    extra = policy_class(p).extra
+    return pytest.param(g, p, marks=pytest.mark.skipif(not _available(p), reason=f"the '{extra}' extra is not "
+                        f"installed (pip install -e \".[{extra}]\")"))
 
 
 CASES = [(g, None) for g in graph_names()] + [
-    (g, p) for g in graph_names() if graph_spec(g).uses_policy for p in policy_names(include_eval_only=False)
+    _case(g, p) for g in graph_names() if graph_spec(g).uses_policy for p in policy_names(include_eval_only=False)
 ]
 
 

@@ -23,6 +23,22 @@ def gguf_file(spec: str = DEFAULT_GGUF) -> Path:
         raise TrainingError(str(exc)) from None
 
 
+def deadline(started: float, stop_after_min: float | None):
+    """A trainer callback that saves a checkpoint and stops once `stop_after_min` minutes have passed since
+    `started` (time.monotonic()): training runs in resumable chunks."""
+    import time
+
+    from transformers import TrainerCallback
+
+    class Deadline(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            if stop_after_min is not None and time.monotonic() - started > stop_after_min * 60:
+                control.should_save = True
+                control.should_training_stop = True
+
+    return Deadline()
+
+
 def file_sha256(path: Path) -> str:
     with Path(path).open("rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()

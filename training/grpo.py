@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .base import DEFAULT_GGUF, TrainingError, load_base
+from .base import DEFAULT_GGUF, TrainingError, deadline, load_base
 from .reward import RewardSettings
 
 
@@ -49,7 +49,6 @@ def train_grpo(work: Path, settings: GRPOSettings, *, data_dir: Path, init_adapt
     import torch
     from datasets import Dataset
     from peft import PeftModel
-    from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
     from ._graph import load_pool, prompt_version
@@ -107,12 +106,6 @@ def train_grpo(work: Path, settings: GRPOSettings, *, data_dir: Path, init_adapt
 
     started = time.monotonic()
 
-    class Deadline(TrainerCallback):
-        def on_step_end(self, args, state, control, **kw):
-            if stop_after_min is not None and time.monotonic() - started > stop_after_min * 60:
-                control.should_save = True
-                control.should_training_stop = True
-
     batch = settings.group * settings.questions_per_step
     config = GRPOConfig(
         output_dir=str(out), per_device_train_batch_size=batch, gradient_accumulation_steps=1,
@@ -124,7 +117,7 @@ def train_grpo(work: Path, settings: GRPOSettings, *, data_dir: Path, init_adapt
         lr_scheduler_type="constant", warmup_steps=0,
     )
     trainer = GRPOTrainer(model=model, reward_funcs=[format_reward, outcome_reward, cost_reward], args=config,
-                          train_dataset=data, processing_class=tok, rollout_func=rollout, callbacks=[Deadline()])
+                          train_dataset=data, processing_class=tok, rollout_func=rollout, callbacks=[deadline(started, stop_after_min)])
     resume = _last_checkpoint(out)
     if resume:
         log(f"resuming from {resume}")

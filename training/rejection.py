@@ -36,7 +36,7 @@ def _checkpoint_messages(checkpoint_db: Path, session_id: str) -> list[dict] | N
     return (found.checkpoint.get("channel_values") or {}).get("messages") if found else None
 
 
-def _final_turn(steps: list[dict]) -> str | None:
+def final_turn(steps: list[dict]) -> str | None:
     answer = next((s for s in reversed(steps) if s["kind"] == "answer"), None)
     if answer is None:
         return None
@@ -69,7 +69,7 @@ def from_run(results_db: Path, run: str, *, data_dir: Path, min_f1: float = 0.5)
         trace_db = Path(row["trace_db"]) if row.get("trace_db") else None
         session = TraceStore(trace_db).get(row["session_id"]) if trace_db and trace_db.is_file() else None
         messages = _checkpoint_messages(checkpoint_path(trace_db), row["session_id"]) if session else None
-        final = _final_turn(session["steps"]) if session else None
+        final = final_turn(session["steps"]) if session else None
         if not messages or final is None:
             stats["no_trace"] += 1
             continue

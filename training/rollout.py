@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .masking import _spans
+from .rejection import final_turn
 from .reward import RewardParts, RewardSettings, score
 
 
@@ -78,18 +79,10 @@ async def _one(graph, question: str) -> tuple[dict, list[dict]]:
     result = await graph.ainvoke({"question": question}, session_id=sid)
     state = await graph._loop.arun(graph.compiled.aget_state(graph._config(sid)))
     messages = [dict(role=m["role"], content=m["content"]) for m in (state.values.get("messages") or [])]
-    final = _final_turn(result.get("steps") or [])
+    final = final_turn(result.get("steps") or [])
     if final:
         messages.append({"role": "assistant", "content": final})
     return result, messages
-
-
-def _final_turn(steps: list[dict]) -> str | None:
-    answer = next((s for s in reversed(steps) if s["kind"] == "answer"), None)
-    if answer is None:
-        return None
-    think = next((s for s in reversed(steps) if s["kind"] == "think" and s["round"] == answer["round"]), None)
-    return f"<think>{(think or {}).get('text') or ''}</think>\n<answer>{answer['text']}</answer>"
 
 
 def run_rollouts(pool, tokenizer, questions: list[str], answers: dict[str, list[str]], *, group: int,

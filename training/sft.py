@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .base import DEFAULT_GGUF, TrainingError, file_sha256, gguf_file, load_base
+from .base import DEFAULT_GGUF, TrainingError, deadline, file_sha256, gguf_file, load_base
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -108,7 +108,6 @@ def train_sft(trajectories: Path, work: Path, settings: SFTSettings, *, stop_aft
 
     import torch
     from datasets import Dataset
-    from transformers import TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
     from .masking import encode
@@ -119,12 +118,6 @@ def train_sft(trajectories: Path, work: Path, settings: SFTSettings, *, stop_aft
     out = work / "sft"
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-
-    class Deadline(TrainerCallback):
-        def on_step_end(self, args, state, control, **kw):
-            if stop_after_min is not None and time.monotonic() - started > stop_after_min * 60:
-                control.should_save = True
-                control.should_training_stop = True
 
     config = SFTConfig(
         output_dir=str(out), per_device_train_batch_size=1, gradient_accumulation_steps=settings.grad_accum,
@@ -140,7 +133,7 @@ def train_sft(trajectories: Path, work: Path, settings: SFTSettings, *, stop_aft
             return (loss, None) if return_outputs else loss
 
     trainer = RouterSFTTrainer(model=model, args=config, train_dataset=data, processing_class=tok,
-                         peft_config=lora_config(settings), callbacks=[Deadline()])
+                         peft_config=lora_config(settings), callbacks=[deadline(started, stop_after_min)])
     resume = _last_checkpoint(out)
     if resume:
         log(f"resuming from {resume}")

@@ -67,7 +67,12 @@ def run_trace(args: argparse.Namespace) -> int:
     if session is None:
         print(f"error: no session {args.session_id} in {db}", file=sys.stderr)
         return 1
-    if args.json:
+    return print_session(session, as_json=args.json)
+
+
+def print_session(session: dict, *, as_json: bool) -> int:
+    """A stored or just-finished session: as JSON, or the question, its steps and the result."""
+    if as_json:
         print(json.dumps(session, indent=2))
         return 0
     print(f"Q: {session['question']}")

@@ -10,8 +10,7 @@ from pathlib import Path
 from ..serving import ConfigError, TraceStore, default_db_path
 from ..serving.locks import FileLocks, SessionBusy
 from ..serving.resume import resume_session
-from .ask_cmd import pool_argument
-from .render import render_result, render_step
+from .ask_cmd import pool_argument, print_session
 
 EXIT_BUSY = 3
 
@@ -41,14 +40,7 @@ def run_resume(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return 0
-    print(f"Q: {result['question']}")
-    for step in result["steps"]:
-        print(render_step(step))
-    print(render_result(result))
-    return 0
+    return print_session(result, as_json=args.json)
 
 
 def run_sessions(args: argparse.Namespace) -> int:

@@ -102,7 +102,8 @@ class R1Nodes:
         notices = [make_step("notice", round, expert="router", text="repaired: " + "; ".join(turn.repairs))] if turn.repairs else []
         if turn.kind == "answer":
             answer = make_step("answer", round, expert="router", text=turn.answer)
-            return {"answer": turn.answer, "stop_reason": "answered", "steps": [*head, *notices, answer], "pending": [], **spent}
+            return {"answer": turn.answer, "stop_reason": "answered", "steps": [*head, *notices, answer], "pending": [],
+                    "messages": messages, **spent}
         canonical = f"<think>{turn.think}</think>\n" + "\n".join(
             f"<search>{', '.join(s.experts)}: {s.query}</search>" for s in turn.searches
         )
