@@ -93,7 +93,7 @@ def test_a_failing_router_ends_the_session_with_a_fallback(stub, tmp_path):
 
 
 def test_a_thousand_distinct_injected_faults_crash_no_session(stub, tmp_path):
-    """1,050 distinct failed calls (five failing experts in each of 210 concurrent sessions), each a trace
+    """1,050 distinct failed calls (five failing experts in each of 210 sessions, 25 at a time), each a trace
     row; the retries LiteLLM made on top of them are counted apart."""
     failing = ("500", "429", "garbage", "hang")
     experts = [expert(f"F{m}", stub.api_base, m) for m in failing]
@@ -105,9 +105,14 @@ def test_a_thousand_distinct_injected_faults_crash_no_session(stub, tmp_path):
     with Engine(pool, db_path=tmp_path / "t.db", cache_dir=tmp_path / "c") as engine:
         graph = engine.graph("router-r1")
 
-        async def run_all():
-            return await asyncio.gather(*(graph.ainvoke({"question": f"q{i}?"}) for i in range(sessions)),
-                                        return_exceptions=True)
+        async def run_all():  # 25 sessions at a time (125 calls in flight): more would only time out in the client
+            gate = asyncio.Semaphore(25)
+
+            async def one(i):
+                async with gate:
+                    return await graph.ainvoke({"question": f"q{i}?"})
+
+            return await asyncio.gather(*(one(i) for i in range(sessions)), return_exceptions=True)
 
         results = asyncio.run(run_all())
         crashed = [r for r in results if isinstance(r, BaseException)]

@@ -84,7 +84,10 @@ def test_kill_9_mid_round_then_resume_never_repeats_a_finished_call(stub, tmp_pa
     pool, db = write_pool(tmp_path, stub), tmp_path / "rw.db"
     proc = start_ask(routeweave_cmd, pool, db)
     session = wait_for_step(db, "Fast")
-    assert stub.calls["slow:4.0"] == 1  # in flight
+    deadline = time.monotonic() + 3  # the two calls start together; on a loaded machine Slow's may land a bit later
+    while stub.calls["slow:4.0"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert stub.calls["slow:4.0"] == 1 and stub.active["slow:4.0"] == 1  # in flight
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     before = dict(stub.calls)
