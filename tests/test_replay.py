@@ -11,6 +11,8 @@ import copy
 import json
 import subprocess
 import sys
+from collections import Counter
+from pathlib import Path
 
 import pytest
 from routeweave.evals.fit import outcome_table
@@ -233,3 +235,24 @@ def test_an_unknown_id_is_a_clear_error(recorded, capsys):
                                "--db", str(recorded["tmp"] / "absent" / "t.db")])
     assert missing == 2 and "(no such database)" in capsys.readouterr().err
     assert not (recorded["tmp"] / "absent").exists()  # reading never creates a database
+
+
+def test_steps_that_do_not_record_who_answered_are_unknown_not_guessed(recorded, tmp_path):
+    """A trace written before routeweave stored `answered_by` (here: a real one, with the column emptied):
+    its billed steps are unknown by expert, with their recorded cost; guessing would miss the fallbacks."""
+    import shutil
+    import sqlite3
+
+    old = tmp_path / "old.db"
+    shutil.copy(recorded["traces"], old)
+    for suffix in ("-wal", "-shm"):
+        if Path(f"{recorded['traces']}{suffix}").exists():
+            shutil.copy(f"{recorded['traces']}{suffix}", f"{old}{suffix}")
+    with sqlite3.connect(old) as conn:
+        conn.execute("update rw_steps set answered_by = null")
+    report = replay(recorded["sessions"][:1], recorded["tmp"] / "r1.toml", trace_db=old)
+    steps = load_recorded(recorded["sessions"][:1], trace_db=old)[0].steps
+    billed = [s for s in steps if s["cost_usd"] > 0]
+    assert report["unknown"]["steps"] == len(billed) > 0 and report["cost_usd_replayed"] is None
+    assert report["unknown"]["by_expert"] == dict(Counter(s["expert"] for s in billed))
+    assert report["unknown"]["cost_usd_recorded"] == pytest.approx(report["cost_usd_recorded"])

@@ -4,7 +4,8 @@ re-pricing is exact: the same pool reproduces the recorded cost to the last bit.
 
 A step is *unknown*, never priced at zero, when its price cannot be known: the pool has no model of
 that name, the provider reported no usage (the call was charged its reservation, not its tokens), or a
-failed call was billed without recording who answered it. A step nobody was billed for (a notice, a
+billed step does not record who answered it (a failed call that was still billed, or a trace written before
+routeweave stored `answered_by`: guessing from the step's expert would miss the fallbacks). A step nobody was billed for (a notice, a
 skipped call, a policy's decision) is free in any pool."""
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .recorded import Recorded
 ROUTER = "router"
 NOT_IN_POOL = "not in the pool"
 USAGE_MISSING = "usage missing (charged its reservation, not its tokens)"
-WHO_UNKNOWN = "billed, but the model that answered is not recorded"
+WHO_UNKNOWN = "billed, but the model that answered is not recorded (a failed call, or a trace older than answered_by)"
 NO_TRACE = "trace missing"
 BUDGET_STOPS = ("budget", "overspent")
 
