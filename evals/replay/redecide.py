@@ -1,0 +1,108 @@
+"""A query-level policy re-decided on the recorded questions, as the single-shot graph would decide on the
+new pool (the same `Policy.decide` over the same candidates: the pool's enabled experts at its prices),
+and scored from the recorded outcomes.
+
+An outcome of expert E on a question is a recorded single-shot session of an `eval qa` run in which E
+answered it (its row's score, and its cost re-priced at the new prices). A choice with no such outcome is
+*unknown*: counted and named, never scored. `eval qa` runs of each expert on the same questions (the
+runs `routeweave fit` reads) cover every choice."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from routeweave.graphs.answering import candidates
+from routeweave.policies import Policy, Request
+from routeweave.serving import Pool, resolve_policy
+
+from .recorded import ReplayError
+from .reprice import Repriced
+
+
+@dataclass
+class PolicyReplay:
+    name: str
+    questions: int = 0
+    scored: int = 0
+    refused: int = 0  # the policy refused to route: answered with a safe reply, scored 0 at no cost
+    quality_sum: float = 0.0
+    cost_usd: float = 0.0  # of the scored and refused questions, at the new prices
+    choices: Counter = field(default_factory=Counter)
+    unknown: Counter = field(default_factory=Counter)  # chosen expert -> questions without its outcome
+    by_dataset: dict[str, PolicyReplay] = field(default_factory=dict)
+
+    @property
+    def quality(self) -> float | None:
+        n = self.scored + self.refused
+        return self.quality_sum / n if n else None
+
+    @property
+    def cost_usd_per_question(self) -> float | None:
+        n = self.scored + self.refused
+        return self.cost_usd / n if n else None
+
+    def add(self, expert: str | None, outcome: tuple[float, float] | None) -> None:
+        self.questions += 1
+        if expert is None:
+            self.refused += 1
+            return
+        self.choices[expert] += 1
+        if outcome is None:
+            self.unknown[expert] += 1
+            return
+        self.scored += 1
+        self.quality_sum += outcome[0]
+        self.cost_usd += outcome[1]
+
+
+def load_policy_for(pool: Pool, spec: str) -> Policy:
+    """The policy the single-shot graph would route with on this pool (resolve_policy: a learned policy
+    must be fitted for the pool's enabled experts, else it is refused naming both lists)."""
+    policy = resolve_policy(pool, Path(spec) if Path(spec).is_dir() else spec)
+    assert policy is not None
+    if getattr(policy, "feature_kind", "") == "router-llm" or "causal_llm" in getattr(policy, "members", []):
+        raise ReplayError(f"the '{policy.name}' policy reads the router model's hidden states: replay calls no model, "
+                          "so it cannot re-decide with it; pick a policy that routes from the question text")
+    return policy
+
+
+def outcomes(replayed: list[Repriced]) -> dict[tuple[tuple[str, str], str], tuple[float, float]]:
+    """(question key, expert) -> (mean score, mean cost at the new prices) of the recorded single-shot
+    sessions of eval qa runs whose one answering expert is known and whose cost is known."""
+    found: dict[tuple[tuple[str, str], str], list[tuple[float, float]]] = {}
+    for r in replayed:
+        rec = r.recorded
+        if rec.run is None or rec.graph != "single-shot" or rec.row_error or rec.quality is None or r.cost_usd is None:
+            continue
+        asked = [s.get("expert") for s in rec.steps or [] if s.get("kind") == "route"]
+        if len(set(asked)) != 1 or not asked[0]:
+            continue
+        found.setdefault((rec.key, asked[0]), []).append((rec.quality, r.cost_usd))
+    return {k: (float(np.mean([q for q, _ in v])), float(np.mean([c for _, c in v]))) for k, v in found.items()}
+
+
+def redecide(replayed: list[Repriced], pool: Pool, policy: Policy) -> PolicyReplay:
+    """Each distinct recorded question decided once by the policy, in recorded order."""
+    table = outcomes(replayed)
+    cands = candidates(pool)
+    total = PolicyReplay(policy.name)
+    seen: set[tuple[str, str]] = set()
+    for r in replayed:
+        rec = r.recorded
+        if rec.key in seen:
+            continue
+        seen.add(rec.key)
+        try:
+            decision = policy.decide(Request(query=rec.question), cands)
+        except Exception as exc:  # noqa: BLE001 - a policy that cannot decide offline is the user's to change
+            raise ReplayError(f"the '{policy.name}' policy could not decide offline on '{rec.question[:80]}': "
+                              f"{type(exc).__name__}: {exc}") from None
+        expert = None if decision.refused or not decision.experts else decision.experts[0]
+        outcome = (0.0, 0.0) if expert is None else table.get((rec.key, expert))
+        dataset = total.by_dataset.setdefault(rec.dataset or "(sessions)", PolicyReplay(policy.name))
+        for acc in (total, dataset):
+            acc.add(expert, outcome)
+    return total
