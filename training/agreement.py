@@ -35,7 +35,7 @@ def positions(token_lists: list[list[int]], n: int, *, min_prefix: int = 8) -> l
 
 
 def _llama_top1(base_url: str, prefix: list[int], scale: float) -> tuple[int, float]:
-    body = {"prompt": prefix, "n_predict": 1, "n_probs": 1, "temperature": 0.0, "cache_prompt": False,
+    body = {"prompt": prefix, "n_predict": 1, "n_probs": 1, "temperature": 0.0, "cache_prompt": True,
             "post_sampling_probs": False, "lora": [{"id": 0, "scale": scale}]}
     req = urllib.request.Request(f"{base_url}/completion", data=json.dumps(body).encode(),
                                  headers={"Content-Type": "application/json"})
@@ -51,23 +51,35 @@ def measure(peft_model, prefixes: list[list[int]], gguf: str, adapter: Path) -> 
 
     from .serve_check import adapter_server
 
+    # A causal model's logits at position j of a text are those of its prefix of length j + 1: one forward
+    # pass per longest sequence (with and without the adapter) serves every prefix of it.
+    longest = [p for p in prefixes if not any(len(q) > len(p) and q[:len(p)] == p for q in prefixes)]
     ref: list[tuple[int, float, int]] = []
     with torch.no_grad():
-        for prefix in prefixes:
-            ids = torch.tensor([prefix])
-            logp = torch.log_softmax(peft_model(input_ids=ids).logits[0, -1].float(), -1)
+        passes = {}
+        for seq in longest:
+            ids = torch.tensor([seq])
             with peft_model.disable_adapter():
-                base_top = int(peft_model(input_ids=ids).logits[0, -1].argmax())
+                base = peft_model(input_ids=ids).logits[0].argmax(-1)
+            passes[tuple(seq)] = (torch.log_softmax(peft_model(input_ids=ids).logits[0].float(), -1), base)
+        for prefix in prefixes:
+            seq = next(s for s in passes if list(s[:len(prefix)]) == prefix)
+            logps, base = passes[seq]
+            logp = logps[len(prefix) - 1]
             top = int(logp.argmax())
-            ref.append((top, float(logp[top]), base_top))
+            ref.append((top, float(logp[top]), int(base[len(prefix) - 1])))
     agree = agree_off = 0
     gaps = []
+    # Prefixes come in text order, so with the prompt cache each request computes only the tokens the
+    # previous one did not; all requests with the adapter first, then all without (llama.cpp drops the
+    # cache when the adapter scale changes).
     with adapter_server(gguf, adapter) as base_url:
         for prefix, (top, lp, _) in zip(prefixes, ref):
             got, got_lp = _llama_top1(base_url, prefix, 1.0)
             agree += got == top
             if got == top:
                 gaps.append(abs(got_lp - lp))
+        for prefix, (top, _, _) in zip(prefixes, ref):
             agree_off += _llama_top1(base_url, prefix, 0.0)[0] == top
     n = len(prefixes)
     return Agreement(
