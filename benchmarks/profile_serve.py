@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import subprocess
 import sys
 import tempfile
@@ -67,7 +68,7 @@ def summarize(collapsed: str, top: int = 25) -> str:
              if inclusive[label] or innermost[label]]
     rows += ["", f"Top {top} functions by own time ({total} samples):", "", "| function | own share |", "|---|---:|"]
     for frame, n in own.most_common(top):
-        name = frame.replace("|", "/").replace("/work/venvs/perf/lib/python3.11/site-packages/", "")
+        name = re.sub(r"^.*?/site-packages/", "", frame.replace("|", "/"))
         rows.append(f"| `{name[:140]}` | {n / total:.1%} |")
     return "\n".join(rows)
 
