@@ -15,6 +15,7 @@ import asyncio
 import re
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 from collections import Counter
@@ -68,9 +69,17 @@ def summarize(collapsed: str, top: int = 25) -> str:
              if inclusive[label] or innermost[label]]
     rows += ["", f"Top {top} functions by own time ({total} samples):", "", "| function | own share |", "|---|---:|"]
     for frame, n in own.most_common(top):
-        name = re.sub(r"^.*?/site-packages/", "", frame.replace("|", "/"))
+        name = _relative(frame.replace("|", "/"))
         rows.append(f"| `{name[:140]}` | {n / total:.1%} |")
     return "\n".join(rows)
+
+
+def _relative(frame: str) -> str:
+    """A frame without this machine's paths: packages by their import path, the stdlib as <stdlib>/,
+    routeweave's own files relative to the repository."""
+    frame = re.sub(r"/[^ ()]*/site-packages/", "", frame)
+    frame = frame.replace(sysconfig.get_paths()["stdlib"] + "/", "<stdlib>/")
+    return frame.replace(str(Path(__file__).resolve().parents[1]) + "/", "")
 
 
 def main() -> None:
