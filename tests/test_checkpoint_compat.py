@@ -12,15 +12,10 @@ from routeweave.agents.errors import ConfigError
 from routeweave.agents.pool import Pool
 from routeweave.serving import Engine, sessions
 
+from support.pools import ONE_MOCK_EXPERT
+
 FIXTURE = Path(__file__).parent / "data" / "checkpoints-0.1"
-POOL = {  # the pool the fixture was written with
-    "router": {"model": "openai/mock-router", "api_base": "http://127.0.0.1:9", "grammar": False,
-               "mock_response": "<think>one fact</think>\n<search>Cheap: when was it built?</search>",
-               "price": {"input_per_m": 0.1, "output_per_m": 0.1}},
-    "experts": [{"name": "Cheap", "model": "openai/cheap", "api_base": "http://127.0.0.1:9", "mock_response": "1889.",
-                 "description": "cheap", "price": {"input_per_m": 0.1, "output_per_m": 0.2}}],
-    "limits": {"budget_usd": 0.05, "max_rounds": 2},
-}
+POOL = ONE_MOCK_EXPERT  # the pool the fixture was written with
 
 
 @pytest.fixture

@@ -24,6 +24,8 @@ from routeweave.agents.pool import Pool
 from routeweave.serving.checkpointers import CHECKPOINTER_URL_ENV, checkpointer_url, redact
 from routeweave.serving import Engine
 
+from support.pools import ONE_MOCK_EXPERT
+
 try:
     import psycopg
     import langgraph.checkpoint.postgres  # noqa: F401
@@ -108,14 +110,7 @@ def database(postgres_url):
 
 
 def mock_pool() -> Pool:
-    return Pool.model_validate({
-        "router": {"model": "openai/mock-router", "api_base": "http://127.0.0.1:9", "grammar": False,
-                   "mock_response": "<think>one fact</think>\n<search>Cheap: when was it built?</search>",
-                   "price": {"input_per_m": 0.1, "output_per_m": 0.1}},
-        "experts": [{"name": "Cheap", "model": "openai/cheap", "api_base": "http://127.0.0.1:9", "mock_response": "1889.",
-                     "description": "cheap", "price": {"input_per_m": 0.1, "output_per_m": 0.2}}],
-        "limits": {"budget_usd": 0.05, "max_rounds": 2},
-    })
+    return Pool.model_validate(ONE_MOCK_EXPERT)
 
 
 def _checkpoint_rows(url: str, thread_id: str) -> list[tuple]:
