@@ -5,9 +5,12 @@ Nothing happens in the constructor; `start()` does the work and `close()` undoes
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from .errors import ConfigError
 from .experts import ExpertClient, build_expert
+from .features import LlamaFeatures
 from .llm import Target, build_router, deployments, make_target
 from .local_server import ServerFleet
 from .pool import Pool
@@ -24,6 +27,7 @@ class Runtime:
         self.disabled: set[str] = set()  # experts taken out of service while running (overspends past the pool's limit)
         self._litellm_router = None
         self._targets: dict[str, Target] = {}
+        self._features: dict[tuple, LlamaFeatures] = {}
 
     def _addresses(self, endpoint: Endpoint) -> list[tuple[str | None, bool]]:
         return [
@@ -54,6 +58,26 @@ class Runtime:
         assert self.router is not None, "Runtime.start() was not called"
         return self.router if name == "router" else self.target(self.pool.expert(name))
 
+    def features(self, spec: dict, name: str) -> LlamaFeatures:
+        """The router-model feature server a policy was fitted with (``causal_llm``), started on first use and
+        kept for the runtime's life; ``name`` must match the features the policy was fitted on. It gets the
+        cores the pool's local servers leave free, at least one: on the embedded pool (2 threads on 2 cores)
+        that one thread oversubscribes the cores only while a decide step and a model call of another session
+        run at once (a pool that must stay strictly within the budget gives its servers one thread less)."""
+        key = (spec.get("gguf"), spec.get("layers"))
+        if key not in self._features:
+            used = sum(s.threads for s in self.pool.servers.values())
+            threads = max(1, (os.cpu_count() or 1) - used)
+            try:
+                source = LlamaFeatures(str(key[0]), layers=key[1], threads=threads, persistent=True)
+            except FileNotFoundError as exc:
+                raise ConfigError(f"the router-model features of this policy need {key[0]}: {exc}") from None
+            if source.name != name:
+                raise ConfigError(f"the policy was fitted on features '{name}' but {key[0]} with layers={key[1]} "
+                                  f"gives '{source.name}': refit it with `routeweave fit`")
+            self._features[key] = source
+        return self._features[key]
+
     def start(self) -> "Runtime":
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.fleet.start()
@@ -70,4 +94,7 @@ class Runtime:
         return self
 
     def close(self) -> None:
+        for source in self._features.values():
+            source.close()
+        self._features.clear()
         self.fleet.close()

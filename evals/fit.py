@@ -27,13 +27,32 @@ from .qa.store import ResultStore, default_results_path
 
 
 def learned_policies() -> list[str]:
-    """The learned policies `fit` fits: those whose extra is installed, and not the ones that need the
-    router model's own features (causal_llm: fitted with `eval routing`'s feature source, not here yet)."""
+    """The learned policies `fit` fits: those whose extra is installed (bert: `bert`; causal_llm:
+    `router-features`)."""
     from routeweave.policies.minilm import extra_installed
 
     return [n for n in policy_names(include_eval_only=False) if policy_class(n).trainable
-            and getattr(policy_class(n), "feature_kind", None) != "router-llm"
             and extra_installed(getattr(policy_class(n), "extra", None))]
+
+
+def router_gguf(pool: Pool) -> str:
+    """The GGUF of the pool's router when a local server runs it (causal_llm's features come from it),
+    else the embedded default's."""
+    from routeweave.agents.features import DEFAULT_GGUF
+
+    servers = [a.server for a in pool.router.addresses if a.server]
+    return str(pool.servers[servers[0]].gguf) if servers else DEFAULT_GGUF
+
+
+def fit_policy(name: str, table: OutcomeTable, pool: Pool):
+    """A fitted policy; those that are handed features get the cached offline source (bert's MiniLM,
+    causal_llm's router-model features from the pool's own router GGUF)."""
+    from .routing.features import FeatureCache, LlamaFeatures, policy_options, router_llm_layers
+
+    options = {}
+    if getattr(policy_class(name), "feature_kind", None) == "router-llm":
+        options["features"] = FeatureCache(LlamaFeatures(router_gguf(pool), layers=router_llm_layers()))
+    return get_policy(name, **policy_options(name, options)).fit(table)
 
 
 def outcome_table(store: ResultStore, runs: list[str], pool: Pool, *, metric: str = "f1") -> tuple[OutcomeTable, dict]:
@@ -111,7 +130,7 @@ def run_fit(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     folder = fitted_dir(pool)
-    saved = {n: str(save_atomically(get_policy(n).fit(table), folder / n)) for n in names}
+    saved = {n: str(save_atomically(fit_policy(n, table, pool), folder / n)) for n in names}
     summary = {"pool": str(pool.source), "folder": str(folder), "policies": sorted(saved), **info,
                "mean_quality": table.mean_quality(), "mean_cost_usd": table.mean_cost(), "metric": args.metric}
     if args.json:

