@@ -20,6 +20,7 @@ class Agreement:
     mean_abs_logprob_gap: float
     top1_agreement_adapter_off: float
     changed_by_adapter: float  # share of positions whose PEFT top-1 differs from the base model's
+    llama_without_probability: int = 0  # positions where llama.cpp sent no top-1 (counted as disagreements)
 
     def as_dict(self) -> dict:
         return self.__dict__.copy()
@@ -34,14 +35,19 @@ def positions(token_lists: list[list[int]], n: int, *, min_prefix: int = 8) -> l
     return [token_lists[i][:j] for i, j in (spots[int(k * step)] for k in range(n))]
 
 
-def _llama_top1(base_url: str, prefix: list[int], scale: float) -> tuple[int, float]:
+def _llama_top1(base_url: str, prefix: list[int], scale: float) -> tuple[int | None, float]:
     body = {"prompt": prefix, "n_predict": 1, "n_probs": 1, "temperature": 0.0, "cache_prompt": True,
             "post_sampling_probs": False, "lora": [{"id": 0, "scale": scale}]}
     req = urllib.request.Request(f"{base_url}/completion", data=json.dumps(body).encode(),
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=60) as resp:
         out = json.loads(resp.read())
-    top = out["completion_probabilities"][0]["top_logprobs"][0]
+    probs = out.get("completion_probabilities") or []
+    if not probs or not probs[0].get("top_logprobs"):
+        if "error" in out:
+            raise RuntimeError(f"llama.cpp refused a {len(prefix)}-token prefix: {json.dumps(out['error'])[:300]}")
+        return None, float("nan")  # no probabilities sent for this token (counted as a disagreement)
+    top = probs[0]["top_logprobs"][0]
     return int(top["id"]), float(top["logprob"])
 
 
@@ -68,7 +74,7 @@ def measure(peft_model, prefixes: list[list[int]], gguf: str, adapter: Path) -> 
             logp = logps[len(prefix) - 1]
             top = int(logp.argmax())
             ref.append((top, float(logp[top]), int(base[len(prefix) - 1])))
-    agree = agree_off = 0
+    agree = agree_off = missing = 0
     gaps = []
     # Prefixes come in text order, so with the prompt cache each request computes only the tokens the
     # previous one did not; all requests with the adapter first, then all without (llama.cpp drops the
@@ -76,6 +82,7 @@ def measure(peft_model, prefixes: list[list[int]], gguf: str, adapter: Path) -> 
     with adapter_server(gguf, adapter) as base_url:
         for prefix, (top, lp, _) in zip(prefixes, ref):
             got, got_lp = _llama_top1(base_url, prefix, 1.0)
+            missing += got is None
             agree += got == top
             if got == top:
                 gaps.append(abs(got_lp - lp))
@@ -86,5 +93,5 @@ def measure(peft_model, prefixes: list[list[int]], gguf: str, adapter: Path) -> 
         positions=n, top1_agreement=agree / n,
         mean_abs_logprob_gap=sum(gaps) / len(gaps) if gaps else float("nan"),
         top1_agreement_adapter_off=agree_off / n,
-        changed_by_adapter=sum(t != b for t, _, b in ref) / n,
+        changed_by_adapter=sum(t != b for t, _, b in ref) / n, llama_without_probability=missing,
     )
