@@ -79,6 +79,8 @@ def register(subparsers) -> None:
     a.add_argument("--stop-after", type=float, default=None, metavar="MIN")
     a.add_argument("--base", default=None)
     a.add_argument("--pool", default=None)
+    a.add_argument("--no-grpo", action="store_true", help="stop after SFT: check and ship the SFT adapter (how the "
+                   "shipped adapter was made: docs/training.md)")
     train.set_defaults(run=lambda args: (train.print_help(), 2)[1])
 
 
@@ -231,7 +233,7 @@ def run_all(args) -> int:
     from .grpo import GRPOSettings, run_dir
     from .reward import RewardSettings
 
-    stage = run_dir(work, GRPOSettings(reward=RewardSettings(alpha=args.alpha))).name
+    stage = "sft" if args.no_grpo else run_dir(work, GRPOSettings(reward=RewardSettings(alpha=args.alpha))).name
     if not (work / stage / "adapter" / "routeweave.json").is_file():
         rc = run_grpo(args)
         if rc:
