@@ -105,3 +105,17 @@ def test_pool_hash_covers_the_adapter_bytes(tmp_path):
     path.write_bytes(bytes(data))
     assert pool.fingerprint() != before
     assert load_pool("embedded-prompted").fingerprint() != before
+
+
+def test_the_shipped_default_router_is_the_trained_adapter_for_this_base_and_prompt():
+    """`embedded` = `embedded-prompted` + the shipped adapter on the router only; the adapter matches the
+    shipped base GGUF and the current router prompt (a prompt change without retraining fails here)."""
+    trained, prompted = load_pool("embedded").model_dump(), load_pool("embedded-prompted").model_dump()
+    assert trained["router"].pop("adapter") == "router" and prompted["router"].pop("adapter") is None
+    assert set(trained["servers"]["local"].pop("adapters")) == {"router"} and not prompted["servers"]["local"].pop("adapters")
+    trained.pop("source", None), prompted.pop("source", None)
+    assert trained == prompted
+    path = resolve_gguf(load_pool("embedded").servers["local"].adapters["router"])
+    assert path.stat().st_size <= 20 * 2**20
+    meta = check_adapter(path, resolve_gguf(BASE), prompt_version=prompt_version())
+    assert meta["routeweave.prompt_version"] == prompt_version() and meta["routeweave.base_sha256"]
