@@ -48,14 +48,21 @@ def write_run(store: ResultStore, run: str, expert: str, quality: list[float], *
                      "error": None, "finished": 1.0})
 
 
-def test_fit_turns_runs_of_each_expert_into_served_policies(tmp_path, monkeypatch, capsys):
+def recorded_runs(tmp_path, monkeypatch):
+    """A mock pool and an eval results DB holding one single-shot run per expert (mock, pricey) plus a
+    router-r1 run (loop); data and feature caches inside tmp_path."""
     monkeypatch.setenv("ROUTEWEAVE_DB", str(tmp_path / "data" / "routeweave.db"))
-    pool_file = write_mock_pool(tmp_path)
+    monkeypatch.setenv("ROUTEWEAVE_CACHE_DIR", str(tmp_path / "cache"))
     db = tmp_path / "evals.db"
     with ResultStore(db) as store:
         write_run(store, "mock", "Mock", [0.0, 1.0] * 10)
         write_run(store, "pricey", "Pricey", [1.0] * 20)
         write_run(store, "loop", "Mock", [1.0] * 20, graph="router-r1")
+    return write_mock_pool(tmp_path), db
+
+
+def test_fit_turns_runs_of_each_expert_into_served_policies(tmp_path, monkeypatch, capsys):
+    pool_file, db = recorded_runs(tmp_path, monkeypatch)
     assert main(["fit", "--pool", str(pool_file), "--runs", "mock", "pricey", "--db", str(db), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["questions"] == 20 and "knn" in summary["policies"] and "oracle" not in summary["policies"]
@@ -80,12 +87,7 @@ def test_unknown_pool_name_lists_the_shipped_ones():
 def test_causal_llm_is_fitted_and_served_on_the_router_models_own_features(tmp_path, monkeypatch, capsys):
     """`fit` fits causal_llm on real llama.cpp features of the router GGUF; the served pool lists it, and its
     decide step gets the request's features from a feature server the runtime starts on first use only."""
-    monkeypatch.setenv("ROUTEWEAVE_DB", str(tmp_path / "data" / "routeweave.db"))
-    pool_file = write_mock_pool(tmp_path)
-    db = tmp_path / "evals.db"
-    with ResultStore(db) as store:
-        write_run(store, "mock", "Mock", [0.0, 1.0] * 10)
-        write_run(store, "pricey", "Pricey", [1.0] * 20)
+    pool_file, db = recorded_runs(tmp_path, monkeypatch)
     assert main(["fit", "--pool", str(pool_file), "--runs", "mock", "pricey", "--db", str(db),
                  "--policies", "causal_llm", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["policies"] == ["causal_llm"]
