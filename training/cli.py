@@ -6,6 +6,7 @@
     routeweave train check [--work DIR] [--stage sft|grpo-a0.2]       # llama.cpp vs PEFT agreement
     routeweave train ship  [--work DIR] [--stage ...] [--to FILE]     # copy the GGUF adapter into the package
     routeweave train all   [--work DIR] [--stop-after MIN]            # data, sft, grpo, check, ship
+    routeweave train report [--work DIR] [--run LABEL=RUN ...]        # reward curve + cost-quality PNGs
 
 Every stage resumes where it stopped (a stage that is complete is skipped by `all`); exit code 3 means
 a chunk ended before its stage was complete: run the same command again. Needs the 'train' extra."""
@@ -81,6 +82,11 @@ def register(subparsers) -> None:
     a.add_argument("--pool", default=None)
     a.add_argument("--no-grpo", action="store_true", help="stop after SFT: check and ship the SFT adapter (how the "
                    "shipped adapter was made: docs/training.md)")
+    r = stage("report", "reward curves of the GRPO runs and cost-quality points of eval runs (PNG + Markdown)", run_report)
+    r.add_argument("--run", dest="eval_runs", action="append", default=[], metavar="LABEL=RUN",
+                   help="an eval qa run to plot, e.g. SFT=ho40-sft (repeatable)")
+    r.add_argument("--results-db", type=Path, default=None, help="eval qa results DB (default: evals.db)")
+    r.add_argument("--out", type=Path, default=None, help="folder for the PNGs and the table (default: WORK/report)")
     train.set_defaults(run=lambda args: (train.print_help(), 2)[1])
 
 
@@ -156,6 +162,20 @@ def _stage_dir(work: Path, stage: str) -> Path:
     if not (path / "adapter" / "adapter_config.json").is_file() or not (path / "router-lora.gguf").is_file():
         raise TrainingError(f"stage '{stage}' has no finished adapter in {path} (adapter/ and router-lora.gguf)")
     return path
+
+
+@_guard
+def run_report(args) -> int:
+    from routeweave.evals.qa.store import default_results_path
+
+    from .report import write_report
+
+    work = _work(args)
+    stats = write_report(work, args.out or work / "report", results_db=args.results_db or default_results_path(),
+                         runs=args.eval_runs)
+    print(stats.pop("table"))
+    print(json.dumps(stats), file=sys.stderr)
+    return 0
 
 
 @_guard

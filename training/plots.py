@@ -37,3 +37,28 @@ def reward_png(curves: dict[str, Path], out: Path, *, window: int = 5) -> Path:
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def cost_quality_png(points: list[dict], out: Path) -> Path:
+    """EM and F1 against $/question, one labelled point per evaluated router (Router-R1's alpha sweep)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    x = [p["cost_usd_mean"] * 1e6 for p in points]
+    for key, marker in (("em", "o"), ("f1", "s")):
+        ax.scatter(x, [p[key] for p in points], marker=marker, label=key.upper())
+    for p, xi in zip(points, x):
+        ax.annotate(p["label"], (xi, p["f1"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xlabel("$ per question (×1e-6)")
+    ax.set_ylabel("held-out score")
+    ax.set_title("Router cost–quality: each point one router")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
