@@ -63,11 +63,13 @@ class PolicyNodes:
 
     async def decide(self, state: PolicyState) -> dict:
         request = policy_request(state, self.runtime.disabled)
-        spec = getattr(self.policy, "feature_source", None)
-        if spec and self.policy.fitted:  # causal_llm: the router model's features, from the runtime's feature server
-            source = self.runtime.features(spec, self.policy.encoder_name)
-            vec = (await asyncio.to_thread(source.embed, [request.text()]))[0]
-            request = request.model_copy(update={"features": {self.policy.encoder_name: vec.tolist()}})
+        needs = self.policy.feature_needs()  # e.g. causal_llm's router-model features, from the runtime's server
+        if needs:
+            features = {}
+            for name, spec in needs.items():
+                source = self.runtime.features(spec, name)
+                features[name] = (await asyncio.to_thread(source.embed, [request.text()]))[0].tolist()
+            request = request.model_copy(update={"features": features})
         decision = self.policy.decide(request, self.candidates)
         update, shown, text = self.plan(decision, state)
         step = make_step("decide", 0, expert=shown, text=text, error="refused" if decision.refused else None)

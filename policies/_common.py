@@ -41,7 +41,10 @@ class TablePolicy(Policy):
         S = self.prior_scores(len(texts), candidates)
         if not self.fitted:
             return S
-        P = self._predict_texts(texts)
+        return self._onto(self._predict_texts(texts), S, candidates)
+
+    def _onto(self, P: np.ndarray, S: np.ndarray, candidates: Sequence[Candidate]) -> np.ndarray:
+        """Predictions over the fitted models (P) written onto the offered candidates' columns of S."""
         col = {m: j for j, m in enumerate(self._models)}
         for j, c in enumerate(candidates):
             if c.key in col:

@@ -112,6 +112,11 @@ class Policy(ABC):
         """(1, m) scores for one request; policies fed precomputed features (``Request.features``) override it."""
         return self.scores([request.text()], candidates)
 
+    def feature_needs(self) -> dict[str, dict]:
+        """Features this policy needs in ``Request.features`` when served: {feature name: source spec}.
+        A serving graph computes them (``Runtime.features``) before ``decide``; most policies need none."""
+        return {}
+
     def quality_estimates(self, S: np.ndarray, candidates: Sequence[Candidate]) -> np.ndarray:
         return S if self.scores_are_quality else self.prior_scores(len(S), candidates)
 

@@ -76,6 +76,10 @@ class CausalLlmPolicy(HeadPolicy):
                                   f"fitted on {self.feature_dim}")
         return self.scores_from([request.text()], candidates, encoded=np.asarray([vec], np.float32))
 
+    def feature_needs(self) -> dict[str, dict]:
+        """The router model's features, once fitted: the serving runtime rebuilds their source from the spec."""
+        return {self.encoder_name: self.feature_source} if self.fitted and self.feature_source else {}
+
     def _state_json(self) -> dict[str, Any]:
         return {**super()._state_json(), "feature_dim": self.feature_dim, "feature_source": self.feature_source}
 

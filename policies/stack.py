@@ -22,7 +22,7 @@ from .base import Policy
 from .head import QualityHead
 from .outcomes import OutcomeTable
 from .registry import policy_class, register
-from .types import Candidate
+from .types import Candidate, Request
 
 # chosen on the training part of MMLU's default split only (inner 70/30 split, seed 1): APGR 0.680 vs 0.671 for
 # knn+threshold+bert; see docs/routing-results.md
@@ -98,6 +98,18 @@ class StackPolicy(TablePolicy):
     def _predict_texts(self, texts: Sequence[str]) -> np.ndarray:
         cands = [Candidate(name=m) for m in self._models]
         return self.head.predict(self._meta(self._fitted, texts, cands))
+
+    def feature_needs(self) -> dict[str, dict]:
+        return {name: spec for p in self._fitted for name, spec in p.feature_needs().items()}
+
+    def request_scores(self, request: Request, candidates: Sequence[Candidate]) -> np.ndarray:
+        """Each member scores the request itself, so members fed precomputed features (causal_llm) get them."""
+        S = self.prior_scores(1, candidates)
+        if not self.fitted:
+            return S
+        cands = [Candidate(name=m) for m in self._models]
+        meta = np.hstack([_logit(p.request_scores(request, cands)) for p in self._fitted])
+        return self._onto(self.head.predict(meta), S, candidates)
 
     # ---- persistence: the head here, each member in its own sub-folder ------------------------------
     def _state_json(self) -> dict[str, Any]:

@@ -137,6 +137,25 @@ def test_stack_is_scored_in_quality_units_and_round_trips(tmp_path, table):  # n
     assert np.allclose(again.scores(table.queries, table.candidates()), S)
 
 
+class SpecFeatures(HashFeatures):
+    spec = {"gguf": "pkg:router.gguf", "layers": 3}  # what a served runtime rebuilds the source from
+
+
+def test_a_served_stack_asks_for_its_members_features_and_scores_from_the_request(tmp_path, table):  # noqa: F811
+    plain = get_policy("stack", members=["knn", "threshold"], seed=0).fit(table)
+    assert plain.feature_needs() == {}
+    p = get_policy("stack", members=["knn", "causal_llm"], sources={"router-llm": SpecFeatures()}, seed=0).fit(table)
+    assert p.feature_needs() == {"test-hash-64": SpecFeatures.spec}
+    p.save(tmp_path / "s")
+    served = type(p).load(tmp_path / "s")  # as serving loads it: no feature source, only the saved spec
+    assert served.feature_needs() == {"test-hash-64": SpecFeatures.spec}
+    for q in QUERIES[:5]:
+        features = {"test-hash-64": SpecFeatures().embed([q])[0].tolist()}
+        assert served.decide(Request(query=q, features=features), candidates()) == p.decide(Request(query=q), candidates())
+    with pytest.raises(FeaturesMissing):
+        served.decide(Request(query=QUERIES[0]), candidates())
+
+
 @pytest.mark.server
 @pytest.mark.slow
 def test_llamacpp_embeddings_of_the_first_blocks(tmp_path, monkeypatch):
