@@ -33,6 +33,8 @@ def test_report_plots_every_alpha_and_every_named_run_with_their_own_numbers(rou
     work = tmp_path / "work"
     write_curve(work / "grpo-a0.5", [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
     write_curve(work / "grpo-a0", [1.0, 1.0])
+    with (work / "grpo-a0" / "reward_curve.jsonl").open("a") as f:  # step 1 again: a killed chunk, resumed
+        f.write(json.dumps({"step": 1, "reward": 3.0, "outcome": 1.0, "format": 0.0, "cost": 0.1, "rollout_s": 100.0}) + "\n")
     (work / "grpo-a0.2").mkdir()  # a run that has not finished a chunk yet: no curve, not an error
     db = tmp_path / "evals.db"
     write_run(db, "ho-sft", [1, 0, 0, 0], 0.0002)
@@ -44,6 +46,8 @@ def test_report_plots_every_alpha_and_every_named_run_with_their_own_numbers(rou
     assert [line.split("|")[1].strip() for line in lines if line.startswith("| α=")] == ["α=0", "α=0.5", "α=0"]
     a05 = next(line for line in lines if line.startswith("| α=0.5 |"))
     assert a05.split("|")[2].strip() == "7" and a05.split("|")[4].strip() == "0.400"  # last 5 of 0.2..0.6
+    a0 = next(line for line in lines if line.startswith("| α=0 |"))
+    assert [c.strip() for c in a0.split("|")[2:5]] == ["2", "1.000", "2.000"]  # the rerun step counted once, last row
     sft = next(line for line in lines if line.startswith("| SFT |"))
     assert [c.strip() for c in sft.split("|")[4:7]] == ["0.250", "0.250", "0.000200"]
     rl = next(line for line in lines if line.startswith("| α=0 | `ho-rl`"))

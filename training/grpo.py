@@ -23,6 +23,9 @@ class GRPOSettings(BaseModel):
     reward: RewardSettings = RewardSettings()
     group: int = Field(4, ge=2, description="sessions per question (GRPO's group)")
     questions_per_step: int = Field(2, ge=1)
+    micro_batch: int = Field(1, ge=1, description="sessions per forward/backward pass; the step's group x questions "
+                             "sessions are accumulated (the logits of a whole batch of long conversations over "
+                             "SmolLM2's 49k vocabulary took 24 GB here)")
     learning_rate: float = Field(5e-5, gt=0)
     max_steps: int = Field(40, ge=1)
     temperature: float = Field(1.0, gt=0)
@@ -70,6 +73,7 @@ def train_grpo(work: Path, settings: GRPOSettings, *, data_dir: Path, init_adapt
     model = PeftModel.from_pretrained(base, str(init_adapter), is_trainable=True)
     pool = load_pool(settings.pool)
     history: list[dict] = []
+    curve = out / "reward_curve.jsonl"
     meta = adapter_metadata(settings.base, prompt_version(), f"grpo-a{settings.reward.alpha:g}")
 
     def rollout(prompts: list[str], trainer) -> dict:
@@ -88,6 +92,8 @@ def train_grpo(work: Path, settings: GRPOSettings, *, data_dir: Path, init_adapt
                         "format": sum(s.parts.format for s in samples) / len(samples),
                         "cost": sum(s.parts.cost for s in samples) / len(samples), "rollout_s": time.monotonic() - t0})
         log(json.dumps(history[-1]))
+        with curve.open("a", encoding="utf-8") as f:  # at once: a killed chunk keeps its steps (read_curve dedupes)
+            f.write(json.dumps(history[-1]) + "\n")
         return {
             "prompt_ids": [s.prompt_ids for s in samples], "completion_ids": [s.completion_ids for s in samples],
             "logprobs": [[0.0] * len(s.completion_ids) for s in samples], "env_mask": [s.env_mask for s in samples],
@@ -107,8 +113,11 @@ def train_grpo(work: Path, settings: GRPOSettings, *, data_dir: Path, init_adapt
     started = time.monotonic()
 
     batch = settings.group * settings.questions_per_step
+    if batch % settings.micro_batch:
+        raise TrainingError(f"micro_batch {settings.micro_batch} must divide group x questions_per_step = {batch}")
     config = GRPOConfig(
-        output_dir=str(out), per_device_train_batch_size=batch, gradient_accumulation_steps=1,
+        output_dir=str(out), per_device_train_batch_size=settings.micro_batch,
+        gradient_accumulation_steps=batch // settings.micro_batch,
         num_generations=settings.group, learning_rate=settings.learning_rate, max_steps=settings.max_steps,
         beta=0.0, num_iterations=1, logging_steps=1, save_steps=settings.save_steps, save_total_limit=2,
         seed=settings.seed, report_to=[], use_cpu=not torch.cuda.is_available(), bf16=torch.cuda.is_available(),
@@ -122,10 +131,6 @@ def train_grpo(work: Path, settings: GRPOSettings, *, data_dir: Path, init_adapt
     if resume:
         log(f"resuming from {resume}")
     trainer.train(resume_from_checkpoint=resume)
-    curve = out / "reward_curve.jsonl"
-    with curve.open("a", encoding="utf-8") as f:
-        for row in history:
-            f.write(json.dumps(row) + "\n")
     done = trainer.state.global_step >= settings.max_steps
     stats = {"steps": trainer.state.global_step, "max_steps": settings.max_steps, "complete": done,
              "wall_s": time.monotonic() - started, "curve": str(curve)}

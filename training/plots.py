@@ -7,7 +7,14 @@ from pathlib import Path
 
 
 def read_curve(path: Path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    """The rows of a reward_curve.jsonl by step; a step run twice (a chunk killed after its rollout, then
+    resumed from the checkpoint before it) keeps its last row."""
+    rows = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            rows[row.get("step", len(rows))] = row
+    return [rows[k] for k in sorted(rows)]
 
 
 def reward_png(curves: dict[str, Path], out: Path, *, window: int = 5) -> Path:
