@@ -51,5 +51,5 @@ sed -e "s#^model = \"hosted_vllm/Qwen/Qwen2.5-3B-Instruct\"#model = \"hosted_vll
     -e "0,/^api_base = .*/s##api_base = \"http://127.0.0.1:${PORT}/v1\"#" \
     "$(python -c 'import routeweave.agents.pool as p; print(p.pools_dir())')/vllm.toml" >"$POOL"
 
-routeweave train grpo --work "$WORK" --base "$BASE" --pool "$POOL" --alpha "$ALPHA" --steps "$STEPS"
+routeweave train grpo --work "$WORK" --base "$BASE" --pool "$POOL" --alpha "$ALPHA" --steps "$STEPS" --micro-batch "${MICRO_BATCH:-8}"
 echo "train_gpu: serve it with: vllm serve $BASE --enable-lora --lora-modules router=$WORK/grpo-a$ALPHA/adapter"

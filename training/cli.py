@@ -63,6 +63,8 @@ def register(subparsers) -> None:
     g.add_argument("--alpha", type=float, default=0.2, help="cost weight in the reward")
     g.add_argument("--steps", type=int, default=None, help="optimizer steps in all (default 40)")
     g.add_argument("--stop-after", type=float, default=None, metavar="MIN")
+    g.add_argument("--micro-batch", type=int, default=None, help="sessions per forward/backward pass (default 1; "
+                   "raise it on a GPU with memory to spare)")
     g.add_argument("--base", default=None, help="as for sft")
     g.add_argument("--pool", default=None, help="pool whose router is trained (default embedded-prompted; a vLLM pool on GPUs)")
     c = stage("check", "top-1 agreement of llama.cpp (Q4_1 + GGUF adapter) with transformers + PEFT", run_check)
@@ -147,7 +149,8 @@ def run_grpo(args) -> int:
     from .reward import RewardSettings
 
     work = _work(args)
-    over = {k: v for k, v in (("max_steps", args.steps), ("base", args.base), ("pool", args.pool)) if v}
+    over = {k: v for k, v in (("max_steps", args.steps), ("base", args.base), ("pool", args.pool),
+                              ("micro_batch", getattr(args, "micro_batch", None))) if v}
     settings = GRPOSettings(reward=RewardSettings(alpha=args.alpha), **over)
     stats = train_grpo(work, settings, data_dir=_data_dir(args), init_adapter=work / "sft" / "adapter",
                        stop_after_min=args.stop_after)
