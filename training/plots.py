@@ -20,12 +20,7 @@ def read_curve(path: Path) -> list[dict]:
 def reward_png(curves: dict[str, Path], out: Path, *, window: int = 5) -> Path:
     """One line per run (label -> reward_curve.jsonl): the moving average of the mean reward per step,
     and dotted, of the outcome part."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = _figure()
     for label, path in curves.items():
         rows = read_curve(path)
         steps = list(range(1, len(rows) + 1))
@@ -37,23 +32,12 @@ def reward_png(curves: dict[str, Path], out: Path, *, window: int = 5) -> Path:
     ax.set_xlabel("GRPO step")
     ax.set_ylabel(f"mean over the step's sessions (moving average of {window})")
     ax.set_title("Router GRPO: reward = format + outcome − α·cost")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, ax, out)
 
 
 def cost_quality_png(points: list[dict], out: Path) -> Path:
     """EM and F1 against $/question, one labelled point per evaluated router (Router-R1's alpha sweep)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = _figure()
     x = [p["cost_usd_mean"] * 1e6 for p in points]
     for key, marker in (("em", "o"), ("f1", "s")):
         ax.scatter(x, [p[key] for p in points], marker=marker, label=key.upper())
@@ -62,6 +46,21 @@ def cost_quality_png(points: list[dict], out: Path) -> Path:
     ax.set_xlabel("$ per question (×1e-6)")
     ax.set_ylabel("held-out score")
     ax.set_title("Router cost–quality: each point one router")
+    return _save(fig, ax, out)
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(7, 4))
+
+
+def _save(fig, ax, out: Path) -> Path:
+    import matplotlib.pyplot as plt
+
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     out.parent.mkdir(parents=True, exist_ok=True)
