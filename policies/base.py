@@ -239,6 +239,11 @@ class Policy(ABC):
         return d
 
     @classmethod
+    def saved_extras(cls, directory: str | Path) -> set[str]:
+        """The pyproject extras a policy saved in ``directory`` needs to be served (read, not loaded)."""
+        return {cls.extra} if cls.extra else set()
+
+    @classmethod
     def load(cls, directory: str | Path, **options: Any) -> "Policy":
         d = Path(directory)
         meta = json.loads((d / "policy.json").read_text(encoding="utf-8"))

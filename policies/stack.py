@@ -39,7 +39,7 @@ def _logit(S: np.ndarray) -> np.ndarray:
 
 @register("stack")
 class StackPolicy(TablePolicy):
-    extra = "bert"  # the default members include bert
+    extra = "bert"  # the default members include bert; a saved stack needs its own members' extras
     takes_sources = True
 
     def __init__(self, *, members: Sequence[str] = DEFAULT_MEMBERS, folds: int = 5, l2: float | None = None,
@@ -127,6 +127,14 @@ class StackPolicy(TablePolicy):
         for name, p in zip(self.members, self._fitted):
             p.save(d / "members" / name)
         return d
+
+    @classmethod
+    def saved_extras(cls, directory) -> set[str]:
+        import json
+        from pathlib import Path
+
+        members = json.loads((Path(directory) / "policy.json").read_text(encoding="utf-8"))["params"]["members"]
+        return set().union(*(policy_class(m).saved_extras(Path(directory) / "members" / m) for m in members))
 
     @classmethod
     def load(cls, directory, **options: Any) -> "StackPolicy":

@@ -20,6 +20,10 @@ from .sessions import RouterGraph, open_graph, summarize
 from .trace_store import TraceStore
 from .workers import run_workers as start_workers
 
-__all__ = ["ConfigError", "DEFAULT_MODEL", "Engine", "ModelSpec", "Pool", "PoolError", "RouterGraph", "Service",
-           "SessionCaps", "TraceStore", "count_overload", "count_request", "data_dir", "default_cache_dir", "default_db_path", "fitted_dir", "load_pool",
-           "model_specs", "new_event_loop", "open_graph", "parse_duration", "prune", "prune_every", "render_metrics", "resolve_policy", "servable", "shipped_pools", "start_workers", "summarize"]
+__all__ = [
+    "ConfigError", "DEFAULT_MODEL", "Engine", "ModelSpec", "Pool", "PoolError", "RouterGraph", "Service",
+    "SessionCaps", "TraceStore", "count_overload", "count_request", "data_dir", "default_cache_dir",
+    "default_db_path", "fitted_dir", "load_pool", "model_specs", "new_event_loop", "open_graph",
+    "parse_duration", "prune", "prune_every", "render_metrics", "resolve_policy", "servable",
+    "shipped_pools", "start_workers", "summarize",
+]

@@ -37,12 +37,18 @@ def fitted_for_pool(pool: Pool) -> list[str]:
     return [n for n in policy_names(include_eval_only=False) if (folder / n / "policy.json").is_file()]
 
 
+def _extras(pool: Pool, name: str, fitted: set[str]) -> set[str]:
+    cls = policy_class(name)
+    return cls.saved_extras(fitted_dir(pool) / name) if name in fitted else ({cls.extra} if cls.extra else set())
+
+
 def servable(pool: Pool) -> list[str]:
     """Policies a service can route with on this pool: those that learn nothing, and the fitted ones whose
-    extra is installed (a fitted causal_llm without the `router-features` extra is not listed)."""
+    extras are all installed (a fitted causal_llm without the `router-features` extra is not listed, nor
+    a fitted stack with a causal_llm member; a stack of knn and threshold needs no extra)."""
     fitted = set(fitted_for_pool(pool))
     return [n for n in policy_names(include_eval_only=False)
-            if (n in fitted or not learns(n)) and extra_installed(getattr(policy_class(n), "extra", None))]
+            if (n in fitted or not learns(n)) and all(extra_installed(x) for x in _extras(pool, n, fitted))]
 
 
 def check_experts(policy: Policy, pool: Pool, where: str) -> Policy:

@@ -179,3 +179,25 @@ def test_llamacpp_embeddings_of_the_first_blocks(tmp_path, monkeypatch):
     assert np.allclose(cut.embed(texts[::-1]), X[::-1], atol=1e-5)
     full = LlamaFeatures(threads=1).embed(texts[:1])
     assert float(full[0] @ X[0]) < 0.99
+
+
+def test_a_fitted_stack_is_served_only_when_its_members_extras_are_installed(tmp_path, monkeypatch, table):  # noqa: F811
+    """`servable` reads a saved stack's members: knn + threshold need no extra (listed even without the
+    'bert' extra the default members need); a causal_llm member needs 'router-features'."""
+    from routeweave.serving import load_pool
+    from routeweave.serving import policies as serving_policies
+
+    monkeypatch.setenv("ROUTEWEAVE_DB", str(tmp_path / "data" / "routeweave.db"))
+    pool = load_pool("embedded")
+    folder = serving_policies.fitted_dir(pool)
+    installed = {"bert": False, "router-features": False}
+    monkeypatch.setattr(serving_policies, "extra_installed", lambda x: x is None or installed[x])
+
+    get_policy("stack", members=["knn", "threshold"], seed=0).fit(table).save(folder / "stack")
+    assert "stack" in serving_policies.servable(pool)
+    get_policy("stack", members=["knn", "causal_llm"], sources={"router-llm": SpecFeatures()},
+               seed=0).fit(table).save(folder / "stack")
+    assert "stack" not in serving_policies.servable(pool)
+    installed["router-features"] = True
+    assert "stack" in serving_policies.servable(pool)
+    assert "bert" not in serving_policies.servable(pool)  # not fitted, and it learns: never listed
