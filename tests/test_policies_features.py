@@ -175,10 +175,15 @@ def test_llamacpp_embeddings_of_the_first_blocks(tmp_path, monkeypatch):
     cut = LlamaFeatures(layers=2, threads=1)
     X = cut.embed(texts)
     assert X.shape == (2, 576) and np.allclose(np.linalg.norm(X, axis=1), 1, atol=1e-3)
-    assert cut.name.endswith("-first2") and (tmp_path / "features").glob("*.first2.gguf")
+    assert cut.name.endswith("-first2") and any((tmp_path / "features").glob("*.first2.embed.gguf"))
     assert np.allclose(cut.embed(texts[::-1]), X[::-1], atol=1e-5)
     full = LlamaFeatures(threads=1).embed(texts[:1])
     assert float(full[0] @ X[0]) < 0.99
+    # served as llama.cpp's `llama-embed` (no output projection): the very vectors of the plain `llama` cut
+    from routeweave.agents.features import resolve_gguf, truncated_gguf
+
+    plain = truncated_gguf(resolve_gguf(cut.gguf), 2, tmp_path / "plain", embed_arch=False)
+    assert np.allclose(LlamaFeatures(str(plain), threads=1).embed(texts), X, atol=1e-6)
 
 
 def test_a_fitted_stack_is_served_only_when_its_members_extras_are_installed(tmp_path, monkeypatch, table):  # noqa: F811
