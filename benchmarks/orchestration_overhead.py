@@ -10,7 +10,11 @@ Target (issue 3): graph <= 1.10x direct and < 3 ms overhead per graph step; (iss
 Graph machinery = the same sessions with LiteLLM Router's `acompletion` replaced by a function that returns
 a ready reply at once, per graph step: LangGraph's step, the checkpoint, the trace rows and the nodes' own
 work (prompts, reservations, parsing, metering), nothing of LiteLLM (whose post-call logging tasks would
-otherwise run on the same loop and be counted)."""
+otherwise run on the same loop and be counted).
+
+LangGraph's floor = a graph of as many no-op nodes in a chain, one int of state, on the same checkpointer,
+streamed the way sessions are (updates + values, durability "sync"): what LangGraph 1.x itself costs per
+step on this machine, so the line above it shows what routeweave's state, nodes and trace add."""
 
 from __future__ import annotations
 
@@ -84,6 +88,41 @@ def graph_machinery(graph, sessions: int, nodes: int) -> list[float]:
     return out
 
 
+def langgraph_floor(graph, sessions: int, nodes: int) -> list[float]:
+    """Seconds per step of a chain of `nodes` no-op nodes on the session graph's own checkpointer."""
+    from typing import TypedDict
+
+    from langgraph.graph import END, START, StateGraph
+
+    class Counter(TypedDict):
+        n: int
+
+    async def bump(state: Counter) -> Counter:
+        return {"n": state["n"] + 1}
+
+    builder = StateGraph(Counter)
+    names = [f"n{i}" for i in range(nodes)]
+    for name in names:
+        builder.add_node(name, bump)
+    for a, b in zip([START, *names], [*names, END]):
+        builder.add_edge(a, b)
+    chain = builder.compile(checkpointer=graph.compiled.checkpointer)
+
+    async def run(i: int) -> float:
+        started = time.perf_counter()
+        config = {"configurable": {"thread_id": f"floor-{i}"}}
+        async for _ in chain.astream({"n": 0}, config, stream_mode=["updates", "values"], durability="sync"):
+            pass
+        return time.perf_counter() - started
+
+    out = []
+    for i in range(sessions + 3):
+        elapsed = graph._loop.run(run(i))
+        if i >= 3:
+            out.append(elapsed / nodes)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sessions", type=int, default=30)
@@ -109,6 +148,7 @@ def main() -> None:
             router_only.append((routed_s - direct_s) / len(calls))
             ratios.append(graph_s / direct_s)
         machinery = graph_machinery(graph, args.sessions, nodes)
+        floor = langgraph_floor(graph, args.sessions, nodes)
     p50 = statistics.median(per_step_overhead) * 1000
     print(f"sessions={args.sessions} rounds={args.rounds} graph steps/session={nodes} model calls/session={len(calls)}")
     print(f"overhead per graph step: p50 {p50:.2f} ms, max {max(per_step_overhead) * 1000:.2f} ms")
@@ -116,6 +156,9 @@ def main() -> None:
           f"LiteLLM Router (retries/fallbacks) over plain acompletion: p50 {statistics.median(router_only) * 1000:.2f} ms per call")
     print(f"graph machinery (the same sessions, LiteLLM's acompletion replaced by a ready reply), per step: "
           f"p50 {statistics.median(machinery) * 1000:.2f} ms, max {max(machinery) * 1000:.2f} ms (target < 1 ms)")
+    print(f"LangGraph's floor (a chain of {nodes} no-op nodes, one int of state, same checkpointer and stream modes), "
+          f"per step: p50 {statistics.median(floor) * 1000:.2f} ms; routeweave above it: "
+          f"{(statistics.median(machinery) - statistics.median(floor)) * 1000:.2f} ms per step")
     print(f"graph time / direct time: p50 {statistics.median(ratios):.2f}x (target <= 1.10x with real models; "
           f"with mocked models the calls themselves take ~{direct_s / len(calls) * 1000:.2f} ms)")
 
