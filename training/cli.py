@@ -82,8 +82,8 @@ def register(subparsers) -> None:
     a.add_argument("--stop-after", type=float, default=None, metavar="MIN")
     a.add_argument("--base", default=None)
     a.add_argument("--pool", default=None)
-    a.add_argument("--no-grpo", action="store_true", help="stop after SFT: check and ship the SFT adapter (how the "
-                   "shipped adapter was made: docs/training.md)")
+    a.add_argument("--no-grpo", action="store_true", help="stop after SFT: check and ship the SFT adapter (the shipped "
+                   "one is SFT + GRPO: --alpha 0 --steps 30, docs/training.md)")
     r = stage("report", "reward curves of the GRPO runs and cost-quality points of eval runs (PNG + Markdown)", run_report)
     r.add_argument("--run", dest="eval_runs", action="append", default=[], metavar="LABEL=RUN",
                    help="an eval qa run to plot, e.g. SFT=ho40-sft (repeatable)")
