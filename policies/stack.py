@@ -12,7 +12,9 @@ Members that need an encoder or model features (``bert``, ``causal_llm``) get th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -130,9 +132,6 @@ class StackPolicy(TablePolicy):
 
     @classmethod
     def saved_extras(cls, directory) -> set[str]:
-        import json
-        from pathlib import Path
-
         members = json.loads((Path(directory) / "policy.json").read_text(encoding="utf-8"))["params"]["members"]
         return set().union(*(policy_class(m).saved_extras(Path(directory) / "members" / m) for m in members))
 
@@ -140,8 +139,6 @@ class StackPolicy(TablePolicy):
     def load(cls, directory, **options: Any) -> "StackPolicy":
         obj = super().load(directory, **options)
         if obj.fitted:
-            from pathlib import Path
-
             opts = {k: v for k, v in options.items() if k in ("embedder",)}
             obj._fitted = []
             for name in obj.members:
