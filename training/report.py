@@ -52,6 +52,10 @@ def eval_points(results_db: Path, specs: list[str]) -> list[dict]:
     return points
 
 
+def _mean(key: str, rows: list[dict]) -> float:
+    return sum(r[key] for r in rows) / len(rows)
+
+
 def curve_rows(curves: dict[str, Path], *, last: int = 5) -> list[dict]:
     out = []
     for label, path in curves.items():
@@ -59,14 +63,10 @@ def curve_rows(curves: dict[str, Path], *, last: int = 5) -> list[dict]:
         if not rows:
             continue
         tail = rows[-last:]
-
-        def mean(key, rs):
-            return sum(r[key] for r in rs) / len(rs)
-
         out.append({"label": label, "steps": len(rows), "reward_first": rows[0]["reward"],
-                    "reward_last": mean("reward", tail), "outcome_all": mean("outcome", rows),
-                    "outcome_last": mean("outcome", tail), "cost_last": mean("cost", tail),
-                    "format_last": mean("format", tail), "rollout_s": mean("rollout_s", rows)})
+                    "reward_last": _mean("reward", tail), "outcome_all": _mean("outcome", rows),
+                    "outcome_last": _mean("outcome", tail), "cost_last": _mean("cost", tail),
+                    "format_last": _mean("format", tail), "rollout_s": _mean("rollout_s", rows)})
     return out
 
 
@@ -80,7 +80,8 @@ def markdown(curves: list[dict], points: list[dict], *, last: int = 5) -> str:
                   f"| {c['outcome_last']:.3f} | {c['cost_last']:.3f} | {c['format_last']:.3f} | {c['rollout_s']:.0f} |"
                   for c in curves]
     if points:
-        lines += ([""] if lines else []) + ["| router | eval run | questions | EM | F1 | $/question | errors |", "|---|---|---:|---:|---:|---:|---:|"]
+        lines += [""] if lines else []
+        lines += ["| router | eval run | questions | EM | F1 | $/question | errors |", "|---|---|---:|---:|---:|---:|---:|"]
         lines += [f"| {p['label']} | `{p['run']}` | {p['count']} | {p['em']:.3f} | {p['f1']:.3f} | {p['cost_usd_mean']:.6f} "
                   f"| {p['errors']} |" for p in points]
     return "\n".join(lines)
