@@ -63,6 +63,11 @@ async def via_router(graph, calls: list[tuple[str, list[dict]]]) -> float:
     return time.perf_counter() - started
 
 
+def _per_step(graph, run, sessions: int, nodes: int) -> list[float]:
+    """Seconds per graph step of `sessions` runs of `run(i)` on the graph's loop, after 3 warm-up runs."""
+    return [graph._loop.run(run(i)) / nodes for i in range(sessions + 3)][3:]
+
+
 def graph_machinery(graph, sessions: int, nodes: int) -> list[float]:
     """Seconds per graph step of whole sessions whose model calls cost nothing (a ready LiteLLM reply)."""
     replies = {who: litellm.ModelResponse(choices=[{"message": {"role": "assistant", "content": text}}],
@@ -74,18 +79,13 @@ def graph_machinery(graph, sessions: int, nodes: int) -> list[float]:
         return replies[model]
 
     router.acompletion = instant
-    out = []
 
     async def run(i: int) -> float:
         started = time.perf_counter()
         await graph.ainvoke({"question": f"When was tower {i} finished?"})
         return time.perf_counter() - started
 
-    for i in range(sessions + 3):
-        elapsed = graph._loop.run(run(i))
-        if i >= 3:  # warm-up
-            out.append(elapsed / nodes)
-    return out
+    return _per_step(graph, run, sessions, nodes)
 
 
 def langgraph_floor(graph, sessions: int, nodes: int) -> list[float]:
@@ -115,12 +115,7 @@ def langgraph_floor(graph, sessions: int, nodes: int) -> list[float]:
             pass
         return time.perf_counter() - started
 
-    out = []
-    for i in range(sessions + 3):
-        elapsed = graph._loop.run(run(i))
-        if i >= 3:
-            out.append(elapsed / nodes)
-    return out
+    return _per_step(graph, run, sessions, nodes)
 
 
 def main() -> None:
