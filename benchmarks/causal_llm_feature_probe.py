@@ -3,7 +3,8 @@ query, by depth and by query length (persistent server, 2 threads, 15 calls each
 
     python benchmarks/causal_llm_feature_probe.py [--threads 2]
 
-Run it on a quiet machine (it takes the CPU lock itself only through flock if you wrap it)."""
+Run it on a quiet machine; it does not take the CPU lock itself, so wrap it:
+`flock /tmp/routeweave-cpu.lock python benchmarks/causal_llm_feature_probe.py`."""
 
 from __future__ import annotations
 
