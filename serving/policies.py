@@ -39,7 +39,14 @@ def fitted_for_pool(pool: Pool) -> list[str]:
 
 def _extras(pool: Pool, name: str, fitted: set[str]) -> set[str]:
     cls = policy_class(name)
-    return cls.saved_extras(fitted_dir(pool) / name) if name in fitted else ({cls.extra} if cls.extra else set())
+    if name not in fitted:
+        return {cls.extra} if cls.extra else set()
+    folder = fitted_dir(pool) / name
+    try:
+        return cls.saved_extras(folder)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"{folder} does not hold a readable saved '{name}' policy ({exc!r}): "
+                          f"refit it with `routeweave fit`, or remove the folder") from None
 
 
 def servable(pool: Pool) -> list[str]:

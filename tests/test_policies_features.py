@@ -206,3 +206,6 @@ def test_a_fitted_stack_is_served_only_when_its_members_extras_are_installed(tmp
     installed["router-features"] = True
     assert "stack" in serving_policies.servable(pool)
     assert "bert" not in serving_policies.servable(pool)  # not fitted, and it learns: never listed
+    (folder / "stack" / "policy.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(serving_policies.ConfigError, match="stack.*refit it with `routeweave fit`"):
+        serving_policies.servable(pool)
