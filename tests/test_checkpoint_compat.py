@@ -1,5 +1,6 @@
-"""Checkpoints written before the layout change (routeweave 0.1) resume with today's graphs; a checkpoint in
-a state format this version does not read is refused with a message that says what to do."""
+"""Checkpoints written before the layout change (routeweave 0.1), and before the Router-R1 graph folded its
+call_experts and gather steps into route, resume with today's graphs; a checkpoint in a state format this
+version does not read is refused with a message that says what to do."""
 
 from __future__ import annotations
 
@@ -15,14 +16,19 @@ from routeweave.serving import Engine, sessions
 from support.pools import ONE_MOCK_EXPERT
 
 FIXTURE = Path(__file__).parent / "data" / "checkpoints-0.1"
-POOL = ONE_MOCK_EXPERT  # the pool the fixture was written with
+FORMAT2 = Path(__file__).parent / "data" / "checkpoints-format2"
+POOL = ONE_MOCK_EXPERT  # the pool the fixtures were written with
+
+
+def _copy(fixture: Path, to: Path) -> Path:
+    for f in fixture.glob("*.db"):
+        shutil.copy(f, to / f.name)
+    return to / "routeweave.db"
 
 
 @pytest.fixture
 def old_db(tmp_path) -> Path:
-    for f in FIXTURE.glob("*.db"):
-        shutil.copy(f, tmp_path / f.name)
-    return tmp_path / "routeweave.db"
+    return _copy(FIXTURE, tmp_path)
 
 
 def test_a_session_interrupted_under_0_1_resumes_and_finishes(old_db, tmp_path):
@@ -37,6 +43,23 @@ def test_a_session_interrupted_under_0_1_resumes_and_finishes(old_db, tmp_path):
         assert engine.traces.get("old-partial")["stop_reason"] == "unparseable"
         finished = graph.resume("old-finished")  # nothing left to do: the stored result comes back
         assert finished["answer"] == "1889." and finished["stop_reason"] == "unparseable"
+
+
+def test_a_session_stopped_before_the_old_gather_step_resumes_as_the_old_code_finished_it(tmp_path):
+    with Engine(Pool.model_validate(POOL), db_path=_copy(FORMAT2, tmp_path), cache_dir=tmp_path / "c") as engine:
+        graph = engine.graph("router-r1")
+        before = graph._loop.run(graph.compiled.aget_state({"configurable": {"thread_id": "before-gather"}}))
+        assert before.next == ("gather",)  # the fixture is what it says: the expert answered, nobody folded it in
+        done_before = [s for s in before.values["steps"] if s["kind"] == "route"]
+        resumed = graph.resume("before-gather")
+        whole = graph._loop.run(graph.compiled.aget_state({"configurable": {"thread_id": "whole"}})).values
+        strip = [(s["kind"], s["round"], s["expert"], s["query"], s["reply"], s["text"], s["error"]) for s in resumed["steps"]]
+        assert strip == [(s["kind"], s["round"], s["expert"], s["query"], s["reply"], s["text"], s["error"]) for s in whole["steps"]]
+        assert resumed["answer"] == whole["answer"] and resumed["stop_reason"] == whole["stop_reason"]
+        assert [s for s in resumed["steps"] if s["kind"] == "route"][0] == done_before[0]  # the paid call is not made again
+        assert resumed["cost_usd"] == pytest.approx(sum(s["cost_usd"] for s in whole["steps"]))
+        fresh = graph.invoke({"question": "When was it built?"})  # and today's graph takes the same path
+        assert [(s["kind"], s["round"], s["error"]) for s in fresh["steps"]] == [(k, r, e) for k, r, _, _, _, _, e in strip]
 
 
 def test_a_checkpoint_in_an_unreadable_format_is_refused_clearly(old_db, tmp_path, monkeypatch):

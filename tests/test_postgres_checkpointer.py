@@ -169,7 +169,7 @@ def test_session_started_on_one_instance_is_read_and_resumed_on_another(database
         # B reads it.
         state = b.loop.run(graph_b.compiled.aget_state(graph_b._config("moved")))
         assert state.values["question"] == "When was it built?"
-        assert state.next == ("call_experts",)
+        assert state.next == ("ask_expert",)
         assert [s["kind"] for s in state.values["steps"]] == ["think"]
         before = _checkpoint_rows(database, "moved")
 

@@ -1,12 +1,17 @@
 """The Router-R1 graph: the router LLM thinks, asks experts sub-questions over several rounds, reads their
 replies and answers, within the session's budget.
 
-    START → guard → route ──search──→ call_experts ══Send══→ ask_expert ×N ──→ gather ──→ route … ──answer──→ END
+    START → guard → route ══search: Send══→ ask_expert ×N ──→ route … ──answer──→ END
+                      ├─nothing to call (asked before, not affordable) ──→ route
                       └─unusable output: told why, asked again (twice at most, then a fallback answer)
+
+Two LangGraph steps per round: `route` folds the last round's replies in, asks the router and plans (and
+reserves) the calls it asked for; each `ask_expert` is one call, checkpointed as soon as it settles.
 
 Its pieces: `prompt.py` (what the router reads), `grammar.py` (GBNF that makes its output parse),
 `protocol.py` (parse its output, escape foreign text), `aggregate.py` (merge several experts' replies),
-`nodes.py` (the router's turn), `experts.py` (the experts' half of a round: one task per call), `state.py`."""
+`nodes.py` (the router's turn), `experts.py` (the experts' half of a round: plan, one task per call, fold),
+`state.py`."""
 
 from __future__ import annotations
 
@@ -36,15 +41,17 @@ def check_router_adapter(pool) -> None:
 def build_router_r1(ctx: GraphContext, checkpointer=None):
     """The compiled LangGraph graph. Its nodes are async: run it with ainvoke/astream."""
     check_router_adapter(ctx.pool)
-    nodes, experts = R1Nodes(ctx.runtime), ExpertRound(ctx.runtime)
+    experts = ExpertRound(ctx.runtime)
+    nodes = R1Nodes(ctx.runtime, experts)
     graph = guarded_graph(R1State, ctx.guard, candidates(ctx.pool), "route")
     graph.add_node("route", nodes.route)
-    graph.add_node("call_experts", experts.call_experts)
     graph.add_node("ask_expert", experts.ask_expert)
+    graph.add_conditional_edges("route", inline(nodes.after_route), {"ask_expert": "ask_expert", "route": "route", "end": END})
+    graph.add_edge("ask_expert", "route")
+    # Resume only: checkpoints written before `route` planned and folded rounds may stop before these.
+    graph.add_node("call_experts", experts.call_experts)
     graph.add_node("gather", experts.gather)
-    graph.add_conditional_edges("route", inline(nodes.after_route), {"call_experts": "call_experts", "route": "route", "end": END})
-    graph.add_conditional_edges("call_experts", inline(experts.dispatch), ["ask_expert", "gather"])
-    graph.add_edge("ask_expert", "gather")
+    graph.add_conditional_edges("call_experts", inline(experts.after_call_experts), ["ask_expert", "route"])
     graph.add_edge("gather", "route")
     return graph.compile(checkpointer=checkpointer, name="router-r1")
 

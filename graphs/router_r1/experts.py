@@ -1,12 +1,18 @@
 """The expert half of a Router-R1 round: plan the calls the router asked for, make each as its own task, and
-gather the replies into one <information> message.
+fold the replies into one <information> message.
 
-    call_experts ──Send──→ ask_expert (one task per call, in parallel) ──→ gather ──→ route
-         └── nothing to call ──────────────────────────────────────────────→ gather
+    route (plans the round) ══Send══→ ask_expert (one task per call, in parallel) ──→ route (folds the replies in)
+      └── nothing to call (asked before, not affordable) ──────────────────────────→ route
 
-`call_experts` reserves every call of the round before any starts (together they never promise more than
-the budget has left); a search made before is not paid for twice. Each `ask_expert` task's result is
-written by the checkpointer as soon as it finishes, so a crashed session resumes without repeating it."""
+Planning and folding run inside the router's node (nodes.py), so a round costs two LangGraph steps and two
+checkpoints (the router's turn, the experts' calls) instead of four. `plan` reserves every call of the round
+before any starts (together they never promise more than the budget has left); a search made before is not
+paid for twice. Each `ask_expert` task's result is written by the checkpointer as soon as it finishes, so a
+crashed session resumes without repeating it; folding is a pure function of the checkpointed state, so a
+router turn that is re-run on resume folds the same replies again.
+
+`call_experts` and `gather` stay as nodes for checkpoints written before planning and folding moved into
+`route` (their next step may be one of them); new sessions never enter them."""
 
 from __future__ import annotations
 
@@ -15,12 +21,12 @@ from langgraph.types import Send
 from ...agents.errors import ConfigError
 from ...agents.records import CallRecord, Cost
 from ...agents.runtime import Runtime
-from ..metering import NOT_AFFORDABLE, settle_call
+from ..metering import NOT_AFFORDABLE, Meter, settle_call
 from ..session import overspend_notice, session_limits, session_meter
 from ..state import Step, make_step, step_from_call
 from .aggregate import get_aggregator
 from .prompt import information_message, status_line
-from .state import PlannedCall, R1State
+from .state import PendingSearch, PlannedCall, R1State
 
 ASKED_BEFORE = "not called: asked before (see above)"
 REPLY_CHARS = 700  # of each reply shown to the router: its context is small
@@ -34,12 +40,12 @@ class ExpertRound:
         except ValueError as exc:
             raise ConfigError(f"pool field 'aggregate': {exc}") from None
 
-    async def call_experts(self, state: R1State) -> dict:
-        round, meter = state.get("round", 0), session_meter(self.pool, state)
+    def plan(self, state: R1State, pending: list[PendingSearch], round: int, meter: Meter) -> dict:
+        """The round's calls, each reserved on `meter` (or skipped, with the reason as a step)."""
         asked = {(s["expert"], (s["query"] or "").lower()) for s in state.get("steps", []) if s["kind"] == "route" and not s["error"]}
         calls: list[PlannedCall] = []
         steps: list[Step] = []
-        for i, search in enumerate(state.get("pending", [])):
+        for i, search in enumerate(pending):
             for name in search["experts"]:
                 query, skip, cost = search["query"], None, Cost()
                 if (name, query.lower()) in asked:
@@ -53,9 +59,8 @@ class ExpertRound:
         return {"calls": calls, "replies": None, "steps": steps}
 
     @staticmethod
-    def dispatch(state: R1State):
-        sends = [Send("ask_expert", {"call": c, "round": state.get("round", 0)}) for c in state.get("calls", []) if not c["skip"]]
-        return sends or "gather"
+    def sends(state: R1State) -> list[Send]:
+        return [Send("ask_expert", {"call": c, "round": state.get("round", 0)}) for c in state.get("calls", []) if not c["skip"]]
 
     async def ask_expert(self, task: dict) -> dict:
         call, round = task["call"], task["round"]
@@ -70,7 +75,8 @@ class ExpertRound:
         reply = {"search": call["search"], "expert": call["expert"], "record": record.model_dump()}
         return {"replies": [reply], "steps": steps + ([notice] if notice else [])}
 
-    async def gather(self, state: R1State) -> dict:
+    def fold(self, state: R1State) -> dict:
+        """The finished round as the router's next <information> message, its calls charged to the budget."""
         round, meter = state.get("round", 0), session_meter(self.pool, state)
         by_search: dict[int, list[tuple[str, str, str | None]]] = {}
         done = {(r["search"], r["expert"]): CallRecord(**r["record"]) for r in state.get("replies", [])}
@@ -87,3 +93,14 @@ class ExpertRound:
         status = status_line(budget_left_usd=meter.left_usd, rounds_left=rounds_left, must_answer=must_answer or not rounds_left)
         return {"messages": state["messages"] + [information_message(blocks, status=status)], "pending": [], "calls": [],
                 "replies": None, "must_answer": must_answer or bool(state.get("must_answer")), "steps": steps, **meter.spent()}
+
+    # -- resume only: nodes of checkpoints written before `route` planned and folded rounds itself ----------
+
+    async def call_experts(self, state: R1State) -> dict:
+        return self.plan(state, state.get("pending", []), state.get("round", 0), session_meter(self.pool, state))
+
+    def after_call_experts(self, state: R1State):
+        return self.sends(state) or "route"
+
+    async def gather(self, state: R1State) -> dict:
+        return self.fold(state)

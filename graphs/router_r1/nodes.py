@@ -1,4 +1,5 @@
-"""The router's turn of the Router-R1 graph (`route`); the experts' half of a round is experts.py.
+"""The router's turn of the Router-R1 graph (`route`): fold the last round's replies in, ask the router, and
+plan the round it asks for; the experts' calls themselves are experts.py.
 
 Errors split two ways. A model's fault (an expert times out, the router writes something unusable) goes
 back to the router as <information> and the session goes on. What cannot go on (no money left for the
@@ -18,6 +19,7 @@ from ..session import (
     session_meter,
 )
 from ..state import make_step, step_from_call
+from .experts import ExpertRound
 from .grammar import router_grammar
 from .prompt import correction_message, question_message, status_line, system_prompt
 from .protocol import Turn, TurnError, parse_turn, restore_stop
@@ -27,8 +29,8 @@ MAX_FAILURES = 2  # router turns in a row that can't be used before the session 
 
 
 class R1Nodes:
-    def __init__(self, runtime: Runtime):
-        self.runtime = runtime
+    def __init__(self, runtime: Runtime, experts: ExpertRound):
+        self.runtime, self.experts = runtime, experts
         self.pool = runtime.pool
 
     def _status(self, state: R1State, meter: Meter, round: int, must_answer: bool) -> str:
@@ -38,6 +40,14 @@ class R1Nodes:
     # -- route ---------------------------------------------------------------------------------
 
     async def route(self, state: R1State) -> dict:
+        """One LangGraph step: the finished round (if any) folded into the router's messages, then its turn."""
+        if not state.get("calls"):
+            return await self._turn(state)
+        folded = self.experts.fold(state)
+        turn = await self._turn({**state, **folded, "steps": [*state.get("steps", []), *folded["steps"]]})
+        return {**folded, **turn, "steps": [*folded["steps"], *turn.get("steps", [])]}
+
+    async def _turn(self, state: R1State) -> dict:
         round = state.get("round", 0)
         if state.get("overspent"):
             return self._fallback(state, round, "a provider billed beyond its reservation", stop_reason="overspent")
@@ -107,12 +117,16 @@ class R1Nodes:
         canonical = f"<think>{turn.think}</think>\n" + "\n".join(
             f"<search>{', '.join(s.experts)}: {s.query}</search>" for s in turn.searches
         )
+        pending = [{"experts": list(s.experts), "query": s.query} for s in turn.searches]
+        planned = self.experts.plan(state, pending, round + 1, meter)  # reserved after the router's call settled
         return {
             "messages": messages + [{"role": "assistant", "content": canonical}],
-            "pending": [{"experts": list(s.experts), "query": s.query} for s in turn.searches],
+            "pending": pending,
+            "calls": planned["calls"],
+            "replies": None,
             "round": round + 1,
             "failures": 0,
-            "steps": [*head, *notices],
+            "steps": [*head, *notices, *planned["steps"]],
             **spent,
         }
 
@@ -130,8 +144,9 @@ class R1Nodes:
             out["messages"] = messages
         return out
 
-    @staticmethod
-    def after_route(state: R1State) -> str:
+    def after_route(self, state: R1State):
+        """The end, the round's expert calls (one task each), or the router again (a retry, or a round whose
+        calls were all skipped: its next turn reads why)."""
         if state.get("answer") is not None:
             return "end"
-        return "call_experts" if state.get("pending") else "route"
+        return self.experts.sends(state) or "route"
