@@ -4,10 +4,12 @@ the checkpointer has journaled every paid call before the next one starts:
     START → guard → decide → answer ─┬─ evidence ──→ read ─┐
                                ↑     ├─ escalate ──────────┤ (cascade: the answer's confidence is low)
                                └─────┴──────────────────────┘
-                                     └─ done ──→ finish → END
+                                     └─ done ──────────────→ END
 
 `answer` asks the next expert of the plan; an evidence expert's reply goes to `read` (its reader answers
-from it); `finish` writes the answer step. A graph supplies a `PolicyNodes` subclass that says what it
+from it); the node whose call ends the plan also writes the answer step (no LangGraph step of its own: a
+single-shot session is two steps, decide and answer). The `finish` node stays for checkpoints written
+before that, whose next step may be it. A graph supplies a `PolicyNodes` subclass that says what it
 plans from the policy's decision (single-shot: one expert; cascade: a ladder and a confidence threshold)."""
 
 from __future__ import annotations
@@ -114,18 +116,27 @@ class PolicyNodes:
                 steps.append(make_step("notice", attempt + 1, expert=order[attempt],
                                        text=f"confidence {confidence:.2f} < {threshold:.2f}: escalating"))
         more = not confident and attempt + 1 < len(order) and not meter.overspent
-        return {"best": best, "last_error": record.error, "steps": steps, "then": "answer" if more else "finish",
-                "attempt": attempt + 1 if more else attempt, **meter.spent()}
+        judged = {"best": best, "last_error": record.error, "steps": steps, "then": "answer" if more else "end",
+                  "attempt": attempt + 1 if more else attempt, **meter.spent()}
+        if more:
+            return judged
+        done = _finished(best, attempt, overspent=bool(judged["overspent"]), last_error=record.error)
+        return {**judged, **done, "steps": steps + done["steps"]}
 
     async def finish(self, state: PolicyState) -> dict:
-        best, attempt = state.get("best"), state.get("attempt", 0)
-        if best is not None:
-            stop = "overspent" if state.get("overspent") else "answered"
-            return {"answer": best["answer"], "stop_reason": stop, "pending": [], "round": attempt + 1,
-                    "steps": [make_step("answer", attempt + 1, expert=best["by"], text=best["answer"])]}
-        stop = "overspent" if state.get("overspent") else "budget" if state.get("last_error") == NOT_AFFORDABLE else "failed"
-        return {"answer": NO_ANSWER, "stop_reason": stop, "pending": [], "round": attempt + 1,
-                "steps": [make_step("fallback", attempt + 1, text=f"no expert answered ({state.get('last_error')})")]}
+        """Resume only: the answer step of a checkpoint written when finishing was a step of its own."""
+        return _finished(state.get("best"), state.get("attempt", 0), overspent=bool(state.get("overspent")),
+                         last_error=state.get("last_error"))
+
+
+def _finished(best: Best | None, attempt: int, *, overspent: bool, last_error: str | None) -> dict:
+    """The session's end: the best answer as its answer step, or a fallback saying why there is none."""
+    if best is not None:
+        return {"answer": best["answer"], "stop_reason": "overspent" if overspent else "answered", "pending": [],
+                "round": attempt + 1, "steps": [make_step("answer", attempt + 1, expert=best["by"], text=best["answer"])]}
+    stop = "overspent" if overspent else "budget" if last_error == NOT_AFFORDABLE else "failed"
+    return {"answer": NO_ANSWER, "stop_reason": stop, "pending": [], "round": attempt + 1,
+            "steps": [make_step("fallback", attempt + 1, text=f"no expert answered ({last_error})")]}
 
 
 def _notices(record, attempt: int) -> list:
@@ -135,6 +146,10 @@ def _notices(record, attempt: int) -> list:
 
 def after_decide(state: PolicyState) -> str:
     return "end" if state.get("answer") is not None else "answer"
+
+
+def after_call(state: PolicyState) -> str:
+    return state.get("then") or "end"
 
 
 def policy_graph(nodes_class: type[PolicyNodes], name: str):
@@ -147,8 +162,8 @@ def policy_graph(nodes_class: type[PolicyNodes], name: str):
             graph.add_node(node, getattr(nodes, node))
         graph.add_conditional_edges("decide", inline(after_decide), {"answer": "answer", "end": END})
         for node in ("answer", "read"):
-            graph.add_conditional_edges(node, inline(lambda s: s.get("then", "finish")), ["answer", "read", "finish"])
-        graph.add_edge("finish", END)
+            graph.add_conditional_edges(node, inline(after_call), {"answer": "answer", "read": "read", "finish": "finish", "end": END})
+        graph.add_edge("finish", END)  # resume only (see the module's docstring)
         return graph.compile(checkpointer=checkpointer, name=name)
 
     return build

@@ -58,8 +58,32 @@ def test_a_session_stopped_before_the_old_gather_step_resumes_as_the_old_code_fi
         assert resumed["answer"] == whole["answer"] and resumed["stop_reason"] == whole["stop_reason"]
         assert [s for s in resumed["steps"] if s["kind"] == "route"][0] == done_before[0]  # the paid call is not made again
         assert resumed["cost_usd"] == pytest.approx(sum(s["cost_usd"] for s in whole["steps"]))
-        fresh = graph.invoke({"question": "When was it built?"})  # and today's graph takes the same path
+        fresh = graph.invoke({"question": "When was it built?"}, session_id="fresh")  # today's graph: the same path,
         assert [(s["kind"], s["round"], s["error"]) for s in fresh["steps"]] == [(k, r, e) for k, r, _, _, _, _, e in strip]
+        steps = len(graph._loop.run(_history(graph, "fresh"))) - 1  # LangGraph steps, the input's included
+        assert steps == 6 < len(graph._loop.run(_history(graph, "whole"))) - 1 == 10
+
+
+@pytest.mark.parametrize("kind,policy", [("single-shot", "random"), ("cascade", None)])
+def test_a_policy_session_stopped_before_the_old_finish_step_resumes_as_the_old_code_finished_it(tmp_path, kind, policy):
+    with Engine(Pool.model_validate(POOL), db_path=_copy(FORMAT2, tmp_path), cache_dir=tmp_path / "c") as engine:
+        graph = engine.graph(kind, policy=policy)
+        stopped = f"{kind}-before-finish"
+        before = graph._loop.run(graph.compiled.aget_state({"configurable": {"thread_id": stopped}}))
+        assert before.next == ("finish",) and [s["kind"] for s in before.values["steps"]] == ["decide", "route"]
+        resumed = graph.resume(stopped)
+        whole = graph._loop.run(graph.compiled.aget_state({"configurable": {"thread_id": f"{kind}-whole"}})).values
+        assert [(s["kind"], s["text"]) for s in resumed["steps"][1:]] == [(s["kind"], s["text"]) for s in whole["steps"][1:]]
+        assert resumed["answer"] == whole["answer"] == "1889." and resumed["stop_reason"] == whole["stop_reason"] == "answered"
+        assert sum(1 for s in resumed["steps"] if s["kind"] == "route") == 1  # the paid call is not made again
+        fresh = graph.invoke({"question": "When was it built?"}, session_id=f"{kind}-fresh")  # today's graph: same steps,
+        assert [s["kind"] for s in fresh["steps"]] == ["decide", "route", "answer"]
+        steps = len(graph._loop.run(_history(graph, f"{kind}-fresh"))) - 1  # input, decide, answer (was + finish)
+        assert steps == 3 < len(graph._loop.run(_history(graph, f"{kind}-whole"))) - 1 == 4
+
+
+async def _history(graph, session_id: str) -> list:
+    return [c async for c in graph.compiled.aget_state_history({"configurable": {"thread_id": session_id}})]
 
 
 def test_a_checkpoint_in_an_unreadable_format_is_refused_clearly(old_db, tmp_path, monkeypatch):
