@@ -46,17 +46,22 @@ def resolve_gguf(spec: str) -> Path:
     return Path(spec)
 
 
-def truncated_gguf(src: Path, layers: int, out_dir: Path, *, embed_arch: bool = True) -> Path:
-    """A copy of ``src`` with only its first ``layers`` blocks (built once, then reused); ``embed_arch``:
-    as an architecture without the output projection where llama.cpp has one (``EMBED_ARCH``)."""
+def truncated_gguf(src: Path, layers: int | None, out_dir: Path, *, embed_arch: bool = True) -> Path:
+    """A copy of ``src`` with only its first ``layers`` blocks (None: all of them), built once, then reused;
+    ``embed_arch``: as an architecture without the output projection where llama.cpp has one (``EMBED_ARCH``).
+    ``src`` itself when nothing would change (every block, and no such architecture or ``embed_arch`` off)."""
     import gguf  # the 'gguf' package (pure Python, from llama.cpp); only needed to build the file
 
-    out = out_dir / f"{src.stem}.first{layers}{'.embed' if embed_arch else ''}.gguf"
+    out = out_dir / f"{src.stem}.{f'first{layers}' if layers else 'all'}{'.embed' if embed_arch else ''}.gguf"
     if out.exists():
         return out
     reader = gguf.GGUFReader(str(src))
     arch = reader.fields["general.architecture"].contents()
     n = int(reader.fields[f"{arch}.block_count"].contents())
+    if layers is None:
+        if not (embed_arch and arch in EMBED_ARCH):
+            return src
+        layers = n
     if not 1 <= layers <= n:
         raise ValueError(f"layers must be in [1, {n}] for {src.name}")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -103,9 +108,11 @@ class LlamaFeatures:
     (latency measurements, a long-lived process): one server kept until ``close()``."""
 
     def __init__(self, gguf: str = DEFAULT_GGUF, *, layers: int | None = None, threads: int = 2,
-                 max_tokens: int = 512, batch: int = 32, persistent: bool = False) -> None:
+                 max_tokens: int = 512, batch: int = 32, persistent: bool = False, embed_arch: bool = True) -> None:
+        """``layers``: the first k blocks (None: all); ``embed_arch=False`` serves the file's own architecture
+        (the same vectors, slower: llama.cpp then computes the output projection too)."""
         self.gguf, self.layers, self.threads, self.max_tokens, self.batch = gguf, layers, threads, max_tokens, batch
-        self.persistent = persistent
+        self.persistent, self.embed_arch = persistent, embed_arch
         src = resolve_gguf(gguf)
         self.name = f"llamacpp-{src.stem.lower()}-mean" + (f"-first{layers}" if layers else "")
         self.dim = 0  # known after the first call
@@ -121,7 +128,7 @@ class LlamaFeatures:
         src = resolve_gguf(self.gguf)
         if not src.is_file():
             raise FileNotFoundError(f"{src} does not exist")
-        return truncated_gguf(src, self.layers, cache_dir()) if self.layers else src
+        return truncated_gguf(src, self.layers, cache_dir(), embed_arch=self.embed_arch)
 
     def _start(self):
         import xllamacpp

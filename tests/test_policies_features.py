@@ -183,7 +183,10 @@ def test_llamacpp_embeddings_of_the_first_blocks(tmp_path, monkeypatch):
     from routeweave.agents.features import resolve_gguf, truncated_gguf
 
     plain = truncated_gguf(resolve_gguf(cut.gguf), 2, tmp_path / "plain", embed_arch=False)
-    assert np.allclose(LlamaFeatures(str(plain), threads=1).embed(texts), X, atol=1e-6)
+    assert np.allclose(LlamaFeatures(str(plain), threads=1, embed_arch=False).embed(texts), X, atol=1e-6)
+    # the full model too (layers=None): every block, as `llama-embed`, the vectors of the file as shipped
+    assert any((tmp_path / "features").glob("*.all.embed.gguf"))
+    assert np.allclose(LlamaFeatures(threads=1, embed_arch=False).embed(texts[:1]), full, atol=1e-5)
 
 
 def test_a_fitted_stack_is_served_only_when_its_members_extras_are_installed(tmp_path, monkeypatch, table):  # noqa: F811
