@@ -45,3 +45,25 @@ def test_eval_routing_malformed_file_reports_file_and_line(tmp_path):
     out = cli("--data", str(bad), "--policies", "knn")
     assert out.returncode == 2
     assert f"{bad}:3" in out.stderr and "'quality' must be a number" in out.stderr
+
+
+@pytest.mark.parametrize("value", ["three", "-1"])
+def test_a_bad_router_llm_depth_is_refused_with_the_fix(tmp_path, monkeypatch, value):
+    table = tmp_path / "t.csv"
+    rows = "".join(f"q{i},question {i},{m},{(i + j) % 2}\n" for i in range(6) for j, m in enumerate("ab"))
+    table.write_text("query_id,query,model,quality\n" + rows, encoding="utf-8")
+    monkeypatch.setenv("ROUTEWEAVE_ROUTER_LLM_LAYERS", value)
+    out = cli("--data", str(table), "--policies", "causal_llm")
+    assert out.returncode == 2, out.stderr
+    assert f"ROUTEWEAVE_ROUTER_LLM_LAYERS='{value}'" in out.stderr and "e.g. 3 (0: all of them)" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_a_table_too_small_to_split_is_refused_clearly(tmp_path):
+    table = tmp_path / "one.csv"
+    table.write_text("query_id,query,model,quality\nq1,hi,a,1\nq1,hi,b,0\n", encoding="utf-8")
+    out = cli("--data", str(table), "--policies", "knn")
+    assert out.returncode == 2 and "the table has 1 query: a train/test split needs at least 2" in out.stderr
+    assert "Traceback" not in out.stderr
+    out = cli("--data", str(table), "--policies", "knn", "--folds", "5")
+    assert out.returncode == 2 and "--folds must be between 2 and the number of queries (1), got 5" in out.stderr

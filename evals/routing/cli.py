@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from ...agents.errors import ConfigError
 from .loaders import NAMED, DataError, load_table
 
 
@@ -45,8 +46,12 @@ def run(args: argparse.Namespace) -> int:
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    result = evaluate(table, names, seed=args.seed, test_frac=args.test_frac, folds=args.folds,
-                      options=_parse_options(args.opt))
+    try:
+        result = evaluate(table, names, seed=args.seed, test_frac=args.test_frac, folds=args.folds,
+                          options=_parse_options(args.opt))
+    except (DataError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

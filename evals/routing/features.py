@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from routeweave.agents.errors import ConfigError
 from routeweave.policies import policy_class
 
 from .llm_features import FeatureCache, LlamaFeatures
@@ -19,7 +20,15 @@ _SOURCES: dict[str, Any] = {}
 
 
 def router_llm_layers() -> int | None:
-    n = int(os.environ.get("ROUTEWEAVE_ROUTER_LLM_LAYERS", ROUTER_LLM_LAYERS))
+    """causal_llm's feature depth: ``ROUTEWEAVE_ROUTER_LLM_LAYERS`` blocks (0: all), else the default."""
+    raw = os.environ.get("ROUTEWEAVE_ROUTER_LLM_LAYERS", str(ROUTER_LLM_LAYERS))
+    try:
+        n = int(raw)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise ConfigError(f"ROUTEWEAVE_ROUTER_LLM_LAYERS={raw!r}: give a whole number of the router model's blocks, "
+                          f"e.g. 3 (0: all of them), or unset it for the default {ROUTER_LLM_LAYERS}")
     return n or None
 
 
