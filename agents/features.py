@@ -50,6 +50,8 @@ def truncated_gguf(src: Path, layers: int | None, out_dir: Path, *, embed_arch: 
     """A copy of ``src`` with only its first ``layers`` blocks (None: all of them), built once, then reused;
     ``embed_arch``: as an architecture without the output projection where llama.cpp has one (``EMBED_ARCH``).
     ``src`` itself when nothing would change (every block, and no such architecture or ``embed_arch`` off)."""
+    if layers is None and not embed_arch:
+        return src
     import gguf  # the 'gguf' package (pure Python, from llama.cpp); only needed to build the file
 
     out = out_dir / f"{src.stem}.{f'first{layers}' if layers else 'all'}{'.embed' if embed_arch else ''}.gguf"
@@ -59,7 +61,7 @@ def truncated_gguf(src: Path, layers: int | None, out_dir: Path, *, embed_arch: 
     arch = reader.fields["general.architecture"].contents()
     n = int(reader.fields[f"{arch}.block_count"].contents())
     if layers is None:
-        if not (embed_arch and arch in EMBED_ARCH):
+        if arch not in EMBED_ARCH:
             return src
         layers = n
     if not 1 <= layers <= n:

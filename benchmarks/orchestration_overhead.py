@@ -67,12 +67,12 @@ async def via_router(graph, calls: list[tuple[str, list[dict]]]) -> float:
     return time.perf_counter() - started
 
 
-def _per_step(graph, run, sessions: int, nodes: int) -> list[float]:
+def _per_step(graph, run, sessions: int, n_steps: int) -> list[float]:
     """Seconds per graph step of `sessions` runs of `run(i)` on the graph's loop, after 3 warm-up runs."""
-    return [graph._loop.run(run(i)) / nodes for i in range(sessions + 3)][3:]
+    return [graph._loop.run(run(i)) / n_steps for i in range(sessions + 3)][3:]
 
 
-def graph_machinery(graph, sessions: int, nodes: int) -> list[float]:
+def graph_machinery(graph, sessions: int, n_steps: int) -> list[float]:
     """Seconds per graph step of whole sessions whose model calls cost nothing (a ready LiteLLM reply)."""
     replies = {who: litellm.ModelResponse(choices=[{"message": {"role": "assistant", "content": text}}],
                                           usage={"prompt_tokens": 300, "completion_tokens": 12, "total_tokens": 312})
@@ -89,12 +89,12 @@ def graph_machinery(graph, sessions: int, nodes: int) -> list[float]:
         await graph.ainvoke({"question": f"When was tower {i} finished?"})
         return time.perf_counter() - started
 
-    return _per_step(graph, run, sessions, nodes)
+    return _per_step(graph, run, sessions, n_steps)
 
 
-def langgraph_floor(graph, sessions: int, nodes: int) -> list[float]:
+def langgraph_floor(graph, sessions: int, n_steps: int) -> list[float]:
     """Seconds per step of a chain of no-op nodes on the session graph's own checkpointer, as many LangGraph
-    steps as a session takes (`nodes`, the input step included, so the chain has `nodes - 1` nodes)."""
+    steps as a session takes (`n_steps`, the input step included, so the chain has `n_steps - 1` nodes)."""
     from typing import TypedDict
 
     from langgraph.graph import END, START, StateGraph
@@ -106,7 +106,7 @@ def langgraph_floor(graph, sessions: int, nodes: int) -> list[float]:
         return {"n": state["n"] + 1}
 
     builder = StateGraph(Counter)
-    names = [f"n{i}" for i in range(nodes - 1)]
+    names = [f"n{i}" for i in range(n_steps - 1)]
     for name in names:
         builder.add_node(name, bump)
     for a, b in zip([START, *names], [*names, END]):
@@ -120,7 +120,7 @@ def langgraph_floor(graph, sessions: int, nodes: int) -> list[float]:
             pass
         return time.perf_counter() - started
 
-    return _per_step(graph, run, sessions, nodes)
+    return _per_step(graph, run, sessions, n_steps)
 
 
 def supersteps(graph, session_id: str) -> int:
@@ -138,7 +138,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, open_graph(mock_pool(args.rounds), db_path=Path(tmp) / "b.db", cache_dir=Path(tmp)) as graph:
         graph.invoke({"question": "warm-up"}, session_id="warm-up")
-        nodes = supersteps(graph, "warm-up")
+        n_steps = supersteps(graph, "warm-up")
         per_step_overhead, ratios, graph_only, router_only = [], [], [], []
         for i in range(args.sessions):
             started = time.perf_counter()
@@ -151,26 +151,26 @@ def main() -> None:
             calls = [("router", messages)] * router_calls + [("Mock", messages[1:])] * expert_calls
             direct_s = graph._loop.run(direct(calls))
             routed_s = graph._loop.run(via_router(graph, calls))
-            per_step_overhead.append((graph_s - direct_s) / nodes)
-            graph_only.append((graph_s - routed_s) / nodes)
+            per_step_overhead.append((graph_s - direct_s) / n_steps)
+            graph_only.append((graph_s - routed_s) / n_steps)
             router_only.append((routed_s - direct_s) / len(calls))
             ratios.append(graph_s / direct_s)
-        machinery = graph_machinery(graph, args.sessions, nodes)
-        floor = langgraph_floor(graph, args.sessions, nodes)
+        machinery = graph_machinery(graph, args.sessions, n_steps)
+        floor = langgraph_floor(graph, args.sessions, n_steps)
     p50 = statistics.median(per_step_overhead) * 1000
-    print(f"sessions={args.sessions} rounds={args.rounds} graph steps (LangGraph supersteps)/session={nodes} "
+    print(f"sessions={args.sessions} rounds={args.rounds} graph steps (LangGraph supersteps)/session={n_steps} "
           f"model calls/session={len(calls)}")
     print(f"overhead per graph step: p50 {p50:.2f} ms, max {max(per_step_overhead) * 1000:.2f} ms")
     print(f"  of which LangGraph + checkpoints + traces: p50 {statistics.median(graph_only) * 1000:.2f} ms per step; "
           f"LiteLLM Router (retries/fallbacks) over plain acompletion: p50 {statistics.median(router_only) * 1000:.2f} ms per call")
     print(f"graph machinery (the same sessions, LiteLLM's acompletion replaced by a ready reply), per step: "
           f"p50 {statistics.median(machinery) * 1000:.2f} ms, max {max(machinery) * 1000:.2f} ms (target < 1 ms); "
-          f"per session p50 {statistics.median(machinery) * nodes * 1000:.2f} ms")
-    print(f"LangGraph's floor (a chain of {nodes - 1} no-op nodes: {nodes} steps with the input's, one int of state, "
+          f"per session p50 {statistics.median(machinery) * n_steps * 1000:.2f} ms")
+    print(f"LangGraph's floor (a chain of {n_steps - 1} no-op nodes: {n_steps} steps with the input's, one int of state, "
           f"same checkpointer and stream modes), "
           f"per step: p50 {statistics.median(floor) * 1000:.2f} ms; routeweave above it: "
           f"{(statistics.median(machinery) - statistics.median(floor)) * 1000:.2f} ms per step, "
-          f"{(statistics.median(machinery) - statistics.median(floor)) * nodes * 1000:.2f} ms per session")
+          f"{(statistics.median(machinery) - statistics.median(floor)) * n_steps * 1000:.2f} ms per session")
     print(f"graph time / direct time: p50 {statistics.median(ratios):.2f}x (target <= 1.10x with real models; "
           f"with mocked models the calls themselves take ~{direct_s / len(calls) * 1000:.2f} ms)")
 

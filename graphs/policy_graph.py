@@ -162,7 +162,7 @@ def policy_graph(nodes_class: type[PolicyNodes], name: str):
             graph.add_node(node, getattr(nodes, node))
         graph.add_conditional_edges("decide", inline(after_decide), {"answer": "answer", "end": END})
         for node in ("answer", "read"):
-            graph.add_conditional_edges(node, inline(after_call), {"answer": "answer", "read": "read", "finish": "finish", "end": END})
+            graph.add_conditional_edges(node, inline(after_call), {"answer": "answer", "read": "read", "end": END})
         graph.add_edge("finish", END)  # resume only (see the module's docstring)
         return graph.compile(checkpointer=checkpointer, name=name)
 
