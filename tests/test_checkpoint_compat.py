@@ -58,6 +58,8 @@ def test_a_session_stopped_before_the_old_gather_step_resumes_as_the_old_code_fi
         assert resumed["answer"] == whole["answer"] and resumed["stop_reason"] == whole["stop_reason"]
         assert [s for s in resumed["steps"] if s["kind"] == "route"][0] == done_before[0]  # the paid call is not made again
         assert resumed["cost_usd"] == pytest.approx(sum(s["cost_usd"] for s in whole["steps"]))
+        after = graph._loop.run(graph.compiled.aget_state({"configurable": {"thread_id": "before-gather"}})).values
+        assert after["messages"] == whole["messages"]  # the router read what it read under the old code, reply folded in
         fresh = graph.invoke({"question": "When was it built?"}, session_id="fresh")  # today's graph: the same path,
         assert [(s["kind"], s["round"], s["error"]) for s in fresh["steps"]] == [(k, r, e) for k, r, _, _, _, _, e in strip]
         steps = len(graph._loop.run(_history(graph, "fresh"))) - 1  # LangGraph steps, the input's included
