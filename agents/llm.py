@@ -158,7 +158,9 @@ def reservation(target: Target, messages: list[dict[str, str]], max_tokens: int 
 @functools.lru_cache(maxsize=4096)
 def _message_tokens(model: str, text: str) -> int:
     try:
-        return int(litellm.token_counter(model=model, text=text))
+        # litellm.encode: the tokenizer token_counter picks, without token_counter's per-call set-up (~80 us
+        # a message against ~20 us, on every router turn's new messages).
+        return len(litellm.encode(model=model, text=text))
     except Exception:  # unknown tokenizer: a generous estimate is safe for a reservation
         return len(text.encode()) // 2 + 1
 
