@@ -94,6 +94,8 @@ class FileLocks(_Locks):
 
     def holder(self, session_id: str) -> str | None:
         """Who holds the session's lock now (None: nobody; a crashed runner holds nothing)."""
+        if self._file is None and not (self.folder / "sessions.lock").exists():
+            return None  # nothing ever ran here: a read leaves no file behind
         lf = self._lf
         if session_id in lf.held:
             return f"pid {os.getpid()} (this process)"
