@@ -64,6 +64,7 @@ class FileLocks(_Locks):
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self._file: _LockFile | None = None
+        self._mine: set[str] = set()  # what this instance took, given back by close()
 
     @property
     def _lf(self) -> "_LockFile":
@@ -91,6 +92,7 @@ class FileLocks(_Locks):
                 owner = lf.owner(offset) or "another process"
                 raise SessionBusy(f"session {session_id} is being run by {owner}; wait for it to finish") from None
             lf.held[session_id] = offset
+            self._mine.add(session_id)
 
     def holder(self, session_id: str) -> str | None:
         """Who holds the session's lock now (None: nobody; a crashed runner holds nothing)."""
@@ -103,6 +105,7 @@ class FileLocks(_Locks):
 
     def release(self, session_id: str) -> None:
         lf = self._lf
+        self._mine.discard(session_id)
         with lf.mutex:
             offset = lf.held.pop(session_id, None)
             if offset is not None:
@@ -118,7 +121,9 @@ class FileLocks(_Locks):
         return self.holder(session_id)
 
     async def close(self) -> None:
-        """Gives up nothing another FileLocks of this process holds (they share the file's table)."""
+        """Gives back what this instance holds (never what another FileLocks of the process took)."""
+        for session_id in list(self._mine):
+            self.release(session_id)
 
 
 def _offset(session_id: str) -> int:

@@ -50,3 +50,14 @@ def test_a_holder_in_another_process_is_named_and_its_death_frees_the_session(tm
         holder.wait(timeout=10)
     locks.acquire("s1")  # kill -9 released it
     locks.release("s1")
+
+
+def test_closing_gives_back_only_what_that_instance_took(tmp_path):
+    import asyncio
+
+    first, second = FileLocks(tmp_path / "rw.locks"), FileLocks(tmp_path / "rw.locks")
+    first.acquire("a")
+    second.acquire("b")
+    asyncio.run(first.close())
+    assert first.holder("a") is None and "this process" in first.holder("b")
+    second.acquire("a")
