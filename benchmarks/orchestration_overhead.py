@@ -3,7 +3,7 @@
 Every model call is answered by LiteLLM's mock_response, so what is left is routeweave + LangGraph +
 the SQLite checkpointer and trace store. Both sides run in the same process, same run.
 
-    python benchmarks/orchestration_overhead.py [--sessions 30] [--rounds 3]
+    python benchmarks/orchestration_overhead.py [--sessions 30] [--rounds 3] [--machinery-sessions 100]
 Target (issue 3): graph <= 1.10x direct and < 3 ms overhead per graph step; (issue 13) graph machinery
 < 1 ms per step p50.
 
@@ -18,7 +18,9 @@ otherwise run on the same loop and be counted).
 
 LangGraph's floor = a graph of as many no-op nodes in a chain, one int of state, on the same checkpointer,
 streamed the way sessions are (updates + values, durability "sync"): what LangGraph 1.x itself costs per
-step on this machine, so the line above it shows what routeweave's state, nodes and trace add."""
+step on this machine, so the line above it shows what routeweave's state, nodes and trace add. The
+machinery and the floor run in alternating batches of 10 sessions, after the LiteLLM part, so a machine
+whose speed drifts mid-run (shared CPU) weighs on both alike."""
 
 from __future__ import annotations
 
@@ -67,13 +69,22 @@ async def via_router(graph, calls: list[tuple[str, list[dict]]]) -> float:
     return time.perf_counter() - started
 
 
-def _per_step(graph, run, sessions: int, n_steps: int) -> list[float]:
-    """Seconds per graph step of `sessions` runs of `run(i)` on the graph's loop, after 3 warm-up runs."""
-    return [graph._loop.run(run(i)) / n_steps for i in range(sessions + 3)][3:]
+def interleaved(graph, runs: dict, sessions: int, n_steps: int, batch: int = 10) -> dict[str, list[float]]:
+    """Seconds per graph step of `sessions` runs of each `runs[name](i)` on the graph's loop, after 3 warm-up
+    runs each, in alternating batches of `batch`: a machine that slows down or speeds up mid-run (shared
+    CPU) weighs on every side alike, so the sides compare within the run."""
+    for run in runs.values():
+        for i in range(3):
+            graph._loop.run(run(-1 - i))
+    out: dict[str, list[float]] = {name: [] for name in runs}
+    for start in range(0, sessions, batch):
+        for name, run in runs.items():
+            out[name] += [graph._loop.run(run(i)) / n_steps for i in range(start, min(start + batch, sessions))]
+    return out
 
 
-def graph_machinery(graph, sessions: int, n_steps: int) -> list[float]:
-    """Seconds per graph step of whole sessions whose model calls cost nothing (a ready LiteLLM reply)."""
+def graph_machinery(graph):
+    """`run(i)`: a whole session whose model calls cost nothing (a ready LiteLLM reply); its seconds."""
     replies = {who: litellm.ModelResponse(choices=[{"message": {"role": "assistant", "content": text}}],
                                           usage={"prompt_tokens": 300, "completion_tokens": 12, "total_tokens": 312})
                for who, text in (("router", ROUTER_SAYS), ("Mock", EXPERT_SAYS))}
@@ -89,12 +100,12 @@ def graph_machinery(graph, sessions: int, n_steps: int) -> list[float]:
         await graph.ainvoke({"question": f"When was tower {i} finished?"})
         return time.perf_counter() - started
 
-    return _per_step(graph, run, sessions, n_steps)
+    return run
 
 
-def langgraph_floor(graph, sessions: int, n_steps: int) -> list[float]:
-    """Seconds per step of a chain of no-op nodes on the session graph's own checkpointer, as many LangGraph
-    steps as a session takes (`n_steps`, the input step included, so the chain has `n_steps - 1` nodes)."""
+def langgraph_floor(graph, n_steps: int):
+    """`run(i)`: a chain of no-op nodes on the session graph's own checkpointer, as many LangGraph steps as a
+    session takes (`n_steps`, the input step included, so the chain has `n_steps - 1` nodes); its seconds."""
     from typing import TypedDict
 
     from langgraph.graph import END, START, StateGraph
@@ -120,7 +131,7 @@ def langgraph_floor(graph, sessions: int, n_steps: int) -> list[float]:
             pass
         return time.perf_counter() - started
 
-    return _per_step(graph, run, sessions, n_steps)
+    return run
 
 
 def supersteps(graph, session_id: str) -> int:
@@ -135,6 +146,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sessions", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--machinery-sessions", type=int, default=100,
+                        help="sessions of the machinery and of the floor each, alternating in batches of 10")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, open_graph(mock_pool(args.rounds), db_path=Path(tmp) / "b.db", cache_dir=Path(tmp)) as graph:
         graph.invoke({"question": "warm-up"}, session_id="warm-up")
@@ -155,8 +168,9 @@ def main() -> None:
             graph_only.append((graph_s - routed_s) / n_steps)
             router_only.append((routed_s - direct_s) / len(calls))
             ratios.append(graph_s / direct_s)
-        machinery = graph_machinery(graph, args.sessions, n_steps)
-        floor = langgraph_floor(graph, args.sessions, n_steps)
+        sides = interleaved(graph, {"machinery": graph_machinery(graph), "floor": langgraph_floor(graph, n_steps)},
+                            args.machinery_sessions, n_steps)
+        machinery, floor = sides["machinery"], sides["floor"]
     p50 = statistics.median(per_step_overhead) * 1000
     print(f"sessions={args.sessions} rounds={args.rounds} graph steps (LangGraph supersteps)/session={n_steps} "
           f"model calls/session={len(calls)}")
@@ -170,7 +184,9 @@ def main() -> None:
           f"same checkpointer and stream modes), "
           f"per step: p50 {statistics.median(floor) * 1000:.2f} ms; routeweave above it: "
           f"{(statistics.median(machinery) - statistics.median(floor)) * 1000:.2f} ms per step, "
-          f"{(statistics.median(machinery) - statistics.median(floor)) * n_steps * 1000:.2f} ms per session")
+          f"{(statistics.median(machinery) - statistics.median(floor)) * n_steps * 1000:.2f} ms per session; "
+          f"machinery / floor {statistics.median(machinery) / statistics.median(floor):.2f}x "
+          f"({len(machinery)} sessions of each, alternating in batches of 10)")
     print(f"graph time / direct time: p50 {statistics.median(ratios):.2f}x (target <= 1.10x with real models; "
           f"with mocked models the calls themselves take ~{direct_s / len(calls) * 1000:.2f} ms)")
 
