@@ -75,6 +75,7 @@ class FileLocks(_Locks):
                 shared = FileLocks._shared.get(path)
                 if shared is None or shared.pid != os.getpid():  # a forked child inherits no record locks
                     shared = FileLocks._shared[path] = _LockFile(path)
+                shared.users += 1
             self._file = shared
         return self._file
 
@@ -121,9 +122,20 @@ class FileLocks(_Locks):
         return self.holder(session_id)
 
     async def close(self) -> None:
-        """Gives back what this instance holds (never what another FileLocks of the process took)."""
+        """Gives back what this instance holds (never what another FileLocks of the process took); the last
+        FileLocks of the process on the file closes its descriptor, so engines opened and closed over many
+        data dirs leave no descriptor behind."""
         for session_id in list(self._mine):
             self.release(session_id)
+        lf, self._file = self._file, None
+        if lf is None:
+            return
+        with FileLocks._shared_mutex:
+            lf.users -= 1
+            if lf.users <= 0 and not lf.held:  # closing the file drops the process's record locks: none are left
+                os.close(lf.fd)
+                if FileLocks._shared.get(lf.path) is lf:
+                    del FileLocks._shared[lf.path]
 
 
 def _offset(session_id: str) -> int:
@@ -138,7 +150,7 @@ class _LockFile:
     """One process's descriptor of a lock file and the sessions it holds there."""
 
     def __init__(self, path: str):
-        self.pid = os.getpid()
+        self.pid, self.path, self.users = os.getpid(), path, 0
         self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         self.held: dict[str, int] = {}
         self.mutex = threading.Lock()

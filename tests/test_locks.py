@@ -61,3 +61,21 @@ def test_closing_gives_back_only_what_that_instance_took(tmp_path):
     asyncio.run(first.close())
     assert first.holder("a") is None and "this process" in first.holder("b")
     second.acquire("a")
+
+
+def test_engines_opened_and_closed_over_many_data_dirs_leave_no_descriptor_behind(tmp_path):
+    import asyncio
+    import os
+
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    before = open_fds()
+    for i in range(50):
+        locks = FileLocks(tmp_path / f"d{i}.locks")
+        locks.acquire("s")
+        asyncio.run(locks.close())
+    assert open_fds() <= before + 1  # asyncio.run's own loop may leave one
+    kept = FileLocks(tmp_path / "d0.locks")
+    kept.acquire("s")  # closed files reopen on use
+    assert "this process" in FileLocks(tmp_path / "d0.locks").holder("s")
