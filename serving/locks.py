@@ -53,9 +53,9 @@ class FileLocks(_Locks):
     locks when it dies, kill -9 included, and F_GETLK names the holder's pid.
 
     Record locks belong to the process, not to a descriptor, and closing any descriptor of the file drops
-    them all: so every FileLocks of a process on the same file shares one descriptor (kept open for the
-    process's life) and one table of the sessions it runs, which also refuses a second runner in the same
-    process. (Lock files of routeweave before this change are ignored: stop old processes before an
+    them all: so every FileLocks of a process on the same file shares one descriptor (open while any of them
+    is, and never closed while a session is held) and one table of the sessions it runs, which also refuses
+    a second runner in the same process. (Lock files of routeweave before this change are ignored: stop old processes before an
     upgrade.)"""
 
     _shared: dict[str, "_LockFile"] = {}
