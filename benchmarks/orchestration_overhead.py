@@ -38,6 +38,7 @@ from routeweave.serving import open_graph
 
 ROUTER_SAYS = "<think>I need one fact.</think>\n<search>Mock: when was it built?</search>"
 EXPERT_SAYS = "It was built in 1889."
+BATCH = 10  # sessions per alternating batch of the machinery and the floor
 
 
 def mock_pool(rounds: int) -> Pool:
@@ -69,7 +70,7 @@ async def via_router(graph, calls: list[tuple[str, list[dict]]]) -> float:
     return time.perf_counter() - started
 
 
-def interleaved(graph, runs: dict, sessions: int, n_steps: int, batch: int = 10) -> dict[str, list[float]]:
+def interleaved(graph, runs: dict, sessions: int, n_steps: int, batch: int = BATCH) -> dict[str, list[float]]:
     """Seconds per graph step of `sessions` runs of each `runs[name](i)` on the graph's loop, after 3 warm-up
     runs each, in alternating batches of `batch`: a machine that slows down or speeds up mid-run (shared
     CPU) weighs on every side alike, so the sides compare within the run."""
@@ -147,7 +148,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--machinery-sessions", type=int, default=100,
-                        help="sessions of the machinery and of the floor each, alternating in batches of 10")
+                        help=f"sessions of the machinery and of the floor each, alternating in batches of {BATCH}")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, open_graph(mock_pool(args.rounds), db_path=Path(tmp) / "b.db", cache_dir=Path(tmp)) as graph:
         graph.invoke({"question": "warm-up"}, session_id="warm-up")
@@ -186,7 +187,7 @@ def main() -> None:
           f"{(statistics.median(machinery) - statistics.median(floor)) * 1000:.2f} ms per step, "
           f"{(statistics.median(machinery) - statistics.median(floor)) * n_steps * 1000:.2f} ms per session; "
           f"machinery / floor {statistics.median(machinery) / statistics.median(floor):.2f}x "
-          f"({len(machinery)} sessions of each, alternating in batches of 10)")
+          f"({len(machinery)} sessions of each, alternating in batches of {BATCH})")
     print(f"graph time / direct time: p50 {statistics.median(ratios):.2f}x (target <= 1.10x with real models; "
           f"with mocked models the calls themselves take ~{direct_s / len(calls) * 1000:.2f} ms)")
 

@@ -3,6 +3,8 @@ one, released by the kernel when the holder dies."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -53,8 +55,6 @@ def test_a_holder_in_another_process_is_named_and_its_death_frees_the_session(tm
 
 
 def test_closing_gives_back_only_what_that_instance_took(tmp_path):
-    import asyncio
-
     first, second = FileLocks(tmp_path / "rw.locks"), FileLocks(tmp_path / "rw.locks")
     first.acquire("a")
     second.acquire("b")
@@ -64,9 +64,6 @@ def test_closing_gives_back_only_what_that_instance_took(tmp_path):
 
 
 def test_engines_opened_and_closed_over_many_data_dirs_leave_no_descriptor_behind(tmp_path):
-    import asyncio
-    import os
-
     def open_fds() -> int:
         return len(os.listdir("/proc/self/fd"))
 
