@@ -87,7 +87,8 @@ def outcome_table(store: ResultStore, runs: list[str], pool: Pool, *, metric: st
     cost = np.array([[by_expert[n]["rows"][k]["cost_usd"] for n in enabled] for k in keys], dtype=np.float64)
     table = OutcomeTable(f"{pool.source.stem if pool.source else 'pool'}-runs", [f"{d}/{i}" for d, i in keys],
                          [first[k]["question"] for k in keys], enabled, quality, cost,
-                         meta={"runs": {n: v["run"] for n, v in by_expert.items()}, "metric": metric})
+                         meta={"runs": {n: v["run"] for n, v in by_expert.items()}, "metric": metric},
+                         responses={n: [by_expert[n]["rows"][k].get("prediction") for k in keys] for n in enabled})
     return table, {"questions": len(keys), "dropped_for_errors": len(failed)}
 
 

@@ -100,6 +100,17 @@ class PolicyNodes:
                                 text=f"reads the reply of {order[attempt]}")]
         return {**self._judge(state, record, reader, steps, meter), "evidence": None}
 
+    def confidence(self, state: PolicyState, expert: str, record) -> tuple[float, str]:
+        """How sure the answer is, and what says so: a policy that reads answers judges it (the verifier's
+        P(good enough)); otherwise exp(mean token logprob) of the call, and an answer without logprobs
+        counts as confident."""
+        if self.policy.reads_answers:
+            cand = next((c for c in self.candidates if c.name == expert), None)
+            judged = None if cand is None else self.policy.answer_confidence(policy_request(state), cand, record.text)
+            if judged is not None:
+                return judged, f"{self.policy.name}: P(good enough)"
+        return (1.0 if record.confidence is None else record.confidence), "confidence"
+
     def _judge(self, state: PolicyState, record, by: str, steps: list, meter) -> dict:
         """Keep the best answer so far; finish, or escalate to the next expert of the plan."""
         order, attempt = state["pending"][0]["experts"], state.get("attempt", 0)
@@ -108,13 +119,13 @@ class PolicyNodes:
         confident = False
         if record.error is None:
             answer = " ".join(record.text.split())
-            confidence = 1.0 if record.confidence is None else record.confidence
+            confidence, signal = self.confidence(state, order[attempt], record)
             if best is None or confidence > best["confidence"]:
                 best = {"answer": answer, "confidence": confidence, "by": by}
             confident = confidence >= threshold
             if not confident and attempt + 1 < len(order) and not meter.overspent:
                 steps.append(make_step("notice", attempt + 1, expert=order[attempt],
-                                       text=f"confidence {confidence:.2f} < {threshold:.2f}: escalating"))
+                                       text=f"{signal} {confidence:.2f} < {threshold:.2f}: escalating"))
         more = not confident and attempt + 1 < len(order) and not meter.overspent
         judged = {"best": best, "last_error": record.error, "steps": steps, "then": "answer" if more else "end",
                   "attempt": attempt + 1 if more else attempt, **meter.spent()}

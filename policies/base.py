@@ -65,6 +65,7 @@ class Policy(ABC):
     eval_only: ClassVar[bool] = False
     scores_are_quality: ClassVar[bool] = True
     extra: ClassVar[str | None] = None  # the pyproject extra this policy needs beyond the core install
+    reads_answers: ClassVar[bool] = False  # judges an expert's answer (cascades): see answer_confidence
     default_knob: ClassVar[float | None] = 0.0
     knob_doc: ClassVar[str] = "cost weight lambda >= 0: argmax(score - lambda * normalised cost); 0 = best predicted"
 
@@ -111,6 +112,16 @@ class Policy(ABC):
     def request_scores(self, request: Request, candidates: Sequence[Candidate]) -> np.ndarray:
         """(1, m) scores for one request; policies fed precomputed features (``Request.features``) override it."""
         return self.scores([request.text()], candidates)
+
+    def table_scores(self, table: OutcomeTable, candidates: Sequence[Candidate]) -> np.ndarray:
+        """``scores`` over an outcome table's queries (offline evaluation, calibration); a policy that reads
+        answers (``reads_answers``) also reads the table's recorded answers."""
+        return self.scores(table.queries, candidates)
+
+    def answer_confidence(self, request: Request, candidate: Candidate, answer: str) -> float | None:
+        """A cascade's signal: this policy's P(``candidate``'s ``answer`` is good enough), read from the
+        answer itself. None = no opinion (the cascade graph then uses the answer's logprob confidence)."""
+        return None
 
     def feature_needs(self) -> dict[str, dict]:
         """Features this policy needs in ``Request.features`` when served: {feature name: source spec}.
@@ -197,7 +208,7 @@ class Policy(ABC):
         if (target_strong_share is None) == (target_quality is None):
             raise ValueError("give exactly one of target_strong_share / target_quality")
         cands = table.candidates()
-        S, C = self.scores(table.queries, cands), table.cost
+        S, C = self.table_scores(table, cands), table.cost
         strong, rows, rng = table.strongest(), np.arange(len(table)), np.random.default_rng(self.seed)
         best: tuple[float, float] | None = None  # (objective, knob)
         for k in self.knob_grid(S, C):

@@ -21,6 +21,9 @@ class OutcomeTable:
     quality: np.ndarray  # (n, m) float, higher is better
     cost: np.ndarray  # (n, m) float, USD (or nominal units) per call
     meta: dict = field(default_factory=dict)
+    # each model's recorded answer per query, for the models whose answers were recorded (policies that
+    # read answers, e.g. `verifier`, learn from them); None where one query's answer is missing
+    responses: dict[str, list[str | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.quality = np.asarray(self.quality, dtype=np.float64)
@@ -34,6 +37,11 @@ class OutcomeTable:
             raise ValueError(f"{self.name}: repeated model names")
         if not np.isfinite(self.quality).all() or not np.isfinite(self.cost).all():
             raise ValueError(f"{self.name}: quality/cost must be finite (drop incomplete queries first)")
+        for model, answers in self.responses.items():
+            if model not in self.models:
+                raise ValueError(f"{self.name}: answers recorded for '{model}', which is not one of its models")
+            if len(answers) != n:
+                raise ValueError(f"{self.name}: {len(answers)} recorded answers of '{model}' for {n} queries")
 
     def __len__(self) -> int:
         return len(self.queries)
@@ -48,6 +56,7 @@ class OutcomeTable:
             quality=self.quality[idx],
             cost=self.cost[idx],
             meta=dict(self.meta),
+            responses={m: [a[i] for i in idx] for m, a in self.responses.items()},
         )
 
     def mean_quality(self) -> dict[str, float]:

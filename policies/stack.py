@@ -52,6 +52,10 @@ class StackPolicy(TablePolicy):
         bad = [m for m in members if m == "stack" or policy_class(m).eval_only]
         if bad:
             raise ValueError(f"stack members cannot be {bad}")
+        readers = [m for m in members if policy_class(m).reads_answers]
+        if readers:
+            raise ValueError(f"stack members score queries before any answer exists; {readers} read answers: "
+                             f"run them as a cascade (`--graph cascade --policy {readers[0]}`), not in a stack")
         if meta not in ("own", "all"):
             raise ValueError("meta must be 'own' (model j's head sees each member's score for j) or 'all'")
         self.members, self.folds, self.l2, self.meta = list(members), folds, l2, meta

@@ -38,7 +38,8 @@ def outcome_table(models=("Cheap", "Strong", "Wiki")) -> OutcomeTable:
     rng = np.random.default_rng(0)
     n = len(QUESTIONS)
     return OutcomeTable(name="t", query_ids=[str(i) for i in range(n)], queries=QUESTIONS, models=list(models),
-                        quality=rng.random((n, len(models))), cost=np.tile(np.arange(1, len(models) + 1) / 1e4, (n, 1)))
+                        quality=rng.random((n, len(models))), cost=np.tile(np.arange(1, len(models) + 1) / 1e4, (n, 1)),
+                        responses={m: [f"{m} says {i}." for i in range(n)] for m in models})
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,10 @@ def table() -> OutcomeTable:
                 texts.append(q if rep == 0 else f"{q} (variant {rep})")
                 Q.append((rng.random(3) < SKILL[topic]).astype(float))
     C = np.tile([PRICE[m] for m in MODELS], (len(ids), 1))
-    return OutcomeTable("toy", ids, texts, MODELS, np.array(Q), C)
+    # recorded answers (policies that read answers learn from them): a wrong one hedges or miscalculates
+    answers = {m: ["So 6 * 7 = 42.\n#### 42" if q[j] else "Roughly 6 * 7 = 41, approximately.\n#### 41.5" for q in Q]
+               for j, m in enumerate(MODELS)}
+    return OutcomeTable("toy", ids, texts, MODELS, np.array(Q), C, responses=answers)
 
 
 def candidates() -> list[Candidate]:

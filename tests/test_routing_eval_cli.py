@@ -67,3 +67,26 @@ def test_a_table_too_small_to_split_is_refused_clearly(tmp_path):
     assert "Traceback" not in out.stderr
     out = cli("--data", str(table), "--policies", "knn", "--folds", "5")
     assert out.returncode == 2 and "--folds must be between 2 and the number of queries (1), got 5" in out.stderr
+
+
+def test_a_generic_table_with_responses_feeds_the_verifier_and_one_without_is_refused(tmp_path):
+    """The generic format's optional 'response' column carries each model's answer; the verifier reads
+    it. Without it, the verifier is refused with what to add (exit 2, no traceback)."""
+    good, bad = "12 / 3 = 4, so 4 left.\n#### 4", "Approximately 12 / 3 = 5, however unclear.\n#### 4.5"
+    header, rows = "query_id,query,model,quality,cost_usd", []
+    for i in range(40):
+        right = i % 2 == 0
+        rows.append((f'q{i},"Share {12 + i} pies among 3?",cheap,{int(right)},0.001', good if right else bad))
+        rows.append((f'q{i},"Share {12 + i} pies among 3?",strong,1,0.01', "#### 4"))
+    table, plain = tmp_path / "answers.csv", tmp_path / "plain.csv"
+    table.write_text("\n".join([header + ",response", *(f'{r},"{a}"' for r, a in rows)]) + "\n", encoding="utf-8")
+    plain.write_text("\n".join([header, *(r for r, _ in rows)]) + "\n", encoding="utf-8")
+    out = cli("--data", str(table), "--policies", "verifier,cascade", "--json")
+    assert out.returncode == 0, out.stderr
+    by = {r["policy"]: r for r in json.loads(out.stdout)["results"]}
+    # the answers say which cheap ones are wrong: the verifier escalates exactly those (oracle's quality)
+    assert by["verifier"]["quality_at_strong_cost"] == pytest.approx(1.0)
+    assert by["verifier"]["apgr"] > by["cascade"]["apgr"] + 0.05, (by["verifier"], by["cascade"])
+    out = cli("--data", str(plain), "--policies", "verifier")
+    assert out.returncode == 2 and "records none" in out.stderr and "'response' column" in out.stderr
+    assert "Traceback" not in out.stderr

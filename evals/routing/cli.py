@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = evaluate(table, names, seed=args.seed, test_frac=args.test_frac, folds=args.folds,
                           options=_parse_options(args.opt))
-    except (DataError, ConfigError) as exc:
+    except (ValueError, ConfigError) as exc:  # DataError, and a policy that cannot fit this table (it says why)
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.out:

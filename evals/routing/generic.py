@@ -1,7 +1,8 @@
 """The generic long-form outcome format (CSV or JSONL, optionally .gz): one row per (query, model).
 
 Columns: ``query_id`` (str), ``query`` (str), ``model`` (str), ``quality`` (number, higher = better),
-``cost_usd`` (number >= 0, optional). Every malformed row is an error naming the file and line. A query
+``cost_usd`` (number >= 0, optional), ``response`` (str, optional: the model's answer, which policies
+that read answers, e.g. ``verifier``, learn from). Every malformed row is an error naming the file and line. A query
 missing some model is skipped and reported in ``meta['skipped']``. Missing costs come from a pool file
 (price of the expert with that name x len(query)/4 prompt tokens + its max_tokens), else 1 unit/call."""
 
@@ -64,6 +65,7 @@ def load_generic(path: str | Path, pool: str | Path | None = None) -> OutcomeTab
         raise DataError(f"{path}: file not found")
     text: dict[str, str] = {}
     cells: dict[tuple[str, str], tuple[float, float | None]] = {}
+    answers: dict[tuple[str, str], str] = {}
     models: list[str] = []
     for lineno, row in _rows(path):
         where = f"{path}:{lineno}"
@@ -78,6 +80,11 @@ def load_generic(path: str | Path, pool: str | Path | None = None) -> OutcomeTab
         if (qid, model) in cells:
             raise DataError(f"{where}: duplicate row for query_id {qid!r} and model {model!r}")
         cells[(qid, model)] = (quality, cost)  # type: ignore[assignment]
+        answer = row.get("response")
+        if answer not in (None, ""):
+            if not isinstance(answer, str):
+                raise DataError(f"{where}: 'response' must be the model's answer as text, got {type(answer).__name__}")
+            answers[(qid, model)] = answer
         if model not in models:
             models.append(model)
     if not cells:
@@ -101,7 +108,9 @@ def load_generic(path: str | Path, pool: str | Path | None = None) -> OutcomeTab
     else:
         C = np.ones_like(Q)
         meta["cost_note"] = "no costs: 1 unit per call for every model (cost axis is flat)"
-    return OutcomeTable(path.stem, ids, [text[q] for q in ids], models, Q, C, meta=meta)
+    answered = [m for m in models if any((q, m) in answers for q in ids)]
+    return OutcomeTable(path.stem, ids, [text[q] for q in ids], models, Q, C, meta=meta,
+                        responses={m: [answers.get((q, m)) for q in ids] for m in answered})
 
 
 def _pool_costs(pool_path: str | Path, models: list[str], queries: list[str], src: Path) -> np.ndarray:

@@ -93,12 +93,14 @@ def _contaminated(path: Path) -> set[str]:
     return {row["eval_prompt"].strip() for _, row in _jsonl(path)}
 
 
-def _routellm_table(name: str, ids: list[str], texts: list[str], q: list[list[float]], removed: int, src: Path) -> OutcomeTable:
+def _routellm_table(name: str, ids: list[str], texts: list[str], q: list[list[float]], removed: int, src: Path,
+                    responses: dict[str, list[str | None]] | None = None) -> OutcomeTable:
     models = [GPT4, MIXTRAL]
     cost_row = [_call_cost(ROUTELLM_PRICES[m], NOMINAL_PROMPT_TOKENS, NOMINAL_COMPLETION_TOKENS) for m in models]
     return OutcomeTable(name, ids, texts, models, np.array(q), np.tile(cost_row, (len(ids), 1)),
                         meta={"source": str(src.name), "contaminated_removed": removed, "strong": GPT4, "weak": MIXTRAL,
-                              "cost_note": "nominal per-call price, constant per model: normalised cost = GPT-4 call share"})
+                              "cost_note": "nominal per-call price, constant per model: normalised cost = GPT-4 call share"},
+                        responses=responses or {})
 
 
 def _routellm_csv(name: str, data: Path, file: str, contaminated: str) -> OutcomeTable:
@@ -111,6 +113,8 @@ def _routellm_csv(name: str, data: Path, file: str, contaminated: str) -> Outcom
         missing = {"prompt", GPT4, MIXTRAL} - set(reader.fieldnames or [])
         if missing:
             raise DataError(f"{path}:1: missing column(s) {sorted(missing)}")
+        answered = [m for m in (GPT4, MIXTRAL) if f"{m}_response" in (reader.fieldnames or [])]  # GSM8K's file has them
+        responses: dict[str, list[str | None]] = {m: [] for m in answered}
         for i, row in enumerate(reader):
             where = f"{path}:{reader.line_num}"
             if row["prompt"].strip() in bad:
@@ -119,7 +123,9 @@ def _routellm_csv(name: str, data: Path, file: str, contaminated: str) -> Outcom
             ids.append(f"{name}-{i}")
             texts.append(row["prompt"])
             q.append([_bool(row[GPT4], where), _bool(row[MIXTRAL], where)])
-    return _routellm_table(name, ids, texts, q, removed, path)
+            for m in answered:
+                responses[m].append(row[f"{m}_response"] or None)
+    return _routellm_table(name, ids, texts, q, removed, path, responses)
 
 
 def load_gsm8k(data: Path) -> OutcomeTable:

@@ -34,7 +34,7 @@ def sweep_policy(name: str, train: OutcomeTable, test: OutcomeTable, *, seed: in
     fit_s = time.perf_counter() - t0
     cands = train.candidates()
     t0 = time.perf_counter()
-    S = policy.scores(test.queries, cands)
+    S = policy.table_scores(test, cands)
     score_ms = 1000 * (time.perf_counter() - t0) / max(len(test), 1)
     rows, qmin = np.arange(len(test)), float(min(train.quality.min(), test.quality.min()))
     points = []
