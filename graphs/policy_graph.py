@@ -19,6 +19,7 @@ from typing import Literal, TypedDict
 
 from langgraph.graph import END
 
+from ..agents.errors import ConfigError
 from ..policies import Decision
 from .answering import ask_reader, candidates
 from .edges import inline
@@ -53,8 +54,13 @@ class PolicyState(SessionState, total=False):
 class PolicyNodes:
     """`decide` asks the policy and records its decision; subclasses say what it plans (`plan`)."""
 
+    escalates = False  # the graph asks again after a weak answer (a policy that judges answers needs it)
+
     def __init__(self, ctx: GraphContext):
         self.runtime, self.pool, self.policy = ctx.runtime, ctx.pool, ctx.policy
+        if self.policy.reads_answers and not self.escalates:
+            raise ConfigError(f"the '{self.policy.name}' policy judges an expert's answer before keeping it: "
+                              f"run it in the cascade graph (--graph cascade; served as routeweave-{self.policy.name})")
         self.candidates = candidates(self.pool)
 
     def plan(self, decision: Decision, state: PolicyState) -> tuple[dict, str | None, str]:

@@ -7,7 +7,8 @@ trace store) and the model names that pick a graph kind and policy on it.
     routeweave-direct        the router model alone
     routeweave-<policy>      single-shot with that policy: those that learn nothing (random, cheapest), and
                              the learned ones fitted for this pool (`routeweave fit`); an unfitted learned
-                             policy is not served under its name
+                             policy is not served under its name. A policy that judges answers (verifier)
+                             runs in the cascade graph instead
 
 Per-session options (budget, rounds, token cap, enabled experts) are `SessionCaps`."""
 
@@ -47,7 +48,11 @@ def model_specs(pool: Pool) -> dict[str, ModelSpec]:
         model = PREFIX + policy
         if model not in specs:  # a graph of the same name (cascade) keeps the name
             learned = "fitted for this pool" if policy_class(policy).trainable else "learns nothing"
-            specs[model] = ModelSpec(model, "single-shot", policy, f"single-shot: the '{policy}' policy ({learned}) picks one expert")
+            if policy_class(policy).reads_answers:  # it judges answers: the cascade graph asks it after each one
+                specs[model] = ModelSpec(model, "cascade", policy, f"cascade: the '{policy}' policy ({learned}) reads "
+                                         "each answer and escalates the doubtful ones")
+            else:
+                specs[model] = ModelSpec(model, "single-shot", policy, f"single-shot: the '{policy}' policy ({learned}) picks one expert")
     return specs
 
 

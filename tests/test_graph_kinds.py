@@ -62,8 +62,14 @@ def _case(g: str, p: str):
                         f"installed (pip install -e \".[{extra}]\")"))
 
 
+def _runs_in(g: str, p: str) -> bool:
+    """A policy that judges answers (verifier) runs only where the graph asks it after each answer."""
+    return g == "cascade" or not policy_class(p).reads_answers
+
+
 CASES = [(g, None) for g in graph_names()] + [
     _case(g, p) for g in graph_names() if graph_spec(g).uses_policy for p in policy_names(include_eval_only=False)
+    if _runs_in(g, p)
 ]
 
 
@@ -177,3 +183,8 @@ def test_latency_counts_every_model_call_and_parallel_calls_once(engine):
     r1 = engine.graph("router-r1").invoke({"question": "q?"})
     thinks = sum(s["latency_s"] for s in r1["steps"] if s["kind"] != "route")
     assert thinks < r1["latency_s"] <= thinks + sum(s["latency_s"] for s in r1["steps"] if s["kind"] == "route")
+
+
+def test_a_policy_that_judges_answers_is_refused_where_nothing_is_escalated(engine, fitted):
+    with pytest.raises(ConfigError, match="run it in the cascade graph"):
+        engine.graph("single-shot", fitted["verifier"])

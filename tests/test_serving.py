@@ -9,6 +9,7 @@ import json
 import pytest
 
 from routeweave.evals.qa.store import ResultStore
+from routeweave.policies import Candidate, Request, load_policy
 from routeweave.policies.minilm import extra_installed
 from routeweave.serving import ConfigError, Engine, Service, SessionCaps, fitted_dir, load_pool, model_specs
 from routeweave.ui.cli import main
@@ -44,7 +45,7 @@ def write_run(store: ResultStore, run: str, expert: str, quality: list[float], *
     store.open_run(run, {"graph": graph, "experts": [expert]}, total=len(quality))
     for i, q in enumerate(quality):
         store.write({"run": run, "dataset": "hotpotqa", "example_id": str(i), "question": f"question number {i}?",
-                     "answers": ["a"], "prediction": "a", "em": q, "f1": q, "cost_usd": 1e-5 if expert == "Mock" else 1e-3,
+                     "answers": ["a"], "prediction": "a" if q else "approximately b, however unclear", "em": q, "f1": q, "cost_usd": 1e-5 if expert == "Mock" else 1e-3,
                      "error": None, "finished": 1.0})
 
 
@@ -69,6 +70,11 @@ def test_fit_turns_runs_of_each_expert_into_served_policies(tmp_path, monkeypatc
     assert summary["mean_quality"] == {"Mock": 0.5, "Pricey": 1.0}
     specs = Service(pool_file, db_path=tmp_path / "rw.db").models  # not started: names only
     assert specs["routeweave-knn"].policy == "knn" and "routeweave-mf" in specs
+    # the verifier learned from the runs' answers, and is served where it can escalate
+    assert specs["routeweave-verifier"].graph == "cascade" and specs["routeweave-verifier"].policy == "verifier"
+    verifier = load_policy(fitted_dir(load_pool(pool_file)) / "verifier")
+    mock, q = Candidate(name="Mock"), Request(query="question number 3?")
+    assert verifier.answer_confidence(q, mock, "approximately b, however unclear") < 0.5 < verifier.answer_confidence(q, mock, "a")
     # runs that do not fit the pool are refused with what to do
     for runs, needle in [(["mock"], "missing: Pricey"), (["mock", "loop"], "ran graph router-r1"),
                          (["mock", "nope"], "no run named 'nope'")]:

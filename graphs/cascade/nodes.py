@@ -13,6 +13,8 @@ DEFAULT_ESCALATE_BELOW = 0.5
 
 
 class Cascade(PolicyNodes):
+    escalates = True
+
     def plan(self, decision: Decision, state: PolicyState) -> tuple[dict, str | None, str]:
         order = [*decision.experts[:1], *[e for e in decision.escalation if e not in decision.experts[:1]]]
         threshold = decision.escalate_below if decision.escalate_below is not None else DEFAULT_ESCALATE_BELOW
