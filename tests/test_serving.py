@@ -45,7 +45,8 @@ def write_run(store: ResultStore, run: str, expert: str, quality: list[float], *
     store.open_run(run, {"graph": graph, "experts": [expert]}, total=len(quality))
     for i, q in enumerate(quality):
         store.write({"run": run, "dataset": "hotpotqa", "example_id": str(i), "question": f"question number {i}?",
-                     "answers": ["a"], "prediction": "a" if q else "approximately b, however unclear", "em": q, "f1": q, "cost_usd": 1e-5 if expert == "Mock" else 1e-3,
+                     "answers": ["a"],
+                     "prediction": "a" if q else "approximately b, however unclear", "em": q, "f1": q, "cost_usd": 1e-5 if expert == "Mock" else 1e-3,
                      "error": None, "finished": 1.0})
 
 
