@@ -81,6 +81,14 @@ def bench(name: str, train, test, n: int, seed: int, freeze: bool, args=None) ->
         policy.decide(Request(query=q), cands)
         lat.append(1000 * (time.perf_counter() - t0))
         cpu.append(1000 * (time.process_time() - c0))
+    judge = []
+    if policy.reads_answers:  # a cascade's second decision: judging the cheapest model's (recorded) answer
+        cheap = min(cands, key=lambda c: c.cost_usd)
+        answers = test.responses.get(cheap.key) or []
+        for q, a in [(q, a) for q, a in zip(test.queries, answers) if a is not None][:n]:
+            t0 = time.perf_counter()
+            policy.answer_confidence(Request(query=q), cheap, a)
+            judge.append(1000 * (time.perf_counter() - t0))
     batch_emb = WordLlamaEmbedder()
     policy._embedder = batch_emb  # cold cache for the batch path too
     for src in LIVE.values():
@@ -90,12 +98,14 @@ def bench(name: str, train, test, n: int, seed: int, freeze: bool, args=None) ->
         policy.inner._embedder = batch_emb
     batch_emb.embed(["warm-up"])
     t0 = time.perf_counter()
-    S = policy.scores(test.queries, cands)
+    S = policy.table_scores(test, cands)
     policy.route(S, test.cost, None, np.random.default_rng(seed))
     dt = time.perf_counter() - t0
     return {"policy": name, "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
             "cpu_p50_ms": float(np.percentile(cpu, 50)),
-            "mean_ms": float(np.mean(lat)), "batch_per_s": len(test) / dt, "n": len(lat)}
+            "mean_ms": float(np.mean(lat)), "batch_per_s": len(test) / dt, "n": len(lat),
+            "judge": {"p50_ms": float(np.percentile(judge, 50)), "p99_ms": float(np.percentile(judge, 99)), "n": len(judge)}
+            if judge else None}
 
 
 def main() -> int:
@@ -137,6 +147,9 @@ def main() -> int:
         "|---|---|---|---|---|---|",
         *(f"| {r['policy']} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {r['mean_ms']:.3f} | {r['cpu_p50_ms']:.3f} | "
           f"{r['batch_per_s']:,.0f} |" for r in rows),
+        *(f"\n{r['policy']} also judges the cheapest model's answer before a cascade keeps it: p50 "
+          f"{r['judge']['p50_ms']:.3f} ms, p99 {r['judge']['p99_ms']:.3f} ms over {r['judge']['n']} recorded answers."
+          for r in rows if r["judge"]),
         "",
         "CPU ms = CPU time of this process per decision (all its threads): what one decision costs when it has the "
         "cores to itself; on a loaded machine wall-clock p50 is higher. bert: MiniLM on 1 torch thread; causal_llm: "
