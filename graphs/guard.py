@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from langgraph.graph import END, START, StateGraph
 
-from .edges import inline
+from .edges import routed
 from .session import policy_request
 from .state import SessionState, make_step
 
@@ -38,9 +38,9 @@ def guarded_graph(state_type: type, guard, candidates, first: str) -> StateGraph
     no guard, START -> `first`.
     The caller adds `first` and the rest of its nodes."""
     graph = StateGraph(state_type)
-    graph.add_node("guard", GuardNode(guard, candidates))
+    graph.add_node("guard", routed(GuardNode(guard, candidates), GuardNode.after, {"next": first, "end": END}),
+                   destinations=(first, END))
     # Without a guard a session starts at `first`: one LangGraph step and one checkpoint fewer per session.
     # The node stays in the graph, so a checkpoint written before it ran still resumes.
     graph.add_edge(START, "guard" if guard is not None else first)
-    graph.add_conditional_edges("guard", inline(GuardNode.after), {"next": first, "end": END})
     return graph
