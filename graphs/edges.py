@@ -12,24 +12,36 @@ either way and sessions checkpointed with the old edges resume."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Annotated, Any, get_origin, get_type_hints
 
 from langgraph.types import Command, Send
 
 Route = Callable[[Any], "str | list[Send]"]
 
 
-def routed(node: Callable[[Any], Awaitable[dict]], route: Route, ends: Mapping[str, str] | None = None):
+def reduced_keys(state_type: type) -> frozenset[str]:
+    """The state keys with a reducer (`Annotated[..., reducer]`): every write to them counts."""
+    hints = get_type_hints(state_type, include_extras=True)
+    return frozenset(k for k, t in hints.items() if get_origin(t) is Annotated)
+
+
+def routed(node: Callable[[Any], Awaitable[dict]], route: Route, ends: Mapping[str, str] | None = None, *,
+           reduced: frozenset[str] = frozenset()):
     """`node`, returning a Command that goes where `route` says. `route` sees the node's state with its
     update applied key by key (right for last-value keys, which is all the routes read) and returns a
-    label (mapped through `ends`, e.g. {"end": END}) or Sends."""
+    label (mapped through `ends`, e.g. {"end": END}) or Sends.
+
+    A last-value key the node returns unchanged is left out of the update (`reduced` names the keys with
+    a reducer, which always pass): LangGraph would store it again as a pending write, bump its version and
+    copy it into the next checkpoint, for nothing."""
 
     async def run(state: Any) -> Command:
         update = await node(state)
         goto = route({**state, **update})
         if isinstance(goto, str) and ends is not None:
             goto = ends[goto]
-        return Command(update=update, goto=goto)
+        changed = {k: v for k, v in update.items() if k in reduced or k not in state or state[k] != v}
+        return Command(update=changed, goto=goto)
 
     run.__name__ = getattr(node, "__name__", "node")
     return run

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from langgraph.graph import END, START, StateGraph
 
-from .edges import routed
+from .edges import reduced_keys, routed
 from .session import policy_request
 from .state import SessionState, make_step
 
@@ -38,7 +38,8 @@ def guarded_graph(state_type: type, guard, candidates, first: str) -> StateGraph
     no guard, START -> `first`.
     The caller adds `first` and the rest of its nodes."""
     graph = StateGraph(state_type)
-    graph.add_node("guard", routed(GuardNode(guard, candidates), GuardNode.after, {"next": first, "end": END}),
+    graph.add_node("guard", routed(GuardNode(guard, candidates), GuardNode.after, {"next": first, "end": END},
+                                   reduced=reduced_keys(state_type)),
                    destinations=(first, END))
     # Without a guard a session starts at `first`: one LangGraph step and one checkpoint fewer per session.
     # The node stays in the graph, so a checkpoint written before it ran still resumes.

@@ -22,7 +22,7 @@ from langgraph.graph import END
 from ..agents.errors import ConfigError
 from ..policies import Decision
 from .answering import ask_reader, candidates
-from .edges import routed
+from .edges import reduced_keys, routed
 from .guard import guarded_graph
 from .metering import NOT_AFFORDABLE
 from .registry import GraphContext
@@ -175,11 +175,12 @@ def policy_graph(nodes_class: type[PolicyNodes], name: str):
     def build(ctx: GraphContext, checkpointer=None):
         nodes = nodes_class(ctx)
         graph = guarded_graph(PolicyState, ctx.guard, nodes.candidates, "decide")
-        graph.add_node("decide", routed(nodes.decide, after_decide, {"answer": "answer", "end": END}),
+        reduced = reduced_keys(PolicyState)
+        graph.add_node("decide", routed(nodes.decide, after_decide, {"answer": "answer", "end": END}, reduced=reduced),
                        destinations=("answer", END))
         for node in ("answer", "read"):
-            graph.add_node(node, routed(getattr(nodes, node), after_call, {"answer": "answer", "read": "read", "end": END}),
-                           destinations=("answer", "read", END))
+            graph.add_node(node, routed(getattr(nodes, node), after_call, {"answer": "answer", "read": "read", "end": END},
+                                        reduced=reduced), destinations=("answer", "read", END))
         graph.add_node("finish", nodes.finish)
         graph.add_edge("finish", END)  # resume only (see the module's docstring)
         return graph.compile(checkpointer=checkpointer, name=name)

@@ -20,7 +20,7 @@ from langgraph.graph import END
 from ...agents.adapters import check_adapter
 from ...agents.local_server import resolve_gguf
 from ..answering import candidates
-from ..edges import routed
+from ..edges import reduced_keys, routed
 from ..guard import guarded_graph
 from ..registry import GraphContext, GraphSpec, register_graph
 from .experts import ExpertRound
@@ -44,12 +44,13 @@ def build_router_r1(ctx: GraphContext, checkpointer=None):
     experts = ExpertRound(ctx.runtime)
     nodes = R1Nodes(ctx.runtime, experts)
     graph = guarded_graph(R1State, ctx.guard, candidates(ctx.pool), "route")
-    graph.add_node("route", routed(nodes.route, nodes.after_route, {"route": "route", "end": END}),
+    reduced = reduced_keys(R1State)
+    graph.add_node("route", routed(nodes.route, nodes.after_route, {"route": "route", "end": END}, reduced=reduced),
                    destinations=("ask_expert", "route", END))
     graph.add_node("ask_expert", experts.ask_expert)
     graph.add_edge("ask_expert", "route")
     # Resume only: checkpoints written before `route` planned and folded rounds may stop before these.
-    graph.add_node("call_experts", routed(experts.call_experts, experts.after_call_experts),
+    graph.add_node("call_experts", routed(experts.call_experts, experts.after_call_experts, reduced=reduced),
                    destinations=("ask_expert", "route"))
     graph.add_node("gather", experts.gather)
     graph.add_edge("gather", "route")
