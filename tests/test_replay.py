@@ -256,3 +256,24 @@ def test_steps_that_do_not_record_who_answered_are_unknown_not_guessed(recorded,
     assert report["unknown"]["steps"] == len(billed) > 0 and report["cost_usd_replayed"] is None
     assert report["unknown"]["by_expert"] == dict(Counter(s["expert"] for s in billed))
     assert report["unknown"]["cost_usd_recorded"] == pytest.approx(report["cost_usd_recorded"])
+
+
+def test_a_verifier_is_replayed_as_the_cascade_runs_it(recorded, tmp_path):
+    """The verifier judges each recorded answer of the first expert; an escalation pays both calls and the
+    answer kept is scored. Fitted where Strong is always right, so Cheap's answers are the ones judged."""
+    with ResultStore(recorded["results"]) as store:
+        pool = Pool.model_validate(recorded["qa"])
+        train, _ = outcome_table(store, ["cheap-train", "strong-train"], pool)
+        test, _ = outcome_table(store, ["cheap-test", "strong-test"], pool)
+    assert set(test.responses) == {"Cheap", "Strong"}  # the runs' answers came with the outcomes
+    train.quality[:, train.models.index("Strong")] = 1.0
+    cheap, strong = test.models.index("Cheap"), test.models.index("Strong")
+    for knob, kept, quality, cost in [(0.0, "Cheap", test.quality[:, cheap].mean(), test.cost[:, cheap].mean()),
+                                      (1.0 + 1e-9, "Strong", test.quality[:, strong].mean(), test.cost.sum(axis=1).mean())]:
+        get_policy("verifier", knob=knob).fit(train).save(tmp_path / f"v{knob}")
+        report = replay(["cheap-test", "strong-test"], recorded["tmp"] / "qa.toml", policy=str(tmp_path / f"v{knob}"),
+                        trace_db=recorded["traces"])
+        p = report["policy"]
+        assert p["questions"] == p["scored"] == len(test) and p["unknown"] == 0 and p["choices"] == {kept: len(test)}
+        assert p["quality"] == pytest.approx(quality, abs=1e-12)
+        assert p["cost_usd_per_question"] == pytest.approx(cost, rel=1e-12)  # escalated: Cheap's call paid too

@@ -1,6 +1,8 @@
 """A query-level policy re-decided on the recorded questions, as the single-shot graph would decide on the
 new pool (the same `Policy.decide` over the same candidates: the pool's enabled experts at its prices),
-and scored from the recorded outcomes.
+and scored from the recorded outcomes. A policy that judges answers (`verifier`) is replayed as the
+cascade graph runs it: the first expert's recorded answer is judged, and each escalation pays for the
+calls before it; the answer kept is scored.
 
 An outcome of expert E on a question is a recorded single-shot session of an `eval qa` run in which E
 answered it (its row's score, and its cost re-priced at the new prices). A choice with no such outcome is
@@ -84,9 +86,43 @@ def outcomes(replayed: list[Repriced]) -> dict[tuple[tuple[str, str], str], tupl
     return {k: (float(np.mean([q for q, _ in v])), float(np.mean([c for _, c in v]))) for k, v in found.items()}
 
 
+def recorded_answers(replayed: list[Repriced]) -> dict[tuple[tuple[str, str], str], str]:
+    """(question key, expert) -> the answer of a recorded single-shot session in which that expert answered."""
+    found: dict[tuple[tuple[str, str], str], str] = {}
+    for r in replayed:
+        rec = r.recorded
+        if rec.run is None or rec.graph != "single-shot" or rec.row_error:
+            continue
+        asked = {s.get("expert") for s in rec.steps or [] if s.get("kind") == "route"}
+        final = [s.get("text") for s in rec.steps or [] if s.get("kind") == "answer"]
+        if len(asked) == 1 and None not in asked and final and final[-1]:
+            found.setdefault((rec.key, asked.pop()), final[-1])
+    return found
+
+
+def _cascade(policy: Policy, decision, rec, table, answers, cands) -> tuple[str | None, tuple[float, float] | None]:
+    """The cascade graph's walk down the decision's chain over recorded outcomes: (the expert whose answer is
+    kept, (its score, the cost of every call made)); an expert without a recorded outcome ends it unknown."""
+    by_name = {c.name: c for c in cands}
+    chain = [decision.experts[0], *[e for e in decision.escalation if e != decision.experts[0]]]
+    threshold = decision.escalate_below if decision.escalate_below is not None else 0.0
+    paid = 0.0
+    for i, expert in enumerate(chain):
+        outcome = table.get((rec.key, expert))
+        if outcome is None:
+            return expert, None
+        paid += outcome[1]
+        answer = answers.get((rec.key, expert))
+        judged = None if answer is None else policy.answer_confidence(Request(query=rec.question), by_name[expert], answer)
+        if i == len(chain) - 1 or judged is None or judged >= threshold:
+            return expert, (outcome[0], paid)
+    raise AssertionError("unreachable: the chain's last expert always ends it")
+
+
 def redecide(replayed: list[Repriced], pool: Pool, policy: Policy) -> PolicyReplay:
     """Each distinct recorded question decided once by the policy, in recorded order."""
     table = outcomes(replayed)
+    answers = recorded_answers(replayed) if policy.reads_answers else {}
     cands = candidates(pool)
     total = PolicyReplay(policy.name)
     seen: set[tuple[str, str]] = set()
@@ -101,7 +137,10 @@ def redecide(replayed: list[Repriced], pool: Pool, policy: Policy) -> PolicyRepl
             raise ReplayError(f"the '{policy.name}' policy could not decide offline on '{rec.question[:80]}': "
                               f"{type(exc).__name__}: {exc}") from None
         expert = None if decision.refused or not decision.experts else decision.experts[0]
-        outcome = (0.0, 0.0) if expert is None else table.get((rec.key, expert))
+        if expert is not None and policy.reads_answers:
+            expert, outcome = _cascade(policy, decision, rec, table, answers, cands)
+        else:
+            outcome = (0.0, 0.0) if expert is None else table.get((rec.key, expert))
         dataset = total.by_dataset.setdefault(rec.dataset or "(sessions)", PolicyReplay(policy.name))
         for acc in (total, dataset):
             acc.add(expert, outcome)
