@@ -45,7 +45,7 @@ class VerifierPolicy(CascadePolicy):
 
     def _fit(self, table: OutcomeTable) -> None:
         self._models = list(table.models)
-        self._judged = [m for m in table.models if m in table.responses]
+        self._judged = [m for m in table.models if any(a is not None for a in table.responses.get(m, []))]
         if not self._judged:
             raise ValueError(f"the verifier learns from the answers the models gave, and the outcome table "
                              f"'{table.name}' records none (RouteLLM's GSM8K table does; a generic table gives "
@@ -57,8 +57,6 @@ class VerifierPolicy(CascadePolicy):
         for m in self._judged:
             j = table.models.index(m)
             rows = [i for i, a in enumerate(table.responses[m]) if a is not None]
-            if not rows:
-                raise ValueError(f"'{table.name}' records no answer of '{m}' (every one is missing)")
             X = self._features([table.queries[i] for i in rows], [table.responses[m][i] for i in rows])
             y = good[rows, j].astype(np.float64)
             m_, s_ = X.mean(0), X.std(0) + 1e-9
