@@ -40,7 +40,7 @@ class VerifierPolicy(CascadePolicy):
         self._base = np.zeros(0)  # per model of the table: training share of good-enough answers
 
     @staticmethod
-    def _features(queries: Sequence[str], answers: Sequence[str | None]) -> np.ndarray:
+    def _answer_features(queries: Sequence[str], answers: Sequence[str | None]) -> np.ndarray:
         return np.hstack([answer_matrix(queries, answers), rich_text_stats(queries)])
 
     def _fit(self, table: OutcomeTable) -> None:
@@ -57,7 +57,7 @@ class VerifierPolicy(CascadePolicy):
         for m in self._judged:
             j = table.models.index(m)
             rows = [i for i, a in enumerate(table.responses[m]) if a is not None]
-            X = self._features([table.queries[i] for i in rows], [table.responses[m][i] for i in rows])
+            X = self._answer_features([table.queries[i] for i in rows], [table.responses[m][i] for i in rows])
             y = good[rows, j].astype(np.float64)
             m_, s_ = X.mean(0), X.std(0) + 1e-9
             if y.min() == y.max():  # always (or never) good enough: a constant probability
@@ -70,7 +70,7 @@ class VerifierPolicy(CascadePolicy):
 
     def _judge(self, model: str, queries: Sequence[str], answers: Sequence[str | None]) -> np.ndarray:
         k = self._judged.index(model)
-        return logreg_proba((self._features(queries, answers) - self._mu[k]) / self._sd[k], self._W[k])
+        return logreg_proba((self._answer_features(queries, answers) - self._mu[k]) / self._sd[k], self._W[k])
 
     def scores(self, texts: Sequence[str], candidates: Sequence[Candidate]) -> np.ndarray:
         """Before an answer exists: each model's training share of good-enough answers (orders the chain)."""
