@@ -21,7 +21,7 @@ from ..policies import Policy
 from .checkpointers import Closer, checkpointer_url, open_checkpointer
 from .locks import FileLocks, LeaseLocks
 from .loop import LoopThread
-from .paths import default_cache_dir, default_db_path
+from .paths import default_cache_dir, default_db_path, lock_dir
 from .policies import default_policy, resolve_policy
 from .trace_store import TraceStore
 
@@ -48,7 +48,7 @@ class Engine:
         self.traces = TraceStore(self.db_path)
         self.loop = LoopThread(loop)  # a loop the caller serves on, or (None) one in a thread of its own
         self.guard = None
-        self.locks: FileLocks | LeaseLocks = FileLocks(self.db_path.with_name(self.db_path.stem + ".locks"))
+        self.locks: FileLocks | LeaseLocks = FileLocks(lock_dir(self.db_path))
         self._close_saver: Closer | None = None
         self._saver: Any = None
         self._compiled: dict[tuple[str, Any], Any] = {}

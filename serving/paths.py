@@ -33,3 +33,8 @@ def default_cache_dir() -> Path:
 def checkpoint_path(db_path: Path) -> Path:
     """LangGraph's checkpoints live beside the trace database: routeweave.db -> routeweave.checkpoints.db."""
     return db_path.with_name(db_path.stem + ".checkpoints" + (db_path.suffix or ".db"))
+
+
+def lock_dir(db_path: Path) -> Path:
+    """The SQLite data dir's session locks (serving/locks.py): routeweave.db -> routeweave.locks/."""
+    return Path(db_path).with_name(Path(db_path).stem + ".locks")

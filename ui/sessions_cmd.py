@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..serving import ConfigError, TraceStore, default_db_path
 from ..serving.locks import FileLocks, SessionBusy
+from ..serving.paths import lock_dir
 from ..serving.resume import resume_session
 from .ask_cmd import pool_argument, print_session
 
@@ -49,7 +50,7 @@ def run_sessions(args: argparse.Namespace) -> int:
         print(f"error: no trace database at {db}", file=sys.stderr)
         return 1
     traces = TraceStore(db)
-    locks = FileLocks(Path(db).with_name(Path(db).stem + ".locks"))
+    locks = FileLocks(lock_dir(Path(db)))
     rows = traces.unfinished(args.limit) if args.unfinished else traces.recent(args.limit)
     for row in rows:
         holder = locks.holder(row["session_id"]) if not row.get("finished") else None
