@@ -71,32 +71,35 @@ def load_policy_for(pool: Pool, spec: str) -> Policy:
     return policy
 
 
-def outcomes(replayed: list[Repriced]) -> dict[tuple[tuple[str, str], str], tuple[float, float]]:
-    """(question key, expert) -> (mean score, mean cost at the new prices) of the recorded single-shot
-    sessions of eval qa runs whose one answering expert is known and whose cost is known."""
-    found: dict[tuple[tuple[str, str], str], list[tuple[float, float]]] = {}
-    for r in replayed:
-        rec = r.recorded
-        if rec.run is None or rec.graph != "single-shot" or rec.row_error or rec.quality is None or r.cost_usd is None:
-            continue
-        asked = [s.get("expert") for s in rec.steps or [] if s.get("kind") == "route"]
-        if len(set(asked)) != 1 or not asked[0]:
-            continue
-        found.setdefault((rec.key, asked[0]), []).append((rec.quality, r.cost_usd))
-    return {k: (float(np.mean([q for q, _ in v])), float(np.mean([c for _, c in v]))) for k, v in found.items()}
-
-
-def recorded_answers(replayed: list[Repriced]) -> dict[tuple[tuple[str, str], str], str]:
-    """(question key, expert) -> the answer of a recorded single-shot session in which that expert answered."""
-    found: dict[tuple[tuple[str, str], str], str] = {}
+def _one_expert(replayed: list[Repriced]):
+    """(repriced session, its one answering expert) for each recorded single-shot session of an eval qa run
+    whose row did not fail and in which exactly one known expert was asked."""
     for r in replayed:
         rec = r.recorded
         if rec.run is None or rec.graph != "single-shot" or rec.row_error:
             continue
         asked = {s.get("expert") for s in rec.steps or [] if s.get("kind") == "route"}
-        final = [s.get("text") for s in rec.steps or [] if s.get("kind") == "answer"]
-        if len(asked) == 1 and None not in asked and final and final[-1]:
-            found.setdefault((rec.key, asked.pop()), final[-1])
+        if len(asked) == 1 and None not in asked and "" not in asked:
+            yield r, asked.pop()
+
+
+def outcomes(replayed: list[Repriced]) -> dict[tuple[tuple[str, str], str], tuple[float, float]]:
+    """(question key, expert) -> (mean score, mean cost at the new prices) of those sessions whose score and
+    cost are known."""
+    found: dict[tuple[tuple[str, str], str], list[tuple[float, float]]] = {}
+    for r, expert in _one_expert(replayed):
+        if r.recorded.quality is not None and r.cost_usd is not None:
+            found.setdefault((r.recorded.key, expert), []).append((r.recorded.quality, r.cost_usd))
+    return {k: (float(np.mean([q for q, _ in v])), float(np.mean([c for _, c in v]))) for k, v in found.items()}
+
+
+def recorded_answers(replayed: list[Repriced]) -> dict[tuple[tuple[str, str], str], str]:
+    """(question key, expert) -> the answer of one of those sessions (its last answer step)."""
+    found: dict[tuple[tuple[str, str], str], str] = {}
+    for r, expert in _one_expert(replayed):
+        final = [s.get("text") for s in r.recorded.steps or [] if s.get("kind") == "answer"]
+        if final and final[-1]:
+            found.setdefault((r.recorded.key, expert), final[-1])
     return found
 
 
