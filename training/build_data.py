@@ -37,21 +37,28 @@ def write_train_corpus(path: Path, extra: list[tuple[str, str]]) -> Path:
 
 
 def llm_expert(cache_dir: Path):
-    """The embedded pool's real LLM expert (SmolLM2 on llama.cpp): (ask(question) -> reply, close)."""
-    import asyncio
-
+    """The embedded pool's real LLM expert (SmolLM2 on llama.cpp): (ask(question) -> reply, close).
+    Every call runs on one event loop (a loop per call would leave LiteLLM's logging tasks behind on
+    each closed one)."""
     from ._graph import load_pool
     from routeweave.agents.runtime import Runtime
+    from routeweave.serving.loop import LoopThread
 
     pool = load_pool("embedded-prompted")
     name = next(e.name for e in pool.callable_endpoints())
     runtime = Runtime(pool.with_enabled([name]), cache_dir=cache_dir).start()
+    loop = LoopThread()
+    loop.start()
 
     def ask(question: str) -> str:
-        record = asyncio.run(runtime.experts[name].ask(question))
+        record = loop.run(runtime.experts[name].ask(question))
         return f"failed: {record.error}" if record.error else record.text
 
-    return ask, runtime.close
+    def close() -> None:
+        loop.stop()
+        runtime.close()
+
+    return ask, close
 
 
 def teacher_set(data_dir: Path, work: Path, *, seed: int = 0, default_share: float = 0.4, variants: int = 1,
