@@ -52,6 +52,19 @@ def test_generic_csv_malformed_rows_name_file_and_line(tmp_path, body, line, mes
         load_generic(p)
 
 
+def test_generic_responses_are_kept_per_model_and_a_non_text_one_names_file_and_line(tmp_path):
+    rows = [{"query_id": 1, "query": "x", "model": "a", "quality": 1, "response": "#### 4"},
+            {"query_id": 1, "query": "x", "model": "b", "quality": 0},
+            {"query_id": 2, "query": "y", "model": "a", "quality": 0, "response": ""},
+            {"query_id": 2, "query": "y", "model": "b", "quality": 1}]
+    t = load_generic(write(tmp_path, "r.jsonl", "\n".join(json.dumps(r) for r in rows) + "\n"))
+    assert t.responses == {"a": ["#### 4", None]}  # b never answered in the file: no entry, not a list of None
+    rows[3]["response"] = 42
+    p = write(tmp_path, "bad.jsonl", "\n".join(json.dumps(r) for r in rows) + "\n")
+    with pytest.raises(DataError, match=re.escape(f"{p}:4: 'response' must be the model's answer as text, got int")):
+        load_generic(p)
+
+
 def test_generic_missing_column_and_bad_json(tmp_path):
     with pytest.raises(DataError, match="missing column"):
         load_generic(write(tmp_path, "c.csv", "query_id,query,model\nq,x,a\n"))
