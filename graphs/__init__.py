@@ -3,8 +3,8 @@
 The public API (what the serving layer and the UI may use): the registry of graph kinds and the step
 events every graph emits. Running a graph (engine, sessions, checkpoints, traces) is routeweave.serving's."""
 
-from .registry import GraphContext, GraphSpec, graph_names, graph_spec, register_graph
+from .registry import GraphContext, GraphSpec, graph_for_policy, graph_names, graph_spec, register_graph
 from .state import STATE_FORMAT, SessionState, Step, StepKind, make_step
 
-__all__ = ["GraphContext", "GraphSpec", "STATE_FORMAT", "SessionState", "Step", "StepKind", "graph_names", "graph_spec",
+__all__ = ["GraphContext", "GraphSpec", "STATE_FORMAT", "SessionState", "Step", "StepKind", "graph_for_policy", "graph_names", "graph_spec",
            "make_step", "register_graph"]

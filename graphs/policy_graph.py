@@ -59,8 +59,11 @@ class PolicyNodes:
     def __init__(self, ctx: GraphContext):
         self.runtime, self.pool, self.policy = ctx.runtime, ctx.pool, ctx.policy
         if self.policy.reads_answers and not self.escalates:
+            from .registry import graph_for_policy
+
+            graph = graph_for_policy(True).name
             raise ConfigError(f"the '{self.policy.name}' policy judges an expert's answer before keeping it: "
-                              f"run it in the cascade graph (--graph cascade; served as routeweave-{self.policy.name})")
+                              f"run it in the {graph} graph (--graph {graph}; served as routeweave-{self.policy.name})")
         self.candidates = candidates(self.pool)
 
     def plan(self, decision: Decision, state: PolicyState) -> tuple[dict, str | None, str]:
@@ -185,4 +188,5 @@ def policy_graph(nodes_class: type[PolicyNodes], name: str):
         graph.add_edge("finish", END)  # resume only (see the module's docstring)
         return graph.compile(checkpointer=checkpointer, name=name)
 
+    build.judges_answers = nodes_class.escalates  # type: ignore[attr-defined]  (read by GraphSpec)
     return build

@@ -40,6 +40,11 @@ class GraphSpec:
     uses_policy: bool = False
     default_policy: str | None = None
 
+    @property
+    def judges_answers(self) -> bool:
+        """The graph asks its policy to judge each answer and escalates a doubtful one (its nodes say so)."""
+        return bool(getattr(self.build, "judges_answers", False))
+
 
 _GRAPHS: dict[str, GraphSpec] = {}
 
@@ -67,3 +72,13 @@ def graph_spec(name: str) -> GraphSpec:
 def graph_names() -> list[str]:
     _ensure_loaded()
     return sorted(_GRAPHS)
+
+
+def graph_for_policy(reads_answers: bool) -> GraphSpec:
+    """The graph a policy is served on: one that judges answers for a policy that reads them (the cascade),
+    else one that does not (single-shot)."""
+    _ensure_loaded()
+    fits = [s for n, s in sorted(_GRAPHS.items()) if s.uses_policy and s.judges_answers == reads_answers]
+    if not fits:
+        raise ConfigError("no registered graph " + ("judges answers" if reads_answers else "routes without judging answers"))
+    return fits[0]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..agents.pool import Pool, load_pool
-from ..graphs import graph_names, graph_spec
+from ..graphs import graph_for_policy, graph_names, graph_spec
 from ..policies import policy_class
 from .caps import SessionCaps
 from .engine import Engine
@@ -48,11 +48,10 @@ def model_specs(pool: Pool) -> dict[str, ModelSpec]:
         model = PREFIX + policy
         if model not in specs:  # a graph of the same name (cascade) keeps the name
             learned = "fitted for this pool" if policy_class(policy).trainable else "learns nothing"
-            if policy_class(policy).reads_answers:  # it judges answers: the cascade graph asks it after each one
-                specs[model] = ModelSpec(model, "cascade", policy, f"cascade: the '{policy}' policy ({learned}) reads "
-                                         "each answer and escalates the doubtful ones")
-            else:
-                specs[model] = ModelSpec(model, "single-shot", policy, f"single-shot: the '{policy}' policy ({learned}) picks one expert")
+            reads = policy_class(policy).reads_answers  # it judges answers: served on a graph that asks it after each one
+            graph = graph_for_policy(reads).name
+            does = "reads each answer and escalates the doubtful ones" if reads else "picks one expert"
+            specs[model] = ModelSpec(model, graph, policy, f"{graph}: the '{policy}' policy ({learned}) {does}")
     return specs
 
 

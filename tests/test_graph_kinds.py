@@ -7,7 +7,7 @@ import pytest
 
 from routeweave.agents.errors import ConfigError
 from routeweave.agents.pool import Pool
-from routeweave.graphs import Step, graph_names, graph_spec
+from routeweave.graphs import Step, graph_for_policy, graph_names, graph_spec
 from routeweave.policies import OutcomeTable, get_policy, policy_class, policy_names
 from routeweave.serving import Engine, open_graph
 from test_policies import OPTIONS, _available  # feature sources some policies must be handed; extras present
@@ -188,3 +188,11 @@ def test_latency_counts_every_model_call_and_parallel_calls_once(engine):
 def test_a_policy_that_judges_answers_is_refused_where_nothing_is_escalated(engine, fitted):
     with pytest.raises(ConfigError, match="run it in the cascade graph"):
         engine.graph("single-shot", fitted["verifier"])
+
+
+@pytest.mark.parametrize("policy", [p for p in policy_names() if p != "oracle"])
+def test_each_policy_is_served_on_a_graph_that_can_act_on_it(policy):
+    """One place decides where a policy is served (graphs.graph_for_policy): a policy that reads answers on
+    a graph whose nodes judge answers and escalate, every other one on a graph that routes once."""
+    spec = graph_for_policy(policy_class(policy).reads_answers)
+    assert spec.uses_policy and spec.judges_answers == policy_class(policy).reads_answers
