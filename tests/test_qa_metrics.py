@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from routeweave.evals.qa.metrics import Summary, exact_match, f1, normalize_answer
+from routeweave.evals.qa.metrics import Summary, answer_seen, exact_match, f1, normalize_answer
 
 
 @pytest.mark.parametrize(
@@ -127,3 +127,24 @@ def test_summary_accepts_objects_and_empty_input() -> None:
 def test_summary_rejects_non_numbers() -> None:
     with pytest.raises(ValueError, match="row 0: em"):
         Summary.from_rows([{"dataset": "nq", "em": "yes"}])
+
+
+def test_answer_seen_splits_not_found_from_found_but_not_given() -> None:
+    replies = ["(1) Eiffel Tower: built in 1889 by Gustave Eiffel.", None, ""]
+    assert answer_seen(replies, ["1889"]) == 1.0
+    assert answer_seen(replies, ["The Gustave Eiffel!"]) == 1.0  # normalised like EM
+    assert answer_seen(replies, ["Eiffel Towers", "188"]) == 0.0  # whole words only
+    assert answer_seen(replies, ["yes"]) is None and answer_seen(replies, []) is None  # nothing to find
+    assert answer_seen([None, ""], ["1889"]) is None  # no reply read at all
+
+
+def test_summary_reports_how_often_a_found_answer_was_given() -> None:
+    base = {"dataset": "hotpotqa", "f1": 0.0, "cost_usd": 0.0, "cost_units": 0.0, "rounds": 1, "expert_calls": 1,
+            "latency_s": 0.1, "error": None}
+    rows = [{**base, "em": 1.0, "seen": 1.0}, {**base, "em": 0.0, "seen": 1.0}, {**base, "em": 0.0, "seen": 1.0},
+            {**base, "em": 0.0, "seen": 0.0}, {**base, "em": 1.0, "seen": None}]
+    s = Summary.from_rows(rows).overall
+    assert s.seen == pytest.approx(0.75) and s.em_if_seen == pytest.approx(1 / 3)
+    assert Summary.from_rows(rows).markdown().splitlines()[-1].endswith("| 0.750 | 0.333 |")
+    old = Summary.from_rows([{k: v for k, v in r.items() if k != "seen"} for r in rows]).overall  # rows stored before
+    assert old.seen is None and old.em_if_seen is None

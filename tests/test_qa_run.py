@@ -147,6 +147,21 @@ def test_deadline_stops_starting_new_examples(tmp_path):
         assert store.count("a") == out.ran
 
 
+def test_a_results_file_of_an_older_routeweave_gains_the_new_columns(tmp_path):
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db)
+    conn.execute("create table qa_results (run text, dataset text, example_id text, prediction text, em real, "
+                 "primary key (run, dataset, example_id))")
+    conn.execute("insert into qa_results values ('old', 'nq', 'q1', '1889', 1.0)")
+    conn.commit()
+    conn.close()
+    with ResultStore(db) as store:
+        assert store.rows("old")[0]["seen"] is None  # kept, with the new column empty
+        store.write(score_row("new", examples(1)[0], {"answer": "1889", "steps": [
+            {"kind": "route", "reply": "built in 1889"}]}, wall_s=0.1, error=None, trace_db=None))
+        assert store.rows("new")[0]["seen"] == 1.0 and store.rows("old")[0]["prediction"] == "1889"
+
+
 def test_same_example_id_in_two_datasets_are_two_rows(tmp_path):
     with ResultStore(tmp_path / "r.db") as store:
         asyncio.run(run_examples(FakeGraph(), examples(3, "nq") + examples(3, "popqa"), store=store, run="a",
@@ -290,6 +305,16 @@ def test_eval_qa_end_to_end_on_the_embedded_server(tmp_path):
     assert overall["cost_usd_total"] == pytest.approx(sum(r["cost_usd"] for r in rows)) and overall["cost_usd_total"] > 0
     assert overall["em"] == pytest.approx(sum(r["em"] for r in rows) / 5) and all(r["em"] in (0.0, 1.0) for r in rows)
     assert overall["rounds_mean"] <= 1 and all(r["session_id"] and r["prompt_tokens"] > 0 for r in rows)
+    # "answer seen" is read off the session's real expert replies, as stored in its trace
+    from routeweave.evals.qa.metrics import answer_seen
+    from routeweave.serving.trace_store import TraceStore
+
+    traces = TraceStore(tmp_path / "traces.db")
+    for r in rows:
+        replies = [s["reply"] for s in traces.get_steps(r["session_id"]) if s["kind"] == "route"]
+        assert r["seen"] == answer_seen(replies, r["answers"])
+    traces.close()
+    assert any(r["seen"] is not None for r in rows)
     rep = subprocess.run(eval_cmd("report", "ci", "--db", str(db), "--out", str(tmp_path)), capture_output=True,
                          text=True, timeout=120)
     assert rep.returncode == 0, rep.stderr

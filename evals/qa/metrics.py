@@ -47,6 +47,19 @@ def _golds(golds: str | Sequence[str] | None) -> list[str]:
     return [golds] if isinstance(golds, str) else [g for g in golds if isinstance(g, str) and g.strip()]
 
 
+def answer_seen(replies: Sequence[str | None], golds: str | Sequence[str] | None) -> float | None:
+    """1.0 if a gold answer appears (normalised, whole words) in an expert's reply, else 0.0; None when
+    that says nothing: a yes/no answer, no gold, or no reply at all. It splits a wrong answer into "never
+    found" (0) and "found but not read out" (1, with EM 0). The whole reply counts, though a router may
+    read less of it (Router-R1's reads the first 700 characters of each)."""
+    wanted = [normalize_answer(g) for g in _golds(golds)]
+    wanted = [g for g in wanted if g and g not in _YES_NO]
+    texts = [normalize_answer(r) for r in replies if r]
+    if not wanted or not texts:
+        return None
+    return float(any(f" {g} " in f" {t} " for g in wanted for t in texts))
+
+
 def _pair_f1(pred: str, gold: str) -> float:
     if (pred in _YES_NO or gold in _YES_NO) and pred != gold:
         return 0.0
@@ -103,6 +116,8 @@ class Stats(_Frozen):
     expert_calls_mean: float
     latency_s_mean: float
     errors: int
+    seen: float | None = None  # share of the judgeable questions whose answer was in an expert's reply (answer_seen)
+    em_if_seen: float | None = None  # EM over those questions: how often a found answer was read out
 
 
 _NUMERIC = ("em", "f1", "cost_usd", "cost_units", "rounds", "expert_calls", "latency_s")
@@ -122,7 +137,15 @@ def _stats(rows: list[dict[str, Any]]) -> Stats:
         cost_units_total=total["cost_units"], cost_units_mean=mean["cost_units"],
         rounds_mean=mean["rounds"], expert_calls_mean=mean["expert_calls"], latency_s_mean=mean["latency_s"],
         errors=sum(1 for r in rows if r["error"]),
+        **_seen(rows),
     )
+
+
+def _seen(rows: list[dict[str, Any]]) -> dict[str, float | None]:
+    judged = [r for r in rows if r.get("seen") is not None]
+    found = [r for r in judged if r["seen"]]
+    return {"seen": sum(r["seen"] for r in judged) / len(judged) if judged else None,
+            "em_if_seen": sum(r["em"] for r in found) / len(found) if found else None}
 
 
 class Summary(_Frozen):
@@ -144,6 +167,8 @@ class Summary(_Frozen):
                 if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
                     raise ValueError(f"row {i}: {key} must be a number or None, got {value!r}")
                 item[key] = float(value or 0.0)
+            seen = _field(row, "seen")
+            item["seen"] = None if seen is None else float(seen)
             clean.append(item)
         names = sorted({r["dataset"] for r in clean})
         return cls(
@@ -152,12 +177,17 @@ class Summary(_Frozen):
 
     def markdown(self) -> str:
         """A Markdown table: one line per dataset, then the overall line."""
-        head = "| dataset | n | EM | F1 | cost $ | $/q | units/q | rounds | calls | latency s | errors |"
-        lines = [head, "|---|" + "---:|" * 10]
+        head = ("| dataset | n | EM | F1 | cost $ | $/q | units/q | rounds | calls | latency s | errors "
+                "| answer seen | EM if seen |")
+        lines = [head, "|---|" + "---:|" * 12]
         for name, s in [*self.datasets.items(), ("overall", self.overall)]:
             lines.append(
                 f"| {name} | {s.count} | {s.em:.3f} | {s.f1:.3f} | {s.cost_usd_total:.4f} | {s.cost_usd_mean:.5f} "
                 f"| {s.cost_units_mean:.1f} | {s.rounds_mean:.2f} | {s.expert_calls_mean:.2f} "
-                f"| {s.latency_s_mean:.2f} | {s.errors} |"
+                f"| {s.latency_s_mean:.2f} | {s.errors} | {share(s.seen)} | {share(s.em_if_seen)} |"
             )
         return "\n".join(lines)
+
+
+def share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"

@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .metrics import Stats, Summary
+from .metrics import Stats, Summary, share
 from .store import ResultStore
 
 # Router-R1 (arXiv:2506.09033) Table 1, Exact Match on 500 sampled test questions per dataset, as copied
@@ -122,32 +122,35 @@ def to_markdown(report: dict[str, Any], *, title: str | None = "QA evaluation") 
     # Per dataset detail.
     for d in datasets:
         lines += ["", f"## {_label(d)}", "",
-                  "| run | n | EM | F1 | $ total | $/q | units/q | calls/q | rounds/q | latency s/q | errors |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| run | n | EM | F1 | $ total | $/q | units/q | calls/q | rounds/q | latency s/q | errors | answer seen | EM if seen |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in runs:
             s: Stats | None = r["summary"].datasets.get(d)
             if s is None:
                 continue
             lines.append(f"| {r['run']} | {s.count} | {_f(s.em)} | {_f(s.f1)} | {_money(s.cost_usd_total)} "
                          f"| {_money(s.cost_usd_mean)} | {s.cost_units_mean:.1f} | {s.expert_calls_mean:.2f} "
-                         f"| {s.rounds_mean:.2f} | {s.latency_s_mean:.2f} | {s.errors} |")
+                         f"| {s.rounds_mean:.2f} | {s.latency_s_mean:.2f} | {s.errors} | {share(s.seen)} | {share(s.em_if_seen)} |")
         for n, row in PAPER_TABLE1.items():
             if d in row and not n.startswith(("RouterDC", "GraphRouter")):
-                lines.append(f"| paper Table 1: {n} | 500 | {_f(row[d])} | – | – | – | – | – | – | – | – |")
+                lines.append(f"| paper Table 1: {n} | 500 | {_f(row[d])} | – | – | – | – | – | – | – | – | – | – |")
         t4 = [(n, row[d]) for n, row in PAPER_TABLE4.items() if d in row]
         for n, (em, units) in t4:
-            lines.append(f"| paper Table 4: {n} | 500 | {_f(em)} | – | – | – | {units:.1f} | – | – | – | – |")
+            lines.append(f"| paper Table 4: {n} | 500 | {_f(em)} | – | – | – | {units:.1f} | – | – | – | – | – | – |")
     # Overall.
     lines += ["", "## Overall (all questions of each run)", "",
-              "| run | n | EM | F1 | $ total | $/q | units/q | calls/q | rounds/q | latency s/q | errors |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "| run | n | EM | F1 | $ total | $/q | units/q | calls/q | rounds/q | latency s/q | errors | answer seen | EM if seen |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in runs:
         s = r["summary"].overall
         lines.append(f"| {r['run']} | {s.count} | {_f(s.em)} | {_f(s.f1)} | {_money(s.cost_usd_total)} "
                      f"| {_money(s.cost_usd_mean)} | {s.cost_units_mean:.1f} | {s.expert_calls_mean:.2f} "
-                     f"| {s.rounds_mean:.2f} | {s.latency_s_mean:.2f} | {s.errors} |")
+                     f"| {s.rounds_mean:.2f} | {s.latency_s_mean:.2f} | {s.errors} | {share(s.seen)} | {share(s.em_if_seen)} |")
     lines += ["", "Cost: `$` from the pool's per-model prices (local models have nominal prices); `units` is "
-              "Router-R1's unit, completion tokens x output $/1M. Errors (timeouts, failures) count as wrong."]
+              "Router-R1's unit, completion tokens x output $/1M. Errors (timeouts, failures) count as wrong. "
+              "`answer seen`: share of the questions (yes/no ones left out) whose gold answer appeared in some "
+              "expert's reply; `EM if seen`: EM over those, i.e. how often an answer that was found was also "
+              "given (– for runs stored before these columns existed)."]
     return "\n".join(lines) + "\n"
 
 

@@ -29,7 +29,7 @@ from typing import Any
 from routeweave.agents.pool import Pool, PoolError
 
 from .datasets import Example
-from .metrics import exact_match, f1
+from .metrics import answer_seen, exact_match, f1
 from .store import ResultStore
 
 
@@ -93,6 +93,7 @@ def score_row(run: str, example: Example, result: dict[str, Any] | None, *, wall
         "answers": list(example.answers), "prediction": answer,
         "em": 0.0 if error else exact_match(answer, example.answers),
         "f1": 0.0 if error else f1(answer, example.answers),
+        "seen": answer_seen([s.get("reply") for s in result.get("steps") or [] if s.get("kind") == "route"], example.answers),
         "cost_usd": float(result.get("cost_usd") or 0.0), "cost_units": float(result.get("cost_units") or 0.0),
         "prompt_tokens": int(result.get("prompt_tokens") or 0),
         "completion_tokens": int(result.get("completion_tokens") or 0),

@@ -34,6 +34,7 @@ RESULT_COLUMNS: dict[str, type] = {
     "em": float, "f1": float, "cost_usd": float, "cost_units": float, "prompt_tokens": int,
     "completion_tokens": int, "rounds": int, "expert_calls": int, "latency_s": float, "wall_s": float,
     "stop_reason": str, "session_id": str, "trace_db": str, "error": str, "finished": float,
+    "seen": float,  # a gold answer was in an expert's reply (1/0; null: a yes/no answer or no reply)
 }
 
 
@@ -60,6 +61,10 @@ class ResultStore:
             pk="run", if_not_exists=True,
         )
         self.db[RESULTS].create(RESULT_COLUMNS, pk=("run", "dataset", "example_id"), if_not_exists=True)
+        have = self.db[RESULTS].columns_dict
+        for name, kind in RESULT_COLUMNS.items():  # a results file of an older routeweave gains the new columns
+            if name not in have:
+                self.db[RESULTS].add_column(name, kind)
         self.db[INFLIGHT].create({"run": str, "dataset": str, "example_id": str, "session_id": str, "started": float},
                                  pk=("run", "dataset", "example_id"), if_not_exists=True)
 
