@@ -25,7 +25,7 @@ from .answering import ask_reader, candidates
 from .edges import reduced_keys, routed
 from .guard import guarded_graph
 from .metering import NOT_AFFORDABLE
-from .registry import GraphContext
+from .registry import GraphContext, graph_for_policy
 from .session import NO_ANSWER, overspend_notice, policy_request, session_meter
 from .state import SessionState, make_step, step_from_call
 
@@ -59,8 +59,6 @@ class PolicyNodes:
     def __init__(self, ctx: GraphContext):
         self.runtime, self.pool, self.policy = ctx.runtime, ctx.pool, ctx.policy
         if self.policy.reads_answers and not self.escalates:
-            from .registry import graph_for_policy
-
             graph = graph_for_policy(True).name
             raise ConfigError(f"the '{self.policy.name}' policy judges an expert's answer before keeping it: "
                               f"run it in the {graph} graph (--graph {graph}; served as routeweave-{self.policy.name})")

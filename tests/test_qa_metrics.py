@@ -127,6 +127,8 @@ def test_summary_accepts_objects_and_empty_input() -> None:
 def test_summary_rejects_non_numbers() -> None:
     with pytest.raises(ValueError, match="row 0: em"):
         Summary.from_rows([{"dataset": "nq", "em": "yes"}])
+    with pytest.raises(ValueError, match="row 0: seen"):
+        Summary.from_rows([{"dataset": "nq", "em": 1, "seen": "found"}])
 
 
 def test_answer_seen_splits_not_found_from_found_but_not_given() -> None:

@@ -162,13 +162,11 @@ class Summary(_Frozen):
         for i, row in enumerate(rows):
             item: dict[str, Any] = {"dataset": str(_field(row, "dataset") or "unknown")}
             item["error"] = bool(_field(row, "error"))
-            for key in _NUMERIC:
+            for key in (*_NUMERIC, "seen"):
                 value = _field(row, key)
                 if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
                     raise ValueError(f"row {i}: {key} must be a number or None, got {value!r}")
-                item[key] = float(value or 0.0)
-            seen = _field(row, "seen")
-            item["seen"] = None if seen is None else float(seen)
+                item[key] = float(value or 0.0) if key != "seen" else None if value is None else float(value)
             clean.append(item)
         names = sorted({r["dataset"] for r in clean})
         return cls(

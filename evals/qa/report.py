@@ -36,6 +36,16 @@ PAPER_TABLE4: dict[str, dict[str, tuple[float, float]]] = {
 }
 
 
+RUN_HEAD = ["| run | n | EM | F1 | $ total | $/q | units/q | calls/q | rounds/q | latency s/q | errors | answer seen "
+            "| EM if seen |", "|---|" + "---:|" * 12]
+
+
+def _run_row(run: str, s: Stats) -> str:
+    return (f"| {run} | {s.count} | {_f(s.em)} | {_f(s.f1)} | {_money(s.cost_usd_total)} | {_money(s.cost_usd_mean)} "
+            f"| {s.cost_units_mean:.1f} | {s.expert_calls_mean:.2f} | {s.rounds_mean:.2f} | {s.latency_s_mean:.2f} "
+            f"| {s.errors} | {share(s.seen)} | {share(s.em_if_seen)} |")
+
+
 def _label(ds: str) -> str:
     return PAPER_LABELS.get(ds, ds)
 
@@ -121,31 +131,22 @@ def to_markdown(report: dict[str, Any], *, title: str | None = "QA evaluation") 
         lines.append(f"| paper: {name} | " + " | ".join("–" if v is None else _f(v) for v in vals) + f" | {avg} |")
     # Per dataset detail.
     for d in datasets:
-        lines += ["", f"## {_label(d)}", "",
-                  "| run | n | EM | F1 | $ total | $/q | units/q | calls/q | rounds/q | latency s/q | errors | answer seen | EM if seen |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += ["", f"## {_label(d)}", "", *RUN_HEAD]
         for r in runs:
             s: Stats | None = r["summary"].datasets.get(d)
             if s is None:
                 continue
-            lines.append(f"| {r['run']} | {s.count} | {_f(s.em)} | {_f(s.f1)} | {_money(s.cost_usd_total)} "
-                         f"| {_money(s.cost_usd_mean)} | {s.cost_units_mean:.1f} | {s.expert_calls_mean:.2f} "
-                         f"| {s.rounds_mean:.2f} | {s.latency_s_mean:.2f} | {s.errors} | {share(s.seen)} | {share(s.em_if_seen)} |")
+            lines.append(_run_row(r["run"], s))
         for n, row in PAPER_TABLE1.items():
             if d in row and not n.startswith(("RouterDC", "GraphRouter")):
-                lines.append(f"| paper Table 1: {n} | 500 | {_f(row[d])} | – | – | – | – | – | – | – | – | – | – |")
+                lines.append(f"| paper Table 1: {n} | 500 | {_f(row[d])} |" + " – |" * 10)
         t4 = [(n, row[d]) for n, row in PAPER_TABLE4.items() if d in row]
         for n, (em, units) in t4:
-            lines.append(f"| paper Table 4: {n} | 500 | {_f(em)} | – | – | – | {units:.1f} | – | – | – | – | – | – |")
+            lines.append(f"| paper Table 4: {n} | 500 | {_f(em)} | – | – | – | {units:.1f} |" + " – |" * 6)
     # Overall.
-    lines += ["", "## Overall (all questions of each run)", "",
-              "| run | n | EM | F1 | $ total | $/q | units/q | calls/q | rounds/q | latency s/q | errors | answer seen | EM if seen |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += ["", "## Overall (all questions of each run)", "", *RUN_HEAD]
     for r in runs:
-        s = r["summary"].overall
-        lines.append(f"| {r['run']} | {s.count} | {_f(s.em)} | {_f(s.f1)} | {_money(s.cost_usd_total)} "
-                     f"| {_money(s.cost_usd_mean)} | {s.cost_units_mean:.1f} | {s.expert_calls_mean:.2f} "
-                     f"| {s.rounds_mean:.2f} | {s.latency_s_mean:.2f} | {s.errors} | {share(s.seen)} | {share(s.em_if_seen)} |")
+        lines.append(_run_row(r["run"], r["summary"].overall))
     lines += ["", "Cost: `$` from the pool's per-model prices (local models have nominal prices); `units` is "
               "Router-R1's unit, completion tokens x output $/1M. Errors (timeouts, failures) count as wrong. "
               "`answer seen`: share of the questions (yes/no ones left out) whose gold answer appeared in some "
