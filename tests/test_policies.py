@@ -171,7 +171,11 @@ def test_save_load_round_trip(tmp_path, table, fitted, name):
     assert type(loaded) is type(p)
     for q in [*QUERIES, *table.queries[:5]]:
         r = Request(query=q, seed=1)
-        assert loaded.decide(r, candidates()) == p.decide(r, candidates())
+        a, b = loaded.decide(r, candidates()), p.decide(r, candidates())
+        # Scores to 1e-5: the fitted policy kept the embeddings it computed in padded batches while fitting,
+        # the loaded one embeds each query alone, and some CPUs' kernels differ in the 7th digit there.
+        assert a.scores == pytest.approx(b.scores, abs=1e-5)
+        assert a.model_copy(update={"scores": b.scores}) == b
 
 
 @pytest.mark.parametrize("name", POLICIES)

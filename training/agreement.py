@@ -21,6 +21,9 @@ class Agreement:
     top1_agreement_adapter_off: float
     changed_by_adapter: float  # share of positions whose PEFT top-1 differs from the base model's
     llama_without_probability: int = 0  # positions where llama.cpp sent no top-1 (counted as disagreements)
+    # the same comparison without any adapter (llama.cpp Q4_1 vs the dequantised base): what quantisation and
+    # this CPU's kernels alone cost, the ceiling an exported adapter can be held to
+    base_agreement: float = float("nan")
 
     def as_dict(self) -> dict:
         return self.__dict__.copy()
@@ -74,7 +77,7 @@ def measure(peft_model, prefixes: list[list[int]], gguf: str, adapter: Path) -> 
             logp = logps[len(prefix) - 1]
             top = int(logp.argmax())
             ref.append((top, float(logp[top]), int(base[len(prefix) - 1])))
-    agree = agree_off = missing = 0
+    agree = agree_off = agree_base = missing = 0
     gaps = []
     # Prefixes come in text order, so with the prompt cache each request computes only the tokens the
     # previous one did not; all requests with the adapter first, then all without (llama.cpp drops the
@@ -86,12 +89,14 @@ def measure(peft_model, prefixes: list[list[int]], gguf: str, adapter: Path) -> 
             agree += got == top
             if got == top:
                 gaps.append(abs(got_lp - lp))
-        for prefix, (top, _, _) in zip(prefixes, ref):
-            agree_off += _llama_top1(base_url, prefix, 0.0)[0] == top
+        for prefix, (top, _, base_top) in zip(prefixes, ref):
+            got_off = _llama_top1(base_url, prefix, 0.0)[0]
+            agree_off += got_off == top
+            agree_base += got_off == base_top
     n = len(prefixes)
     return Agreement(
         positions=n, top1_agreement=agree / n,
         mean_abs_logprob_gap=sum(gaps) / len(gaps) if gaps else float("nan"),
-        top1_agreement_adapter_off=agree_off / n,
+        top1_agreement_adapter_off=agree_off / n, base_agreement=agree_base / n,
         changed_by_adapter=sum(t != b for t, _, b in ref) / n, llama_without_probability=missing,
     )
