@@ -64,6 +64,26 @@ def test_teacher_turns_parse_with_the_graphs_parser_and_fit_its_grammar(built):
         assert len(infos) == len(router_turns) - 1 and all("(1) " in i or "No passage" in i for i in infos)
 
 
+def test_brief_answer_think_changes_only_the_last_think(hotpot, tmp_path):
+    """--answer-think brief: the same trajectories (the same questions dropped for missing evidence),
+    the same searches and answers; only the last turn's <think> becomes the fixed sentence."""
+    search = teacher.retrieval_search(open_retriever("builtin:hotpotqa", tmp_path), 2)
+    pool, changed = embedded_default(3), 0
+    for ex in hotpot[:12]:
+        quote = teacher.build(ex, pool, search, prompt_version="v")
+        brief = teacher.build(ex, pool, search, prompt_version="v", answer_think="brief")
+        assert (quote is None) == (brief is None)
+        if quote is None:
+            continue
+        assert quote.messages[:-1] == brief.messages[:-1]
+        q, b = (protocol.parse_turn(t.messages[-1].content, t.experts) for t in (quote, brief))
+        assert q.answer == b.answer and b.kind == "answer" and not b.repairs
+        if b.think != q.think:
+            assert b.think == teacher.BRIEF_THINK
+            changed += 1
+    assert changed >= 5
+
+
 def test_system_prompt_is_the_graphs_own(built):
     default = embedded_default()
     t = next(t for t in built if t.experts == [e.name for e in default.experts])

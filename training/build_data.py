@@ -62,7 +62,7 @@ def llm_expert(cache_dir: Path):
 
 
 def teacher_set(data_dir: Path, work: Path, *, seed: int = 0, default_share: float = 0.4, variants: int = 1,
-                cache_dir: Path | None = None, llm_share: float = 0.1) -> tuple[list[Trajectory], dict]:
+                cache_dir: Path | None = None, llm_share: float = 0.1, answer_think: str = "quote") -> tuple[list[Trajectory], dict]:
     cache_dir = cache_dir or work / "cache"
     version = prompt_version()
     hotpot, musique = hotpotqa_train(data_dir), musique_train(data_dir)
@@ -80,7 +80,7 @@ def teacher_set(data_dir: Path, work: Path, *, seed: int = 0, default_share: flo
                 use_llm = rng.random() < llm_share
                 pool = choose_pool(rng, default_share, len(ex.hops) + use_llm, need_llm=use_llm)
                 t = build(ex, pool, searches[ex.dataset], prompt_version=version,
-                          variant=f"#{v}" if variants > 1 else "", llm=ask if use_llm else None)
+                          variant=f"#{v}" if variants > 1 else "", llm=ask if use_llm else None, answer_think=answer_think)
                 stats[f"{ex.dataset}:{'kept' if t else 'dropped'}"] += 1
                 if t:
                     stats["asked an LLM expert"] += t.source.endswith("+llm")
@@ -91,10 +91,11 @@ def teacher_set(data_dir: Path, work: Path, *, seed: int = 0, default_share: flo
 
 
 def build_set(data_dir: Path, work: Path, *, seed: int = 0, variants: int = 1, extra: list[Path] = (),
-              llm_share: float = 0.1) -> dict:
+              llm_share: float = 0.1, answer_think: str = "quote") -> dict:
     from .records import read_trajectories
 
-    rows, stats = teacher_set(data_dir, work, seed=seed, variants=variants, llm_share=llm_share)
+    rows, stats = teacher_set(data_dir, work, seed=seed, variants=variants, llm_share=llm_share,
+                              answer_think=answer_think)
     for path in extra:
         more = read_trajectories(path)
         rows += more
@@ -102,4 +103,5 @@ def build_set(data_dir: Path, work: Path, *, seed: int = 0, variants: int = 1, e
     n = write_jsonl(work / "trajectories.jsonl", rows)
     stats["total"] = n
     stats["prompt_version"] = prompt_version()
+    stats["answer_think"] = answer_think
     return stats

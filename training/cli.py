@@ -54,6 +54,8 @@ def register(subparsers) -> None:
     d.add_argument("--results-db", type=Path, default=None, help="eval qa results DB of --from-run (default: evals.db)")
     d.add_argument("--min-f1", type=float, default=0.5, help="keep sessions whose answer scored at least this F1")
     d.add_argument("--llm-share", type=float, default=0.1, help="share of teacher sessions that first ask an LLM expert (real replies)")
+    d.add_argument("--answer-think", choices=("quote", "brief"), default="quote",
+                   help="the last turn's <think>: the evidence around the answer (quote) or one fixed sentence (brief)")
     s = stage("sft", "SFT warm start (LoRA) on the trajectories", run_sft)
     s.add_argument("--base", default=None, help="base model: the shipped GGUF (default) or a Hugging Face id (GPU)")
     s.add_argument("--stop-after", type=float, default=None, metavar="MIN")
@@ -127,7 +129,8 @@ def run_data(args) -> int:
         print(f"run {run}: {json.dumps(stats)}", file=sys.stderr)
         extra.append(work / f"rejection-{run}.jsonl")
         write_jsonl(extra[-1], rows)
-    stats = build_set(_data_dir(args), work, seed=args.seed, variants=args.variants, extra=extra, llm_share=args.llm_share)
+    stats = build_set(_data_dir(args), work, seed=args.seed, variants=args.variants, extra=extra, llm_share=args.llm_share,
+                      answer_think=args.answer_think)
     print(json.dumps(stats))
     return 0
 
@@ -246,6 +249,7 @@ def run_all(args) -> int:
     work = _work(args)
     if not (work / "trajectories.jsonl").is_file():
         args.seed, args.variants, args.from_run, args.results_db, args.min_f1, args.llm_share = 0, 1, [], None, 0.5, 0.1
+        args.answer_think = "quote"
         if run_data(args):
             return 2
     if not (work / "sft" / "adapter" / "routeweave.json").is_file():

@@ -84,13 +84,21 @@ def musique_plan(ex: TrainExample) -> Plan:
     return Plan(turns=turns, think=think)
 
 
+ANSWER_THINKS = ("quote", "brief")
+BRIEF_THINK = "The evidence gives the answer."
+
+
 def build(ex: TrainExample, pool: SessionPool, search, *, prompt_version: str, variant: str = "",
-          llm=None) -> Trajectory | None:
+          llm=None, answer_think: str = "quote") -> Trajectory | None:
     """One teacher trajectory, or None when the plan needs more rounds than the pool allows, an answer
     longer than the grammar's, or the evidence never shows the answer (a trajectory that would teach
     guessing). `search(query) -> text` is the real retrieval expert's reply. With `llm(question) ->
     text` (the real LLM expert's reply) and an LLM expert in the pool, the first turn asks that expert
-    the question; the answer still has to be found in the retrieved evidence."""
+    the question; the answer still has to be found in the retrieved evidence. `answer_think` is what the
+    last turn thinks when the answer is a span of the evidence: "quote" (the words around it) or "brief"
+    (one fixed sentence, so the answer is read straight from the evidence)."""
+    if answer_think not in ANSWER_THINKS:
+        raise ValueError(f"answer_think must be one of {ANSWER_THINKS}, not {answer_think!r}")
     plan = hotpot_plan(ex) if ex.dataset == "hotpotqa" else musique_plan(ex)
     asked_llm = llm is not None and bool(pool.llms)
     if asked_llm:
@@ -128,6 +136,8 @@ def build(ex: TrainExample, pool: SessionPool, search, *, prompt_version: str, v
         span = _plain(f"Comparing the two: the answer is {answer}.", grammar.THINK_CHARS)
     if span is None:
         return None
+    if answer_think == "brief" and not span.startswith(("Both facts", "Comparing the two")):
+        span = BRIEF_THINK
     messages.append(Message(role="assistant", content=f"<think>{_plain(span, grammar.THINK_CHARS)}</think>\n<answer>{_plain(answer, grammar.ANSWER_CHARS)}</answer>"))
     return Trajectory(
         id=f"{ex.dataset}:{ex.id}{variant}", source=f"{ex.dataset}-teacher" + ("+llm" if asked_llm else ""), question=ex.question, answers=ex.answers,
