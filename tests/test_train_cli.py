@@ -56,3 +56,22 @@ def test_rejection_sampling_needs_a_session_above_the_threshold(routeweave_cmd, 
     missing = train(routeweave_cmd, "data", "--work", tmp_path / "w", "--from-run", "nope", "--results-db", db)
     assert missing.returncode == 2 and "no run named 'nope'" in missing.stderr
     assert not (tmp_path / "w" / "trajectories.jsonl").exists()
+
+
+def test_a_missing_extra_is_named_but_a_broken_import_of_ours_is_not_hidden(capsys):
+    """The stage guard turns a missing third-party module into 'install the train extra' (exit 2), and
+    lets an ImportError inside routeweave through: it is a bug, and calling it a missing extra hid one."""
+    import pytest
+
+    from routeweave.training.cli import _guard
+
+    def missing_peft(args):
+        raise ModuleNotFoundError("No module named 'peft'", name="peft")
+
+    def broken_ours(args):
+        raise ImportError("cannot import name 'x' from 'routeweave.agents.pool'", name="routeweave.agents.pool")
+
+    assert _guard(missing_peft)(None) == 2
+    assert "peft is missing: install the 'train' extra" in capsys.readouterr().err
+    with pytest.raises(ImportError, match="routeweave.agents.pool"):
+        _guard(broken_ours)(None)

@@ -104,6 +104,8 @@ def _guard(fn):
             print(f"error: {exc}", file=sys.stderr)
             return 2
         except ImportError as exc:
+            if (exc.name or "").startswith("routeweave"):
+                raise  # our own module: a bug, not a missing extra
             print(f"error: {exc.name or exc} is missing: install the 'train' extra "
                   "(pip install torch==2.13.0 && pip install -e '.[train]')", file=sys.stderr)
             return 2
@@ -214,9 +216,9 @@ def run_export(args) -> int:
 
 def write_pool_for(adapter: Path) -> Path:
     """The embedded pool with its router adapter pointing at `adapter` (for evaluating a checkpoint)."""
-    from routeweave.agents.pool import pools_dir
+    from routeweave.agents.pool import pool_path
 
-    text = (pools_dir() / "embedded-prompted.toml").read_text(encoding="utf-8")
+    text = pool_path("embedded-prompted").read_text(encoding="utf-8")
     text = text.replace("n_ctx = 8192\n", f"n_ctx = 8192\nadapters = {{ router = {json.dumps(str(adapter.resolve()))} }}\n", 1)
     text = text.replace('server = "local"\n', 'server = "local"\nadapter = "router"\n', 1)
     if "adapter = \"router\"" not in text or "adapters = {" not in text:
