@@ -65,12 +65,12 @@ def test_teacher_turns_parse_with_the_graphs_parser_and_fit_its_grammar(built):
 
 
 def test_brief_answer_think_changes_only_the_last_think(hotpot, tmp_path):
-    """--answer-think brief: the same trajectories (the same questions dropped for missing evidence),
+    """--answer-think brief (the default) against quote: the same trajectories (the same questions dropped for missing evidence),
     the same searches and answers; only the last turn's <think> becomes the fixed sentence."""
     search = teacher.retrieval_search(open_retriever("builtin:hotpotqa", tmp_path), 2)
     pool, changed = embedded_default(3), 0
     for ex in hotpot[:12]:
-        quote = teacher.build(ex, pool, search, prompt_version="v")
+        quote = teacher.build(ex, pool, search, prompt_version="v", answer_think="quote")
         brief = teacher.build(ex, pool, search, prompt_version="v", answer_think="brief")
         assert (quote is None) == (brief is None)
         if quote is None:

@@ -80,6 +80,28 @@ def test_sft_lowers_the_router_loss_and_exports_an_agreeing_adapter(work):
     assert agreement.top1_agreement_adapter_off < agreement.top1_agreement, agreement
 
 
+def test_export_command_writes_an_adapter_and_a_pool_that_loads(work, routeweave_cmd):
+    """`routeweave train export ADAPTER --out F`: the GGUF adapter and F's pool file (the embedded pool
+    with the router's requests on that adapter), as the docs tell a user to evaluate a checkpoint."""
+    import subprocess
+
+    from routeweave.agents.pool import load_pool
+    from routeweave.training.export import read_metadata
+
+    adapter = work / "sft" / "adapter"
+    if not (adapter / "adapter_config.json").is_file():
+        pytest.skip("needs the SFT adapter of the test above")
+    out = work / "exported" / "router-lora.gguf"
+    run = subprocess.run([*routeweave_cmd, "train", "export", str(adapter), "--work", str(work), "--out", str(out)],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert read_metadata(out)["stage"] == "adapter"
+    pool = load_pool(out.with_suffix(".toml"))
+    (server,) = pool.servers.values()
+    assert list(server.adapters.values()) == [str(out.resolve())]
+    assert pool.router.adapter in server.adapters
+
+
 @pytest.mark.server
 def test_one_grpo_step_runs_real_sessions(work):
     from routeweave.training.grpo import GRPOSettings, train_grpo

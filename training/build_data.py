@@ -19,7 +19,7 @@ from pathlib import Path
 from ._graph import open_retriever, prompt_version, read_corpus, resolve_corpus
 from .records import Trajectory, write_jsonl
 from .sources import hotpotqa_train, musique_corpus_rows, musique_train
-from .teacher import build, choose_pool, retrieval_search
+from .teacher import DEFAULT_ANSWER_THINK, build, choose_pool, retrieval_search
 
 TOP_K = 2  # the embedded pool's Wiki top_k
 
@@ -62,7 +62,8 @@ def llm_expert(cache_dir: Path):
 
 
 def teacher_set(data_dir: Path, work: Path, *, seed: int = 0, default_share: float = 0.4, variants: int = 1,
-                cache_dir: Path | None = None, llm_share: float = 0.1, answer_think: str = "quote") -> tuple[list[Trajectory], dict]:
+                cache_dir: Path | None = None, llm_share: float = 0.1,
+                answer_think: str = DEFAULT_ANSWER_THINK) -> tuple[list[Trajectory], dict]:
     cache_dir = cache_dir or work / "cache"
     version = prompt_version()
     hotpot, musique = hotpotqa_train(data_dir), musique_train(data_dir)
@@ -91,7 +92,7 @@ def teacher_set(data_dir: Path, work: Path, *, seed: int = 0, default_share: flo
 
 
 def build_set(data_dir: Path, work: Path, *, seed: int = 0, variants: int = 1, extra: list[Path] = (),
-              llm_share: float = 0.1, answer_think: str = "quote") -> dict:
+              llm_share: float = 0.1, answer_think: str = DEFAULT_ANSWER_THINK) -> dict:
     from .records import read_trajectories
 
     rows, stats = teacher_set(data_dir, work, seed=seed, variants=variants, llm_share=llm_share,

@@ -49,13 +49,13 @@ def register(subparsers) -> None:
 
     d = stage("data", "build the SFT trajectories (teacher + rejection-sampled)", run_data)
     d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--variants", type=int, default=1, help="trajectories per question, each with another expert list")
+    d.add_argument("--variants", type=int, default=2, help="trajectories per question, each with another expert list (default 2)")
     d.add_argument("--from-run", action="append", default=[], metavar="RUN", help="add rejection-sampled sessions of an eval qa run")
     d.add_argument("--results-db", type=Path, default=None, help="eval qa results DB of --from-run (default: evals.db)")
     d.add_argument("--min-f1", type=float, default=0.5, help="keep sessions whose answer scored at least this F1")
     d.add_argument("--llm-share", type=float, default=0.1, help="share of teacher sessions that first ask an LLM expert (real replies)")
-    d.add_argument("--answer-think", choices=("quote", "brief"), default="quote",
-                   help="the last turn's <think>: the evidence around the answer (quote) or one fixed sentence (brief)")
+    d.add_argument("--answer-think", choices=("brief", "quote"), default="brief",
+                   help="the last turn's <think>: one fixed sentence (brief, default) or the evidence around the answer (quote)")
     s = stage("sft", "SFT warm start (LoRA) on the trajectories", run_sft)
     s.add_argument("--base", default=None, help="base model: the shipped GGUF (default) or a Hugging Face id (GPU)")
     s.add_argument("--stop-after", type=float, default=None, metavar="MIN")
@@ -250,8 +250,8 @@ def run_ship(args) -> int:
 def run_all(args) -> int:
     work = _work(args)
     if not (work / "trajectories.jsonl").is_file():
-        args.seed, args.variants, args.from_run, args.results_db, args.min_f1, args.llm_share = 0, 1, [], None, 0.5, 0.1
-        args.answer_think = "quote"
+        args.seed, args.variants, args.from_run, args.results_db, args.min_f1, args.llm_share = 0, 2, [], None, 0.5, 0.1
+        args.answer_think = "brief"
         if run_data(args):
             return 2
     if not (work / "sft" / "adapter" / "routeweave.json").is_file():

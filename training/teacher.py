@@ -4,8 +4,8 @@ functions and the REAL retriever's output inside <information>.
 HotpotQA has no decompositions: the sub-questions are the supporting titles (the entities to look
 up), those named in the question first (two at once when the question names both, as a comparison
 does), the bridge entity next. MuSiQue brings decompositions: each hop's sub-question, with the
-answers of earlier hops filled in. The last turn quotes the evidence that holds the answer (the
-<think> of at most 100 characters) and answers in a few words."""
+answers of earlier hops filled in. The last turn thinks one fixed sentence (or, with
+answer_think="quote", quotes the evidence around the answer) and answers in a few words."""
 
 from __future__ import annotations
 
@@ -84,19 +84,21 @@ def musique_plan(ex: TrainExample) -> Plan:
     return Plan(turns=turns, think=think)
 
 
-ANSWER_THINKS = ("quote", "brief")
+ANSWER_THINKS = ("brief", "quote")
+DEFAULT_ANSWER_THINK = "brief"  # measured better than "quote" (benchmarks/results/training.md, tenth session)
 BRIEF_THINK = "The evidence gives the answer."
 
 
 def build(ex: TrainExample, pool: SessionPool, search, *, prompt_version: str, variant: str = "",
-          llm=None, answer_think: str = "quote") -> Trajectory | None:
+          llm=None, answer_think: str = DEFAULT_ANSWER_THINK) -> Trajectory | None:
     """One teacher trajectory, or None when the plan needs more rounds than the pool allows, an answer
     longer than the grammar's, or the evidence never shows the answer (a trajectory that would teach
     guessing). `search(query) -> text` is the real retrieval expert's reply. With `llm(question) ->
     text` (the real LLM expert's reply) and an LLM expert in the pool, the first turn asks that expert
     the question; the answer still has to be found in the retrieved evidence. `answer_think` is what the
-    last turn thinks when the answer is a span of the evidence: "quote" (the words around it) or "brief"
-    (one fixed sentence, so the answer is read straight from the evidence)."""
+    last turn thinks when the answer is a span of the evidence: "brief" (one fixed sentence, so the answer
+    is read straight from the evidence) or "quote" (the words around it, the recipe before the tenth
+    session: the 135M router learned to quote the start of a passage and then answered from its quote)."""
     if answer_think not in ANSWER_THINKS:
         raise ValueError(f"answer_think must be one of {ANSWER_THINKS}, not {answer_think!r}")
     plan = hotpot_plan(ex) if ex.dataset == "hotpotqa" else musique_plan(ex)
