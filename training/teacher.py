@@ -132,14 +132,14 @@ def build(ex: TrainExample, pool: SessionPool, search, *, prompt_version: str, v
         status = prompt.status_line(budget_left_usd=max(0.0, pool.budget_usd - spent), rounds_left=left, must_answer=not left)
         messages.append(Message(**prompt.information_message(blocks, status=status)))
     span = next((s for e in reversed(evidence) if (s := evidence_span(answer, e))), None)
-    if span is None and answer.lower() in ("yes", "no"):
+    if span is not None and answer_think == "brief":
+        span = BRIEF_THINK
+    elif span is None and answer.lower() in ("yes", "no"):
         span = "Both facts are in the evidence; compare them."
     elif span is None and answer.lower() in ex.question.lower():
         span = _plain(f"Comparing the two: the answer is {answer}.", grammar.THINK_CHARS)
     if span is None:
         return None
-    if answer_think == "brief" and not span.startswith(("Both facts", "Comparing the two")):
-        span = BRIEF_THINK
     messages.append(Message(role="assistant", content=f"<think>{_plain(span, grammar.THINK_CHARS)}</think>\n<answer>{_plain(answer, grammar.ANSWER_CHARS)}</answer>"))
     return Trajectory(
         id=f"{ex.dataset}:{ex.id}{variant}", source=f"{ex.dataset}-teacher" + ("+llm" if asked_llm else ""), question=ex.question, answers=ex.answers,
