@@ -35,6 +35,10 @@ def _data_dir(args) -> Path:
     return args.data_dir or default_data_dir()
 
 
+# `train data`'s defaults: the recipe of the shipped adapter, also what `train all` builds
+DATA_DEFAULTS = {"seed": 0, "variants": 2, "min_f1": 0.5, "llm_share": 0.1, "answer_think": "brief"}
+
+
 def register(subparsers) -> None:
     train = subparsers.add_parser("train", help="train the router: trajectories, SFT, GRPO, export (the 'train' extra)",
                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -48,14 +52,17 @@ def register(subparsers) -> None:
         return p
 
     d = stage("data", "build the SFT trajectories (teacher + rejection-sampled)", run_data)
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--variants", type=int, default=2, help="trajectories per question, each with another expert list (default 2)")
+    d.add_argument("--seed", type=int, default=DATA_DEFAULTS["seed"])
+    d.add_argument("--variants", type=int, default=DATA_DEFAULTS["variants"],
+                   help="trajectories per question, each with another expert list (default %(default)s)")
     d.add_argument("--from-run", action="append", default=[], metavar="RUN", help="add rejection-sampled sessions of an eval qa run")
     d.add_argument("--results-db", type=Path, default=None, help="eval qa results DB of --from-run (default: evals.db)")
-    d.add_argument("--min-f1", type=float, default=0.5, help="keep sessions whose answer scored at least this F1")
-    d.add_argument("--llm-share", type=float, default=0.1, help="share of teacher sessions that first ask an LLM expert (real replies)")
-    d.add_argument("--answer-think", choices=("brief", "quote"), default="brief",
-                   help="the last turn's <think>: one fixed sentence (brief, default) or the evidence around the answer (quote)")
+    d.add_argument("--min-f1", type=float, default=DATA_DEFAULTS["min_f1"], help="keep sessions whose answer scored at least this F1")
+    d.add_argument("--llm-share", type=float, default=DATA_DEFAULTS["llm_share"],
+                   help="share of teacher sessions that first ask an LLM expert (real replies)")
+    d.add_argument("--answer-think", choices=("brief", "quote"), default=DATA_DEFAULTS["answer_think"],
+                   help="the last turn's <think>: one fixed sentence (brief) or the evidence around the answer (quote); "
+                   "default %(default)s")
     s = stage("sft", "SFT warm start (LoRA) on the trajectories", run_sft)
     s.add_argument("--base", default=None, help="base model: the shipped GGUF (default) or a Hugging Face id (GPU)")
     s.add_argument("--stop-after", type=float, default=None, metavar="MIN")
@@ -250,8 +257,7 @@ def run_ship(args) -> int:
 def run_all(args) -> int:
     work = _work(args)
     if not (work / "trajectories.jsonl").is_file():
-        args.seed, args.variants, args.from_run, args.results_db, args.min_f1, args.llm_share = 0, 2, [], None, 0.5, 0.1
-        args.answer_think = "brief"
+        vars(args).update(DATA_DEFAULTS, from_run=[], results_db=None)
         if run_data(args):
             return 2
     if not (work / "sft" / "adapter" / "routeweave.json").is_file():

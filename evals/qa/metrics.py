@@ -166,7 +166,7 @@ class Summary(_Frozen):
                 value = _field(row, key)
                 if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
                     raise ValueError(f"row {i}: {key} must be a number or None, got {value!r}")
-                item[key] = float(value or 0.0) if key != "seen" else None if value is None else float(value)
+                item[key] = None if value is None and key == "seen" else float(value or 0.0)
             clean.append(item)
         names = sorted({r["dataset"] for r in clean})
         return cls(
