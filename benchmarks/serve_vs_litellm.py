@@ -6,8 +6,9 @@ One stub OpenAI-compatible backend (benchmarks/stub_backend.py: fixed short repl
 serves LiteLLM's proxy (`litellm --config ... --num_workers 1`, one model on the stub) and `routeweave
 serve` (the stub as router and as the only expert). The same aiohttp client drives both:
 
-- single_call: one request = one model call (`routeweave-direct` vs the proxy's model), at c=1 (latency)
-  and c=`--concurrency` (throughput); rounds alternate which server goes first.
+- single_call: one request = one model call (`routeweave-direct` vs the proxy's model), at c=`--concurrency`
+  (throughput; rounds alternate which server goes first) and at c=1 (latency: 4 x `--rounds` short blocks
+  per server, taking turns; the ratio is the median of the paired blocks' ratios).
 - stream: the same with `stream: true`; time to the first content token.
 - r1_session: a Router-R1 session over HTTP (router twice, expert once), in the default durable mode and
   in every opt-in faster mode; beside it the same three calls made by LiteLLM's Router in a bare process
@@ -28,6 +29,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -36,11 +38,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_load import Child, drive, median_of, python  # noqa: E402
+from bench_load import Child, drive, median_of, pct, python  # noqa: E402
+from client_floor import QUESTION, floor_in_child  # noqa: E402
 
 ENV = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False", "GRADIO_ANALYTICS_ENABLED": "False",
        "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY": "true", "LITELLM_LOG": "ERROR"}
-QUESTION = [{"role": "user", "content": "When was the Eiffel Tower built?"}]
 MODES = {"durable": [], "exit": ["--durability", "exit"]}  # the default (sync), then the opt-in faster mode
 
 
@@ -78,55 +80,6 @@ def proxy(workdir: Path, api_base: str) -> Child:
     return child
 
 
-# -- the LiteLLM client floor, in a bare child process -----------------------------------------------------
-
-
-def client_floor(api_base: str, kind: str, sessions: int, concurrency: int) -> dict:
-    """CPU of a bare process making a Router-R1 session's three calls (router, expert, router) per session
-    through LiteLLM's Router (routeweave's settings) or the bare openai client, `concurrency` at a time."""
-    import routeweave.agents.llm  # noqa: F401  (LiteLLM's environment)
-    import litellm
-
-    messages = [{"role": "system", "content": "x" * 1200}, *QUESTION]
-    if kind == "litellm":
-        router = litellm.Router(model_list=[{"model_name": "m", "litellm_params": {"model": "openai/expert", "api_base": api_base,
-                                "api_key": "sk-none", "timeout": 60}}], num_retries=2, allowed_fails=3, cooldown_time=30)
-        call = lambda: router.acompletion(model="m", messages=messages, max_tokens=32)  # noqa: E731
-    else:
-        from openai import AsyncOpenAI
-        client = AsyncOpenAI(base_url=api_base, api_key="sk-none")
-        call = lambda: client.chat.completions.create(model="expert", messages=messages, max_tokens=32)  # noqa: E731
-
-    async def run() -> dict:
-        for _ in range(20):
-            await call()
-        done = 0
-
-        async def worker() -> None:
-            nonlocal done
-            while done < sessions:
-                done += 1
-                for _ in range(3):
-                    await call()
-
-        cpu0, started = time.process_time(), time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return {"sessions_per_s": sessions / (time.perf_counter() - started),
-                "cpu_ms_per_session": (time.process_time() - cpu0) / sessions * 1000}
-
-    return asyncio.run(run())
-
-
-def floor_in_child(api_base: str, kind: str, sessions: int, concurrency: int) -> dict:
-    import subprocess
-
-    out = subprocess.run([python(), __file__, "--floor", kind, api_base, str(sessions), str(concurrency)],
-                         capture_output=True, text=True, env={**os.environ, **ENV}, timeout=600)
-    if out.returncode:
-        raise RuntimeError(out.stderr[-2000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 # -- the run ------------------------------------------------------------------------------------------------
 
 
@@ -140,9 +93,39 @@ def rounds_of(rounds: int, servers: dict, phase) -> dict:
     return {name: median_of(rs) for name, rs in runs.items()}
 
 
+def latency_blocks(blocks: int, targets: dict, n: int, log=print) -> dict:
+    """Latency at concurrency 1, in `blocks` short blocks of `n` requests per server, the servers taking turns
+    (A B B A A B ...), so that a drift of the machine's speed (seconds to minutes, on a shared machine) hits
+    both alike. Per server: the median of the block p50s, p99 over all requests, the CPU per request; and the
+    ratio routeweave / proxy as the median of the paired blocks' ratios (block i of one against block i of
+    the other, run back to back)."""
+    names = list(targets)
+    p50s: dict[str, list[float]] = {name: [] for name in names}
+    pooled: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    for b in range(blocks):
+        for name in (names if b % 2 == 0 else names[::-1]):
+            child, url, body = targets[name]
+            phase = asyncio.run(drive(url, body, count=n, concurrency=1, cpu_pid=child.pid))
+            got = phase.summary()
+            p50s[name].append(got["p50_ms"])
+            pooled[name].extend(phase.latencies)
+            cpu[name].append(got["cpu_ms_per_request"])
+    ratios = [a / b for a, b in zip(p50s["routeweave"], p50s["litellm"])]
+    out: dict = {name: {"p50_ms": statistics.median(p50s[name]), "p99_ms": pct(pooled[name], 99) * 1000,
+                        "c1_cpu_ms_per_request": statistics.median(cpu[name]), "c1_block_p50_ms": p50s[name]}
+                 for name in names}
+    out["ratio_p50"] = statistics.median(ratios)
+    out["ratio_p50_blocks"] = ratios
+    log(f"c=1 latency, {blocks} blocks of {n}: p50 " + ", ".join(f"{k} {out[k]['p50_ms']:.2f} ms" for k in names)
+        + f"; paired ratio {out['ratio_p50']:.2f} (blocks {min(ratios):.2f}-{max(ratios):.2f})")
+    return out
+
+
 def run(*, quick: bool, delay: float, rounds: int, concurrency: int, log=print) -> dict:
-    n1, nc, nr = (60, 300, 120) if quick else (120, 500, 180)
+    n1, nc, nr = (60, 300, 120) if quick else (200, 500, 180)
     rounds = 1 if quick else rounds
+    blocks = 2 if quick else 4 * rounds
     report: dict = {"delay_s": delay, "concurrency": concurrency, "rounds": rounds, "quick": quick,
                     "machine": f"{os.cpu_count()} cores, Python {platform.python_version()}, load average "
                                f"{os.getloadavg()[0]:.1f} at start"}
@@ -168,18 +151,18 @@ def run(*, quick: bool, delay: float, rounds: int, concurrency: int, log=print) 
 
                 def single(name, target):
                     child, url, body = target
-                    one = asyncio.run(drive(url, body, count=n1, concurrency=1, cpu_pid=child.pid)).summary()
                     many = asyncio.run(drive(url, body, count=nc, concurrency=concurrency, cpu_pid=child.pid)).summary()
-                    log(f"single_call {name}: c=1 p50 {one['p50_ms']:.2f} ms, c={concurrency} {many['rps']:.0f} rps, "
-                        f"{many['cpu_ms_per_request']:.2f} ms CPU/request")
-                    return {"rps": many["rps"], "p50_ms": one["p50_ms"], "p99_ms": one["p99_ms"],
-                            "loaded_p50_ms": many["p50_ms"], "loaded_p99_ms": many["p99_ms"],
-                            "cpu_ms_per_request": many["cpu_ms_per_request"], "c1_cpu_ms_per_request": one["cpu_ms_per_request"],
-                            "errors": one["errors"] + many["errors"]}
+                    log(f"single_call {name}: c={concurrency} {many['rps']:.0f} rps, {many['cpu_ms_per_request']:.2f} ms CPU/request")
+                    return {"rps": many["rps"], "loaded_p50_ms": many["p50_ms"], "loaded_p99_ms": many["p99_ms"],
+                            "cpu_ms_per_request": many["cpu_ms_per_request"], "errors": many["errors"]}
 
                 single_call = rounds_of(rounds, targets, single)
+                latency = latency_blocks(blocks, targets, n1, log)
+                for name in targets:
+                    single_call[name].update(latency[name])
                 single_call["ratio_rps"] = single_call["routeweave"]["rps"] / single_call["litellm"]["rps"]
-                single_call["ratio_p50"] = single_call["routeweave"]["p50_ms"] / single_call["litellm"]["p50_ms"]
+                single_call["ratio_p50"] = latency["ratio_p50"]
+                single_call["ratio_p50_blocks"] = latency["ratio_p50_blocks"]
                 single_call["ratio_cpu"] = (single_call["routeweave"]["cpu_ms_per_request"]
                                             / single_call["litellm"]["cpu_ms_per_request"])
                 report["single_call"] = single_call
@@ -274,12 +257,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--out-json", type=Path)
     parser.add_argument("--out-md", type=Path)
-    parser.add_argument("--floor", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.floor:
-        kind, api_base, sessions, concurrency = args.floor
-        print(json.dumps(client_floor(api_base, kind, int(sessions), int(concurrency))))
-        return
     started = time.monotonic()
     report = run(quick=args.quick, delay=args.delay, rounds=args.rounds, concurrency=args.concurrency,
                  log=lambda m: print(m, file=sys.stderr, flush=True))
