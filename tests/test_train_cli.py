@@ -75,3 +75,20 @@ def test_a_missing_extra_is_named_but_a_broken_import_of_ours_is_not_hidden(caps
     assert "peft is missing: install the 'train' extra" in capsys.readouterr().err
     with pytest.raises(ImportError, match="routeweave.agents.pool"):
         _guard(broken_ours)(None)
+
+
+def test_answer_think_choices_are_the_teachers():
+    """The CLI keeps its own copy (it must not import the teacher, and with it LangGraph, to print --help):
+    its choices and default must be the teacher's."""
+    import argparse
+
+    from routeweave.training import cli, teacher
+
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers())
+    args = parser.parse_args(["train", "data"])
+    train = parser._subparsers._group_actions[0].choices["train"]
+    data = train._subparsers._group_actions[0].choices["data"]
+    action = next(a for a in data._actions if a.dest == "answer_think")
+    assert tuple(action.choices) == teacher.ANSWER_THINKS
+    assert args.answer_think == teacher.DEFAULT_ANSWER_THINK
