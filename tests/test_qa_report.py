@@ -42,6 +42,9 @@ def test_markdown_has_our_runs_beside_router_r1_table_1(store):
     assert "## HotpotQA" in md and "paper Table 4: Router-R1-Qwen alpha=0.0 | 500 | 0.352" in md
     assert "| r1-high | 3 | 0.667 |" in md  # overall
     assert "| r1-high | router-r1 budget=$0.005 | NQ, HotpotQA | ? | 3/4 | 1 |" in md  # done/planned, errors
+    tables = [block.splitlines() for block in md.split("\n\n") if block.startswith("|")]
+    for rows in tables:  # every row of a table as wide as its header, the paper's rows included
+        assert {row.count("|") for row in rows} == {rows[0].count("|")}, rows
 
 
 def test_json_round_trips_the_summaries(store):

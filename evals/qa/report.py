@@ -40,6 +40,12 @@ RUN_HEAD = ["| run | n | EM | F1 | $ total | $/q | units/q | calls/q | rounds/q 
             "| EM if seen |", "|---|" + "---:|" * 12]
 
 
+def _padded_row(*cells: str) -> str:
+    """A row of RUN_HEAD's table from its first cells, the rest shown as unknown (–)."""
+    width = RUN_HEAD[0].count("|") - 1
+    return "| " + " | ".join([*cells, *["–"] * (width - len(cells))]) + " |"
+
+
 def _run_row(run: str, s: Stats) -> str:
     return (f"| {run} | {s.count} | {_f(s.em)} | {_f(s.f1)} | {_money(s.cost_usd_total)} | {_money(s.cost_usd_mean)} "
             f"| {s.cost_units_mean:.1f} | {s.expert_calls_mean:.2f} | {s.rounds_mean:.2f} | {s.latency_s_mean:.2f} "
@@ -139,10 +145,10 @@ def to_markdown(report: dict[str, Any], *, title: str | None = "QA evaluation") 
             lines.append(_run_row(r["run"], s))
         for n, row in PAPER_TABLE1.items():
             if d in row and not n.startswith(("RouterDC", "GraphRouter")):
-                lines.append(f"| paper Table 1: {n} | 500 | {_f(row[d])} |" + " – |" * 10)
+                lines.append(_padded_row(f"paper Table 1: {n}", "500", _f(row[d])))
         t4 = [(n, row[d]) for n, row in PAPER_TABLE4.items() if d in row]
         for n, (em, units) in t4:
-            lines.append(f"| paper Table 4: {n} | 500 | {_f(em)} | – | – | – | {units:.1f} |" + " – |" * 6)
+            lines.append(_padded_row(f"paper Table 4: {n}", "500", _f(em), "–", "–", "–", f"{units:.1f}"))
     # Overall.
     lines += ["", "## Overall (all questions of each run)", "", *RUN_HEAD]
     for r in runs:
