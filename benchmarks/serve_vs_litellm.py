@@ -103,6 +103,7 @@ def latency_blocks(blocks: int, targets: dict, n: int, log=print) -> dict:
     p50s: dict[str, list[float]] = {name: [] for name in names}
     pooled: dict[str, list[float]] = {name: [] for name in names}
     cpu: dict[str, list[float]] = {name: [] for name in names}
+    errors = dict.fromkeys(names, 0)
     for b in range(blocks):
         for name in (names if b % 2 == 0 else names[::-1]):
             child, url, body = targets[name]
@@ -111,9 +112,11 @@ def latency_blocks(blocks: int, targets: dict, n: int, log=print) -> dict:
             p50s[name].append(got["p50_ms"])
             pooled[name].extend(phase.latencies)
             cpu[name].append(got["cpu_ms_per_request"])
+            errors[name] += got["errors"]
     ratios = [a / b for a, b in zip(p50s["routeweave"], p50s["litellm"])]
     out: dict = {name: {"p50_ms": statistics.median(p50s[name]), "p99_ms": pct(pooled[name], 99) * 1000,
-                        "c1_cpu_ms_per_request": statistics.median(cpu[name]), "c1_block_p50_ms": p50s[name]}
+                        "c1_cpu_ms_per_request": statistics.median(cpu[name]), "c1_block_p50_ms": p50s[name],
+                        "c1_errors": errors[name]}
                  for name in names}
     out["ratio_p50"] = statistics.median(ratios)
     out["ratio_p50_blocks"] = ratios
@@ -159,7 +162,8 @@ def run(*, quick: bool, delay: float, rounds: int, concurrency: int, log=print) 
                 single_call = rounds_of(rounds, targets, single)
                 latency = latency_blocks(blocks, targets, n1, log)
                 for name in targets:
-                    single_call[name].update(latency[name])
+                    c1_errors = latency[name].pop("c1_errors")
+                    single_call[name].update(latency[name], errors=single_call[name]["errors"] + c1_errors)
                 single_call["ratio_rps"] = single_call["routeweave"]["rps"] / single_call["litellm"]["rps"]
                 single_call["ratio_p50"] = latency["ratio_p50"]
                 single_call["ratio_p50_blocks"] = latency["ratio_p50_blocks"]
