@@ -92,3 +92,10 @@ def test_answer_think_choices_are_the_teachers():
     action = next(a for a in data._actions if a.dest == "answer_think")
     assert tuple(action.choices) == teacher.ANSWER_THINKS
     assert args.answer_think == teacher.DEFAULT_ANSWER_THINK
+
+
+def test_made_up_names_share_out_of_range_is_refused(routeweave_cmd, tmp_path):
+    out = train(routeweave_cmd, "data", "--work", tmp_path, "--made-up-names", "1.5")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "'1.5' is not a share: give a number from 0 to 1" in out.stderr
+    assert not (tmp_path / "trajectories.jsonl").exists()

@@ -14,7 +14,7 @@ from routeweave.evals.qa.datasets import load_dataset
 from routeweave.training import teacher
 from routeweave.training._graph import grammar, prompt, protocol, prompt_version
 from routeweave.training.base import TrainingError
-from routeweave.training.expert_lists import embedded_default, varied
+from routeweave.training.expert_lists import RETRIEVAL_NAMES, embedded_default, varied
 from routeweave.training.records import read_trajectories, write_jsonl
 from routeweave.training.sources import hotpotqa_train, musique_train
 
@@ -95,6 +95,16 @@ def test_varied_pools_change_names_and_order():
     rng = random.Random(1)
     lists = {tuple(e.name for e in varied(rng).experts) for _ in range(30)}
     assert len(lists) > 10
+
+
+def test_varied_pools_name_retrievers_beyond_any_fixed_list():
+    """`--made-up-names 0.5`: half the pools use made-up names, so the router must find the retriever by what
+    the list says of it, not by a name it memorised. The default (0) keeps the shipped recipe's names."""
+    rng = random.Random(2)
+    pools = [varied(rng, made_up_share=0.5) for _ in range(400)]
+    names = {p.retrieval for p in pools}
+    assert len(names - set(RETRIEVAL_NAMES)) > 100
+    assert {p.retrieval for p in (varied(rng) for _ in range(200))} <= set(RETRIEVAL_NAMES)  # the default: none
 
 
 def test_musique_decompositions_fill_in_earlier_answers():

@@ -62,8 +62,8 @@ def llm_expert(cache_dir: Path):
 
 
 def teacher_set(data_dir: Path, work: Path, *, seed: int = 0, default_share: float = 0.4, variants: int = 1,
-                cache_dir: Path | None = None, llm_share: float = 0.1,
-                answer_think: str = DEFAULT_ANSWER_THINK) -> tuple[list[Trajectory], dict]:
+                cache_dir: Path | None = None, llm_share: float = 0.1, answer_think: str = DEFAULT_ANSWER_THINK,
+                made_up_names: float = 0.0) -> tuple[list[Trajectory], dict]:
     cache_dir = cache_dir or work / "cache"
     version = prompt_version()
     hotpot, musique = hotpotqa_train(data_dir), musique_train(data_dir)
@@ -79,7 +79,7 @@ def teacher_set(data_dir: Path, work: Path, *, seed: int = 0, default_share: flo
         for ex in hotpot + musique:
             for v in range(variants):
                 use_llm = rng.random() < llm_share
-                pool = choose_pool(rng, default_share, len(ex.hops) + use_llm, need_llm=use_llm)
+                pool = choose_pool(rng, default_share, len(ex.hops) + use_llm, need_llm=use_llm, made_up_share=made_up_names)
                 t = build(ex, pool, searches[ex.dataset], prompt_version=version,
                           variant=f"#{v}" if variants > 1 else "", llm=ask if use_llm else None, answer_think=answer_think)
                 stats[f"{ex.dataset}:{'kept' if t else 'dropped'}"] += 1
@@ -92,11 +92,11 @@ def teacher_set(data_dir: Path, work: Path, *, seed: int = 0, default_share: flo
 
 
 def build_set(data_dir: Path, work: Path, *, seed: int = 0, variants: int = 1, extra: list[Path] = (),
-              llm_share: float = 0.1, answer_think: str = DEFAULT_ANSWER_THINK) -> dict:
+              llm_share: float = 0.1, answer_think: str = DEFAULT_ANSWER_THINK, made_up_names: float = 0.0) -> dict:
     from .records import read_trajectories
 
     rows, stats = teacher_set(data_dir, work, seed=seed, variants=variants, llm_share=llm_share,
-                              answer_think=answer_think)
+                              answer_think=answer_think, made_up_names=made_up_names)
     for path in extra:
         more = read_trajectories(path)
         rows += more
@@ -105,4 +105,5 @@ def build_set(data_dir: Path, work: Path, *, seed: int = 0, variants: int = 1, e
     stats["total"] = n
     stats["prompt_version"] = prompt_version()
     stats["answer_think"] = answer_think
+    stats["made_up_names"] = made_up_names
     return stats

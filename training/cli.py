@@ -36,7 +36,17 @@ def _data_dir(args) -> Path:
 
 
 # `train data`'s defaults: the recipe of the shipped adapter, also what `train all` builds
-DATA_DEFAULTS = {"seed": 0, "variants": 2, "min_f1": 0.5, "llm_share": 0.1, "answer_think": "brief"}
+DATA_DEFAULTS = {"seed": 0, "variants": 2, "min_f1": 0.5, "llm_share": 0.1, "answer_think": "brief", "made_up_names": 0.0}
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share: give a number from 0 to 1, e.g. 0.5")
+    return value
 
 
 def register(subparsers) -> None:
@@ -63,6 +73,9 @@ def register(subparsers) -> None:
     d.add_argument("--answer-think", choices=("brief", "quote"), default=DATA_DEFAULTS["answer_think"],
                    help="the last turn's <think>: one fixed sentence (brief) or the evidence around the answer (quote); "
                    "default %(default)s")
+    d.add_argument("--made-up-names", type=_share, default=DATA_DEFAULTS["made_up_names"], metavar="SHARE",
+                   help="share of the varied expert lists named with made-up words, so the router must find the "
+                   "retriever by its description (default %(default)s: the shipped recipe)")
     s = stage("sft", "SFT warm start (LoRA) on the trajectories", run_sft)
     s.add_argument("--base", default=None, help="base model: the shipped GGUF (default) or a Hugging Face id (GPU)")
     s.add_argument("--stop-after", type=float, default=None, metavar="MIN")
@@ -139,7 +152,7 @@ def run_data(args) -> int:
         extra.append(work / f"rejection-{run}.jsonl")
         write_jsonl(extra[-1], rows)
     stats = build_set(_data_dir(args), work, seed=args.seed, variants=args.variants, extra=extra, llm_share=args.llm_share,
-                      answer_think=args.answer_think)
+                      answer_think=args.answer_think, made_up_names=args.made_up_names)
     print(json.dumps(stats))
     return 0
 

@@ -25,6 +25,21 @@ LLM_DESCRIPTIONS = [
     "A mid-sized model; decent at facts.",
 ]
 
+# `train data --made-up-names SHARE`: that share of the varied pools name their experts with made-up words
+# instead, so that no fixed set of names can be memorised and the router has to find the retriever by its
+# description and price, as in a pool it was not trained on (eleventh session: it then calls a renamed
+# retriever, which the shipped router never does; benchmarks/results/training.md). A made-up word
+# alternates consonant onsets and vowels, so it is never a name of the renamed test pool
+# (benchmarks/pools/embedded-renamed.toml: "Archive", "Assistant").
+_ONSETS = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "tr", "st", "kl"]
+_VOWELS = ["a", "e", "i", "o", "u", "ai", "eo"]
+
+
+def made_up_name(rng: random.Random) -> str:
+    """A pronounceable nonsense word of 2-3 syllables, sometimes with a version suffix ("Torami", "Klevo-3")."""
+    word = "".join(rng.choice(_ONSETS) + rng.choice(_VOWELS) for _ in range(rng.randint(2, 3))).capitalize()
+    return f"{word}-{rng.randint(1, 9)}" if rng.random() < 0.25 else word
+
 
 @dataclass(frozen=True)
 class SessionPool:
@@ -49,13 +64,23 @@ def embedded_default(max_rounds: int = 3) -> SessionPool:
     )
 
 
-def varied(rng: random.Random, *, min_rounds: int = 2, min_llms: int = 0) -> SessionPool:
-    """A random pool: one retrieval expert and 0-3 LLM experts, shuffled."""
-    rname = rng.choice(RETRIEVAL_NAMES)
+def varied(rng: random.Random, *, min_rounds: int = 2, min_llms: int = 0, made_up_share: float = 0.0) -> SessionPool:
+    """A random pool: one retrieval expert and 0-3 LLM experts, shuffled; named from the lists above, or
+    (`made_up_share` of the pools) with made-up words. With a share of 0 no random number is drawn for it,
+    so the pools are those of the recipe before the option existed."""
+    made_up = made_up_share > 0 and rng.random() < made_up_share
+    rname = made_up_name(rng) if made_up else rng.choice(RETRIEVAL_NAMES)
     kinds = expert_kinds()
     experts = [kinds["retrieval"].settings(name=rname, kind="retrieval", corpus="builtin:hotpotqa",
                                            description=rng.choice(RETRIEVAL_DESCRIPTIONS))]
-    llms = rng.sample([n for n in LLM_NAMES if n != rname], rng.randint(min_llms, 3))
+    count = rng.randint(min_llms, 3)
+    if made_up:
+        llms: list[str] = []
+        while len(llms) < count:
+            if (name := made_up_name(rng)) not in (rname, *llms):
+                llms.append(name)
+    else:
+        llms = rng.sample([n for n in LLM_NAMES if n != rname], count)
     for name in llms:
         price = rng.choice([0.05, 0.2, 0.6, 1.0, 3.0, 15.0])
         experts.append(kinds["llm"].settings(name=name, model="openai/x", description=rng.choice(LLM_DESCRIPTIONS),

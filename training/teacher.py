@@ -155,9 +155,9 @@ def retrieval_search(retriever, top_k: int):
     return search
 
 
-def choose_pool(rng: random.Random, default_share: float, hops: int, *, need_llm: bool = False):
+def choose_pool(rng: random.Random, default_share: float, hops: int, *, need_llm: bool = False, made_up_share: float = 0.0):
     from .expert_lists import embedded_default, varied
 
     if rng.random() < default_share:
         return embedded_default(max_rounds=hops)
-    return varied(rng, min_rounds=hops, min_llms=int(need_llm))
+    return varied(rng, min_rounds=hops, min_llms=int(need_llm), made_up_share=made_up_share)
