@@ -39,10 +39,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from bench_load import Child, drive, median_of, pct, python  # noqa: E402
-from client_floor import QUESTION, floor_in_child  # noqa: E402
+from client_floor import ENV as LITELLM_ENV, QUESTION, floor_in_child  # noqa: E402
 
-ENV = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False", "GRADIO_ANALYTICS_ENABLED": "False",
-       "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY": "true", "LITELLM_LOG": "ERROR"}
+ENV = {**LITELLM_ENV, "GRADIO_ANALYTICS_ENABLED": "False", "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY": "true"}
 MODES = {"durable": [], "exit": ["--durability", "exit"]}  # the default (sync), then the opt-in faster mode
 
 

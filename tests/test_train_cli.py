@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+
 
 from support.train import SHARED, require_shared
 
@@ -94,8 +96,9 @@ def test_answer_think_choices_are_the_teachers():
     assert args.answer_think == teacher.DEFAULT_ANSWER_THINK
 
 
-def test_made_up_names_share_out_of_range_is_refused(routeweave_cmd, tmp_path):
-    out = train(routeweave_cmd, "data", "--work", tmp_path, "--made-up-names", "1.5")
+@pytest.mark.parametrize("option", ["--made-up-names", "--llm-share", "--min-f1"])
+def test_a_share_out_of_range_is_refused(routeweave_cmd, tmp_path, option):
+    out = train(routeweave_cmd, "data", "--work", tmp_path, option, "1.5")
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert "'1.5' is not a share: give a number from 0 to 1" in out.stderr
+    assert f"argument {option}: '1.5' is not a number from 0 to 1" in out.stderr
     assert not (tmp_path / "trajectories.jsonl").exists()

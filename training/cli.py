@@ -45,7 +45,7 @@ def _share(text: str) -> float:
     except ValueError:
         value = -1.0
     if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a share: give a number from 0 to 1, e.g. 0.5")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0 to 1 (e.g. 0.5)")
     return value
 
 
@@ -67,8 +67,8 @@ def register(subparsers) -> None:
                    help="trajectories per question, each with another expert list (default %(default)s)")
     d.add_argument("--from-run", action="append", default=[], metavar="RUN", help="add rejection-sampled sessions of an eval qa run")
     d.add_argument("--results-db", type=Path, default=None, help="eval qa results DB of --from-run (default: evals.db)")
-    d.add_argument("--min-f1", type=float, default=DATA_DEFAULTS["min_f1"], help="keep sessions whose answer scored at least this F1")
-    d.add_argument("--llm-share", type=float, default=DATA_DEFAULTS["llm_share"],
+    d.add_argument("--min-f1", type=_share, default=DATA_DEFAULTS["min_f1"], help="keep sessions whose answer scored at least this F1")
+    d.add_argument("--llm-share", type=_share, default=DATA_DEFAULTS["llm_share"],
                    help="share of teacher sessions that first ask an LLM expert (real replies)")
     d.add_argument("--answer-think", choices=("brief", "quote"), default=DATA_DEFAULTS["answer_think"],
                    help="the last turn's <think>: one fixed sentence (brief) or the evidence around the answer (quote); "
