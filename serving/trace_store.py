@@ -6,7 +6,6 @@ duplicates it. Thread-safe: one connection guarded by a lock."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import sqlite_utils
 
 from ..graphs import Step
+from .sqlite_db import ensure_table, open_db
 
 SESSIONS = "rw_sessions"
 STEPS = "rw_steps"
@@ -45,17 +45,9 @@ class TraceStore:
     @property
     def db(self) -> sqlite_utils.Database:
         if self._db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-            db = sqlite_utils.Database(conn)
-            db.enable_wal()
-            db.execute("PRAGMA synchronous=NORMAL")  # in WAL mode: durable on crash, no fsync per step
-            for table, columns, pk in ((SESSIONS, SESSION_COLUMNS, "session_id"), (STEPS, STEP_COLUMNS, ("session_id", "idx"))):
-                db[table].create(columns, pk=pk, if_not_exists=True)
-                have = db[table].columns_dict
-                for name, kind in columns.items():  # databases written by an older routeweave gain new columns
-                    if name not in have:
-                        db[table].add_column(name, kind)
+            db = open_db(self.path)
+            ensure_table(db, SESSIONS, SESSION_COLUMNS, "session_id")
+            ensure_table(db, STEPS, STEP_COLUMNS, ("session_id", "idx"))
             self._db = db
         return self._db
 

@@ -14,16 +14,15 @@ in the last instant, which is fine for a benchmark)."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
 
 from routeweave.serving import default_db_path
+from routeweave.serving.sqlite_db import ensure_table, open_db
 
 RUNS = "qa_runs"
 RESULTS = "qa_results"
@@ -50,23 +49,12 @@ def default_results_path() -> Path:
 class ResultStore:
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path else default_results_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-        self.db = sqlite_utils.Database(conn)
-        self.db.enable_wal()
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db[RUNS].create(
-            {"run": str, "config": str, "created": float, "updated": float, "total": int},
-            pk="run", if_not_exists=True,
-        )
-        self.db[RESULTS].create(RESULT_COLUMNS, pk=("run", "dataset", "example_id"), if_not_exists=True)
-        have = self.db[RESULTS].columns_dict
-        for name, kind in RESULT_COLUMNS.items():  # a results file of an older routeweave gains the new columns
-            if name not in have:
-                self.db[RESULTS].add_column(name, kind)
-        self.db[INFLIGHT].create({"run": str, "dataset": str, "example_id": str, "session_id": str, "started": float},
-                                 pk=("run", "dataset", "example_id"), if_not_exists=True)
+        self.db = open_db(self.path)
+        ensure_table(self.db, RUNS, {"run": str, "config": str, "created": float, "updated": float, "total": int}, "run")
+        ensure_table(self.db, RESULTS, RESULT_COLUMNS, ("run", "dataset", "example_id"))
+        ensure_table(self.db, INFLIGHT, {"run": str, "dataset": str, "example_id": str, "session_id": str, "started": float},
+                     ("run", "dataset", "example_id"))
 
     # -- runs -----------------------------------------------------------------------------------
 

@@ -1,0 +1,29 @@
+"""SQLite files the service and the evals write: one way to open them and to bring an older file's tables up to date.
+
+WAL mode with synchronous=NORMAL: a committed row survives the process being killed, without an fsync per
+write (a power cut in the last instant may lose the last commits)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import sqlite_utils
+
+
+def open_db(path: Path) -> sqlite_utils.Database:
+    """A thread-shareable connection (the caller serialises writes) in WAL mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite_utils.Database(sqlite3.connect(path, check_same_thread=False, timeout=30))
+    db.enable_wal()
+    db.execute("PRAGMA synchronous=NORMAL")
+    return db
+
+
+def ensure_table(db: sqlite_utils.Database, table: str, columns: dict[str, type], pk: str | tuple[str, ...]) -> None:
+    """Create ``table`` if it is missing; a file written by an older routeweave gains the columns added since."""
+    db[table].create(columns, pk=pk, if_not_exists=True)
+    have = db[table].columns_dict
+    for name, kind in columns.items():
+        if name not in have:
+            db[table].add_column(name, kind)
