@@ -80,8 +80,8 @@ def test_a_missing_extra_is_named_but_a_broken_import_of_ours_is_not_hidden(caps
 
 
 def test_answer_think_choices_are_the_teachers():
-    """The CLI keeps its own copy (it must not import the teacher, and with it LangGraph, to print --help):
-    its choices and default must be the teacher's."""
+    """The CLI must not import the teacher (and with it LangGraph) to print --help: its choices and default
+    must still be the ones the teacher accepts."""
     import argparse
 
     from routeweave.training import cli, teacher
@@ -94,6 +94,33 @@ def test_answer_think_choices_are_the_teachers():
     action = next(a for a in data._actions if a.dest == "answer_think")
     assert tuple(action.choices) == teacher.ANSWER_THINKS
     assert args.answer_think == teacher.DEFAULT_ANSWER_THINK
+
+
+def test_train_data_defaults_are_the_shipped_recipe():
+    """`train data` with no options, and `train all`, build the shipped adapter's recipe (DataSettings' defaults,
+    docs/training.md): made-up names on half the varied lists, brief answer thinks, two variants."""
+    import argparse
+
+    from routeweave.training import cli
+    from routeweave.training.data_settings import DataSettings
+
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers())
+    args = parser.parse_args(["train", "data"])
+    assert {k: getattr(args, k) for k in DataSettings.model_fields if hasattr(args, k)} == {
+        k: v for k, v in DataSettings().model_dump().items() if k != "default_share"}
+    assert (DataSettings().made_up_names, DataSettings().answer_think, DataSettings().variants) == (0.5, "brief", 2)
+
+
+def test_train_data_settings_refuse_unknown_keys_and_bad_values():
+    from pydantic import ValidationError
+
+    from routeweave.training.data_settings import DataSettings
+
+    with pytest.raises(ValidationError, match="made_up_nmes"):
+        DataSettings(made_up_nmes=0.5)
+    with pytest.raises(ValidationError, match="variants"):
+        DataSettings(variants=0)
 
 
 @pytest.mark.parametrize("option", ["--made-up-names", "--llm-share", "--min-f1"])

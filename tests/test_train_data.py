@@ -98,8 +98,9 @@ def test_varied_pools_change_names_and_order():
 
 
 def test_varied_pools_name_retrievers_beyond_any_fixed_list():
-    """`--made-up-names 0.5`: half the pools use made-up names, so the router must find the retriever by what
-    the list says of it, not by a name it memorised. The default (0) keeps the shipped recipe's names."""
+    """`--made-up-names 0.5` (the recipe's default): half the pools use made-up names, so the router must find
+    the retriever by what the list says of it, not by a name it memorised. A share of 0 keeps the fixed names
+    (the tenth session's recipe)."""
     rng = random.Random(2)
     pools = [varied(rng, made_up_share=0.5) for _ in range(400)]
     names = {p.retrieval for p in pools}

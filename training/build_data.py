@@ -19,7 +19,8 @@ from pathlib import Path
 from ._graph import open_retriever, prompt_version, read_corpus, resolve_corpus
 from .records import Trajectory, write_jsonl
 from .sources import hotpotqa_train, musique_corpus_rows, musique_train
-from .teacher import DEFAULT_ANSWER_THINK, build, choose_pool, retrieval_search
+from .data_settings import DataSettings
+from .teacher import build, choose_pool, retrieval_search
 
 TOP_K = 2  # the embedded pool's Wiki top_k
 
@@ -61,9 +62,8 @@ def llm_expert(cache_dir: Path):
     return ask, close
 
 
-def teacher_set(data_dir: Path, work: Path, *, seed: int = 0, default_share: float = 0.4, variants: int = 1,
-                cache_dir: Path | None = None, llm_share: float = 0.1, answer_think: str = DEFAULT_ANSWER_THINK,
-                made_up_names: float = 0.0) -> tuple[list[Trajectory], dict]:
+def teacher_set(data_dir: Path, work: Path, settings: DataSettings, *, cache_dir: Path | None = None
+                ) -> tuple[list[Trajectory], dict]:
     cache_dir = cache_dir or work / "cache"
     version = prompt_version()
     hotpot, musique = hotpotqa_train(data_dir), musique_train(data_dir)
@@ -72,16 +72,18 @@ def teacher_set(data_dir: Path, work: Path, *, seed: int = 0, default_share: flo
         "hotpotqa": retrieval_search(open_retriever("builtin:hotpotqa", cache_dir), TOP_K),
         "musique": retrieval_search(open_retriever(str(corpus), cache_dir), TOP_K),
     }
-    rng = random.Random(seed)
+    s = settings
+    rng = random.Random(s.seed)
     out, stats = [], Counter()
-    ask, close = llm_expert(cache_dir) if llm_share > 0 else (None, lambda: None)
+    ask, close = llm_expert(cache_dir) if s.llm_share > 0 else (None, lambda: None)
     try:
         for ex in hotpot + musique:
-            for v in range(variants):
-                use_llm = rng.random() < llm_share
-                pool = choose_pool(rng, default_share, len(ex.hops) + use_llm, need_llm=use_llm, made_up_share=made_up_names)
+            for v in range(s.variants):
+                use_llm = rng.random() < s.llm_share
+                pool = choose_pool(rng, s.default_share, len(ex.hops) + use_llm, need_llm=use_llm,
+                                   made_up_share=s.made_up_names)
                 t = build(ex, pool, searches[ex.dataset], prompt_version=version,
-                          variant=f"#{v}" if variants > 1 else "", llm=ask if use_llm else None, answer_think=answer_think)
+                          variant=f"#{v}" if s.variants > 1 else "", llm=ask if use_llm else None, answer_think=s.answer_think)
                 stats[f"{ex.dataset}:{'kept' if t else 'dropped'}"] += 1
                 if t:
                     stats["asked an LLM expert"] += t.source.endswith("+llm")
@@ -91,12 +93,10 @@ def teacher_set(data_dir: Path, work: Path, *, seed: int = 0, default_share: flo
     return out, dict(stats)
 
 
-def build_set(data_dir: Path, work: Path, *, seed: int = 0, variants: int = 1, extra: list[Path] = (),
-              llm_share: float = 0.1, answer_think: str = DEFAULT_ANSWER_THINK, made_up_names: float = 0.0) -> dict:
+def build_set(data_dir: Path, work: Path, settings: DataSettings, *, extra: list[Path] = ()) -> dict:
     from .records import read_trajectories
 
-    rows, stats = teacher_set(data_dir, work, seed=seed, variants=variants, llm_share=llm_share,
-                              answer_think=answer_think, made_up_names=made_up_names)
+    rows, stats = teacher_set(data_dir, work, settings)
     for path in extra:
         more = read_trajectories(path)
         rows += more
@@ -104,6 +104,5 @@ def build_set(data_dir: Path, work: Path, *, seed: int = 0, variants: int = 1, e
     n = write_jsonl(work / "trajectories.jsonl", rows)
     stats["total"] = n
     stats["prompt_version"] = prompt_version()
-    stats["answer_think"] = answer_think
-    stats["made_up_names"] = made_up_names
+    stats["settings"] = settings.model_dump()
     return stats

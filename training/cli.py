@@ -18,6 +18,10 @@ import json
 import sys
 from pathlib import Path
 
+from .data_settings import ANSWER_THINKS, DataSettings
+from .data_settings import default as data_default
+from .data_settings import help_of as data_help
+
 EXIT_INCOMPLETE = 3
 SHIPPED_ADAPTER = "router-smollm2-135m.gguf"
 MAX_SHIPPED_BYTES = 20 * 1024 * 1024
@@ -33,10 +37,6 @@ def _data_dir(args) -> Path:
     from routeweave.evals.qa.datasets import default_data_dir
 
     return args.data_dir or default_data_dir()
-
-
-# `train data`'s defaults: the recipe of the shipped adapter, also what `train all` builds
-DATA_DEFAULTS = {"seed": 0, "variants": 2, "min_f1": 0.5, "llm_share": 0.1, "answer_think": "brief", "made_up_names": 0.0}
 
 
 def _share(text: str) -> float:
@@ -62,20 +62,16 @@ def register(subparsers) -> None:
         return p
 
     d = stage("data", "build the SFT trajectories (teacher + rejection-sampled)", run_data)
-    d.add_argument("--seed", type=int, default=DATA_DEFAULTS["seed"])
-    d.add_argument("--variants", type=int, default=DATA_DEFAULTS["variants"],
-                   help="trajectories per question, each with another expert list (default %(default)s)")
+    d.add_argument("--seed", type=int, default=data_default("seed"))
+    d.add_argument("--variants", type=int, default=data_default("variants"), help=data_help("variants") + " (default %(default)s)")
     d.add_argument("--from-run", action="append", default=[], metavar="RUN", help="add rejection-sampled sessions of an eval qa run")
     d.add_argument("--results-db", type=Path, default=None, help="eval qa results DB of --from-run (default: evals.db)")
-    d.add_argument("--min-f1", type=_share, default=DATA_DEFAULTS["min_f1"], help="keep sessions whose answer scored at least this F1")
-    d.add_argument("--llm-share", type=_share, default=DATA_DEFAULTS["llm_share"],
-                   help="share of teacher sessions that first ask an LLM expert (real replies)")
-    d.add_argument("--answer-think", choices=("brief", "quote"), default=DATA_DEFAULTS["answer_think"],
-                   help="the last turn's <think>: one fixed sentence (brief) or the evidence around the answer (quote); "
-                   "default %(default)s")
-    d.add_argument("--made-up-names", type=_share, default=DATA_DEFAULTS["made_up_names"], metavar="SHARE",
-                   help="share of the varied expert lists named with made-up words, so the router must find the "
-                   "retriever by its description (default %(default)s: the shipped recipe)")
+    d.add_argument("--min-f1", type=_share, default=data_default("min_f1"), help=data_help("min_f1") + " (default %(default)s)")
+    d.add_argument("--llm-share", type=_share, default=data_default("llm_share"), help=data_help("llm_share") + " (default %(default)s)")
+    d.add_argument("--answer-think", choices=ANSWER_THINKS, default=data_default("answer_think"),
+                   help=data_help("answer_think") + "; default %(default)s")
+    d.add_argument("--made-up-names", type=_share, default=data_default("made_up_names"), metavar="SHARE",
+                   help=data_help("made_up_names") + " (default %(default)s, the shipped recipe)")
     s = stage("sft", "SFT warm start (LoRA) on the trajectories", run_sft)
     s.add_argument("--base", default=None, help="base model: the shipped GGUF (default) or a Hugging Face id (GPU)")
     s.add_argument("--stop-after", type=float, default=None, metavar="MIN")
@@ -116,11 +112,13 @@ def register(subparsers) -> None:
 
 def _guard(fn):
     def wrapped(args) -> int:
+        from pydantic import ValidationError
+
         from .base import TrainingError
 
         try:
             return fn(args)
-        except TrainingError as exc:
+        except (TrainingError, ValidationError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         except ImportError as exc:
@@ -142,17 +140,17 @@ def run_data(args) -> int:
     from .rejection import from_run
 
     work = _work(args)
+    settings = DataSettings(**{k: getattr(args, k) for k in DataSettings.model_fields if hasattr(args, k)})
     extra = []
     for run in args.from_run:
         from routeweave.evals.qa.store import default_results_path
         from .records import write_jsonl
 
-        rows, stats = from_run(args.results_db or default_results_path(), run, data_dir=_data_dir(args), min_f1=args.min_f1)
+        rows, stats = from_run(args.results_db or default_results_path(), run, data_dir=_data_dir(args), min_f1=settings.min_f1)
         print(f"run {run}: {json.dumps(stats)}", file=sys.stderr)
         extra.append(work / f"rejection-{run}.jsonl")
         write_jsonl(extra[-1], rows)
-    stats = build_set(_data_dir(args), work, seed=args.seed, variants=args.variants, extra=extra, llm_share=args.llm_share,
-                      answer_think=args.answer_think, made_up_names=args.made_up_names)
+    stats = build_set(_data_dir(args), work, settings, extra=extra)
     print(json.dumps(stats))
     return 0
 
@@ -270,7 +268,7 @@ def run_ship(args) -> int:
 def run_all(args) -> int:
     work = _work(args)
     if not (work / "trajectories.jsonl").is_file():
-        vars(args).update(DATA_DEFAULTS, from_run=[], results_db=None)
+        vars(args).update(DataSettings().model_dump(), from_run=[], results_db=None)
         if run_data(args):
             return 2
     if not (work / "sft" / "adapter" / "routeweave.json").is_file():

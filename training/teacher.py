@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from ._graph import REPLY_CHARS, format_passages, get_aggregator, grammar, prompt
+from .data_settings import ANSWER_THINKS, DEFAULT_ANSWER_THINK
 from .expert_lists import SessionPool
 from .records import Message, Trajectory
 from .sources import TrainExample
@@ -84,8 +85,6 @@ def musique_plan(ex: TrainExample) -> Plan:
     return Plan(turns=turns, think=think)
 
 
-ANSWER_THINKS = ("brief", "quote")
-DEFAULT_ANSWER_THINK = "brief"  # measured better than "quote" (benchmarks/results/training.md, tenth session)
 BRIEF_THINK = "The evidence gives the answer."
 
 

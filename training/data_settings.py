@@ -1,0 +1,36 @@
+"""`routeweave train data`'s settings. The defaults are the recipe of the shipped adapter, and what
+`routeweave train all` builds. Kept free of heavy imports: the CLI reads it to print --help."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ANSWER_THINKS = ("brief", "quote")
+DEFAULT_ANSWER_THINK = "brief"  # measured better than "quote" (benchmarks/results/training.md, tenth session)
+
+
+class DataSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = 0
+    variants: int = Field(2, ge=1, description="trajectories per question, each with another expert list")
+    llm_share: float = Field(0.1, ge=0, le=1, description="share of teacher sessions that first ask an LLM expert "
+                             "(real replies)")
+    answer_think: Literal["brief", "quote"] = Field(
+        DEFAULT_ANSWER_THINK, description="the last turn's <think>: one fixed sentence (brief) or the evidence around "
+        "the answer (quote)")
+    made_up_names: float = Field(0.5, ge=0, le=1, description="share of the varied expert lists named with made-up "
+                                 "words, so the router must find the retriever by its description")
+    default_share: float = Field(0.4, ge=0, le=1, description="share of sessions shown the embedded pool's own list")
+    min_f1: float = Field(0.5, ge=0, le=1, description="rejection sampling (--from-run): keep sessions whose answer "
+                          "scored at least this F1")
+
+
+def default(name: str):
+    return DataSettings.model_fields[name].default
+
+
+def help_of(name: str) -> str:
+    return DataSettings.model_fields[name].description or ""
