@@ -123,6 +123,12 @@ def test_train_data_settings_refuse_unknown_keys_and_bad_values():
         DataSettings(variants=0)
 
 
+def test_train_data_names_the_option_it_refuses(routeweave_cmd, tmp_path):
+    out = train(routeweave_cmd, "data", "--work", tmp_path, "--variants", "0")
+    assert out.returncode == 2 and "error: --variants: Input should be greater than or equal to 1" in out.stderr
+    assert "Traceback" not in out.stderr and not (tmp_path / "trajectories.jsonl").exists()
+
+
 @pytest.mark.parametrize("option", ["--made-up-names", "--llm-share", "--min-f1"])
 def test_a_share_out_of_range_is_refused(routeweave_cmd, tmp_path, option):
     out = train(routeweave_cmd, "data", "--work", tmp_path, option, "1.5")

@@ -139,8 +139,15 @@ def run_data(args) -> int:
     from .build_data import build_set
     from .rejection import from_run
 
+    from pydantic import ValidationError
+
     work = _work(args)
-    settings = DataSettings(**{k: getattr(args, k) for k in DataSettings.model_fields if hasattr(args, k)})
+    try:
+        settings = DataSettings(**{k: getattr(args, k) for k in DataSettings.model_fields if hasattr(args, k)})
+    except ValidationError as exc:
+        for e in exc.errors():
+            print(f"error: --{str(e['loc'][0]).replace('_', '-')}: {e['msg']}", file=sys.stderr)
+        return 2
     extra = []
     for run in args.from_run:
         from routeweave.evals.qa.store import default_results_path
