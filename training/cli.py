@@ -5,7 +5,7 @@
     routeweave train grpo  [--work DIR] [--alpha 0.2] [--steps N] [--stop-after MIN]   # resumable
     routeweave train check [--work DIR] [--stage sft|grpo-a0.2]       # llama.cpp vs PEFT agreement
     routeweave train ship  [--work DIR] [--stage ...] [--to FILE]     # copy the GGUF adapter into the package
-    routeweave train all   [--work DIR] [--stop-after MIN]            # data, sft, grpo, check, ship
+    routeweave train all   [--work DIR] [--no-grpo] [--stop-after MIN]   # data, sft, [grpo,] check, ship
     routeweave train report [--work DIR] [--run LABEL=RUN ...]        # reward curve + cost-quality PNGs
 
 Every stage resumes where it stopped (a stage that is complete is skipped by `all`); exit code 3 means
@@ -101,7 +101,7 @@ def register(subparsers) -> None:
     a.add_argument("--base", default=None)
     a.add_argument("--pool", default=None)
     a.add_argument("--no-grpo", action="store_true", help="stop after SFT: check and ship the SFT adapter (the shipped "
-                   "one is SFT + GRPO: --alpha 0 --steps 30, docs/training.md)")
+                   "adapter is made this way; docs/training.md)")
     r = stage("report", "reward curves of the GRPO runs and cost-quality points of eval runs (PNG + Markdown)", run_report)
     r.add_argument("--run", dest="eval_runs", action="append", default=[], metavar="LABEL=RUN",
                    help="an eval qa run to plot, e.g. SFT=ho40-sft (repeatable)")

@@ -28,7 +28,7 @@ LLM_DESCRIPTIONS = [
 # `train data --made-up-names SHARE`: that share of the varied pools name their experts with made-up words
 # instead, so that no fixed set of names can be memorised and the router has to find the retriever by its
 # description and price, as in a pool it was not trained on (eleventh session: it then calls a renamed
-# retriever, which the shipped router never does; benchmarks/results/training.md). A made-up word
+# retriever, which the tenth session's router never did; shipped since the twelfth: benchmarks/results/training.md). A made-up word
 # alternates consonant onsets and vowels, so it is never a name of the renamed test pool
 # (benchmarks/pools/embedded-renamed.toml: "Archive", "Assistant").
 _ONSETS = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "tr", "st", "kl"]
