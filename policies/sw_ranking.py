@@ -17,16 +17,21 @@ from .outcomes import OutcomeTable
 from .registry import register
 
 
-def bt_strengths(W: np.ndarray, iters: int = 30) -> np.ndarray:
-    """W: (n, m, m) weighted wins of row-model over column-model. Returns (n, m) strengths (sum 1)."""
+def bt_strengths(W: np.ndarray, iters: int = 30, tol: float = 1e-10) -> np.ndarray:
+    """W: (n, m, m) weighted wins of row-model over column-model. Returns (n, m) strengths (sum 1).
+    Stops early once no strength moves by more than ``tol`` (two models converge in one step)."""
     n, m, _ = W.shape
     N = W + W.transpose(0, 2, 1)
     wins = W.sum(2) + 1e-9
     pi = np.full((n, m), 1.0 / m)
     for _ in range(iters):
         denom = (N / (pi[:, :, None] + pi[:, None, :])).sum(2) + 1e-12
-        pi = wins / denom
-        pi /= pi.sum(1, keepdims=True)
+        new = wins / denom
+        new /= new.sum(1, keepdims=True)
+        done = np.max(np.abs(new - pi)) <= tol
+        pi = new
+        if done:
+            break
     return pi
 
 
@@ -41,6 +46,7 @@ class SwRankingPolicy(TablePolicy):
         self.params = {"gamma": gamma, "neighbours": neighbours, "prior_weight": prior_weight, "iters": iters}
         self._X = np.zeros((0, 0), np.float32)
         self._B = np.zeros((0, 0, 0), np.float32)
+        self._prior = np.zeros((0, 0), np.float32)  # mean battle matrix over the training queries
 
     def _fit_xy(self, X: np.ndarray, table: OutcomeTable) -> None:
         Q = table.quality
@@ -49,6 +55,7 @@ class SwRankingPolicy(TablePolicy):
         m = Q.shape[1]
         self._B = gt + 0.5 * eq * (1 - np.eye(m, dtype=np.float32))  # (n, m, m)
         self._X = X.astype(np.float32)
+        self._prior = self._B.mean(0)
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         idx, sim = top_k_sims(X.astype(np.float32), self._X, self.neighbours)
@@ -56,8 +63,7 @@ class SwRankingPolicy(TablePolicy):
         w = np.power(10.0, self.gamma * (sim / mx - 1.0))  # = 10**(gamma*sim/max) up to a constant
         w /= w.sum(1, keepdims=True)
         Wn = np.einsum("nk,nkab->nab", w, self._B[idx])
-        prior = self._B.mean(0)
-        pi = bt_strengths(Wn + self.prior_weight * prior[None], self.iters)
+        pi = bt_strengths(Wn + self.prior_weight * self._prior[None], self.iters)
         m = pi.shape[1]
         P = pi[:, :, None] / (pi[:, :, None] + pi[:, None, :])
         return (P.sum(2) - 0.5) / max(m - 1, 1)
@@ -68,3 +74,4 @@ class SwRankingPolicy(TablePolicy):
     def _restore(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         super()._restore(state, arrays)
         self._X, self._B = arrays.get("X", self._X), arrays.get("B", self._B)
+        self._prior = self._B.mean(0)
