@@ -135,3 +135,33 @@ def test_a_share_out_of_range_is_refused(routeweave_cmd, tmp_path, option):
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert f"argument {option}: '1.5' is not a number from 0 to 1" in out.stderr
     assert not (tmp_path / "trajectories.jsonl").exists()
+
+
+def test_train_all_runs_the_shipped_sft_recipe_epoch_by_epoch(tmp_path, monkeypatch):
+    """`train all`: one SFT epoch, then a second resumed from it (the shipped recipe); a killed second epoch
+    resumes, and a work folder whose adapter has both epochs is not trained again. run_sft is replaced by a
+    recorder here; the SFT itself is tested in test_train_loop."""
+    import argparse
+    import json
+
+    from routeweave.training import cli
+
+    calls = []
+
+    def fake_sft(args):
+        calls.append(args.epochs)
+        meta = tmp_path / "sft" / "adapter" / "routeweave.json"
+        meta.parent.mkdir(parents=True, exist_ok=True)
+        meta.write_text(json.dumps({"epochs": str(args.epochs)}))
+        return 0
+
+    monkeypatch.setattr(cli, "run_sft", fake_sft)
+    monkeypatch.setattr(cli, "run_check", lambda args: 0)
+    monkeypatch.setattr(cli, "run_ship", lambda args: 0)
+    (tmp_path / "trajectories.jsonl").write_text("")
+    args = argparse.Namespace(work=tmp_path, data_dir=None, no_grpo=True, base=None, alpha=0.2, steps=None,
+                              stop_after=None, pool=None)
+    assert cli.run_all(args) == 0 and calls == [1.0, 2.0]
+    assert cli.run_all(args) == 0 and calls == [1.0, 2.0]  # done: nothing retrained
+    (tmp_path / "sft" / "adapter" / "routeweave.json").write_text(json.dumps({"epochs": "1.0"}))  # killed in epoch 2
+    assert cli.run_all(args) == 0 and calls == [1.0, 2.0, 2.0]

@@ -25,6 +25,9 @@ from .data_settings import help_of as data_help
 EXIT_INCOMPLETE = 3
 SHIPPED_ADAPTER = "router-smollm2-135m.gguf"
 MAX_SHIPPED_BYTES = 20 * 1024 * 1024
+# `train all`'s SFT, the shipped recipe: one epoch (a cosine schedule to zero), then a second resumed from
+# it with the schedule stretched over two (so it restarts at half the peak learning rate)
+SFT_EPOCHS = 2
 
 
 def _default_work() -> Path:
@@ -271,6 +274,14 @@ def run_ship(args) -> int:
     return 0
 
 
+def sft_epochs_done(work: Path) -> float:
+    """Epochs of the finished SFT adapter in WORK/sft (0: none yet; 1: one written before epochs were recorded)."""
+    meta = work / "sft" / "adapter" / "routeweave.json"
+    if not meta.is_file():
+        return 0.0
+    return float(json.loads(meta.read_text(encoding="utf-8")).get("epochs", 1.0))
+
+
 @_guard
 def run_all(args) -> int:
     work = _work(args)
@@ -278,11 +289,12 @@ def run_all(args) -> int:
         vars(args).update(DataSettings().model_dump(), from_run=[], results_db=None)
         if run_data(args):
             return 2
-    if not (work / "sft" / "adapter" / "routeweave.json").is_file():
-        args.epochs = args.max_steps = None
-        rc = run_sft(args)
-        if rc:
-            return rc
+    for epochs in range(1, SFT_EPOCHS + 1):
+        if sft_epochs_done(work) < epochs:
+            args.epochs, args.max_steps = float(epochs), None
+            rc = run_sft(args)
+            if rc:
+                return rc
     from .grpo import GRPOSettings, run_dir
     from .reward import RewardSettings
 

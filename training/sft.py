@@ -144,7 +144,7 @@ def train_sft(trajectories: Path, work: Path, settings: SFTSettings, *, stop_aft
              "train_runtime_s": result.metrics.get("train_runtime"), "dataset_tokens": tokens,
              "log": [h for h in trainer.state.log_history if "loss" in h]}
     if done:
-        meta = adapter_metadata(settings.base, versions.pop(), "sft")
+        meta = {**adapter_metadata(settings.base, versions.pop(), "sft"), "epochs": str(settings.epochs)}
         peft_dir, gguf = save_adapter(trainer.model, out, metadata=meta)
         stats.update(peft_adapter=str(peft_dir), gguf_adapter=str(gguf))
     return stats
