@@ -9,7 +9,8 @@
 # GPU_MEM (0.35: vLLM's share of the GPU; the trainer uses the rest), ALPHA (0.2), STEPS (200), WAIT_S (600).
 # What happens:
 #   1. `routeweave train data`  the same trajectories as on CPU (the prompt is the graph's own);
-#   2. `routeweave train sft --base $BASE`  LoRA SFT in bfloat16 on the GPU;
+#   2. `routeweave train sft --base $BASE`  LoRA SFT in bfloat16 on the GPU, epoch by epoch as `train all`
+#      does on CPU (one epoch, then a second resumed from it: SFT_EPOCHS in training/cli.py);
 #   3. vLLM serves $BASE with --enable-lora and runtime LoRA loading; each GRPO step loads the current
 #      adapter under a new name (/v1/load_lora_adapter) and the real graph runs its sessions against it
 #      (pool: agents/pools/vllm.toml with the router on $PORT; the experts as that pool says);
@@ -31,7 +32,7 @@ command -v nvidia-smi >/dev/null || { echo "train_gpu: no nvidia-smi: this scrip
 mkdir -p "$WORK"
 
 routeweave train data --work "$WORK"
-routeweave train sft --work "$WORK" --base "$BASE"
+for EPOCHS in 1 2; do routeweave train sft --work "$WORK" --base "$BASE" --epochs "$EPOCHS"; done
 
 export VLLM_API_KEY="train-gpu-$RANDOM$RANDOM" VLLM_ALLOW_RUNTIME_LORA_UPDATING=True
 vllm serve "$BASE" --host 127.0.0.1 --port "$PORT" --api-key "$VLLM_API_KEY" --enable-lora --max-lora-rank 16 \

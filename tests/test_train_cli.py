@@ -165,3 +165,24 @@ def test_train_all_runs_the_shipped_sft_recipe_epoch_by_epoch(tmp_path, monkeypa
     assert cli.run_all(args) == 0 and calls == [1.0, 2.0]  # done: nothing retrained
     (tmp_path / "sft" / "adapter" / "routeweave.json").write_text(json.dumps({"epochs": "1.0"}))  # killed in epoch 2
     assert cli.run_all(args) == 0 and calls == [1.0, 2.0, 2.0]
+
+
+def test_sft_precision_resolves_per_cpu_and_refuses_emulated_bf16(monkeypatch):
+    """--precision: fp32 stays fp32; auto takes bf16 only where the CPU multiplies it natively; an explicit bf16 on
+    a CPU without AVX512-BF16/AMX is refused with the fix named (emulated bf16 is slower than fp32). The CPU
+    probes are replaced here; the bf16 SFT itself runs in test_train_loop."""
+    from routeweave.training import sft
+    from routeweave.training.base import TrainingError
+
+    monkeypatch.setattr(sft, "_gpu", lambda: False)
+    for native in (True, False):
+        monkeypatch.setattr(sft, "native_cpu_bf16", lambda native=native: native)
+        assert sft.cpu_bf16(sft.SFTSettings(precision="fp32")) is False
+        assert sft.cpu_bf16(sft.SFTSettings(precision="auto")) is native
+    assert sft.cpu_bf16(sft.SFTSettings()) is False  # the default is the shipped recipe's fp32
+    with pytest.raises(TrainingError, match="--precision fp32"):
+        sft.cpu_bf16(sft.SFTSettings(precision="bf16"))
+    monkeypatch.setattr(sft, "native_cpu_bf16", lambda: True)
+    assert sft.cpu_bf16(sft.SFTSettings(precision="bf16")) is True
+    monkeypatch.setattr(sft, "_gpu", lambda: True)  # a GPU base is bfloat16 already: no CPU autocast
+    assert sft.cpu_bf16(sft.SFTSettings(precision="bf16")) is False

@@ -62,6 +62,11 @@ def test_sft_lowers_the_router_loss_and_exports_an_agreeing_adapter(work):
     stats = train_sft(work / "trajectories.jsonl", work, SFTSettings(max_steps=8, grad_accum=1, learning_rate=1e-3, save_steps=4))
     assert stats["complete"] and Path(stats["gguf_adapter"]).is_file()
     assert read_metadata(Path(stats["gguf_adapter"]))["stage"] == "sft"
+    # beside it, the pool file a user evaluates the stage with (`eval qa --pool WORK/sft/router-lora.toml`)
+    from routeweave.agents.pool import load_pool
+
+    (server,) = load_pool(Path(stats["gguf_adapter"]).with_suffix(".toml")).servers.values()
+    assert list(server.adapters.values()) == [str(Path(stats["gguf_adapter"]).resolve())]
     base, tok = load_base()
     before = _router_loss(base, tok, rows)
     model = PeftModel.from_pretrained(base, stats["peft_adapter"]).eval()
@@ -78,6 +83,32 @@ def test_sft_lowers_the_router_loss_and_exports_an_agreeing_adapter(work):
     # the adapter really changes the model, and llama.cpp applies it per request (scale 0 = the base)
     assert agreement.changed_by_adapter > 0.05, agreement
     assert agreement.top1_agreement_adapter_off < agreement.top1_agreement, agreement
+
+
+def test_bf16_sft_trains_under_cpu_autocast(work, tmp_path, monkeypatch):
+    """--precision bf16 (about 2x faster here, benchmarks/sft_precision.py): the router loss is computed under
+    CPU bf16 autocast, the run completes and the adapter records its precision."""
+    import shutil
+
+    import torch
+
+    from routeweave.training import sft
+    from routeweave.training.export import read_metadata
+
+    if not sft.native_cpu_bf16():
+        pytest.skip("this CPU has neither AVX512-BF16 nor AMX: --precision bf16 is refused here (tested in test_train_cli)")
+    shutil.copy(work / "trajectories.jsonl", tmp_path / "trajectories.jsonl")
+    seen, loss = [], sft.router_token_loss
+
+    def recording_loss(model, inputs, num_items_in_batch=None):
+        seen.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+        return loss(model, inputs, num_items_in_batch)
+
+    monkeypatch.setattr(sft, "router_token_loss", recording_loss)
+    stats = sft.train_sft(tmp_path / "trajectories.jsonl", tmp_path, sft.SFTSettings(max_steps=2, grad_accum=1, precision="bf16"))
+    assert stats["complete"] and stats["precision"] == "bf16"
+    assert seen and all(seen), seen
+    assert read_metadata(Path(stats["gguf_adapter"]))["precision"] == "bf16"
 
 
 def test_export_command_writes_an_adapter_and_a_pool_that_loads(work, routeweave_cmd):

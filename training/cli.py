@@ -21,6 +21,9 @@ from pathlib import Path
 from .data_settings import ANSWER_THINKS, DataSettings
 from .data_settings import default as data_default
 from .data_settings import help_of as data_help
+from .sft import PRECISIONS, SFTSettings, sft_epochs_done
+
+PRECISION_HELP = SFTSettings.model_fields["precision"].description + " (default %(default)s: the shipped recipe)"
 
 EXIT_INCOMPLETE = 3
 SHIPPED_ADAPTER = "router-smollm2-135m.gguf"
@@ -80,6 +83,7 @@ def register(subparsers) -> None:
     s.add_argument("--stop-after", type=float, default=None, metavar="MIN")
     s.add_argument("--epochs", type=float, default=None)
     s.add_argument("--max-steps", type=int, default=None)
+    s.add_argument("--precision", choices=PRECISIONS, default=SFTSettings().precision, help=PRECISION_HELP)
     g = stage("grpo", "GRPO with the real graph as the rollout", run_grpo)
     g.add_argument("--alpha", type=float, default=0.2, help="cost weight in the reward")
     g.add_argument("--steps", type=int, default=None, help="optimizer steps in all (default 40)")
@@ -103,6 +107,7 @@ def register(subparsers) -> None:
     a.add_argument("--stop-after", type=float, default=None, metavar="MIN")
     a.add_argument("--base", default=None)
     a.add_argument("--pool", default=None)
+    a.add_argument("--precision", choices=PRECISIONS, default=SFTSettings().precision, help=PRECISION_HELP)
     a.add_argument("--no-grpo", action="store_true", help="stop after SFT: check and ship the SFT adapter (the shipped "
                    "adapter is made this way; docs/training.md)")
     r = stage("report", "reward curves of the GRPO runs and cost-quality points of eval runs (PNG + Markdown)", run_report)
@@ -167,10 +172,11 @@ def run_data(args) -> int:
 
 @_guard
 def run_sft(args) -> int:
-    from .sft import SFTSettings, train_sft
+    from .sft import train_sft
 
     work = _work(args)
-    over = {k: v for k, v in (("epochs", args.epochs), ("max_steps", args.max_steps), ("base", args.base)) if v is not None}
+    over = {k: v for k, v in (("epochs", args.epochs), ("max_steps", args.max_steps), ("base", args.base),
+                              ("precision", args.precision)) if v is not None}
     stats = train_sft(work / "trajectories.jsonl", work, SFTSettings(**over), stop_after_min=args.stop_after)
     print(json.dumps({k: v for k, v in stats.items() if k != "log"}))
     return 0 if stats["complete"] else EXIT_INCOMPLETE
@@ -229,7 +235,7 @@ def run_export(args) -> int:
 
     from ._graph import prompt_version
     from .base import DEFAULT_GGUF, TrainingError, load_base
-    from .export import export_peft_model
+    from .export import export_peft_model, write_pool_for
     from .sft import adapter_metadata
 
     if not (args.adapter / "adapter_config.json").is_file():
@@ -240,20 +246,6 @@ def run_export(args) -> int:
     pool = write_pool_for(out)
     print(f"wrote {out} and {pool}")
     return 0
-
-
-def write_pool_for(adapter: Path) -> Path:
-    """The embedded pool with its router adapter pointing at `adapter` (for evaluating a checkpoint)."""
-    from routeweave.agents.pool import pool_path
-
-    text = pool_path("embedded-prompted").read_text(encoding="utf-8")
-    text = text.replace("n_ctx = 8192\n", f"n_ctx = 8192\nadapters = {{ router = {json.dumps(str(adapter.resolve()))} }}\n", 1)
-    text = text.replace('server = "local"\n', 'server = "local"\nadapter = "router"\n', 1)
-    if "adapter = \"router\"" not in text or "adapters = {" not in text:
-        raise RuntimeError("embedded-prompted.toml changed shape; cannot point it at an adapter")
-    pool = adapter.with_suffix(".toml")
-    pool.write_text(f"# {adapter.name}: the embedded pool with this router adapter (written by routeweave train export)\n" + text)
-    return pool
 
 
 @_guard
@@ -272,14 +264,6 @@ def run_ship(args) -> int:
     tmp.replace(dest)
     print(f"shipped {src} -> {dest}")
     return 0
-
-
-def sft_epochs_done(work: Path) -> float:
-    """Epochs of the finished SFT adapter in WORK/sft (0: none yet; 1: one written before epochs were recorded)."""
-    meta = work / "sft" / "adapter" / "routeweave.json"
-    if not meta.is_file():
-        return 0.0
-    return float(json.loads(meta.read_text(encoding="utf-8")).get("epochs", 1.0))
 
 
 @_guard

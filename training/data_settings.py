@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ANSWER_THINKS = ("brief", "quote")
+AnswerThink = Literal["brief", "quote"]
+ANSWER_THINKS: tuple[str, ...] = get_args(AnswerThink)
 DEFAULT_ANSWER_THINK = "brief"  # measured better than "quote" (benchmarks/results/training.md, tenth session)
 
 
@@ -18,7 +19,7 @@ class DataSettings(BaseModel):
     variants: int = Field(2, ge=1, description="trajectories per question, each with another expert list")
     llm_share: float = Field(0.1, ge=0, le=1, description="share of teacher sessions that first ask an LLM expert "
                              "(real replies)")
-    answer_think: Literal["brief", "quote"] = Field(
+    answer_think: AnswerThink = Field(
         DEFAULT_ANSWER_THINK, description="the last turn's <think>: one fixed sentence (brief) or the evidence around "
         "the answer (quote)")
     made_up_names: float = Field(0.5, ge=0, le=1, description="share of the varied expert lists named with made-up "

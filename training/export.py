@@ -123,3 +123,22 @@ def save_json_atomic(path: Path, data) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=1, sort_keys=True)
     os.replace(tmp, path)
+
+
+def write_pool_for(adapter: Path) -> Path:
+    """Write ADAPTER.toml beside a GGUF adapter: the embedded pool with its router using that adapter, so a
+    stage can be evaluated before it is shipped (`routeweave eval qa --pool WORK/sft/router-lora.toml`)."""
+    from routeweave.agents.pool import pool_path
+
+    text = pool_path("embedded-prompted").read_text(encoding="utf-8")
+    text = text.replace("n_ctx = 8192\n", f"n_ctx = 8192\nadapters = {{ router = {json.dumps(str(adapter.resolve()))} }}\n", 1)
+    text = text.replace('server = "local"\n', 'server = "local"\nadapter = "router"\n', 1)
+    if 'adapter = "router"' not in text or "adapters = {" not in text:
+        raise TrainingError("agents/pools/embedded-prompted.toml changed shape (no 'n_ctx = 8192' line in its server "
+                            "or no 'server = \"local\"' line in its router): update write_pool_for to point it at an adapter")
+    pool = adapter.with_suffix(".toml")
+    tmp = pool.with_name(f".{pool.name}.tmp")
+    tmp.write_text(f"# {adapter.name}: the embedded pool with this router adapter (written by routeweave train)\n" + text,
+                   encoding="utf-8")
+    os.replace(tmp, pool)
+    return pool

@@ -1,19 +1,25 @@
 """SFT warm start: TRL's SFTTrainer + a PEFT LoRA on the dequantised GGUF base, loss on the router's
 tokens only (see masking.py). Resumable: checkpoints in WORK/sft/checkpoint-N; `stop_after_min` ends a
 chunk with a checkpoint, and the same command resumes. When training completes, the adapter is saved
-in PEFT form (WORK/sft/adapter, for vLLM --enable-lora) and as GGUF (WORK/sft/router-lora.gguf)."""
+in PEFT form (WORK/sft/adapter, for vLLM --enable-lora) and as GGUF (WORK/sft/router-lora.gguf, with
+router-lora.toml beside it: the embedded pool with its router on that adapter, to evaluate the stage)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
 from pathlib import Path
 
+from typing import Literal, get_args
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from .base import DEFAULT_GGUF, TrainingError, deadline, file_sha256, gguf_file, load_base
 
+Precision = Literal["fp32", "bf16", "auto"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -31,6 +37,9 @@ class SFTSettings(BaseModel):
     save_steps: int = Field(5, ge=1)
     seed: int = 0
     threads: int = Field(2, ge=1)
+    precision: Precision = Field(
+        "fp32", description="matmuls on the CPU: fp32, or bf16 autocast (weights, LoRA and optimizer stay float32), "
+        "about 2x faster where the CPU has AVX512-BF16 or AMX (benchmarks/sft_precision.py); auto = bf16 where it has")
 
 
 def router_token_loss(model, inputs, num_items_in_batch=None):
@@ -47,6 +56,25 @@ def router_token_loss(model, inputs, num_items_in_batch=None):
     loss = F.cross_entropy(logits, labels[keep], reduction="sum")
     count = num_items_in_batch if num_items_in_batch is not None else keep.sum()
     return loss / count
+
+
+def native_cpu_bf16() -> bool:
+    """The CPU multiplies bfloat16 natively (AVX512-BF16 or AMX); elsewhere bf16 autocast is emulated and slow."""
+    import torch
+
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+
+
+def cpu_bf16(s: SFTSettings) -> bool:
+    """Whether SFT on the CPU runs its matmuls under bf16 autocast. A GPU base is bfloat16 already: never."""
+    if _gpu() or s.precision == "fp32":
+        return False
+    if s.precision == "auto":
+        return native_cpu_bf16()
+    if not native_cpu_bf16():
+        raise TrainingError("precision 'bf16': this CPU has neither AVX512-BF16 nor AMX, so bf16 would be emulated and "
+                            "slower than fp32; use --precision fp32 (or auto, which picks fp32 here)")
+    return True
 
 
 def lora_config(s: SFTSettings):
@@ -79,7 +107,7 @@ def adapter_metadata(s_base: str, prompt_version: str, stage: str) -> dict[str, 
 
 def save_adapter(model, out_dir: Path, *, metadata: dict[str, str]) -> tuple[Path, Path]:
     """PEFT form (a folder) and GGUF form, both written beside their final names and then renamed."""
-    from .export import export_peft_model, save_json_atomic
+    from .export import export_peft_model, save_json_atomic, write_pool_for
 
     peft_dir = out_dir / "adapter"
     tmp = out_dir / ".adapter.tmp"
@@ -92,7 +120,16 @@ def save_adapter(model, out_dir: Path, *, metadata: dict[str, str]) -> tuple[Pat
     if "base_sha256" not in metadata:  # a Hugging Face base (GPU recipe): vLLM serves the PEFT folder
         return peft_dir, None
     gguf = export_peft_model(model, out_dir / "router-lora.gguf", metadata=metadata)
+    write_pool_for(gguf)
     return peft_dir, gguf
+
+
+def sft_epochs_done(work: Path) -> float:
+    """Epochs of the finished SFT adapter in WORK/sft (0: none yet; 1: one written before epochs were recorded)."""
+    meta = work / "sft" / "adapter" / "routeweave.json"
+    if not meta.is_file():
+        return 0.0
+    return float(json.loads(meta.read_text(encoding="utf-8")).get("epochs", 1.0))
 
 
 def train_sft(trajectories: Path, work: Path, settings: SFTSettings, *, stop_after_min: float | None = None,
@@ -113,6 +150,8 @@ def train_sft(trajectories: Path, work: Path, settings: SFTSettings, *, stop_aft
     from .masking import encode
 
     torch.set_num_threads(settings.threads)
+    bf16 = cpu_bf16(settings)
+    log(f"SFT matmuls: {'bf16 autocast' if bf16 else 'fp32'} (--precision {settings.precision})")
     model, tok = load_base(settings.base)
     data = Dataset.from_list([encode(tok, t, max_length=settings.max_length) for t in rows])
     out = work / "sft"
@@ -129,7 +168,8 @@ def train_sft(trajectories: Path, work: Path, settings: SFTSettings, *, stop_aft
     )
     class RouterSFTTrainer(SFTTrainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            loss = router_token_loss(model, inputs, num_items_in_batch)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = router_token_loss(model, inputs, num_items_in_batch)
             return (loss, None) if return_outputs else loss
 
     trainer = RouterSFTTrainer(model=model, args=config, train_dataset=data, processing_class=tok,
@@ -141,10 +181,12 @@ def train_sft(trajectories: Path, work: Path, settings: SFTSettings, *, stop_aft
     done = trainer.state.global_step >= trainer.state.max_steps
     tokens = sum(len(r["input_ids"]) for r in data)
     stats = {"steps": trainer.state.global_step, "max_steps": trainer.state.max_steps, "complete": done,
+             "precision": "bf16" if bf16 else "fp32",
              "train_runtime_s": result.metrics.get("train_runtime"), "dataset_tokens": tokens,
              "log": [h for h in trainer.state.log_history if "loss" in h]}
     if done:
-        meta = {**adapter_metadata(settings.base, versions.pop(), "sft"), "epochs": str(settings.epochs)}
+        meta = {**adapter_metadata(settings.base, versions.pop(), "sft"), "epochs": str(settings.epochs),
+                "precision": "bf16" if bf16 else "fp32"}
         peft_dir, gguf = save_adapter(trainer.model, out, metadata=meta)
         stats.update(peft_adapter=str(peft_dir), gguf_adapter=str(gguf))
     return stats
