@@ -179,7 +179,7 @@ def test_sft_precision_resolves_per_cpu_and_refuses_emulated_bf16(monkeypatch):
         monkeypatch.setattr(sft, "native_cpu_bf16", lambda native=native: native)
         assert sft.cpu_bf16(sft.SFTSettings(precision="fp32")) is False
         assert sft.cpu_bf16(sft.SFTSettings(precision="auto")) is native
-    assert sft.cpu_bf16(sft.SFTSettings()) is False  # the default is the shipped recipe's fp32
+    assert sft.SFTSettings().precision == "auto"  # bf16 where the CPU has it: validated against fp32 (results)
     with pytest.raises(TrainingError, match="--precision fp32"):
         sft.cpu_bf16(sft.SFTSettings(precision="bf16"))
     monkeypatch.setattr(sft, "native_cpu_bf16", lambda: True)

@@ -86,7 +86,7 @@ def test_sft_lowers_the_router_loss_and_exports_an_agreeing_adapter(work):
 
 
 def test_bf16_sft_trains_under_cpu_autocast(work, tmp_path, monkeypatch):
-    """--precision bf16 (about 2x faster here, benchmarks/sft_precision.py): the router loss is computed under
+    """--precision bf16 (an SFT epoch 1.55x faster here, benchmarks/results/sft_precision.md): the loss is computed under
     CPU bf16 autocast, the run completes and the adapter records its precision."""
     import shutil
 

@@ -23,7 +23,7 @@ from .data_settings import default as data_default
 from .data_settings import help_of as data_help
 from .sft import PRECISIONS, SFTSettings, sft_epochs_done
 
-PRECISION_HELP = SFTSettings.model_fields["precision"].description + " (default %(default)s: the shipped recipe)"
+PRECISION_HELP = SFTSettings.model_fields["precision"].description + " (default %(default)s)"
 
 EXIT_INCOMPLETE = 3
 SHIPPED_ADAPTER = "router-smollm2-135m.gguf"
