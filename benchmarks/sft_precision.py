@@ -32,7 +32,8 @@ def main() -> int:
     from routeweave.training.base import load_base
     from routeweave.training.masking import encode
     from routeweave.training.records import read_trajectories
-    from routeweave.training.sft import SFTSettings, lora_config, native_cpu_bf16, router_token_loss
+    from routeweave.training.sft import (SFTSettings, lora_config, native_cpu_bf16, router_loss_context,
+                                         router_token_loss)
 
     torch.set_num_threads(args.threads)
     model, tok = load_base()
@@ -47,7 +48,7 @@ def main() -> int:
     def one_round(bf16: bool) -> tuple[float, list[float]]:
         t0, losses = time.perf_counter(), []
         for b in batches:
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            with router_loss_context(bf16):
                 loss = router_token_loss(model, b)
             loss.backward()
             losses.append(float(loss))

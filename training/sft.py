@@ -78,6 +78,14 @@ def cpu_bf16(s: SFTSettings) -> bool:
     return True
 
 
+def router_loss_context(bf16: bool):
+    """What the SFT step computes its loss under: CPU bf16 autocast, or nothing (fp32). Shared with
+    benchmarks/sft_precision.py, so the benchmark times what training does."""
+    import torch
+
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
+
+
 def lora_config(s: SFTSettings):
     from peft import LoraConfig
 
@@ -152,7 +160,8 @@ def train_sft(trajectories: Path, work: Path, settings: SFTSettings, *, stop_aft
 
     torch.set_num_threads(settings.threads)
     bf16 = cpu_bf16(settings)
-    log(f"SFT matmuls: {'bf16 autocast' if bf16 else 'fp32'} (--precision {settings.precision})")
+    precision = "bf16" if bf16 else "fp32"
+    log(f"SFT matmuls: {precision} (--precision {settings.precision})")
     model, tok = load_base(settings.base)
     data = Dataset.from_list([encode(tok, t, max_length=settings.max_length) for t in rows])
     out = work / "sft"
@@ -169,7 +178,7 @@ def train_sft(trajectories: Path, work: Path, settings: SFTSettings, *, stop_aft
     )
     class RouterSFTTrainer(SFTTrainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            with router_loss_context(bf16):
                 loss = router_token_loss(model, inputs, num_items_in_batch)
             return (loss, None) if return_outputs else loss
 
@@ -182,12 +191,12 @@ def train_sft(trajectories: Path, work: Path, settings: SFTSettings, *, stop_aft
     done = trainer.state.global_step >= trainer.state.max_steps
     tokens = sum(len(r["input_ids"]) for r in data)
     stats = {"steps": trainer.state.global_step, "max_steps": trainer.state.max_steps, "complete": done,
-             "precision": "bf16" if bf16 else "fp32",
+             "precision": precision,
              "train_runtime_s": result.metrics.get("train_runtime"), "dataset_tokens": tokens,
              "log": [h for h in trainer.state.log_history if "loss" in h]}
     if done:
         meta = {**adapter_metadata(settings.base, versions.pop(), "sft"), "epochs": str(settings.epochs),
-                "precision": "bf16" if bf16 else "fp32"}
+                "precision": precision}
         peft_dir, gguf = save_adapter(trainer.model, out, metadata=meta)
         stats.update(peft_adapter=str(peft_dir), gguf_adapter=str(gguf))
     return stats
