@@ -129,7 +129,7 @@ def test_train_data_names_the_option_it_refuses(routeweave_cmd, tmp_path):
     assert "Traceback" not in out.stderr and not (tmp_path / "trajectories.jsonl").exists()
 
 
-@pytest.mark.parametrize("option", ["--made-up-names", "--llm-share", "--min-f1"])
+@pytest.mark.parametrize("option", ["--made-up-names", "--llm-share", "--min-f1", "--counterfactual"])
 def test_a_share_out_of_range_is_refused(routeweave_cmd, tmp_path, option):
     out = train(routeweave_cmd, "data", "--work", tmp_path, option, "1.5")
     assert out.returncode == 2 and "Traceback" not in out.stderr

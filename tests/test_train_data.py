@@ -141,3 +141,40 @@ def test_masking_labels_exactly_the_router_turns(built):
     info = next(m.content for m in t.messages if m.content.startswith("<information>"))
     assert info[20:60] not in labelled_text(tok, enc)
     assert sum(lab != -100 for lab in enc["labels"]) < len(enc["labels"]) / 3
+
+
+def test_counterfactual_swaps_the_answer_in_evidence_and_target_only(built):
+    """`train data --counterfactual 1`: each eligible trajectory's answer is swapped for another of its kind in
+    every <information> and router turn after the question, so only reading gives it; nothing else changes.
+    Yes/no answers and answers named by the question are left as they are."""
+    from routeweave.training.counterfactual import _pattern, eligible, with_counterfactuals
+
+    rows, swapped = with_counterfactuals(built, 1.0, seed=0)
+    assert len(rows) == len(built) and swapped == sum(r.id.endswith(":cf") for r in rows) >= len(built) // 3
+    for old, new in zip(built, rows):
+        if not new.id.endswith(":cf"):
+            assert new == old
+            continue
+        assert eligible(old) and new.answers != old.answers and new.question == old.question
+        a, b = old.answers[0], new.answers[0]
+        evidence = " ".join(m.content for m in new.messages if m.content.startswith("<information>"))
+        assert _pattern(b).search(evidence) and not _pattern(a).search(evidence)
+        assert new.messages[:2] == old.messages[:2]  # the prompt and the question
+        turn = protocol.parse_turn(new.messages[-1].content, new.experts, max_searches=2)
+        assert turn.kind == "answer" and turn.answer == b
+        # swapping back gives the original session: nothing but the answer moved
+        assert [_pattern(b).sub(a, m.content) for m in new.messages] == [m.content for m in old.messages]
+    assert with_counterfactuals(built, 0.0, seed=0) == (built, 0)
+
+
+def test_counterfactual_keeps_the_kind_of_answer():
+    from routeweave.training.counterfactual import substitute
+
+    rng = random.Random(0)
+    others = ["Groundhog Day", "the English", "Blonde Redhead", "yes", "1968"]
+    for _ in range(50):
+        year = substitute("1994", others, rng)
+        assert year != "1994" and 1964 <= int(year) <= 2024
+        assert substitute("Bill Murray", others, rng) in {"Groundhog Day", "Blonde Redhead"}
+        assert substitute("in 1994", others, rng).startswith("in ")
+    assert substitute("the English", ["the English"], rng) is None

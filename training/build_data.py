@@ -19,6 +19,7 @@ from pathlib import Path
 from ._graph import open_retriever, prompt_version, read_corpus, resolve_corpus
 from .records import Trajectory, write_jsonl
 from .sources import hotpotqa_train, musique_corpus_rows, musique_train
+from .counterfactual import with_counterfactuals
 from .data_settings import DataSettings
 from .teacher import build, choose_pool, retrieval_search
 
@@ -97,6 +98,7 @@ def build_set(data_dir: Path, work: Path, settings: DataSettings, *, extra: list
     from .records import read_trajectories
 
     rows, stats = teacher_set(data_dir, work, settings)
+    rows, stats["counterfactual"] = with_counterfactuals(rows, settings.counterfactual, settings.seed)
     for path in extra:
         more = read_trajectories(path)
         rows += more
