@@ -79,7 +79,7 @@ def register(subparsers) -> None:
     d.add_argument("--made-up-names", type=_share, default=data_default("made_up_names"), metavar="SHARE",
                    help=data_help("made_up_names") + " (default %(default)s, the shipped recipe)")
     d.add_argument("--counterfactual", type=_share, default=data_default("counterfactual"), metavar="SHARE",
-                   help=data_help("counterfactual") + " (default %(default)s; benchmarks/results/training.md)")
+                   help=data_help("counterfactual") + " (default %(default)s: no gain measured on the 135M router)")
     s = stage("sft", "SFT warm start (LoRA) on the trajectories", run_sft)
     s.add_argument("--base", default=None, help="base model: the shipped GGUF (default) or a Hugging Face id (GPU)")
     s.add_argument("--stop-after", type=float, default=None, metavar="MIN")
