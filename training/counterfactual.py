@@ -45,7 +45,7 @@ def _number(answer: str, rng: random.Random) -> str:
         s = m.group(0)
         if len(s) == 4 and 1000 <= int(s) <= 2099:  # a year: a nearby year
             return str(int(s) + rng.choice([-1, 1]) * rng.randint(1, 30))
-        first = str(rng.randint(1, 9)) if len(s) > 1 or s != "0" else "0"
+        first = "0" if s == "0" else str(rng.randint(1, 9))  # no leading zero
         return first + "".join(str(rng.randint(0, 9)) for _ in s[1:])
 
     return re.sub(r"\d+", digits, answer)
