@@ -157,12 +157,19 @@ class Retriever:
         conn: sqlite3.Connection = self._local.conn
         return conn
 
-    def search(self, query: str, k: int = 5) -> list[Passage]:
-        """The ``k`` best passages for any free text; no usable words (or k < 1) gives []."""
+    def search(self, query: str, k: int = 5, *, context: str = "") -> list[Passage]:
+        """The ``k`` best passages for any free text; no usable words (or k < 1) gives [].
+
+        With ``context`` (the question a search serves), a passage must still match a word of ``query``,
+        but it is ranked by the words of both: a bare name then finds the passage about that name that
+        the question is about (its birth date, its league), not merely the one that repeats the name most."""
         terms = query_terms(query)
         if not terms or k < 1:
             return []
-        rows = self._connection(self.ensure_index()).execute(_SEARCH_SQL, (_fts_query(terms), k)).fetchall()
+        match = _fts_query(terms)
+        if extra := [t for t in query_terms(context) if t not in terms][: _MAX_TERMS - len(terms)]:
+            match = f"({match}) AND ({_fts_query(terms + extra)})"
+        rows = self._connection(self.ensure_index()).execute(_SEARCH_SQL, (match, k)).fetchall()
         return [Passage(title=title, text=text, score=-rank) for title, text, rank in rows]
 
 

@@ -45,7 +45,7 @@ def test_kind_contract(kind, tmp_path):
         client = runtime.experts[expert.name]
         cost = client.reservation("Who wrote Dracula?")
         assert cost.usd >= 0 and cost.tokens >= 0
-        record = asyncio.run(client.ask("Who wrote Dracula?"))
+        record = asyncio.run(client.ask("Who wrote Dracula?", question="Who wrote the novel Dracula?"))  # every kind takes it
         assert record.error is None and record.text.strip() and record.who == expert.name
         assert record.cost_usd <= cost.usd + 1e-12 and record.tokens <= cost.tokens  # the reservation is the most it costs
     finally:
@@ -55,6 +55,20 @@ def test_kind_contract(kind, tmp_path):
     assert result["stop_reason"] == "answered" and result["answer"].strip()
     kinds = [s["kind"] for s in result["steps"]]
     assert kinds == (["decide", "route", "answer"] if expert.answers else ["decide", "route", "read", "answer"])
+
+
+@pytest.mark.parametrize("rank", [False, True])
+def test_router_r1_hands_the_question_to_a_retriever_that_ranks_by_it(rank, tmp_path):
+    # Training question 5a7d1c525542995ed0d165f2; the router searches a bare name, as the trained one did.
+    router = {**ROUTER, "mock_response": "<think>t</think><search>Wiki: The Island</search>"}
+    wiki = {"name": "Wiki", "kind": "retrieval", "corpus": "builtin:hotpotqa", "top_k": 1, "description": "search",
+            "rank_by_question": rank}
+    question = "Where is the host of the American survival skills reality show, The Island, originally from?"
+    pool = Pool.model_validate({"router": router, "experts": [wiki], "limits": {"budget_usd": 0.01, "max_rounds": 1}})
+    with Engine(pool, db_path=tmp_path / "t.db", cache_dir=tmp_path) as engine:
+        result = engine.graph("router-r1").invoke({"question": question})
+    replies = [s["reply"] for s in result["steps"] if s["kind"] == "route"]
+    assert replies and replies[0].startswith("(1) The Island (U.S. TV series):" if rank else "(1) Rose Island, Bahamas:")
 
 
 def test_unknown_kind_is_refused_with_the_known_ones(tmp_path):

@@ -168,3 +168,39 @@ def test_builtin_corpus_answers_a_hotpotqa_question(tmp_path: Path) -> None:
     hits = titles(r.search("Kiskiack is a building that still stands at what York County, Virginia naval base?", k=5))
     assert hits[0] == "Kiskiack (Lee House)" and "Naval Weapons Station Yorktown" in hits
     assert "Arthur Quinlan" in titles(r.search("Irish print journalist Arthur Quinlan", k=3))
+
+
+QUESTION_ROWS = [  # a bare name ranks its namesake house first; the question knows it means the playwright
+    {"title": "Harold Pinter House", "text": "Harold Pinter House is a listed building in London, named after Harold Pinter."},
+    {"title": "Harold Pinter", "text": "Harold Pinter was a British playwright, born in 1930 in Hackney."},
+    {"title": "Playwright", "text": "A playwright writes plays; many a playwright was born in London in 1930."},
+]
+
+
+@pytest.fixture(scope="module")
+def pinter(tmp_path_factory: pytest.TempPathFactory) -> Retriever:
+    d = tmp_path_factory.mktemp("pinter")
+    return Retriever(write_corpus(d / "corpus.jsonl", QUESTION_ROWS), d / "cache")
+
+
+def test_the_question_ranks_what_a_bare_name_finds(pinter: Retriever) -> None:
+    question = "In what year was the playwright Harold Pinter born?"
+    assert titles(pinter.search("Harold Pinter", k=1)) == ["Harold Pinter House"]
+    ranked = titles(pinter.search("Harold Pinter", k=3, context=question))
+    assert ranked == ["Harold Pinter", "Harold Pinter House"]  # "Playwright" matches only the question's words
+    assert pinter.search("Harold Pinter", k=3, context="") == pinter.search("Harold Pinter", k=3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=200), st.text(max_size=400))
+def test_any_question_is_a_safe_context(small: Retriever, query: str, context: str) -> None:
+    hits = small.search(query, k=3, context=context)
+    assert len(hits) <= 3 and set(titles(hits)) <= set(titles(small.search(query, k=len(ROWS))))
+
+
+def test_builtin_corpus_ranks_by_the_question(tmp_path: Path) -> None:
+    # Training question 5a7d1c525542995ed0d165f2: the trained router searched "The Island".
+    r = open_retriever("builtin:hotpotqa", tmp_path)
+    question = "Where is the host of the American survival skills reality show, The Island, originally from?"
+    assert titles(r.search("The Island", k=2))[0] == "Rose Island, Bahamas"
+    assert titles(r.search("The Island", k=2, context=question))[0] == "The Island (U.S. TV series)"

@@ -40,6 +40,7 @@ def pool_with(adapter: str, router_adapter: str | None = "router") -> Pool:
 def test_shipped_pool_names_and_files():
     assert {"embedded", "embedded-prompted", "remote", "vllm"} <= set(shipped_pools())
     assert load_pool("embedded-prompted").router.adapter is None
+    assert load_pool("embedded-prompted").experts == load_pool("embedded").experts  # only the router differs
     with pytest.raises(PoolError, match="no shipped pool named 'nope'.*embedded-prompted"):
         load_pool("nope")
     with pytest.raises(PoolError, match="does not exist"):

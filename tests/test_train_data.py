@@ -84,6 +84,28 @@ def test_brief_answer_think_changes_only_the_last_think(hotpot, tmp_path):
     assert changed >= 5
 
 
+def test_rank_by_question_shows_the_teacher_what_the_pool_shows(hotpot, tmp_path):
+    """--rank-by-question: the teacher's searches rank passages by the question too, exactly as the retrieval
+    expert with `rank_by_question` does in the graph; the searches and the answers stay the same."""
+    from routeweave.agents.bm25 import format_passages
+    retriever = open_retriever("builtin:hotpotqa", tmp_path)
+    plain, ranked = (teacher.retrieval_search(retriever, 2, rank) for rank in (False, True))
+    pool, differ = embedded_default(3), 0
+    for ex in hotpot[:12]:
+        a = teacher.build(ex, pool, plain, prompt_version="v")
+        b = teacher.build(ex, pool, ranked, prompt_version="v")
+        if a is None or b is None:
+            continue
+        turns = [[m.content for m in t.messages if m.role == "assistant"] for t in (a, b)]
+        assert turns[0][:-1] == turns[1][:-1]  # the same searches (the answer turn's think may quote other evidence)
+        for turn in (m.content for m in b.messages[2:] if m.role == "assistant"):
+            for query in (q.query for q in protocol.parse_turn(turn, b.experts).searches):
+                shown = format_passages(retriever.search(query, 2, context=ex.question))
+                assert shown[:200] in "".join(m.content for m in b.messages if m.role == "user")  # the block may cut more
+        differ += a.messages != b.messages
+    assert differ >= 3
+
+
 def test_system_prompt_is_the_graphs_own(built):
     default = embedded_default()
     t = next(t for t in built if t.experts == [e.name for e in default.experts])

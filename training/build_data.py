@@ -70,8 +70,8 @@ def teacher_set(data_dir: Path, work: Path, settings: DataSettings, *, cache_dir
     hotpot, musique = hotpotqa_train(data_dir), musique_train(data_dir)
     corpus = write_train_corpus(work / "corpus-train.jsonl.gz", musique_corpus_rows(musique))
     searches = {
-        "hotpotqa": retrieval_search(open_retriever("builtin:hotpotqa", cache_dir), TOP_K),
-        "musique": retrieval_search(open_retriever(str(corpus), cache_dir), TOP_K),
+        "hotpotqa": retrieval_search(open_retriever("builtin:hotpotqa", cache_dir), TOP_K, settings.rank_by_question),
+        "musique": retrieval_search(open_retriever(str(corpus), cache_dir), TOP_K, settings.rank_by_question),
     }
     s = settings
     rng = random.Random(s.seed)

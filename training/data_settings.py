@@ -26,6 +26,8 @@ class DataSettings(BaseModel):
                                  "words, so the router must find the retriever by its description")
     counterfactual: float = Field(0.0, ge=0, le=1, description="share of teacher sessions whose answer is swapped "
                                   "for another of its kind in the evidence and the target, so that only reading gives it")
+    rank_by_question: bool = Field(False, description="the teacher's searches rank passages by the question's words "
+                                   "too, as a retrieval expert with rank_by_question does (the embedded pool's)")
     default_share: float = Field(0.4, ge=0, le=1, description="share of sessions shown the embedded pool's own list")
     min_f1: float = Field(0.5, ge=0, le=1, description="rejection sampling (--from-run): keep sessions whose answer "
                           "scored at least this F1")

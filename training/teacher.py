@@ -92,7 +92,7 @@ def build(ex: TrainExample, pool: SessionPool, search, *, prompt_version: str, v
           llm=None, answer_think: str = DEFAULT_ANSWER_THINK) -> Trajectory | None:
     """One teacher trajectory, or None when the plan needs more rounds than the pool allows, an answer
     longer than the grammar's, or the evidence never shows the answer (a trajectory that would teach
-    guessing). `search(query) -> text` is the real retrieval expert's reply. With `llm(question) ->
+    guessing). `search(query, question) -> text` is the real retrieval expert's reply. With `llm(question) ->
     text` (the real LLM expert's reply) and an LLM expert in the pool, the first turn asks that expert
     the question; the answer still has to be found in the retrieved evidence. `answer_think` is what the
     last turn thinks when the answer is a span of the evidence: "brief" (one fixed sentence, so the answer
@@ -122,7 +122,7 @@ def build(ex: TrainExample, pool: SessionPool, search, *, prompt_version: str, v
         messages.append(Message(role="assistant", content=turn))
         blocks = []
         for q in queries:
-            reply = (llm(q) if who != pool.retrieval else search(q))[:REPLY_CHARS]
+            reply = (llm(q) if who != pool.retrieval else search(q, ex.question))[:REPLY_CHARS]
             if who == pool.retrieval:
                 evidence.append(reply)
             blocks.append((f"{who}: {q}", _concat([(who, reply, None)])))
@@ -146,10 +146,11 @@ def build(ex: TrainExample, pool: SessionPool, search, *, prompt_version: str, v
     )
 
 
-def retrieval_search(retriever, top_k: int):
-    """The retrieval expert's reply text, exactly as RetrievalExpert.ask formats it."""
-    def search(query: str) -> str:
-        passages = retriever.search(query, top_k)
+def retrieval_search(retriever, top_k: int, rank_by_question: bool = False):
+    """The retrieval expert's reply text, exactly as RetrievalExpert.ask formats it (with its
+    `rank_by_question`: the passages that match the search ranked by the search's and the question's words)."""
+    def search(query: str, question: str = "") -> str:
+        passages = retriever.search(query, top_k, context=question if rank_by_question else "")
         return format_passages(passages) if passages else "No passage matched."
     return search
 

@@ -52,7 +52,10 @@ class ExpertClient(Protocol):
 
     def reservation(self, query: str) -> Cost: ...
 
-    async def ask(self, query: str) -> CallRecord: ...
+    async def ask(self, query: str, *, question: str = "") -> CallRecord:
+        """Answer `query`; `question` is the session's question that the query serves (a kind may use it
+        to rank its evidence, as the retrieval kind's `rank_by_question` does; most ignore it)."""
+        ...
 
 
 class ExpertContext(Protocol):

@@ -49,7 +49,7 @@ class LLMExpert:
 
         return reservation(self.target, self._messages(query))
 
-    async def ask(self, query: str) -> CallRecord:
+    async def ask(self, query: str, *, question: str = "") -> CallRecord:
         from ..llm import complete
 
         # logprobs give the cascade its confidence signal; servers without them just return none

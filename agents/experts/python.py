@@ -74,7 +74,7 @@ class PythonExpert:
     def reservation(self, query: str) -> Cost:
         return Cost(usd=self.settings.price_per_call_usd)
 
-    async def ask(self, query: str) -> CallRecord:
+    async def ask(self, query: str, *, question: str = "") -> CallRecord:
         started = time.perf_counter()
         options = self.settings.options
         try:

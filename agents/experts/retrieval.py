@@ -7,6 +7,7 @@ them to a reader (the router model by default) that answers from them.
     kind = "retrieval"
     corpus = "builtin:hotpotqa"      # or a path to your .jsonl / .jsonl.gz
     top_k = 2
+    rank_by_question = true          # rank a search's passages by its words and the question's
     description = "Wikipedia search: ask it with the names from the question. Free."
 """
 
@@ -27,6 +28,9 @@ class RetrievalSettings(ExpertSettings):
     corpus: str = Field(..., min_length=1, description="'builtin:hotpotqa' or a path to a corpus .jsonl(.gz)")
     top_k: int = Field(3, ge=1, le=20)
     reader: str = Field("router", description=READER_HELP)
+    rank_by_question: bool = Field(False, description="rank the passages that match a search by the words of the "
+                                   "search and of the session's question together (BM25), so that a bare name finds "
+                                   "the passage the question is about")
 
     @model_validator(mode="before")
     @classmethod
@@ -59,12 +63,13 @@ class RetrievalExpert:
     def reservation(self, query: str) -> Cost:
         return Cost()
 
-    async def ask(self, query: str) -> CallRecord:
+    async def ask(self, query: str, *, question: str = "") -> CallRecord:
         from ..bm25 import format_passages
 
         started = time.perf_counter()
         try:
-            passages = await asyncio.to_thread(self.retriever.search, query, self.settings.top_k)
+            context = question if self.settings.rank_by_question else ""
+            passages = await asyncio.to_thread(self.retriever.search, query, self.settings.top_k, context=context)
         except Exception as exc:  # a broken index is this expert's failure, not the session's
             return CallRecord(who=self.name, latency_s=time.perf_counter() - started, error=f"{type(exc).__name__}: {exc}")
         text = format_passages(passages) if passages else "No passage matched."

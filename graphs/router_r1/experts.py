@@ -60,13 +60,14 @@ class ExpertRound:
 
     @staticmethod
     def sends(state: R1State) -> list[Send]:
-        return [Send("ask_expert", {"call": c, "round": state.get("round", 0)}) for c in state.get("calls", []) if not c["skip"]]
+        return [Send("ask_expert", {"call": c, "round": state.get("round", 0), "question": state.get("question", "")})
+                for c in state.get("calls", []) if not c["skip"]]
 
     async def ask_expert(self, task: dict) -> dict:
         call, round = task["call"], task["round"]
         client = self.runtime.experts[call["expert"]]
         try:
-            record = await client.ask(call["query"])
+            record = await client.ask(call["query"], question=task.get("question", ""))  # absent in old checkpoints
         except Exception as exc:  # a client bug is this call's failure, not the session's
             record = CallRecord(who=call["expert"], error=f"{type(exc).__name__}: {exc}")
         record = settle_call(record, Cost(call["usd"], call["tokens"]))
