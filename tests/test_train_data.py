@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from routeweave.agents.bm25 import open_retriever
+from routeweave.agents.bm25 import format_passages, open_retriever
 from routeweave.evals.qa.datasets import load_dataset
 from routeweave.training import teacher
 from routeweave.training._graph import grammar, prompt, protocol, prompt_version
@@ -87,7 +87,6 @@ def test_brief_answer_think_changes_only_the_last_think(hotpot, tmp_path):
 def test_rank_by_question_shows_the_teacher_what_the_pool_shows(hotpot, tmp_path):
     """--rank-by-question: the teacher's searches rank passages by the question too, exactly as the retrieval
     expert with `rank_by_question` does in the graph; the searches and the answers stay the same."""
-    from routeweave.agents.bm25 import format_passages
     retriever = open_retriever("builtin:hotpotqa", tmp_path)
     plain, ranked = (teacher.retrieval_search(retriever, 2, rank) for rank in (False, True))
     pool, differ = embedded_default(3), 0

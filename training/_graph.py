@@ -3,8 +3,9 @@ one place so that trajectories are built by the very functions the graph calls (
 
 from __future__ import annotations
 
-from routeweave.agents.bm25 import format_passages, open_retriever, read_corpus, resolve_corpus  # noqa: F401
+from routeweave.agents.bm25 import open_retriever, read_corpus, resolve_corpus  # noqa: F401
 from routeweave.agents.experts import expert_kinds  # noqa: F401
+from routeweave.agents.experts.retrieval import reply_text  # noqa: F401
 from routeweave.agents.pool import Expert, load_pool  # noqa: F401
 from routeweave.agents.settings import Price  # noqa: F401
 from routeweave.graphs.router_r1 import grammar, protocol  # noqa: F401

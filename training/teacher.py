@@ -13,7 +13,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from ._graph import REPLY_CHARS, format_passages, get_aggregator, grammar, prompt
+from ._graph import REPLY_CHARS, get_aggregator, grammar, prompt, reply_text
 from .data_settings import ANSWER_THINKS, DEFAULT_ANSWER_THINK
 from .expert_lists import SessionPool
 from .records import Message, Trajectory
@@ -147,11 +147,10 @@ def build(ex: TrainExample, pool: SessionPool, search, *, prompt_version: str, v
 
 
 def retrieval_search(retriever, top_k: int, rank_by_question: bool = False):
-    """The retrieval expert's reply text, exactly as RetrievalExpert.ask formats it (with its
-    `rank_by_question`: the passages that match the search ranked by the search's and the question's words)."""
+    """The retrieval expert's reply text, by the expert's own function (with its `rank_by_question`: the
+    passages that match the search ranked by the search's and the question's words)."""
     def search(query: str, question: str = "") -> str:
-        passages = retriever.search(query, top_k, context=question if rank_by_question else "")
-        return format_passages(passages) if passages else "No passage matched."
+        return reply_text(retriever, query, top_k, question if rank_by_question else "")
     return search
 
 

@@ -51,6 +51,15 @@ class RetrievalSettings(ExpertSettings):
         return self.reader
 
 
+def reply_text(retriever, query: str, top_k: int, question: str = "") -> str:
+    """What the router is shown for `query`: the top passages, ranked by `question` too when it is given
+    (the expert passes it only with `rank_by_question`; the training teacher calls this same function)."""
+    from ..bm25 import format_passages
+
+    passages = retriever.search(query, top_k, context=question)
+    return format_passages(passages) if passages else "No passage matched."
+
+
 class RetrievalExpert:
     """No tokens, no dollars; whoever reads the passages pays for reading them."""
 
@@ -64,15 +73,12 @@ class RetrievalExpert:
         return Cost()
 
     async def ask(self, query: str, *, question: str = "") -> CallRecord:
-        from ..bm25 import format_passages
-
         started = time.perf_counter()
         try:
             context = question if self.settings.rank_by_question else ""
-            passages = await asyncio.to_thread(self.retriever.search, query, self.settings.top_k, context=context)
+            text = await asyncio.to_thread(reply_text, self.retriever, query, self.settings.top_k, context)
         except Exception as exc:  # a broken index is this expert's failure, not the session's
             return CallRecord(who=self.name, latency_s=time.perf_counter() - started, error=f"{type(exc).__name__}: {exc}")
-        text = format_passages(passages) if passages else "No passage matched."
         return CallRecord(who=self.name, text=text, latency_s=time.perf_counter() - started)
 
 
