@@ -108,6 +108,31 @@ def bench(name: str, train, test, n: int, seed: int, freeze: bool, args=None) ->
             if judge else None}
 
 
+def cpu_model() -> str:
+    """The CPU's model name (latency figures differ between hosts of one machine type), else the architecture."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({platform.machine()})"
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def llama_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f", xllamacpp {version('xllamacpp')}"
+    except PackageNotFoundError:
+        return ""
+
+
+def blocks_text() -> str:
+    n = router_llm_layers()
+    return f"first {n} blocks" if n else "30 blocks (all)"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="gsm8k")
@@ -135,8 +160,8 @@ def main() -> int:
         f" --torch-threads {args.torch_threads} --llama-threads {args.llama_threads}`  ",
         f"Load average when done (1/5/15 min): {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} CPUs "
         "(the machine is shared; a load above the CPU count inflates every figure).  ",
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"numpy {np.__version__}. One `decide()` per query, WordLlama embedding (cache-cold) included; batch = "
+        f"Machine: {cpu_model()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"numpy {np.__version__}{llama_version()}. One `decide()` per query, WordLlama embedding (cache-cold) included; batch = "
         "embed + score + route the whole held-out split at once. BLAS pinned to 1 thread (OPENBLAS_NUM_THREADS=1, "
         "set by the script unless already set). "
         + ("Garbage collector left as is." if args.no_freeze else
@@ -153,7 +178,7 @@ def main() -> int:
         "",
         "CPU ms = CPU time of this process per decision (all its threads): what one decision costs when it has the "
         "cores to itself; on a loaded machine wall-clock p50 is higher. bert: MiniLM on 1 torch thread; causal_llm: "
-        "llama.cpp embeddings mode over SmolLM2-135M's first 4 blocks, in-process, counted in CPU time too.",
+        f"llama.cpp embeddings mode over SmolLM2-135M's {blocks_text()}, in-process, counted in CPU time too.",
         "",
         "Targets: p50 < 1 ms, p99 < 5 ms (GQR-Bench: fastText < 1 ms, WideMLP < 4 ms; LLM routers 62-669 ms).",
         "",
