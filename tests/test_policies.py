@@ -184,6 +184,33 @@ def test_knob_override_per_request_is_accepted(fitted, name):
     check(d, candidates())
 
 
+@pytest.mark.parametrize("name", policy_names())
+def test_an_option_the_policy_does_not_take_or_a_wrong_type_is_refused_with_its_options(name):
+    from routeweave.policies.registry import PolicyOptionError, policy_options_of
+
+    takes = policy_options_of(name)
+    assert {"seed", "knob"} <= set(takes)
+    with pytest.raises(PolicyOptionError, match=r"no option 'no_such_option'; it takes: .*\bseed\b"):
+        get_policy(name, no_such_option=1)
+    with pytest.raises(PolicyOptionError, match=r"option seed='x': expected int"):
+        get_policy(name, seed="x")
+    with pytest.raises(PolicyOptionError, match=r"option knob='cheap': expected float"):
+        get_policy(name, knob="cheap")
+    assert get_policy(name, seed=3).seed == 3  # a good value passes
+
+
+def test_option_values_are_checked_against_each_policys_own_types():
+    from routeweave.policies.registry import PolicyOptionError
+
+    with pytest.raises(PolicyOptionError, match=r"policy 'knn' option k=2.5: expected int"):
+        get_policy("knn", k=2.5)
+    with pytest.raises(PolicyOptionError, match=r"policy 'stack' option members='knn': expected Sequence\[str\]"):
+        get_policy("stack", members="knn")
+    with pytest.raises(PolicyOptionError, match=r"policy 'knn' option k='x'"):  # the guard's inner policy too
+        get_policy("guard", inner_options={"k": "x"})
+    assert get_policy("knn", k=3, shrink=2).shrink == 2.0 and isinstance(get_policy("knn", shrink=2).shrink, float)
+
+
 def test_registry_rejects_unknown_name():
     with pytest.raises(KeyError, match="unknown policy"):
         get_policy("no-such-policy")

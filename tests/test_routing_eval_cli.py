@@ -90,3 +90,26 @@ def test_a_generic_table_with_responses_feeds_the_verifier_and_one_without_is_re
     out = cli("--data", str(plain), "--policies", "verifier")
     assert out.returncode == 2 and "records none" in out.stderr and "'response' column" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(("opt", "says"), [
+    ("knn.k=abc", "policy 'knn' option k='abc': expected int"),
+    ("knn.kk=3", "policy 'knn' has no option 'kk'; it takes: embedder, k, knob, seed, shrink"),
+    ("mf.rank=3", "--opt names mf, not among --policies (knn)"),
+])
+def test_a_bad_policy_option_is_an_error_that_names_it_not_a_traceback(tmp_path, opt, says):
+    table = tmp_path / "t.csv"
+    rows = "".join(f"q{i},question {i},{m},{(i + j) % 2}\n" for i in range(6) for j, m in enumerate("ab"))
+    table.write_text("query_id,query,model,quality\n" + rows, encoding="utf-8")
+    out = cli("--data", str(table), "--policies", "knn", "--opt", opt)
+    assert out.returncode == 2, out.stderr
+    assert says in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_good_policy_option_passes_the_check(tmp_path):
+    table = tmp_path / "t.csv"
+    rows = "".join(f"q{i},question {i},{m},{(i + j) % 2}\n" for i in range(6) for j, m in enumerate("ab"))
+    table.write_text("query_id,query,model,quality\n" + rows, encoding="utf-8")
+    good = cli("--data", str(table), "--policies", "knn", "--opt", "knn.k=2", "--opt", "random.seed=1", "--json")
+    assert good.returncode == 0, good.stderr
+    assert [r["policy"] for r in json.loads(good.stdout)["results"]][0] == "knn"

@@ -34,12 +34,18 @@ def run(args: argparse.Namespace) -> int:
 
     from .calibration import reliability_png
     from .report import compact, to_markdown, to_png, to_sqlite
-    from .sweep import evaluate
+    from .sweep import BASELINES, evaluate
 
     names = [p.strip() for p in args.policies.split(",") if p.strip()]
     unknown = [p for p in names if p not in policy_names()]
     if unknown:
         print(f"unknown policy: {', '.join(unknown)}; known: {', '.join(policy_names())}", file=sys.stderr)
+        return 2
+    options = _parse_options(args.opt)
+    stray = sorted(set(options) - set(names) - set(BASELINES))
+    if stray:
+        print(f"error: --opt names {', '.join(stray)}, not among --policies ({', '.join(names)}); "
+              f"add it there or drop the option", file=sys.stderr)
         return 2
     try:
         table = load_table(args.data, data_dir=args.data_dir, pool=args.pool)
@@ -48,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         result = evaluate(table, names, seed=args.seed, test_frac=args.test_frac, folds=args.folds,
-                          options=_parse_options(args.opt))
+                          options=options)
     except (ValueError, ConfigError) as exc:  # DataError, and a policy that cannot fit this table (it says why)
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -28,7 +28,7 @@ def anchors(train: OutcomeTable, test: OutcomeTable) -> tuple[Anchors, int, int]
 def sweep_policy(name: str, train: OutcomeTable, test: OutcomeTable, *, seed: int = 0,
                  embedder: Embedder | None = None, options: dict[str, Any] | None = None) -> dict[str, Any]:
     a, weak, strong = anchors(train, test)
-    policy = get_policy(name, seed=seed, embedder=embedder, **policy_options(name, options))
+    policy = get_policy(name, **{"seed": seed, "embedder": embedder, **policy_options(name, options)})  # --opt wins
     t0 = time.perf_counter()
     policy.fit(test if policy.eval_only else train)  # only the oracle sees the test outcomes
     fit_s = time.perf_counter() - t0
