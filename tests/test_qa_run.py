@@ -247,6 +247,23 @@ def test_cli_run_resume_refuse_and_report(tmp_path):
     assert missing.returncode == 1 and "no run named 'nope'" in missing.stderr and "mock" in missing.stderr
 
 
+def test_cli_names_the_rows_it_skipped_and_why(tmp_path):
+    pool, data = write_inputs(tmp_path, 3)
+    with data.open("a") as f:
+        f.write("not json\n" + json.dumps({"question": "no answer here"}) + "\n")
+    base = ["qa", "--dataset", str(data), "--pool", str(pool), "--trace-db", str(tmp_path / "traces.db"), "--no-progress"]
+    ran = subprocess.run(eval_cmd(*base, "--run", "mixed", "--json"), capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["done"] == 3  # the good rows ran
+    assert "2 malformed row(s) skipped" in ran.stderr
+    assert f"{data.name} (line 4): invalid JSON" in ran.stderr and f"{data.name} (line 5): missing 'golden_answers'" in ran.stderr
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n")
+    none = subprocess.run(eval_cmd("qa", "--dataset", str(bad), *base[3:], "--run", "bad"), capture_output=True,
+                          text=True, timeout=120)
+    assert none.returncode == 2 and "every row was malformed" in none.stderr and "Traceback" not in none.stderr
+
+
 def test_kill_9_mid_run_loses_no_finished_row_and_resume_never_duplicates(tmp_path):
     n = 600
     pool, data = write_inputs(tmp_path, n)

@@ -20,6 +20,7 @@ def test_sft_without_trajectories_names_the_file(routeweave_cmd, tmp_path):
     out = train(routeweave_cmd, "sft", "--work", tmp_path)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert f"trajectory file {tmp_path / 'trajectories.jsonl'} does not exist" in out.stderr
+    assert f"routeweave train data --work {tmp_path}" in out.stderr  # what to run first
 
 
 def test_sft_refuses_trajectories_of_another_prompt_version(routeweave_cmd, tmp_path):
@@ -35,6 +36,7 @@ def test_sft_refuses_trajectories_of_another_prompt_version(routeweave_cmd, tmp_
 def test_ship_without_a_finished_stage(routeweave_cmd, tmp_path):
     out = train(routeweave_cmd, "ship", "--work", tmp_path, "--to", tmp_path / "x.gguf")
     assert out.returncode == 2 and "stage 'sft' has no finished adapter" in out.stderr
+    assert f"routeweave train sft --work {tmp_path}" in out.stderr  # what to run first
     assert not (tmp_path / "x.gguf").exists()
 
 

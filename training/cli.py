@@ -206,7 +206,10 @@ def _stage_dir(work: Path, stage: str) -> Path:
 
     path = work / stage
     if not (path / "adapter" / "adapter_config.json").is_file() or not (path / "router-lora.gguf").is_file():
-        raise TrainingError(f"stage '{stage}' has no finished adapter in {path} (adapter/ and router-lora.gguf)")
+        alpha = stage.removeprefix("grpo-a") if stage.startswith("grpo-a") else "A"
+        how = f"routeweave train sft --work {work}" if stage == "sft" else f"routeweave train grpo --work {work} --alpha {alpha}"
+        raise TrainingError(f"stage '{stage}' has no finished adapter in {path} (adapter/ and router-lora.gguf): "
+                            f"train it first (`{how}`), or pass the --work folder that holds it")
     return path
 
 

@@ -57,7 +57,8 @@ def read_trajectories(path: Path) -> list[Trajectory]:
     """Every line a Trajectory; a bad line is a TrainingError naming the file, line and field."""
     path = Path(path)
     if not path.is_file():
-        raise TrainingError(f"trajectory file {path} does not exist")
+        raise TrainingError(f"trajectory file {path} does not exist: build it with `routeweave train data --work "
+                            f"{path.parent}` (or pass the --work folder that holds it)")
     out = []
     with path.open(encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):

@@ -104,12 +104,12 @@ def run_qa(args: argparse.Namespace) -> int:
     if args.graph not in known:
         print(f"error: unknown graph '{args.graph}'; known: {', '.join(known)}", file=sys.stderr)
         return 2
-    per_dataset, problems, names = [], 0, []
+    per_dataset, problems, names = [], [], []
     try:
         for name in _split(args.dataset):
             loaded = load_dataset(name, data_dir=args.data_dir, limit=args.limit, seed=seed)
             per_dataset.append(loaded.examples)
-            problems += len(loaded.problems)
+            problems += loaded.problems
             names.append(loaded.dataset)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -117,9 +117,11 @@ def run_qa(args: argparse.Namespace) -> int:
     # Round-robin over the datasets, so a run stopped early (--stop-after, kill) has covered each evenly.
     examples = [ex for group in zip_longest(*per_dataset) for ex in group if ex is not None]
     if problems:
-        print(f"note: {problems} malformed row(s) skipped while loading", file=sys.stderr)
+        shown = "".join(f"\n  - {p}" for p in problems[:5]) + (f"\n  - ... and {len(problems) - 5} more" if len(problems) > 5 else "")
+        print(f"note: {len(problems)} malformed row(s) skipped while loading:{shown}", file=sys.stderr)
     if not examples:
-        print("error: no questions to run (empty dataset or --limit 0)", file=sys.stderr)
+        why = "every row was malformed (listed above)" if problems else "empty dataset or --limit 0"
+        print(f"error: no questions to run ({why})", file=sys.stderr)
         return 2
     config = {
         "datasets": names, "limit": args.limit, "seed": seed, "graph": args.graph, "policy": args.policy,
