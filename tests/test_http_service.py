@@ -211,6 +211,35 @@ def test_openai_client_sees_4xx_errors(server):
                                   extra_body={"routeweave": {"max_rounds": 0}})
 
 
+def test_openai_parameters_routeweave_does_not_apply_are_named_not_silently_dropped(server):
+    c = client(server)
+    reply = c.chat.completions.create(model="routeweave-r1", messages=QUESTION, temperature=0.2, max_tokens=50, user="u1")
+    assert reply.choices[0].message.content
+    assert extra(reply)["ignored_params"] == ["max_tokens", "temperature", "user"]
+    plain = c.chat.completions.create(model="routeweave-r1", messages=QUESTION)
+    assert extra(plain)["ignored_params"] == []
+    stream = c.chat.completions.create(model="routeweave-r1", messages=QUESTION, stream=True, seed=3)
+    finals = [extra(ch) for ch in stream if ch.choices and ch.choices[0].finish_reason]
+    assert finals and finals[-1]["ignored_params"] == ["seed"]
+
+
+@pytest.mark.parametrize("field, value, says", [
+    ("budget_usd", 0.001, "'budget_usd' is a routeweave option: send it inside the 'routeweave' object"),
+    ("top_k", 20, "unrecognized request argument 'top_k'"),
+    ("max_tokens", "lots", "'max_tokens' must be a whole number >= 1"),
+    ("temperature", 9, "'temperature' must be a number in [0, 2]"),
+    ("n", 2, "'n' must be 1: routeweave returns one answer per request"),
+    ("tools", [{"type": "function", "function": {"name": "f"}}], "does not call a client's tools"),
+    ("response_format", {"type": "json_object"}, "routeweave's answers are plain text"),
+])
+def test_a_parameter_routeweave_cannot_honour_is_a_400_naming_it(server, field, value, says):
+    body = {"model": "routeweave-r1", "messages": QUESTION, field: value}
+    error = assert_openai_error(httpx.post(server.url + "/v1/chat/completions", json=body), 400)
+    assert error["param"] == field and says in error["message"]
+    streamed = httpx.post(server.url + "/v1/chat/completions", json={**body, "stream": True})
+    assert streamed.status_code == 400  # refused before the stream starts
+
+
 def test_body_over_the_limit(secured):
     big = {"model": "routeweave-r1", "messages": [{"role": "user", "content": "x" * 10_000}]}
     headers = {"authorization": f"Bearer {KEY}"}

@@ -11,6 +11,8 @@ them). `usage` is the whole session's tokens, router and experts. routeweave's o
 extra `routeweave` object, on the reply and (streaming) on chunks; a request may carry one too
 (`extra_body={"routeweave": {...}}` in the openai client): `budget_usd`, `max_rounds`, `max_tokens`
 (session caps that only lower the server's), `experts` (a subset of the enabled ones) and `include_steps`.
+OpenAI's sampling parameters are checked, not applied, and named in the reply's `routeweave.ignored_params`;
+any other top-level field is a 400 naming it (``openai_wire.ignored_params``).
 
 Streaming (chat.completion.chunk SSE): each step arrives as it happens as one line of
 `delta.reasoning_content` (the field reasoning models use; clients that don't know it ignore it) plus the
@@ -42,6 +44,7 @@ from .openai_wire import (
     FINISH,
     APIError,
     extra_fields,
+    ignored_params,
     json_response,
     parse_options,
     question_of,
@@ -157,6 +160,7 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
                            code="model_not_found")
         request.state.model = model_id
         question = question_of(body)
+        ignored = ignored_params(body)
         caps, include_steps = parse_options(body)
         stream = body.get("stream", False)
         if not isinstance(stream, bool):
@@ -194,12 +198,12 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": result["answer"]},
                              "finish_reason": FINISH.get(result["stop_reason"], "stop")}],
                 "usage": usage_of(result),
-                "routeweave": extra_fields(result, spec, budget, include_steps, wall_s),
+                "routeweave": extra_fields(result, spec, budget, include_steps, wall_s, ignored),
             })
         async def admitted() -> AsyncIterator[bytes]:
             try:
                 async for piece in _stream(graph, inputs, model_id, spec, budget, include_steps,
-                                           bool(stream_options.get("include_usage"))):
+                                           bool(stream_options.get("include_usage")), ignored):
                     yield piece
             finally:
                 in_flight[0] -= 1
@@ -216,7 +220,7 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
     return app
 
 
-async def _stream(graph, inputs, model_id, spec, budget, include_steps, include_usage) -> AsyncIterator[bytes]:
+async def _stream(graph, inputs, model_id, spec, budget, include_steps, include_usage, ignored) -> AsyncIterator[bytes]:
     session_id = uuid.uuid4().hex
     created = int(time.time())
     base = {"id": f"chatcmpl-{session_id}", "object": "chat.completion.chunk", "created": created, "model": model_id}
@@ -238,7 +242,7 @@ async def _stream(graph, inputs, model_id, spec, budget, include_steps, include_
             if result["answer"]:
                 yield chunk({"content": result["answer"]})
             yield chunk({}, FINISH.get(result["stop_reason"], "stop"),
-                        routeweave=extra_fields(result, spec, budget, include_steps, wall_s))
+                        routeweave=extra_fields(result, spec, budget, include_steps, wall_s, ignored))
             if include_usage:
                 yield chunk(None, usage=usage_of(result), routeweave={"session_id": session_id, "cost_usd": result["cost_usd"]})
     except ValueError as exc:  # bad inputs found by the graph: the headers are sent, so the error is an event

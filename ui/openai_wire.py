@@ -13,6 +13,32 @@ from ..serving import SessionCaps
 
 FINISH = {"answered": "stop", "budget": "length", "overspent": "length", "refused": "content_filter"}
 OPTION_KEYS = {*SessionCaps.model_fields, "include_steps"}
+APPLIED = {"model", "messages", "stream", "stream_options", "routeweave"}
+
+
+def _num(lo: float, hi: float):
+    return lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi, f"a number in [{lo:g}, {hi:g}]"
+
+
+_INT = (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "a whole number >= 1")
+_STR = (lambda v: isinstance(v, str), "a string")
+_BOOL = (lambda v: isinstance(v, bool), "true or false")
+_OBJ = (lambda v: isinstance(v, dict), "an object")
+# OpenAI chat-completions parameters that routeweave accepts and does not apply (the router's and the experts'
+# decoding is set by the pool): checked like OpenAI checks them, then named in the reply's
+# routeweave.ignored_params so a client knows they had no effect.
+IGNORED = {
+    "temperature": _num(0, 2), "top_p": _num(0, 1), "presence_penalty": _num(-2, 2), "frequency_penalty": _num(-2, 2),
+    "max_tokens": _INT, "max_completion_tokens": _INT, "top_logprobs": (lambda v: isinstance(v, int) and 0 <= v <= 20, "0-20"),
+    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+    "stop": (lambda v: isinstance(v, str) or isinstance(v, list) and all(isinstance(x, str) for x in v), "a string or a list of strings"),
+    "user": _STR, "service_tier": _STR, "reasoning_effort": _STR, "logprobs": _BOOL, "store": _BOOL,
+    "parallel_tool_calls": _BOOL, "logit_bias": _OBJ, "metadata": _OBJ,
+    "n": (lambda v: v == 1 and not isinstance(v, bool), "1: routeweave returns one answer per request"),
+    "tools": (lambda v: v == [], "empty: routeweave answers with its pool's experts and does not call a client's tools"),
+    "tool_choice": (lambda v: v in ("none", "auto"), "'none' or 'auto' (routeweave calls no client tools)"),
+    "response_format": (lambda v: v == {"type": "text"}, '{"type": "text"}: routeweave\'s answers are plain text'),
+}
 
 
 class APIError(Exception):
@@ -82,6 +108,29 @@ def question_of(body: dict[str, Any]) -> str:
     return text.strip()
 
 
+def ignored_params(body: dict[str, Any]) -> list[str]:
+    """The OpenAI parameters in ``body`` that routeweave accepts without applying them. A field OpenAI's API does
+    not have, or one of its parameters with a bad value, is a 400 naming it (as OpenAI's API does): a cap sent
+    beside `routeweave` instead of inside it must not be dropped silently."""
+    out = []
+    for key, value in body.items():
+        if key in APPLIED or value is None:
+            continue
+        if key in OPTION_KEYS and key not in IGNORED:  # max_tokens is OpenAI's (one completion), not the session cap
+            raise APIError(400, f"'{key}' is a routeweave option: send it inside the 'routeweave' object, "
+                                f'{{"routeweave": {{"{key}": ...}}}} (the openai client: extra_body={{"routeweave": {{...}}}})',
+                           param=key, code="unknown_parameter")
+        if key not in IGNORED:
+            raise APIError(400, f"unrecognized request argument '{key}'; routeweave applies {', '.join(sorted(APPLIED))} "
+                                f"and accepts (without applying) OpenAI's {', '.join(sorted(IGNORED))}",
+                           param=key, code="unknown_parameter")
+        ok, want = IGNORED[key]
+        if not ok(value):
+            raise APIError(400, f"'{key}' must be {want}, got {json.dumps(value)[:80]}", param=key, code="invalid_value")
+        out.append(key)
+    return sorted(out)
+
+
 def parse_options(body: dict[str, Any]) -> tuple[SessionCaps, bool]:
     """The request's `routeweave` object: session caps, and whether to include the steps in the reply."""
     options = body.get("routeweave") or {}
@@ -106,7 +155,8 @@ def usage_of(result: dict[str, Any]) -> dict[str, int]:
     return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
 
 
-def extra_fields(result: dict[str, Any], spec, budget_usd: float, include_steps: bool, wall_s: float) -> dict[str, Any]:
+def extra_fields(result: dict[str, Any], spec, budget_usd: float, include_steps: bool, wall_s: float,
+                 ignored: list[str] = ()) -> dict[str, Any]:
     extra = {
         "session_id": result["session_id"],
         "cost_usd": result["cost_usd"],
@@ -121,6 +171,7 @@ def extra_fields(result: dict[str, Any], spec, budget_usd: float, include_steps:
         "graph": spec.graph,
         "policy": spec.policy,
         "trace_url": f"/v1/sessions/{result['session_id']}",
+        "ignored_params": list(ignored),  # OpenAI parameters the request sent that routeweave does not apply
     }
     if include_steps:
         extra["steps"] = result["steps"]
