@@ -44,19 +44,32 @@ class Runtime:
             self._targets[who] = make_target(who, endpoint, self._litellm_router, prices, first, self._lora_body(endpoint))
         return self._targets[who]
 
-    def _lora_body(self, endpoint: Endpoint) -> dict:
+    def _lora_body(self, endpoint: Endpoint, *, own: bool = True) -> dict:
         """llama.cpp's per-request adapter scales: on a server with adapters, every request names each
-        adapter, scale 1 for the endpoint's own and 0 for the others (the pool checks they agree)."""
+        adapter, scale 1 for the endpoint's own (``own=False``: none) and 0 for the others (the pool checks
+        they agree)."""
         servers = [a.server for a in endpoint.addresses if a.server]
         names = list(self.pool.servers[servers[0]].adapters) if servers else []
         if not names:
             return {}
-        return {"lora": [{"id": i, "scale": 1.0 if n == endpoint.adapter else 0.0} for i, n in enumerate(names)]}
+        return {"lora": [{"id": i, "scale": 1.0 if own and n == endpoint.adapter else 0.0} for i, n in enumerate(names)]}
 
     def reader(self, name: str) -> Target:
-        """The model that reads an evidence expert's reply: 'router' or a model expert's name."""
+        """The model that reads an evidence expert's reply, or answers alone: 'router' or a model expert's
+        name. The router model reads WITHOUT its adapter: a trained router's adapter learned the Router-R1
+        protocol (<think>, <search>, <answer>), and applied to a plain answer prompt it writes protocol
+        fragments, not an answer. Metered as the router, at its price."""
         assert self.router is not None, "Runtime.start() was not called"
-        return self.router if name == "router" else self.target(self.pool.expert(name))
+        if name != "router":
+            return self.target(self.pool.expert(name))
+        endpoint = self.pool.router
+        if not endpoint.adapter:
+            return self.router
+        if "router:reader" not in self._targets:
+            first = self._addresses(endpoint)[0][0] if endpoint.addresses else None
+            self._targets["router:reader"] = make_target("router", endpoint, self._litellm_router, {"router": endpoint.price},
+                                                         first, self._lora_body(endpoint, own=False))
+        return self._targets["router:reader"]
 
     def features(self, spec: dict, name: str) -> LlamaFeatures:
         """The router-model feature server a policy was fitted with (``causal_llm``), started on first use and

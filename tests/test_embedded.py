@@ -49,6 +49,21 @@ def test_cli_ask_json_then_trace(rw_home, routeweave_cmd):
     assert missing.returncode == 1 and "no session" in missing.stderr
 
 
+@pytest.mark.parametrize("kind", ["direct", "single-shot"])
+def test_the_router_model_reads_and_answers_alone_without_its_protocol_adapter(rw_home, routeweave_cmd, kind):
+    """The shipped adapter learned the Router-R1 protocol; applied to a plain answer prompt it wrote markup
+    ("<context:forbidden> <path:class>...", "<name>...</name>"). The graphs in which the router model reads or
+    answers alone use the base model: the same answer, token for token, as the pool without the adapter."""
+    answers = []
+    for pool in ("embedded", "embedded-prompted"):  # one server at a time: each CLI process starts and stops its own
+        out = subprocess.run([*routeweave_cmd, "ask", QUESTION, "--pool", pool, "--graph", kind, "--json",
+                              "--db", str(rw_home / "reader.db")], capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr[-2000:]
+        result = json.loads(out.stdout)
+        answers.append((result["answer"], result["prompt_tokens"], result["completion_tokens"]))
+    assert answers[0][0].strip() and answers[0] == answers[1]
+
+
 @pytest.fixture(scope="module")
 def graph(rw_home):
     from routeweave.serving import open_graph

@@ -92,6 +92,7 @@ def test_every_request_on_an_adapter_server_names_the_scales(tmp_path):
     runtime = Runtime(pool, cache_dir=tmp_path)
     assert runtime._lora_body(pool.router) == {"lora": [{"id": 0, "scale": 1.0}]}
     assert runtime._lora_body(pool.expert("SmolLM2")) == {"lora": [{"id": 0, "scale": 0.0}]}
+    assert runtime._lora_body(pool.router, own=False) == {"lora": [{"id": 0, "scale": 0.0}]}  # the router model reading
     prompted = load_pool("embedded-prompted")
     assert Runtime(prompted, cache_dir=tmp_path)._lora_body(prompted.router) == {}
 
