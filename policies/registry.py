@@ -49,10 +49,10 @@ class PolicyOptionError(ValueError):
     value and the options the policy takes."""
 
 
-def policy_options_of(name: str) -> dict[str, Any]:
-    """The keyword options policy ``name`` takes (its own and those its base classes take through ``**base``),
-    each with its type annotation (``Any`` where it cannot be resolved) and default."""
-    out: dict[str, Any] = {}
+def policy_options_of(name: str) -> dict[str, tuple[Any, Any]]:
+    """The keyword options policy ``name`` takes (its own and those its base classes take through ``**base``):
+    name -> (type annotation, ``Any`` where it cannot be resolved; default)."""
+    out: dict[str, tuple[Any, Any]] = {}
     for klass in policy_class(name).__mro__:
         init = klass.__dict__.get("__init__")
         if init is None:

@@ -4,6 +4,7 @@ own options) and shaping replies and errors (`{"error": {"message", "type", "par
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import Request
@@ -156,7 +157,7 @@ def usage_of(result: dict[str, Any]) -> dict[str, int]:
 
 
 def extra_fields(result: dict[str, Any], spec, budget_usd: float, include_steps: bool, wall_s: float,
-                 ignored: list[str] = ()) -> dict[str, Any]:
+                 ignored: Sequence[str] = ()) -> dict[str, Any]:
     extra = {
         "session_id": result["session_id"],
         "cost_usd": result["cost_usd"],
