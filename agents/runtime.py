@@ -34,15 +34,18 @@ class Runtime:
             (self.fleet.api_base(a.server), True) if a.server else (a.api_base, False) for a in endpoint.addresses
         ]
 
-    def target(self, endpoint: Endpoint, who: str | None = None) -> Target:
-        """The callable target of a model endpoint, built once (it learns how its provider counts prompts)."""
+    def target(self, endpoint: Endpoint, who: str | None = None, *, own_adapter: bool = True) -> Target:
+        """The callable target of a model endpoint, built once (it learns how its provider counts prompts);
+        ``own_adapter=False``: its requests leave the endpoint's LoRA adapter off (metered all the same)."""
         who = who or getattr(endpoint, "name", "router")
-        if who not in self._targets:
+        key = who if own_adapter else f"{who}:no-adapter"
+        if key not in self._targets:
             fallbacks = getattr(endpoint, "fallbacks", [])
             prices = {who: endpoint.price} | {f: self.pool.expert(f).price for f in fallbacks}
             first = self._addresses(endpoint)[0][0] if endpoint.addresses else None
-            self._targets[who] = make_target(who, endpoint, self._litellm_router, prices, first, self._lora_body(endpoint))
-        return self._targets[who]
+            self._targets[key] = make_target(who, endpoint, self._litellm_router, prices, first,
+                                             self._lora_body(endpoint, own=own_adapter))
+        return self._targets[key]
 
     def _lora_body(self, endpoint: Endpoint, *, own: bool = True) -> dict:
         """llama.cpp's per-request adapter scales: on a server with adapters, every request names each
@@ -62,14 +65,7 @@ class Runtime:
         assert self.router is not None, "Runtime.start() was not called"
         if name != "router":
             return self.target(self.pool.expert(name))
-        endpoint = self.pool.router
-        if not endpoint.adapter:
-            return self.router
-        if "router:reader" not in self._targets:
-            first = self._addresses(endpoint)[0][0] if endpoint.addresses else None
-            self._targets["router:reader"] = make_target("router", endpoint, self._litellm_router, {"router": endpoint.price},
-                                                         first, self._lora_body(endpoint, own=False))
-        return self._targets["router:reader"]
+        return self.target(self.pool.router, "router", own_adapter=False) if self.pool.router.adapter else self.router
 
     def features(self, spec: dict, name: str) -> LlamaFeatures:
         """The router-model feature server a policy was fitted with (``causal_llm``), started on first use and

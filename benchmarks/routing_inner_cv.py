@@ -17,21 +17,14 @@ import numpy as np
 
 from routeweave.evals.routing.features import policy_options
 from routeweave.evals.routing.loaders import load_table
-from routeweave.evals.routing.metrics import summarise
 from routeweave.evals.routing.split import kfold, train_test_split
-from routeweave.evals.routing.sweep import anchors
+from routeweave.evals.routing.sweep import sweep_scores
 from routeweave.policies import get_policy
 from routeweave.policies.head import QualityHead
 
 
 def curve(policy, S: np.ndarray, A, B) -> dict:
-    a, _, strong = anchors(A, B)
-    rows, pts = np.arange(len(B)), []
-    for k in policy.knob_grid(S, B.cost):
-        r = policy.route(S, B.cost, k, np.random.default_rng(0))
-        pts.append((float(r.cost.mean()), float(B.quality[rows, np.maximum(r.index, 0)].mean()), float(np.mean(r.index == strong))))
-    x = a.norm_cost(np.array([p[0] for p in pts]))
-    return summarise(x, np.array([p[1] for p in pts]), np.array([p[2] for p in pts]), a)
+    return sweep_scores(policy, S, A, B)[0]
 
 
 def pareto(A) -> list[int]:

@@ -25,17 +25,11 @@ def anchors(train: OutcomeTable, test: OutcomeTable) -> tuple[Anchors, int, int]
     return Anchors(q_weak=float(qm[w]), q_strong=float(qm[s]), c_weak=float(cm[w]), c_strong=float(cm[s])), w, s
 
 
-def sweep_policy(name: str, train: OutcomeTable, test: OutcomeTable, *, seed: int = 0,
-                 embedder: Embedder | None = None, options: dict[str, Any] | None = None) -> dict[str, Any]:
-    a, weak, strong = anchors(train, test)
-    policy = get_policy(name, **{"seed": seed, "embedder": embedder, **policy_options(name, options)})  # --opt wins
-    t0 = time.perf_counter()
-    policy.fit(test if policy.eval_only else train)  # only the oracle sees the test outcomes
-    fit_s = time.perf_counter() - t0
-    cands = train.candidates()
-    t0 = time.perf_counter()
-    S = policy.table_scores(test, cands)
-    score_ms = 1000 * (time.perf_counter() - t0) / max(len(test), 1)
+def sweep_scores(policy, S: np.ndarray, train: OutcomeTable, test: OutcomeTable, *, seed: int = 0) -> tuple[dict, list[dict]]:
+    """Route the test queries by the score matrix ``S`` (rows: test queries, columns: the training table's
+    models) at every value of the policy's knob; the curve's metrics and its points. A refusal scores the
+    tables' lowest quality."""
+    a, _, strong = anchors(train, test)
     rows, qmin = np.arange(len(test)), float(min(train.quality.min(), test.quality.min()))
     points = []
     for k in policy.knob_grid(S, test.cost):
@@ -47,7 +41,20 @@ def sweep_policy(name: str, train: OutcomeTable, test: OutcomeTable, *, seed: in
     x = a.norm_cost(np.array([p["cost"] for p in points]))
     for p, xi in zip(points, x):
         p["cost_norm"] = float(xi)
-    metrics = summarise(x, np.array([p["quality"] for p in points]), np.array([p["strong_share"] for p in points]), a)
+    return summarise(x, np.array([p["quality"] for p in points]), np.array([p["strong_share"] for p in points]), a), points
+
+
+def sweep_policy(name: str, train: OutcomeTable, test: OutcomeTable, *, seed: int = 0,
+                 embedder: Embedder | None = None, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    policy = get_policy(name, **{"seed": seed, "embedder": embedder, **policy_options(name, options)})  # --opt wins
+    t0 = time.perf_counter()
+    policy.fit(test if policy.eval_only else train)  # only the oracle sees the test outcomes
+    fit_s = time.perf_counter() - t0
+    cands = train.candidates()
+    t0 = time.perf_counter()
+    S = policy.table_scores(test, cands)
+    score_ms = 1000 * (time.perf_counter() - t0) / max(len(test), 1)
+    metrics, points = sweep_scores(policy, S, train, test, seed=seed)
     cal = None
     if policy.scores_are_quality and not policy.eval_only and policy.fitted:
         lo, hi = float(min(train.quality.min(), test.quality.min())), float(max(train.quality.max(), test.quality.max()))
