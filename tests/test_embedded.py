@@ -35,7 +35,7 @@ def test_cli_ask_json_then_trace(rw_home, routeweave_cmd):
     assert sum(s["cost_usd"] for s in result["steps"]) == pytest.approx(result["cost_usd"])
     assert result["cost_usd"] <= 0.005
 
-    trace = subprocess.run([*routeweave_cmd, "trace", result["session_id"], "--json", "--db", db],
+    trace = subprocess.run([*routeweave_cmd, "trace", result["session_id"], "--json", "--trace-db", db],
                            capture_output=True, text=True, timeout=120)
     assert trace.returncode == 0, trace.stderr
     stored = json.loads(trace.stdout)

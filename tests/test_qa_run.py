@@ -237,7 +237,7 @@ def test_cli_run_resume_refuse_and_report(tmp_path):
     trace = subprocess.run([sys.executable, "-m", "routeweave.ui.cli", "trace", rows_in(tmp_path / "evals.db")[0][2],
                             "--db", str(tmp_path / "traces.db"), "--json"], capture_output=True, text=True, timeout=60)
     assert trace.returncode == 0 and json.loads(trace.stdout)["answer"] == "1889"
-    rep = subprocess.run(eval_cmd("report", "mock", "--db", str(tmp_path / "evals.db"), "--json", "--out",
+    rep = subprocess.run(eval_cmd("report", "mock", "--results-db", str(tmp_path / "evals.db"), "--json", "--out",
                                   str(tmp_path / "rep")), capture_output=True, text=True, timeout=120)
     assert rep.returncode == 0, rep.stderr
     assert json.loads(rep.stdout)["runs"][0]["summary"]["overall"]["count"] == 5

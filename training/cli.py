@@ -71,7 +71,8 @@ def register(subparsers) -> None:
     d.add_argument("--seed", type=int, default=data_default("seed"))
     d.add_argument("--variants", type=int, default=data_default("variants"), help=data_help("variants") + " (default %(default)s)")
     d.add_argument("--from-run", action="append", default=[], metavar="RUN", help="add rejection-sampled sessions of an eval qa run")
-    d.add_argument("--results-db", type=Path, default=None, help="eval qa results DB of --from-run (default: evals.db)")
+    d.add_argument("--results-db", type=Path, default=None,
+                   help="eval qa results DB of --from-run (default: evals.db beside the trace database)")
     d.add_argument("--min-f1", type=_share, default=data_default("min_f1"), help=data_help("min_f1") + " (default %(default)s)")
     d.add_argument("--llm-share", type=_share, default=data_default("llm_share"), help=data_help("llm_share") + " (default %(default)s)")
     d.add_argument("--answer-think", choices=ANSWER_THINKS, default=data_default("answer_think"),
@@ -117,7 +118,7 @@ def register(subparsers) -> None:
     r = stage("report", "reward curves of the GRPO runs and cost-quality points of eval runs (PNG + Markdown)", run_report)
     r.add_argument("--run", dest="eval_runs", action="append", default=[], metavar="LABEL=RUN",
                    help="an eval qa run to plot, e.g. SFT=ho40-sft (repeatable)")
-    r.add_argument("--results-db", type=Path, default=None, help="eval qa results DB (default: evals.db)")
+    r.add_argument("--results-db", type=Path, default=None, help="eval qa results DB (default: evals.db beside the trace database)")
     r.add_argument("--out", type=Path, default=None, help="folder for the PNGs and the table (default: WORK/report)")
     train.set_defaults(run=lambda args: (train.print_help(), 2)[1])
 

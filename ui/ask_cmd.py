@@ -26,13 +26,14 @@ def register(sub) -> None:
     ask.add_argument("--budget", type=float, metavar="USD", help="cap on the session's spend (lowers the pool's)")
     ask.add_argument("--max-rounds", type=int, metavar="N", help="most search rounds before the router must answer")
     ask.add_argument("--experts", help="comma-separated experts this session may use (default: the pool's enabled ones)")
-    ask.add_argument("--db", type=Path, help=f"trace database; checkpoints go beside it (default {default_db_path()})")
+    ask.add_argument("--db", "--trace-db", dest="db", type=Path,
+                     help=f"trace database; checkpoints go beside it (default {default_db_path()})")
     ask.add_argument("--json", action="store_true", help="print one JSON object")
     ask.set_defaults(run=run_ask)
 
     trace = sub.add_parser("trace", help="print a stored session")
     trace.add_argument("session_id")
-    trace.add_argument("--db", type=Path, help=f"trace database (default {default_db_path()})")
+    trace.add_argument("--db", "--trace-db", dest="db", type=Path, help=f"trace database (default {default_db_path()})")
     trace.add_argument("--json", action="store_true")
     trace.set_defaults(run=run_trace)
 

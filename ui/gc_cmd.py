@@ -17,7 +17,7 @@ def register(sub) -> None:
                                     "ago. Unfinished sessions stay resumable; traces are kept unless --traces; eval "
                                     "results are never touched.")
     gc.add_argument("--older-than", required=True, metavar="DURATION", help="e.g. 30m, 12h, 7d (0: every finished session)")
-    gc.add_argument("--db", type=Path, help=f"trace database; checkpoints beside it (default {default_db_path()})")
+    gc.add_argument("--db", "--trace-db", dest="db", type=Path, help=f"trace database; checkpoints beside it (default {default_db_path()})")
     gc.add_argument("--checkpointer-url", help="a Postgres checkpointer (default: $ROUTEWEAVE_CHECKPOINTER_URL, else SQLite)")
     gc.add_argument("--traces", action="store_true", help="also delete those sessions' trace rows")
     gc.add_argument("--vacuum", action="store_true", help="then shrink the SQLite files (rewrites them: best when idle)")

@@ -27,7 +27,8 @@ def _common(parser: argparse.ArgumentParser, port: int) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=port, help=f"port (default {port}; 0 picks a free one)")
     pool_argument(parser)
-    parser.add_argument("--db", type=Path, help=f"trace database; checkpoints go beside it (default {default_db_path()})")
+    parser.add_argument("--db", "--trace-db", dest="db", type=Path,
+                        help=f"trace database; checkpoints go beside it (default {default_db_path()})")
 
 
 def register(sub) -> None:

@@ -53,7 +53,8 @@ def register(subparsers) -> None:
                     help="start no new question after MIN minutes; resume later with the same command")
     qa.add_argument("--retry-errors", action="store_true", help="on resume, run again the questions that failed")
     qa.add_argument("--data-dir", type=Path, default=None, help="folder holding nq/, hotpotqa/, ... (default ../shared/data)")
-    qa.add_argument("--db", type=Path, default=None, help="results SQLite file (default: evals.db beside the trace DB)")
+    qa.add_argument("--db", "--results-db", dest="db", type=Path, default=None,
+                    help="results SQLite file (default: evals.db beside the trace DB)")
     qa.add_argument("--trace-db", type=Path, default=None, help=f"trace/checkpoint DB (default {default_db_path()})")
     qa.add_argument("--json", action="store_true", help="print one JSON object at the end")
     qa.add_argument("--no-progress", action="store_true", help="no progress bar / progress lines")
@@ -61,7 +62,8 @@ def register(subparsers) -> None:
 
     report = subparsers.add_parser("report", help="Markdown/JSON report and EM-vs-cost plot of stored QA runs")
     report.add_argument("runs", nargs="*", metavar="RUN", help="run names (none: list the stored runs)")
-    report.add_argument("--db", type=Path, default=None, help="results SQLite file (default: evals.db beside the trace DB)")
+    report.add_argument("--db", "--results-db", dest="db", type=Path, default=None,
+                        help="results SQLite file (default: evals.db beside the trace DB)")
     report.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     report.add_argument("--out", type=Path, default=None, help="write REPORT.md and REPORT.png into this folder")
     report.add_argument("--name", default="qa-report", help="file stem for --out (default qa-report)")

@@ -91,7 +91,8 @@ def register(subparsers) -> None:
     p.add_argument("--opt", action="append", default=[], metavar="POLICY.NAME=VALUE", help="policy option, repeatable")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--out", default=None, help="folder for <dataset>.json/.md/.png and routing.sqlite")
-    p.add_argument("--db", default=None, help="SQLite file for result rows (default <out>/routing.sqlite)")
+    p.add_argument("--db", "--results-db", dest="db", default=None,
+                   help="SQLite file for result rows (default <out>/routing.sqlite)")
     p.set_defaults(run=run)
 
 

@@ -1,0 +1,49 @@
+"""One vocabulary for the databases across every command: `--trace-db` is always the trace (and checkpoint)
+database, `--results-db` always a results database, and each command's short `--db` is an alias of the one
+it means. Walked over every registered command, so a new command that adds a `--db` without saying which
+database it is fails here."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from routeweave.ui.cli import build_parser
+
+TRACE, RESULTS = "--trace-db", "--results-db"
+
+
+def commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from commands(sub, prefix + (name,))
+    if prefix:
+        yield prefix, parser
+
+
+def db_options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    return {flag: action for action in parser._actions for flag in action.option_strings
+            if flag in ("--db", TRACE, RESULTS)}
+
+
+ALL = [(" ".join(path), sub) for path, sub in commands(build_parser()) if db_options(sub)]
+
+
+def test_the_walk_finds_the_commands_with_databases():
+    names = {name for name, _ in ALL}
+    assert {"ask", "trace", "serve", "chat", "gc", "resume", "sessions", "replay", "fit", "eval qa", "eval report",
+            "eval routing", "train data"} <= names
+
+
+@pytest.mark.parametrize("name,parser", ALL, ids=[name for name, _ in ALL])
+def test_every_database_option_says_which_database_it_is(name, parser):
+    options = db_options(parser)
+    if "--db" in options:
+        short = options["--db"]
+        assert {TRACE, RESULTS} & set(short.option_strings), f"`{name} --db` names neither database"
+    for flag in (TRACE, RESULTS):
+        if flag in options:
+            other = RESULTS if flag == TRACE else TRACE
+            assert other not in options[flag].option_strings, f"`{name}`: one option is both databases"
