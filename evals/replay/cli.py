@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from routeweave.serving import ConfigError, Pool, default_db_path, load_pool
+from routeweave.serving import ConfigError, Pool, default_db_path, load_pool, shipped_pools
 
 
 def register(sub) -> None:
@@ -54,7 +54,9 @@ def replay(ids: list[str], pool_spec: str | Path | Pool, *, policy: str | None =
     recorded = load_recorded(ids, trace_db=trace_db, results_db=results_db, metric=metric)
     replayed = [reprice(r, pool) for r in recorded]
     decided = redecide(replayed, pool, chosen) if chosen is not None else None
-    return build(replayed, pool=str(pool.source or "the given pool"), policy=decided)
+    shipped = isinstance(pool_spec, str) and pool_spec in shipped_pools()
+    label = f"the shipped pool '{pool_spec}'" if shipped else str(pool.source or "the given pool")
+    return build(replayed, pool=label, policy=decided)
 
 
 def run_replay(args: argparse.Namespace) -> int:
