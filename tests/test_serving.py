@@ -32,6 +32,14 @@ def test_caps_lower_never_raise_and_name_the_bad_option(tmp_path):
             SessionCaps.parse(bad)
 
 
+
+def test_ask_refuses_an_empty_question_before_starting_anything(tmp_path, capsys):
+    pool = write_mock_pool(tmp_path)
+    for question in ("", "   "):
+        assert main(["ask", question, "--pool", str(pool), "--trace-db", str(tmp_path / "t.db")]) == 2
+        assert "the question is empty" in capsys.readouterr().err
+    assert not (tmp_path / "t.db").exists()
+
 def test_graph_models_always_learned_policies_only_when_fitted(tmp_path, monkeypatch):
     monkeypatch.setenv("ROUTEWEAVE_DB", str(tmp_path / "data" / "routeweave.db"))
     pool = load_pool(write_mock_pool(tmp_path))

@@ -40,6 +40,8 @@ def register(sub) -> None:
 
 def run_ask(args: argparse.Namespace) -> int:
     try:
+        if not args.question.strip():
+            raise ValueError("the question is empty: routeweave ask \"Who wrote Hamlet?\"")
         experts = [n.strip() for n in args.experts.split(",") if n.strip()] if args.experts else None
         caps = SessionCaps.parse({"budget_usd": args.budget, "max_rounds": args.max_rounds, "experts": experts})
         pool = load_pool(args.pool)
