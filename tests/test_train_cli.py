@@ -33,6 +33,27 @@ def test_sft_refuses_trajectories_of_another_prompt_version(routeweave_cmd, tmp_
     assert not (tmp_path / "sft").exists()
 
 
+
+def test_sft_from_an_adapter_that_does_not_fit_names_it(routeweave_cmd, tmp_path):
+    pytest.importorskip("gguf")
+    import numpy as np
+
+    from routeweave.training._graph import prompt_version
+    from routeweave.training.export import write_gguf_adapter
+
+    row = {"id": "x:1", "source": "t", "question": "Q?", "answers": ["a"], "experts": ["Wiki"], "prompt_version": prompt_version(),
+           "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "Question: Q?"},
+                        {"role": "assistant", "content": "<think>t</think>\n<answer>a</answer>"}]}
+    (tmp_path / "trajectories.jsonl").write_text(json.dumps(row) + "\n")
+    out = train(routeweave_cmd, "sft", "--work", tmp_path, "--from-adapter", tmp_path / "nowhere.gguf")
+    assert out.returncode == 2 and "nowhere.gguf: no such file or folder" in out.stderr and "Traceback" not in out.stderr
+    old = write_gguf_adapter(tmp_path / "old.gguf", {"blk.0.attn_v.weight.lora_a": np.zeros((4, 576), np.float16),
+                                                     "blk.0.attn_v.weight.lora_b": np.zeros((192, 4), np.float16)},
+                             alpha=8.0, metadata={"prompt_version": "0123456789ab"})
+    out = train(routeweave_cmd, "sft", "--work", tmp_path, "--from-adapter", old)
+    assert out.returncode == 2 and "old.gguf" in out.stderr and "'routeweave.prompt_version'" in out.stderr
+    assert not (tmp_path / "sft").exists()
+
 def test_ship_without_a_finished_stage(routeweave_cmd, tmp_path):
     out = train(routeweave_cmd, "ship", "--work", tmp_path, "--to", tmp_path / "x.gguf")
     assert out.returncode == 2 and "stage 'sft' has no finished adapter" in out.stderr

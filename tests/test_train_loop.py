@@ -85,6 +85,43 @@ def test_sft_lowers_the_router_loss_and_exports_an_agreeing_adapter(work):
     assert agreement.top1_agreement_adapter_off < agreement.top1_agreement, agreement
 
 
+
+@pytest.mark.server
+def test_sft_can_start_from_the_shipped_router(work, tmp_path):
+    """`train sft --from-adapter shipped`: the shipped GGUF adapter read back into PEFT form computes what
+    llama.cpp computes with it (so the q/k rows are back in transformers' order), already knows the protocol
+    (a far lower router loss than the base), and training continues from it."""
+    import shutil
+
+    from routeweave.training import warm_start
+    from routeweave.training.agreement import measure, positions
+    from routeweave.training.base import DEFAULT_GGUF, gguf_file, load_base
+    from routeweave.training.export import read_metadata
+    from routeweave.training.records import read_trajectories
+    from routeweave.training.sft import SFTSettings, train_sft
+
+    rows = read_trajectories(work / "trajectories.jsonl")
+    base, tok = load_base()
+    before = _router_loss(base, tok, rows)
+    model = warm_start.trainable_model(base, "shipped").eval()
+    shipped = _router_loss(model, tok, rows)
+    assert shipped < 0.5 * before, (before, shipped)
+    texts = [tok.apply_chat_template([m.model_dump() for m in t.messages], tokenize=False) for t in rows[:2]]
+    prefixes = positions([tok(x, add_special_tokens=False)["input_ids"] for x in texts], 60)
+    agreement = measure(model, prefixes, DEFAULT_GGUF, gguf_file(warm_start.SHIPPED))
+    assert agreement.top1_agreement >= agreement.base_agreement - 0.05, agreement
+    assert agreement.changed_by_adapter > 0.05, agreement
+
+    shutil.copy(work / "trajectories.jsonl", tmp_path / "trajectories.jsonl")
+    stats = train_sft(tmp_path / "trajectories.jsonl", tmp_path,
+                      SFTSettings(max_steps=2, grad_accum=1, learning_rate=1e-4, from_adapter="shipped"))
+    assert stats["complete"] and read_metadata(Path(stats["gguf_adapter"]))["from_adapter"] == "shipped"
+    from peft import PeftModel
+
+    base, tok = load_base()
+    trained = _router_loss(PeftModel.from_pretrained(base, stats["peft_adapter"]).eval(), tok, rows)
+    assert trained < 0.5 * before, (before, shipped, trained)  # it went on from the shipped weights
+
 def test_bf16_sft_trains_under_cpu_autocast(work, tmp_path, monkeypatch):
     """--precision bf16 (an SFT epoch 1.55x faster here, benchmarks/results/sft_precision.md): the loss is computed under
     CPU bf16 autocast, the run completes and the adapter records its precision."""

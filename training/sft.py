@@ -37,6 +37,9 @@ class SFTSettings(BaseModel):
     save_steps: int = Field(5, ge=1)
     seed: int = 0
     threads: int = Field(2, ge=1)
+    from_adapter: str | None = Field(
+        None, description="start from a trained router adapter instead of a fresh LoRA: 'shipped', a GGUF adapter or a "
+        "PEFT folder (its rank and alpha replace rank and alpha)")
     precision: Precision = Field(
         "auto", description="matmuls on the CPU: fp32, or bf16 autocast (weights, LoRA and optimizer stay float32), "
         "an SFT epoch about 1.5x faster where the CPU has AVX512-BF16 or AMX (benchmarks/results/sft_precision.md); "
@@ -162,7 +165,15 @@ def train_sft(trajectories: Path, work: Path, settings: SFTSettings, *, stop_aft
     bf16 = cpu_bf16(settings)
     precision = "bf16" if bf16 else "fp32"
     log(f"SFT matmuls: {precision} (--precision {settings.precision})")
+    if settings.from_adapter:
+        from . import warm_start
+
+        warm_start.check(warm_start.resolve(settings.from_adapter), settings.base, prompt_version())  # before torch loads
     model, tok = load_base(settings.base)
+    peft_config = lora_config(settings)
+    if settings.from_adapter:  # on resume, the checkpoint's weights then replace the adapter's
+        model, peft_config = warm_start.trainable_model(model, settings.from_adapter), None
+        log(f"starting from the adapter {warm_start.resolve(settings.from_adapter)}")
     data = Dataset.from_list([encode(tok, t, max_length=settings.max_length) for t in rows])
     out = work / "sft"
     out.mkdir(parents=True, exist_ok=True)
@@ -183,7 +194,7 @@ def train_sft(trajectories: Path, work: Path, settings: SFTSettings, *, stop_aft
             return (loss, None) if return_outputs else loss
 
     trainer = RouterSFTTrainer(model=model, args=config, train_dataset=data, processing_class=tok,
-                         peft_config=lora_config(settings), callbacks=[deadline(started, stop_after_min)])
+                         peft_config=peft_config, callbacks=[deadline(started, stop_after_min)])
     resume = _last_checkpoint(out)
     if resume:
         log(f"resuming from {resume}")
@@ -196,6 +207,7 @@ def train_sft(trajectories: Path, work: Path, settings: SFTSettings, *, stop_aft
              "log": [h for h in trainer.state.log_history if "loss" in h]}
     if done:
         meta = {**adapter_metadata(settings.base, versions.pop(), "sft"), "epochs": str(settings.epochs),
+                **({"from_adapter": str(settings.from_adapter)} if settings.from_adapter else {}),
                 "precision": precision}
         peft_dir, gguf = save_adapter(trainer.model, out, metadata=meta)
         stats.update(peft_adapter=str(peft_dir), gguf_adapter=str(gguf))

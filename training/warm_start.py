@@ -1,0 +1,106 @@
+"""Start training from a trained router adapter instead of a fresh LoRA: the shipped one, a GGUF adapter
+(`routeweave train export`'s or `ship`'s output) or a PEFT folder (a stage's `adapter/`).
+
+A GGUF adapter is read back into PEFT form, the inverse of export.py: llama.cpp's `blk.N.attn_q.weight.lora_a`
+(rank x in) and `.lora_b` (out x rank) become `…layers.N.self_attn.q_proj.lora_A/B.weight`, and the rows of
+q's and k's B matrices are put back from llama.cpp's rotary order. The rank and alpha come from the file. The
+GGUF stores float16, so the weights start from the exported ones exactly (float16 -> float32 is lossless).
+Before anything loads, the adapter is checked as a server checks it: a LoRA, for this base model and for
+this version of the router's prompt, or a TrainingError naming the file and the field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .base import TrainingError, gguf_file
+
+SHIPPED = "routeweave.agents:adapters/router-smollm2-135m.gguf"
+_MODULES = {v: k for k, v in {
+    "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
+    "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
+    "mlp.down_proj": "ffn_down"}.items()}
+
+
+def resolve(spec: str) -> Path:
+    """'shipped', a GGUF adapter file, or a PEFT adapter folder."""
+    path = gguf_file(SHIPPED) if spec == "shipped" else Path(spec).expanduser()
+    if path.is_dir():
+        if not (path / "adapter_config.json").is_file():
+            raise TrainingError(f"--from-adapter {path}: a folder must be a PEFT adapter (no adapter_config.json in it)")
+    elif not path.is_file():
+        raise TrainingError(f"--from-adapter {path}: no such file or folder (give 'shipped', a GGUF adapter or a PEFT "
+                            "adapter folder such as WORK/sft/adapter)")
+    return path
+
+
+def check(path: Path, base: str, prompt_version: str) -> None:
+    """The adapter was trained for this base GGUF and this router prompt (as the server checks it)."""
+    from routeweave.agents.adapters import AdapterError, check_adapter
+
+    if path.is_dir():
+        meta_file = path / "routeweave.json"
+        meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else {}
+        if meta.get("prompt_version") not in (None, prompt_version):
+            raise TrainingError(f"{meta_file}: field 'prompt_version' is {meta['prompt_version']}, but the router prompt is "
+                                f"now {prompt_version}: train from a fresh LoRA (drop --from-adapter)")
+        return
+    try:
+        check_adapter(path, gguf_file(base), name="--from-adapter", prompt_version=prompt_version)
+    except AdapterError as exc:
+        raise TrainingError(str(exc)) from None
+
+
+def _unpermute(w, n_head: int):
+    """export._permute undone: llama.cpp's rotary row order back to transformers'."""
+    return w.reshape(n_head, w.shape[0] // n_head // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def peft_state(path: Path, *, n_head: int, n_head_kv: int) -> tuple[dict, int, float]:
+    """(PEFT state dict of float32 tensors, rank, alpha) of a GGUF LoRA adapter."""
+    import gguf
+    import numpy as np
+    import torch
+
+    reader = gguf.GGUFReader(str(path))
+    alpha_field = reader.fields.get(gguf.Keys.Adapter.LORA_ALPHA)
+    if alpha_field is None:
+        raise TrainingError(f"{path}: field '{gguf.Keys.Adapter.LORA_ALPHA}' is missing: not a LoRA adapter")
+    state, ranks = {}, set()
+    for tensor in reader.tensors:
+        name = tensor.name
+        try:
+            blk, layer, short, _, which = name.split(".")
+            module = _MODULES[short]
+        except (ValueError, KeyError):
+            raise TrainingError(f"{path}: tensor '{name}' is not a LoRA matrix of a linear layer") from None
+        # GGUF lists dimensions innermost first; numpy wants them outermost first
+        array = np.asarray(tensor.data, dtype=np.float32).reshape([int(d) for d in reversed(tensor.shape)])
+        if which == "lora_b" and short in ("attn_q", "attn_k"):
+            array = _unpermute(array, n_head if short == "attn_q" else n_head_kv)
+        ranks.add(array.shape[0] if which == "lora_a" else array.shape[1])
+        state[f"base_model.model.model.layers.{layer}.{module}.lora_{which[-1].upper()}.weight"] = torch.from_numpy(array.copy())
+    if len(ranks) != 1:
+        raise TrainingError(f"{path}: its LoRA matrices have ranks {sorted(ranks)}; one rank expected")
+    return state, ranks.pop(), float(alpha_field.contents())
+
+
+def trainable_model(base_model, spec: str):
+    """The base model wrapped in the adapter `spec` points at, its LoRA weights trainable."""
+    from peft import LoraConfig, PeftModel, get_peft_model, set_peft_model_state_dict
+
+    from .sft import TARGETS
+
+    path = resolve(spec)
+    if path.is_dir():
+        return PeftModel.from_pretrained(base_model, str(path), is_trainable=True)
+    config = base_model.config
+    state, rank, alpha = peft_state(path, n_head=config.num_attention_heads, n_head_kv=config.num_key_value_heads)
+    model = get_peft_model(base_model, LoraConfig(r=rank, lora_alpha=alpha, target_modules=TARGETS, lora_dropout=0.0,
+                                                  bias="none", task_type="CAUSAL_LM"))
+    result = set_peft_model_state_dict(model, state)
+    missing = [k for k in getattr(result, "missing_keys", []) if "lora_" in k]
+    if missing or getattr(result, "unexpected_keys", []):
+        raise TrainingError(f"{path}: its tensors do not fit this base model's LoRA layers "
+                            f"(missing {missing[:3]}, unexpected {list(result.unexpected_keys)[:3]})")
+    return model
