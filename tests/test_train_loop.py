@@ -104,6 +104,16 @@ def test_sft_can_start_from_the_shipped_router(work, tmp_path):
     base, tok = load_base()
     before = _router_loss(base, tok, rows)
     model = warm_start.trainable_model(base, "shipped").eval()
+    import gguf
+    import numpy as np
+    from peft import get_peft_model_state_dict
+
+    from routeweave.training.export import gguf_tensors
+
+    again = gguf_tensors(get_peft_model_state_dict(model), n_head=base.config.num_attention_heads,
+                         n_head_kv=base.config.num_key_value_heads)
+    original = {t.name: np.asarray(t.data) for t in gguf.GGUFReader(str(gguf_file(warm_start.SHIPPED))).tensors}
+    assert set(again) == set(original) and all(np.array_equal(again[k], original[k]) for k in original)  # bit for bit
     shipped = _router_loss(model, tok, rows)
     assert shipped < 0.5 * before, (before, shipped)
     texts = [tok.apply_chat_template([m.model_dump() for m in t.messages], tokenize=False) for t in rows[:2]]
