@@ -89,6 +89,7 @@ def register(subparsers) -> None:
     s.add_argument("--epochs", type=float, default=None)
     s.add_argument("--max-steps", type=int, default=None)
     s.add_argument("--precision", choices=PRECISIONS, default=SFTSettings().precision, help=PRECISION_HELP)
+    s.add_argument("--learning-rate", type=float, default=None, help=f"peak LoRA learning rate (default {SFTSettings().learning_rate})")
     s.add_argument("--from-adapter", default=None, metavar="shipped|FILE|DIR", help=SFTSettings.model_fields["from_adapter"].description)
     g = stage("grpo", "GRPO with the real graph as the rollout", run_grpo)
     g.add_argument("--alpha", type=float, default=0.2, help="cost weight in the reward")
@@ -182,7 +183,8 @@ def run_sft(args) -> int:
 
     work = _work(args)
     over = {k: v for k, v in (("epochs", args.epochs), ("max_steps", args.max_steps), ("base", args.base),
-                              ("precision", args.precision), ("from_adapter", getattr(args, "from_adapter", None))) if v is not None}
+                              ("precision", args.precision), ("from_adapter", getattr(args, "from_adapter", None)),
+                              ("learning_rate", getattr(args, "learning_rate", None))) if v is not None}
     stats = train_sft(work / "trajectories.jsonl", work, SFTSettings(**over), stop_after_min=args.stop_after)
     print(json.dumps({k: v for k, v in stats.items() if k != "log"}))
     return 0 if stats["complete"] else EXIT_INCOMPLETE
