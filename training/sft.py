@@ -168,7 +168,7 @@ def train_sft(trajectories: Path, work: Path, settings: SFTSettings, *, stop_aft
     if settings.from_adapter:
         from . import warm_start
 
-        warm_start.check(warm_start.resolve(settings.from_adapter), settings.base, prompt_version())  # before torch loads
+        warm_start.check(warm_start.resolve(settings.from_adapter), settings.base, prompt_version())  # before the base model loads
     model, tok = load_base(settings.base)
     peft_config = lora_config(settings)
     if settings.from_adapter:  # on resume, the checkpoint's weights then replace the adapter's
