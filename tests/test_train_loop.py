@@ -103,7 +103,7 @@ def test_sft_can_start_from_the_shipped_router(work, tmp_path):
     rows = read_trajectories(work / "trajectories.jsonl")
     base, tok = load_base()
     before = _router_loss(base, tok, rows)
-    model = warm_start.trainable_model(base, "shipped").eval()
+    model = warm_start.trainable_model(base, warm_start.resolve("shipped")).eval()
     import gguf
     import numpy as np
     from peft import get_peft_model_state_dict

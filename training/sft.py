@@ -165,15 +165,17 @@ def train_sft(trajectories: Path, work: Path, settings: SFTSettings, *, stop_aft
     bf16 = cpu_bf16(settings)
     precision = "bf16" if bf16 else "fp32"
     log(f"SFT matmuls: {precision} (--precision {settings.precision})")
+    start = None
     if settings.from_adapter:
         from . import warm_start
 
-        warm_start.check(warm_start.resolve(settings.from_adapter), settings.base, prompt_version())  # before the base model loads
+        start = warm_start.resolve(settings.from_adapter)
+        warm_start.check(start, settings.base, prompt_version())  # before the base model loads
     model, tok = load_base(settings.base)
     peft_config = lora_config(settings)
-    if settings.from_adapter:  # on resume, the checkpoint's weights then replace the adapter's
-        model, peft_config = warm_start.trainable_model(model, settings.from_adapter), None
-        log(f"starting from the adapter {warm_start.resolve(settings.from_adapter)}")
+    if start is not None:  # on resume, the checkpoint's weights then replace the adapter's
+        model, peft_config = warm_start.trainable_model(model, start), None
+        log(f"starting from the adapter {start}")
     data = Dataset.from_list([encode(tok, t, max_length=settings.max_length) for t in rows])
     out = work / "sft"
     out.mkdir(parents=True, exist_ok=True)

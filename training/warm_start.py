@@ -14,12 +14,10 @@ import json
 from pathlib import Path
 
 from .base import TrainingError, gguf_file
+from .export import _NAMES
 
 SHIPPED = "routeweave.agents:adapters/router-smollm2-135m.gguf"
-_MODULES = {v: k for k, v in {
-    "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
-    "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
-    "mlp.down_proj": "ffn_down"}.items()}
+_MODULES = {short: module for module, short in _NAMES.items()}  # llama.cpp's name -> the transformers module
 
 
 def resolve(spec: str) -> Path:
@@ -85,19 +83,17 @@ def peft_state(path: Path, *, n_head: int, n_head_kv: int) -> tuple[dict, int, f
     return state, ranks.pop(), float(alpha_field.contents())
 
 
-def trainable_model(base_model, spec: str):
-    """The base model wrapped in the adapter `spec` points at, its LoRA weights trainable."""
-    from peft import LoraConfig, PeftModel, get_peft_model, set_peft_model_state_dict
+def trainable_model(base_model, path: Path):
+    """The base model wrapped in the adapter at `path` (see resolve), its LoRA weights trainable."""
+    from peft import PeftModel, get_peft_model, set_peft_model_state_dict
 
-    from .sft import TARGETS
+    from .sft import SFTSettings, lora_config
 
-    path = resolve(spec)
     if path.is_dir():
         return PeftModel.from_pretrained(base_model, str(path), is_trainable=True)
     config = base_model.config
     state, rank, alpha = peft_state(path, n_head=config.num_attention_heads, n_head_kv=config.num_key_value_heads)
-    model = get_peft_model(base_model, LoraConfig(r=rank, lora_alpha=alpha, target_modules=TARGETS, lora_dropout=0.0,
-                                                  bias="none", task_type="CAUSAL_LM"))
+    model = get_peft_model(base_model, lora_config(SFTSettings(rank=rank, alpha=alpha)))
     result = set_peft_model_state_dict(model, state)
     missing = [k for k in getattr(result, "missing_keys", []) if "lora_" in k]
     if missing or getattr(result, "unexpected_keys", []):
