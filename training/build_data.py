@@ -1,10 +1,11 @@
-"""Build the SFT set: teacher trajectories (HotpotQA training lines, MuSiQue train sample) plus any
-rejection-sampled ones, written atomically to WORK/trajectories.jsonl.
+"""Build the SFT set: teacher trajectories (HotpotQA training lines, MuSiQue train sample, your own
+questions) plus any rejection-sampled ones, written atomically to WORK/trajectories.jsonl.
 
-MuSiQue's paragraphs are not in the shipped corpus, so the MuSiQue trajectories search a training
-corpus WORK/corpus-train.jsonl.gz = the shipped HotpotQA corpus + the MuSiQue sample's paragraphs (its
-<information> is then still the real retriever's output). The shipped corpus stays as it is, so the
-held-out figures stay comparable with the earlier runs."""
+MuSiQue's paragraphs, and those of your own questions (`--questions FILE`), are not in the shipped corpus,
+so their trajectories search a training corpus WORK/corpus-train.jsonl.gz = the shipped HotpotQA corpus
++ the pool's retrieval corpus + those paragraphs (the <information> is then still the real retriever's
+output). The shipped corpus stays as it is, so the held-out figures stay comparable with the earlier runs.
+The sessions' expert lists are the pool's own (`--pool`, default the embedded pool) or varied ones."""
 
 from __future__ import annotations
 
@@ -16,18 +17,20 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from ._graph import open_retriever, prompt_version, read_corpus, resolve_corpus
+from ._graph import load_pool, open_retriever, prompt_version, read_corpus, resolve_corpus
+from .base import TrainingError
 from .records import Trajectory, write_jsonl
-from .sources import hotpotqa_train, musique_corpus_rows, musique_train
+from .sources import TrainExample, hotpotqa_train, musique_train, paragraphs_of, question_file
 from .counterfactual import with_counterfactuals
 from .data_settings import DataSettings
+from .expert_lists import pool_view
 from .teacher import build, choose_pool, retrieval_search
 
-TOP_K = 2  # the embedded pool's Wiki top_k
+SHIPPED_CORPUS = "builtin:hotpotqa"
 
 
-def write_train_corpus(path: Path, extra: list[tuple[str, str]]) -> Path:
-    rows = sorted(set(read_corpus(resolve_corpus("builtin:hotpotqa"))) | set(extra))
+def write_train_corpus(path: Path, extra: list[tuple[str, str]], corpora: tuple[str, ...] = (SHIPPED_CORPUS,)) -> Path:
+    rows = sorted(set().union(*(read_corpus(resolve_corpus(c)) for c in corpora)) | set(extra))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -38,16 +41,17 @@ def write_train_corpus(path: Path, extra: list[tuple[str, str]]) -> Path:
     return path
 
 
-def llm_expert(cache_dir: Path):
-    """The embedded pool's real LLM expert (SmolLM2 on llama.cpp): (ask(question) -> reply, close).
-    Every call runs on one event loop (a loop per call would leave LiteLLM's logging tasks behind on
+def llm_expert(cache_dir: Path, pool_spec: str | None = None):
+    """The pool's first real LLM expert (the embedded pool's: SmolLM2 on llama.cpp): (ask(question) -> reply,
+    close). Every call runs on one event loop (a loop per call would leave LiteLLM's logging tasks behind on
     each closed one)."""
-    from ._graph import load_pool
     from routeweave.agents.runtime import Runtime
     from routeweave.serving.loop import LoopThread
 
-    pool = load_pool("embedded-prompted")
-    name = next(e.name for e in pool.callable_endpoints())
+    pool = load_pool(pool_spec or "embedded-prompted")
+    name = next((e.name for e in pool.callable_endpoints()), None)
+    if name is None:
+        raise TrainingError(f"--llm-share {pool_spec}: the pool has no LLM expert to ask; pass --llm-share 0")
     runtime = Runtime(pool.with_enabled([name]), cache_dir=cache_dir).start()
     loop = LoopThread()
     loop.start()
@@ -63,39 +67,72 @@ def llm_expert(cache_dir: Path):
     return ask, close
 
 
+def own_questions(settings: DataSettings, data_dir: Path) -> tuple[list[TrainExample], str]:
+    """The --questions files' examples, none of them a held-out HotpotQA question; and how that was checked."""
+    from .rejection import heldout_ids
+
+    own = [ex for path in settings.questions for ex in question_file(Path(path))]
+    if not own:
+        return [], "no --questions"
+    try:
+        held = heldout_ids(data_dir)
+    except TrainingError:
+        return own, "not checked: the shared HotpotQA sample is not in --data-dir"
+    if bad := [f"{ex.origin}:{ex.id}" for ex in own if ex.id in held]:
+        raise TrainingError(f"--questions: {len(bad)} row(s) are held-out HotpotQA test questions (lines 351-500 of "
+                            f"the shared sample), e.g. {', '.join(bad[:3])}: remove them, they are never trained on")
+    return own, f"checked: none of {len(own)} is held out"
+
+
 def teacher_set(data_dir: Path, work: Path, settings: DataSettings, *, cache_dir: Path | None = None
                 ) -> tuple[list[Trajectory], dict]:
     cache_dir = cache_dir or work / "cache"
     version = prompt_version()
-    hotpot, musique = hotpotqa_train(data_dir), musique_train(data_dir)
-    corpus = write_train_corpus(work / "corpus-train.jsonl.gz", musique_corpus_rows(musique))
-    searches = {
-        "hotpotqa": retrieval_search(open_retriever("builtin:hotpotqa", cache_dir), TOP_K, settings.rank_by_question),
-        "musique": retrieval_search(open_retriever(str(corpus), cache_dir), TOP_K, settings.rank_by_question),
-    }
     s = settings
+    pool = load_pool(s.pool)
+    view = pool_view(pool)
+    retrieval = next(e for e in pool.enabled if e.name == view.retrieval)
+    own, held_check = own_questions(s, data_dir)
+    shipped = [] if s.questions_only else hotpotqa_train(data_dir) + musique_train(data_dir)
+    if not shipped and not own:
+        raise TrainingError("--questions-only without --questions: there is nothing to train on")
+    corpora = tuple(dict.fromkeys((SHIPPED_CORPUS, retrieval.corpus)))
+    corpus = write_train_corpus(work / "corpus-train.jsonl.gz", paragraphs_of(shipped, datasets=("musique",)) + paragraphs_of(own),
+                                corpora)
+    shipped_search = retrieval_search(open_retriever(SHIPPED_CORPUS, cache_dir), retrieval.top_k, s.rank_by_question)
+    train_search = retrieval_search(open_retriever(str(corpus), cache_dir), retrieval.top_k, s.rank_by_question)
     rng = random.Random(s.seed)
     out, stats = [], Counter()
-    ask, close = llm_expert(cache_dir) if s.llm_share > 0 else (None, lambda: None)
+    ask, close = llm_expert(cache_dir, s.pool) if s.llm_share > 0 else (None, lambda: None)
     try:
-        for ex in hotpot + musique:
+        for ex in shipped + own:
+            search = train_search if ex.origin or ex.dataset != "hotpotqa" else shipped_search
             for v in range(s.variants):
                 use_llm = rng.random() < s.llm_share
-                pool = choose_pool(rng, s.default_share, len(ex.hops) + use_llm, need_llm=use_llm,
-                                   made_up_share=s.made_up_names)
-                t = build(ex, pool, searches[ex.dataset], prompt_version=version,
+                session_pool = choose_pool(rng, s.default_share, len(ex.hops) + use_llm, need_llm=use_llm,
+                                           made_up_share=s.made_up_names, default=lambda max_rounds: pool_view(pool, max_rounds))
+                t = build(ex, session_pool, search, prompt_version=version,
                           variant=f"#{v}" if s.variants > 1 else "", llm=ask if use_llm else None, answer_think=s.answer_think)
-                stats[f"{ex.dataset}:{'kept' if t else 'dropped'}"] += 1
+                stats[f"{ex.label}:{'kept' if t else 'dropped'}"] += 1
                 if t:
                     stats["asked an LLM expert"] += t.source.endswith("+llm")
                     out.append(t)
     finally:
         close()
-    return out, dict(stats)
+    return out, {**stats, **({"questions held-out check": held_check} if own else {})}
 
 
 def build_set(data_dir: Path, work: Path, settings: DataSettings, *, extra: list[Path] = ()) -> dict:
+    """Teacher + rejection-sampled trajectories -> WORK/trajectories.jsonl; what was built, and for which pool,
+    -> WORK/data.json (the stages after it write their adapter's pool file from that pool)."""
+    from routeweave.agents.pool import pool_path
+
+    from .export import DATA_RECORD, save_json_atomic
     from .records import read_trajectories
+
+    if settings.pool and pool_path(settings.pool).parent != pool_path("embedded").parent:  # a file: any cwd later
+        settings = settings.model_copy(update={"pool": str(pool_path(settings.pool).resolve())})
+    settings = settings.model_copy(update={"questions": [str(Path(q).expanduser().resolve()) for q in settings.questions]})
 
     rows, stats = teacher_set(data_dir, work, settings)
     rows, stats["counterfactual"] = with_counterfactuals(rows, settings.counterfactual, settings.seed)
@@ -107,4 +144,5 @@ def build_set(data_dir: Path, work: Path, settings: DataSettings, *, extra: list
     stats["total"] = n
     stats["prompt_version"] = prompt_version()
     stats["settings"] = settings.model_dump()
+    save_json_atomic(work / DATA_RECORD, stats)
     return stats

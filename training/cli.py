@@ -70,6 +70,9 @@ def register(subparsers) -> None:
     d = stage("data", "build the SFT trajectories (teacher + rejection-sampled)", run_data)
     d.add_argument("--seed", type=int, default=data_default("seed"))
     d.add_argument("--variants", type=int, default=data_default("variants"), help=data_help("variants") + " (default %(default)s)")
+    d.add_argument("--questions", action="append", default=[], metavar="FILE", help=data_help("questions") + " (repeatable)")
+    d.add_argument("--questions-only", action="store_true", help=data_help("questions_only"))
+    d.add_argument("--pool", default=None, help=data_help("pool"))
     d.add_argument("--from-run", action="append", default=[], metavar="RUN", help="add rejection-sampled sessions of an eval qa run")
     d.add_argument("--results-db", type=Path, default=None,
                    help="eval qa results DB of --from-run (default: evals.db beside the trace database)")
@@ -113,7 +116,10 @@ def register(subparsers) -> None:
     a.add_argument("--steps", type=int, default=None)
     a.add_argument("--stop-after", type=float, default=None, metavar="MIN")
     a.add_argument("--base", default=None)
-    a.add_argument("--pool", default=None)
+    a.add_argument("--pool", default=None, help="the pool the router will serve: its expert list and retriever in the "
+                   "trajectories, and the rollouts' pool (default: the embedded pool)")
+    a.add_argument("--questions", action="append", default=[], metavar="FILE", help="as for data (repeatable)")
+    a.add_argument("--questions-only", action="store_true", help="as for data")
     a.add_argument("--precision", choices=PRECISIONS, default=SFTSettings().precision, help=PRECISION_HELP)
     a.add_argument("--no-grpo", action="store_true", help="stop after SFT: check and ship the SFT adapter (the shipped "
                    "adapter is made this way; docs/training.md)")
@@ -129,11 +135,13 @@ def _guard(fn):
     def wrapped(args) -> int:
         from pydantic import ValidationError
 
+        from routeweave.agents.errors import ConfigError
+
         from .base import TrainingError
 
         try:
             return fn(args)
-        except (TrainingError, ValidationError) as exc:
+        except (TrainingError, ValidationError, ConfigError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         except ImportError as exc:
@@ -246,7 +254,7 @@ def run_export(args) -> int:
 
     from ._graph import prompt_version
     from .base import DEFAULT_GGUF, TrainingError, load_base
-    from .export import export_peft_model, write_pool_for
+    from .export import export_peft_model, served_pool, write_pool_for
     from .sft import adapter_metadata
 
     if not (args.adapter / "adapter_config.json").is_file():
@@ -254,7 +262,7 @@ def run_export(args) -> int:
     base, _ = load_base(DEFAULT_GGUF)
     model = PeftModel.from_pretrained(base, str(args.adapter))
     out = export_peft_model(model, args.out, metadata=adapter_metadata(DEFAULT_GGUF, prompt_version(), args.adapter.name))
-    pool = write_pool_for(out)
+    pool = write_pool_for(out, served_pool(_work(args)))
     print(f"wrote {out} and {pool}")
     return 0
 
@@ -281,7 +289,8 @@ def run_ship(args) -> int:
 def run_all(args) -> int:
     work = _work(args)
     if not (work / "trajectories.jsonl").is_file():
-        vars(args).update(DataSettings().model_dump(), from_run=[], results_db=None)
+        vars(args).update({**DataSettings().model_dump(), "pool": args.pool, "questions": args.questions,
+                           "questions_only": args.questions_only}, from_run=[], results_db=None)
         if run_data(args):
             return 2
     for epochs in range(1, SFT_EPOCHS + 1):

@@ -29,6 +29,13 @@ class DataSettings(BaseModel):
     rank_by_question: bool = Field(False, description="the teacher's searches rank passages by the question's words "
                                    "too, as a retrieval expert with rank_by_question does (the embedded pool's)")
     default_share: float = Field(0.4, ge=0, le=1, description="share of sessions shown the embedded pool's own list")
+    pool: str | None = Field(None, description="the pool the router will serve (a shipped pool's name or a file): its "
+                             "expert list is the one shown in the default share, its retrieval expert's corpus and top_k are "
+                             "what the teacher searches (default: the embedded pool)")
+    questions: list[str] = Field(default_factory=list, description="your own training questions: .jsonl/.json files in "
+                                 "HotpotQA's or MuSiQue's shape; their paragraphs join the training corpus")
+    questions_only: bool = Field(False, description="train on the --questions files only, not on the shipped HotpotQA and "
+                                 "MuSiQue samples")
     min_f1: float = Field(0.5, ge=0, le=1, description="rejection sampling (--from-run): keep sessions whose answer "
                           "scored at least this F1")
 

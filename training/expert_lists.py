@@ -8,6 +8,7 @@ import random
 from dataclasses import dataclass
 
 from ._graph import Expert, Price, expert_kinds
+from .base import TrainingError
 
 RETRIEVAL_NAMES = ["Wiki", "Wikipedia", "Search", "WikiSearch", "Docs", "Encyclopedia", "KB", "Lookup", "Library"]
 RETRIEVAL_DESCRIPTIONS = [
@@ -51,17 +52,25 @@ class SessionPool:
     router_price: Price
 
 
-def embedded_default(max_rounds: int = 3) -> SessionPool:
-    """The shipped embedded pool's router-facing view (kept in step with agents/pools/embedded.toml)."""
-    from ._graph import load_pool
-
-    pool = load_pool(None)
-    retrieval = next(e.name for e in pool.enabled if not e.answers)
+def pool_view(pool, max_rounds: int = 3) -> SessionPool:
+    """A pool's router-facing view: its enabled experts, as its router's prompt lists them. The teacher
+    searches with its retrieval expert."""
+    retrieval = next((e.name for e in pool.enabled if e.kind == "retrieval"), None)
+    if retrieval is None:
+        raise TrainingError("the pool has no enabled expert of kind 'retrieval': the teacher's trajectories search with "
+                            "one (add one to the pool file, or train with the embedded pool)")
     return SessionPool(
         experts=list(pool.enabled), retrieval=retrieval, llms=[e.name for e in pool.callable_endpoints()],
         budget_usd=pool.limits.budget_usd, max_rounds=max(pool.limits.max_rounds, max_rounds),
         router_price=pool.router.price,
     )
+
+
+def embedded_default(max_rounds: int = 3) -> SessionPool:
+    """The shipped embedded pool's router-facing view."""
+    from ._graph import load_pool
+
+    return pool_view(load_pool(None), max_rounds)
 
 
 def varied(rng: random.Random, *, min_rounds: int = 2, min_llms: int = 0, made_up_share: float = 0.0) -> SessionPool:

@@ -125,20 +125,73 @@ def save_json_atomic(path: Path, data) -> None:
     os.replace(tmp, path)
 
 
-def write_pool_for(adapter: Path) -> Path:
-    """Write ADAPTER.toml beside a GGUF adapter: the embedded pool with its router using that adapter, so a
-    stage can be evaluated before it is shipped (`routeweave eval qa --pool WORK/sft/router-lora.toml`)."""
-    from routeweave.agents.pool import pool_path
+DATA_RECORD = "data.json"  # WORK/data.json: what `train data` built, and for which pool
 
-    text = pool_path("embedded-prompted").read_text(encoding="utf-8")
-    text = text.replace("n_ctx = 8192\n", f"n_ctx = 8192\nadapters = {{ router = {json.dumps(str(adapter.resolve()))} }}\n", 1)
-    text = text.replace('server = "local"\n', 'server = "local"\nadapter = "router"\n', 1)
-    if 'adapter = "router"' not in text or "adapters = {" not in text:
-        raise TrainingError("agents/pools/embedded-prompted.toml changed shape (no 'n_ctx = 8192' line in its server "
-                            "or no 'server = \"local\"' line in its router): update write_pool_for to point it at an adapter")
+
+def served_pool(work: Path) -> str | None:
+    """The pool `train data --pool` built WORK's trajectories for (a shipped name or an absolute file path);
+    None: the embedded pool."""
+    path = Path(work) / DATA_RECORD
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))["settings"].get("pool")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise TrainingError(f"{path} is not the record `routeweave train data` writes (no 'settings'): "
+                            "run train data again, or delete the file to use the embedded pool") from None
+
+
+def _with_router_adapter(text: str, server: str, adapter: Path) -> str:
+    """A pool file's text with `adapters = { router = ADAPTER }` on the router's server and `adapter = "router"`
+    on the router: earlier such lines of those two tables are replaced, everything else is kept as written."""
+    out, section = [], None
+    for line in text.splitlines():
+        head = line.strip()
+        if head.startswith("[") and not head.startswith("[["):
+            section = head.strip("[]").strip()
+        elif head.startswith("[["):
+            section = None
+        key = head.split("=", 1)[0].strip() if "=" in head and not head.startswith("#") else None
+        if (section == f"servers.{server}" and key == "adapters") or (section == "router" and key == "adapter"):
+            continue
+        out.append(line)
+        if head == f"[servers.{server}]":
+            out.append(f"adapters = {{ router = {json.dumps(str(adapter.resolve()))} }}   # written by routeweave train")
+        elif head == "[router]":
+            out.append('adapter = "router"   # written by routeweave train')
+    return "\n".join(out) + "\n"
+
+
+def write_pool_for(adapter: Path, pool_spec: str | None = None) -> Path:
+    """Write ADAPTER.toml beside a GGUF adapter: the pool the router was trained for (``pool_spec``, from
+    `train data --pool`; default the embedded pool) with its router using that adapter, so a stage can be
+    evaluated before it is shipped (`routeweave eval qa --pool WORK/sft/router-lora.toml`). A pool whose router
+    is not on an embedded llama.cpp server cannot apply a GGUF adapter: the embedded pool is written then, and
+    the fallback is said on stderr and in the file."""
+    import sys
+
+    from routeweave.agents.errors import ConfigError
+    from routeweave.agents.pool import load_pool, pool_path
+
+    spec, note = pool_spec or "embedded-prompted", ""
+    server = load_pool(spec).router.server
+    if server is None:
+        note = (f"the router of pool {spec} is not on an embedded llama.cpp server, so it cannot apply this GGUF adapter: "
+                "this is the embedded pool with it (serve the PEFT adapter with vLLM --enable-lora for that pool)")
+        print(f"note: {note}", file=sys.stderr)
+        spec, server = "embedded-prompted", load_pool("embedded-prompted").router.server
+    source = pool_path(spec)
     pool = adapter.with_suffix(".toml")
     tmp = pool.with_name(f".{pool.name}.tmp")
-    tmp.write_text(f"# {adapter.name}: the embedded pool with this router adapter (written by routeweave train)\n" + text,
+    head = f"# {adapter.name}: the pool {source.stem!r} ({source}) with its router on this adapter (written by routeweave train)\n"
+    tmp.write_text(head + (f"# note: {note}\n" if note else "") + _with_router_adapter(source.read_text(encoding="utf-8"), server, adapter),
                    encoding="utf-8")
+    try:
+        load_pool(tmp)
+    except ConfigError as exc:
+        tmp.unlink(missing_ok=True)
+        raise TrainingError(f"could not point pool {source} at {adapter}: {exc}. Add to its [servers.{server}] table "
+                            f"`adapters = {{ router = \"{adapter.resolve()}\" }}` and to its [router] table "
+                            "`adapter = \"router\"`") from None
     os.replace(tmp, pool)
     return pool

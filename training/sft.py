@@ -119,7 +119,7 @@ def adapter_metadata(s_base: str, prompt_version: str, stage: str) -> dict[str, 
 
 def save_adapter(model, out_dir: Path, *, metadata: dict[str, str]) -> tuple[Path, Path]:
     """PEFT form (a folder) and GGUF form, both written beside their final names and then renamed."""
-    from .export import export_peft_model, save_json_atomic, write_pool_for
+    from .export import export_peft_model, save_json_atomic, served_pool, write_pool_for
 
     peft_dir = out_dir / "adapter"
     tmp = out_dir / ".adapter.tmp"
@@ -132,7 +132,7 @@ def save_adapter(model, out_dir: Path, *, metadata: dict[str, str]) -> tuple[Pat
     if "base_sha256" not in metadata:  # a Hugging Face base (GPU recipe): vLLM serves the PEFT folder
         return peft_dir, None
     gguf = export_peft_model(model, out_dir / "router-lora.gguf", metadata=metadata)
-    write_pool_for(gguf)
+    write_pool_for(gguf, served_pool(out_dir.parent))
     return peft_dir, gguf
 
 

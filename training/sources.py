@@ -31,12 +31,47 @@ class TrainExample:
     hops: list[Hop]
     kind: str = ""  # HotpotQA 'bridge' / 'comparison', MuSiQue hop type
     paragraphs: list[tuple[str, str]] = field(default_factory=list)
+    origin: str = ""  # the --questions file's name; "" for the shipped samples
+
+    @property
+    def label(self) -> str:
+        return self.origin or self.dataset
 
 
 def _need(row: dict, key: str, path: Path, where: str):
     if key not in row:
         raise TrainingError(f"{path} ({where}): field '{key}' is missing")
     return row[key]
+
+
+def _titles_and_paragraphs(row: dict, path: Path, where: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """HotpotQA's supporting titles and context paragraphs, in either of its two shapes: the shared sample's
+    columns ({"title": [...], "sentences": [...]}) or the original release's rows ([[title, sentences], ...])."""
+    ctx, sup = _need(row, "context", path, where), _need(row, "supporting_facts", path, where)
+    try:
+        pairs = zip(ctx["title"], ctx["sentences"]) if isinstance(ctx, dict) else ((c[0], c[1]) for c in ctx)
+        paragraphs = [(str(t), "".join(s).strip()) for t, s in pairs]
+        titles = list(dict.fromkeys(sup["title"] if isinstance(sup, dict) else (f[0] for f in sup)))
+    except (KeyError, IndexError, TypeError) as exc:
+        raise TrainingError(f"{path} ({where}): fields 'context' and 'supporting_facts' must be HotpotQA's "
+                            f"(titles with sentences; supporting titles): {exc!r}") from None
+    known = {t for t, _ in paragraphs}
+    if not titles or (missing := [t for t in titles if t not in known]):
+        raise TrainingError(f"{path} ({where}): field 'supporting_facts' names "
+                            f"{', '.join(map(repr, missing)) if titles else 'no title'}; each must be a title in 'context'")
+    return [str(t) for t in titles], paragraphs
+
+
+def hotpotqa_row(row: dict, path: Path, where: str, origin: str = "") -> TrainExample:
+    titles, paragraphs = _titles_and_paragraphs(row, path, where)
+    qid = row.get("id", row.get("_id"))
+    if qid is None:
+        raise TrainingError(f"{path} ({where}): field 'id' (or '_id') is missing")
+    return TrainExample(
+        id=str(qid), dataset="hotpotqa", question=_need(row, "question", path, where),
+        answers=[_need(row, "answer", path, where)], kind=row.get("type", ""), origin=origin,
+        hops=[Hop(question=t, answer=None, title=t) for t in titles], paragraphs=paragraphs,
+    )
 
 
 def hotpotqa_train(data_dir: Path, lines: tuple[int, int] = HOTPOT_TRAIN_LINES) -> list[TrainExample]:
@@ -54,45 +89,70 @@ def hotpotqa_train(data_dir: Path, lines: tuple[int, int] = HOTPOT_TRAIN_LINES) 
                 break
             if lineno < first or not line.strip():
                 continue
-            where = f"line {lineno}"
-            row = json.loads(line)
-            ctx = _need(row, "context", path, where)
-            sup = _need(row, "supporting_facts", path, where)
-            paragraphs = [(t, "".join(s).strip()) for t, s in zip(ctx["title"], ctx["sentences"])]
-            titles = list(dict.fromkeys(sup["title"]))
-            out.append(TrainExample(
-                id=str(_need(row, "id", path, where)), dataset="hotpotqa", question=_need(row, "question", path, where),
-                answers=[_need(row, "answer", path, where)], kind=row.get("type", ""),
-                hops=[Hop(question=t, answer=None, title=t) for t in titles], paragraphs=paragraphs,
-            ))
+            out.append(hotpotqa_row(json.loads(line), path, f"line {lineno}"))
     return out
+
+
+def musique_row(row: dict, path: Path, where: str, origin: str = "") -> TrainExample:
+    paras = _need(row, "paragraphs", path, where)
+    try:
+        titles = {p["idx"]: p["title"] for p in paras}
+        texts = [(p["title"], p["paragraph_text"]) for p in paras]
+    except (KeyError, TypeError) as exc:
+        raise TrainingError(f"{path} ({where}): each of 'paragraphs' needs 'idx', 'title' and 'paragraph_text' ({exc!r})") from None
+    hops = []
+    for step in _need(row, "question_decomposition", path, where):
+        idx = step.get("paragraph_support_idx")
+        if idx not in titles:
+            raise TrainingError(f"{path} ({where}): field 'paragraph_support_idx' = {idx!r} names no paragraph")
+        hops.append(Hop(question=step["question"], answer=step["answer"], title=titles[idx]))
+    answers = [_need(row, "answer", path, where), *row.get("answer_aliases", [])]
+    return TrainExample(
+        id=str(_need(row, "id", path, where)), dataset="musique", question=_need(row, "question", path, where),
+        answers=answers, hops=hops, kind=str(row["id"]).split("__")[0], origin=origin, paragraphs=texts,
+    )
 
 
 def musique_train(data_dir: Path) -> list[TrainExample]:
     path = Path(data_dir) / MUSIQUE_FILE
     if not path.is_file():
         raise TrainingError(f"MuSiQue file {path} not found (pass --data-dir, the folder holding musique/)")
+    return [musique_row(row, path, f"index {i}") for i, row in enumerate(json.loads(path.read_text(encoding="utf-8")))]
+
+
+def question_file(path: Path) -> list[TrainExample]:
+    """Your own training questions (`train data --questions FILE`): a .jsonl file (one row per line) or a .json
+    list, each row in HotpotQA's shape (question, answer, supporting_facts, context) or MuSiQue's (question,
+    answer, question_decomposition, paragraphs). Their paragraphs join the corpus their trajectories search."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrainingError(f"--questions {path}: file not found")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".json":
+            rows = [(f"index {i}", r) for i, r in enumerate(json.loads(text))]
+        else:
+            rows = [(f"line {n}", json.loads(line)) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    except json.JSONDecodeError as exc:
+        raise TrainingError(f"{path}: not valid JSON{'' if path.suffix == '.json' else ' lines'} ({exc})") from None
+    if not rows:
+        raise TrainingError(f"{path}: no questions in it")
+    origin = path.stem.replace(":", "_")
     out = []
-    for i, row in enumerate(json.loads(path.read_text(encoding="utf-8"))):
-        where = f"index {i}"
-        paras = _need(row, "paragraphs", path, where)
-        titles = {p["idx"]: p["title"] for p in paras}
-        hops = []
-        for step in _need(row, "question_decomposition", path, where):
-            idx = step.get("paragraph_support_idx")
-            if idx not in titles:
-                raise TrainingError(f"{path} ({where}): field 'paragraph_support_idx' = {idx!r} names no paragraph")
-            hops.append(Hop(question=step["question"], answer=step["answer"], title=titles[idx]))
-        answers = [_need(row, "answer", path, where), *row.get("answer_aliases", [])]
-        out.append(TrainExample(
-            id=str(_need(row, "id", path, where)), dataset="musique", question=_need(row, "question", path, where),
-            answers=answers, hops=hops, kind=str(row["id"]).split("__")[0],
-            paragraphs=[(p["title"], p["paragraph_text"]) for p in paras],
-        ))
+    for where, row in rows:
+        if not isinstance(row, dict):
+            raise TrainingError(f"{path} ({where}): a row must be a JSON object")
+        if "question_decomposition" in row:
+            out.append(musique_row(row, path, where, origin))
+        elif "supporting_facts" in row:
+            out.append(hotpotqa_row(row, path, where, origin))
+        else:
+            raise TrainingError(f"{path} ({where}): neither HotpotQA's fields (question, answer, supporting_facts, "
+                                "context) nor MuSiQue's (question, answer, question_decomposition, paragraphs)")
     return out
 
 
-def musique_corpus_rows(examples: list[TrainExample]) -> list[tuple[str, str]]:
-    """MuSiQue's paragraphs, to join the retrieval corpus the MuSiQue trajectories search."""
-    return sorted({(t.strip(), x.strip()) for ex in examples if ex.dataset == "musique" for t, x in ex.paragraphs
-                   if t.strip() and x.strip()})
+def paragraphs_of(examples: list[TrainExample], *, datasets: tuple[str, ...] | None = None) -> list[tuple[str, str]]:
+    """The examples' paragraphs, to join the retrieval corpus their trajectories search."""
+    return sorted({(t.strip(), x.strip()) for ex in examples if datasets is None or ex.dataset in datasets
+                   for t, x in ex.paragraphs if t.strip() and x.strip()})

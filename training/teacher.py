@@ -141,7 +141,8 @@ def build(ex: TrainExample, pool: SessionPool, search, *, prompt_version: str, v
         return None
     messages.append(Message(role="assistant", content=f"<think>{_plain(span, grammar.THINK_CHARS)}</think>\n<answer>{_plain(answer, grammar.ANSWER_CHARS)}</answer>"))
     return Trajectory(
-        id=f"{ex.dataset}:{ex.id}{variant}", source=f"{ex.dataset}-teacher" + ("+llm" if asked_llm else ""), question=ex.question, answers=ex.answers,
+        id=f"{ex.label}:{ex.id}{variant}", source=f"{ex.label}-teacher" + ("+llm" if asked_llm else ""),
+        question=ex.question, answers=ex.answers,
         messages=messages, prompt_version=prompt_version, experts=[e.name for e in pool.experts],
     )
 
@@ -154,9 +155,12 @@ def retrieval_search(retriever, top_k: int, rank_by_question: bool = False):
     return search
 
 
-def choose_pool(rng: random.Random, default_share: float, hops: int, *, need_llm: bool = False, made_up_share: float = 0.0):
+def choose_pool(rng: random.Random, default_share: float, hops: int, *, need_llm: bool = False, made_up_share: float = 0.0,
+                default=None):
+    """The expert list of one session: `default_share` of the time the served pool's own (``default(max_rounds)``,
+    the embedded pool's unless given), else a varied one."""
     from .expert_lists import embedded_default, varied
 
     if rng.random() < default_share:
-        return embedded_default(max_rounds=hops)
+        return (default or embedded_default)(max_rounds=hops)
     return varied(rng, min_rounds=hops, min_llms=int(need_llm), made_up_share=made_up_share)
