@@ -160,3 +160,15 @@ def test_a_pool_whose_router_cannot_apply_a_gguf_adapter_gets_the_embedded_pool_
     written = write_pool_for(adapter, "remote")
     assert "cannot apply this GGUF adapter" in capsys.readouterr().err
     assert "# note:" in written.read_text() and load_pool(written).router.adapter == "router"
+
+
+def test_llm_share_with_a_pool_without_an_llm_expert_says_what_to_do(tmp_path):
+    require_shared()
+    mine, _, pool = _own_files(tmp_path)
+    text = pool.read_text()
+    (tmp_path / "retriever-only.toml").write_text(text[: text.index("[[experts]]", text.index("[[experts]]") + 1)])
+    settings = DataSettings(questions=[str(mine)], questions_only=True, pool=str(tmp_path / "retriever-only.toml"), llm_share=0.5)
+    with pytest.raises(TrainingError, match="no LLM expert for the --llm-share sessions to ask.*--llm-share 0"):
+        teacher_set(SHARED, tmp_path / "work", settings)
+    rows, _ = teacher_set(SHARED, tmp_path / "work", settings.model_copy(update={"llm_share": 0.0, "default_share": 1.0}))
+    assert rows and all(t.experts == ["Handbook"] for t in rows)

@@ -51,7 +51,8 @@ def llm_expert(cache_dir: Path, pool_spec: str | None = None):
     pool = load_pool(pool_spec or "embedded-prompted")
     name = next((e.name for e in pool.callable_endpoints()), None)
     if name is None:
-        raise TrainingError(f"--llm-share {pool_spec}: the pool has no LLM expert to ask; pass --llm-share 0")
+        raise TrainingError(f"pool {pool_spec}: no LLM expert for the --llm-share sessions to ask (they get its real "
+                            "replies); add one to the pool, or pass --llm-share 0")
     runtime = Runtime(pool.with_enabled([name]), cache_dir=cache_dir).start()
     loop = LoopThread()
     loop.start()
