@@ -254,6 +254,7 @@ def test_cli_names_the_rows_it_skipped_and_why(tmp_path):
     base = ["qa", "--dataset", str(data), "--pool", str(pool), "--trace-db", str(tmp_path / "traces.db"), "--no-progress"]
     ran = subprocess.run(eval_cmd(*base, "--run", "mixed", "--json"), capture_output=True, text=True, timeout=120)
     assert ran.returncode == 0, ran.stderr
+    assert "· concurrency 2 ·" in ran.stderr  # no embedded server in this pool: two questions in flight
     assert json.loads(ran.stdout)["done"] == 3  # the good rows ran
     assert "2 malformed row(s) skipped" in ran.stderr
     assert f"{data.name} (line 4): invalid JSON" in ran.stderr and f"{data.name} (line 5): missing 'golden_answers'" in ran.stderr
@@ -310,10 +311,16 @@ def test_eval_qa_end_to_end_on_the_embedded_server(tmp_path):
     if not (default_data_dir() / "hotpotqa").is_dir():
         pytest.skip("../shared/data not present")
     db = tmp_path / "evals.db"
-    run = subprocess.run(eval_cmd("qa", "--dataset", "hotpotqa", "--limit", "5", "--max-rounds", "1", "--run", "ci",
-                                  "--concurrency", "2", "--db", str(db), "--trace-db", str(tmp_path / "traces.db"),
-                                  "--json", "--no-progress"), capture_output=True, text=True, timeout=600)
+    def run_as(name: str) -> subprocess.CompletedProcess:
+        return subprocess.run(eval_cmd("qa", "--dataset", "hotpotqa", "--limit", "5", "--max-rounds", "1", "--run", name,
+                                       "--db", str(db), "--trace-db", str(tmp_path / "traces.db"), "--json", "--no-progress"),
+                              capture_output=True, text=True, timeout=600)
+
+    run = run_as("ci")
     assert run.returncode == 0, run.stderr
+    # on the embedded server one question at a time by default: batched decoding of two would change greedy
+    # outputs, and the same run would not repeat (benchmarks/results/qa_throughput.md)
+    assert "· concurrency 1 ·" in run.stderr
     doc = json.loads(run.stdout)
     assert doc["done"] == 5 and doc["errors_this_time"] == 0
     overall = doc["summary"]["overall"]
@@ -337,6 +344,11 @@ def test_eval_qa_end_to_end_on_the_embedded_server(tmp_path):
     assert rep.returncode == 0, rep.stderr
     assert "| paper: Router-R1-Qwen (Qwen2.5-3B) |" in rep.stdout and "HotpotQA" in rep.stdout
     assert (tmp_path / "qa-report.png").exists()
+    # the same run again, in a new process and a new server: the same answers, question by question
+    assert run_as("ci-again").returncode == 0
+    with ResultStore(db) as store:
+        again = {r["example_id"]: r["prediction"] for r in store.rows("ci-again")}
+    assert again == {r["example_id"]: r["prediction"] for r in rows}
 
 
 @pytest.mark.slow

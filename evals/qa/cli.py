@@ -47,7 +47,10 @@ def register(subparsers) -> None:
     qa.add_argument("--budget", type=float, default=None, metavar="USD", help="per-question budget (sets the pool's)")
     qa.add_argument("--max-rounds", type=int, default=None, metavar="N", help="search rounds per question (sets the pool's)")
     qa.add_argument("--run", dest="run_name", metavar="NAME", required=True, help="run name; the same name again resumes the run")
-    qa.add_argument("--concurrency", type=int, default=2, help="questions in flight at once (default 2)")
+    qa.add_argument("--concurrency", type=int, default=None,
+                    help="questions in flight at once (default: 1 for a pool on an embedded llama.cpp server, where two "
+                    "questions decoded in one batch change greedy outputs and a run would not repeat, and it is as fast "
+                    "on 2 cores; 2 otherwise)")
     qa.add_argument("--timeout", type=float, default=300.0, metavar="S", help="per-question timeout (default 300 s)")
     qa.add_argument("--stop-after", type=float, default=None, metavar="MIN",
                     help="start no new question after MIN minutes; resume later with the same command")
@@ -89,7 +92,7 @@ def run_qa(args: argparse.Namespace) -> int:
     from .store import ResultStore, RunConfigError
 
     run_name = args.run_name
-    if args.concurrency < 1 or (args.limit is not None and args.limit < 0):
+    if (args.concurrency is not None and args.concurrency < 1) or (args.limit is not None and args.limit < 0):
         print("error: --concurrency must be >= 1 and --limit >= 0", file=sys.stderr)
         return 2
     seed = None if args.seed is not None and args.seed < 0 else args.seed
@@ -100,6 +103,7 @@ def run_qa(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    concurrency = args.concurrency or (1 if pool.servers else 2)  # benchmarks/results/qa_throughput.md
     from routeweave.graphs import graph_names
 
     known = graph_names()
@@ -144,7 +148,7 @@ def run_qa(args: argparse.Namespace) -> int:
         print(f"{verb} run '{run_name}': {len(examples)} question(s) from {', '.join(names)}, "
               f"{done_before} already done, {todo} to run · graph {args.graph}"
               f"{' policy ' + args.policy if args.policy else ''} · experts {', '.join(config['experts'])} · "
-              f"results {store.path}", file=sys.stderr)
+              f"concurrency {concurrency} · results {store.path}", file=sys.stderr)
         outcome = None
         if todo > 0:
             deadline = time.monotonic() + args.stop_after * 60 if args.stop_after else None
@@ -156,7 +160,7 @@ def run_qa(args: argparse.Namespace) -> int:
             with graph:
                 trace_db = str(getattr(graph, "db_path", None) or args.trace_db or default_db_path())
                 outcome = asyncio.run(run_examples(
-                    graph, examples, store=store, run=run_name, concurrency=args.concurrency,
+                    graph, examples, store=store, run=run_name, concurrency=concurrency,
                     timeout_s=args.timeout, deadline=deadline, retry_errors=args.retry_errors,
                     trace_db=trace_db, progress=not args.no_progress, label=run_name,
                 ))
