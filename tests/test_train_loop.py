@@ -30,6 +30,12 @@ def work(tmp_path_factory) -> Path:
     rows = [t for ex in hotpotqa_train(SHARED, lines=(1, 12))
             if (t := teacher.build(ex, embedded_default(2), search, prompt_version=prompt_version()))]
     write_jsonl(work / "trajectories.jsonl", rows[:4])
+    # as `train data --pool P` records it: the stages then write P (here the embedded pool, its retriever
+    # renamed) with the router on their adapter
+    from routeweave.agents.pool import pool_path
+
+    (work / "mine.toml").write_text(pool_path("embedded").read_text().replace('name = "Wiki"', 'name = "Archive"'))
+    (work / "data.json").write_text(json.dumps({"settings": {"pool": str(work / "mine.toml")}}))
     return work
 
 
@@ -65,8 +71,10 @@ def test_sft_lowers_the_router_loss_and_exports_an_agreeing_adapter(work):
     # beside it, the pool file a user evaluates the stage with (`eval qa --pool WORK/sft/router-lora.toml`)
     from routeweave.agents.pool import load_pool
 
-    (server,) = load_pool(Path(stats["gguf_adapter"]).with_suffix(".toml")).servers.values()
+    written = load_pool(Path(stats["gguf_adapter"]).with_suffix(".toml"))
+    (server,) = written.servers.values()
     assert list(server.adapters.values()) == [str(Path(stats["gguf_adapter"]).resolve())]
+    assert [e.name for e in written.enabled] == ["Archive", "SmolLM2"]  # the pool `train data` recorded
     base, tok = load_base()
     before = _router_loss(base, tok, rows)
     model = PeftModel.from_pretrained(base, stats["peft_adapter"]).eval()
@@ -177,6 +185,7 @@ def test_export_command_writes_an_adapter_and_a_pool_that_loads(work, routeweave
     pool = load_pool(out.with_suffix(".toml"))
     (server,) = pool.servers.values()
     assert list(server.adapters.values()) == [str(out.resolve())]
+    assert "Archive" in [e.name for e in pool.enabled]  # WORK's recorded pool
     assert pool.router.adapter in server.adapters
 
 
