@@ -28,7 +28,8 @@ class DataSettings(BaseModel):
                                   "for another of its kind in the evidence and the target, so that only reading gives it")
     rank_by_question: bool = Field(False, description="the teacher's searches rank passages by the question's words "
                                    "too, as a retrieval expert with rank_by_question does (the embedded pool's)")
-    default_share: float = Field(0.4, ge=0, le=1, description="share of sessions shown the embedded pool's own list")
+    default_share: float = Field(0.4, ge=0, le=1, description="share of sessions shown the served pool's own list (--pool; "
+                                 "default the embedded pool)")
     pool: str | None = Field(None, description="the pool the router will serve (a shipped pool's name or a file): its "
                              "expert list is the one shown in the default share, its retrieval expert's corpus and top_k are "
                              "what the teacher searches (default: the embedded pool)")
