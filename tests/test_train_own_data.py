@@ -172,3 +172,14 @@ def test_llm_share_with_a_pool_without_an_llm_expert_says_what_to_do(tmp_path):
         teacher_set(SHARED, tmp_path / "work", settings)
     rows, _ = teacher_set(SHARED, tmp_path / "work", settings.model_copy(update={"llm_share": 0.0, "default_share": 1.0}))
     assert rows and all(t.experts == ["Handbook"] for t in rows)
+
+
+def test_a_questions_file_is_read_as_eval_qa_reads_datasets(tmp_path):
+    """JSON Lines or a JSON array, told apart by the content (not the extension); a broken line is named."""
+    as_array = tmp_path / "array.jsonl"
+    as_array.write_text(json.dumps([BRIDGE, COMPARISON]))
+    assert [e.id for e in question_file(as_array)] == ["own-1", "own-2"]
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(json.dumps(BRIDGE) + '\n{"question": "q"\n')
+    with pytest.raises(TrainingError, match=r"broken.jsonl \(line 2\): invalid JSON"):
+        question_file(broken)

@@ -126,12 +126,12 @@ def teacher_set(data_dir: Path, work: Path, settings: DataSettings, *, cache_dir
 def build_set(data_dir: Path, work: Path, settings: DataSettings, *, extra: list[Path] = ()) -> dict:
     """Teacher + rejection-sampled trajectories -> WORK/trajectories.jsonl; what was built, and for which pool,
     -> WORK/data.json (the stages after it write their adapter's pool file from that pool)."""
-    from routeweave.agents.pool import pool_path
+    from routeweave.agents.pool import POOLS_DIR, pool_path
 
     from .export import DATA_RECORD, save_json_atomic
     from .records import read_trajectories
 
-    if settings.pool and pool_path(settings.pool).parent != pool_path("embedded").parent:  # a file: any cwd later
+    if settings.pool and pool_path(settings.pool).parent != POOLS_DIR:  # a file: recorded absolute, for any cwd later
         settings = settings.model_copy(update={"pool": str(pool_path(settings.pool).resolve())})
     settings = settings.model_copy(update={"questions": [str(Path(q).expanduser().resolve()) for q in settings.questions]})
 

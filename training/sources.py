@@ -121,20 +121,24 @@ def musique_train(data_dir: Path) -> list[TrainExample]:
 
 
 def question_file(path: Path) -> list[TrainExample]:
-    """Your own training questions (`train data --questions FILE`): a .jsonl file (one row per line) or a .json
-    list, each row in HotpotQA's shape (question, answer, supporting_facts, context) or MuSiQue's (question,
-    answer, question_decomposition, paragraphs). Their paragraphs join the corpus their trajectories search."""
+    """Your own training questions (`train data --questions FILE`): JSON Lines or a JSON array (told apart by the
+    content, as `eval qa` reads a dataset file), each row in HotpotQA's shape (question, answer, supporting_facts,
+    context) or MuSiQue's (question, answer, question_decomposition, paragraphs).
+    Their paragraphs join the corpus their trajectories search."""
+    from routeweave.evals.qa.datasets import read_records  # the eval datasets' reader: JSON array or JSON Lines, by content
+
     path = Path(path)
     if not path.is_file():
         raise TrainingError(f"--questions {path}: file not found")
-    text = path.read_text(encoding="utf-8")
+    rows = []
     try:
-        if path.suffix == ".json":
-            rows = [(f"index {i}", r) for i, r in enumerate(json.loads(text))]
-        else:
-            rows = [(f"line {n}", json.loads(line)) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
-    except json.JSONDecodeError as exc:
-        raise TrainingError(f"{path}: not valid JSON{'' if path.suffix == '.json' else ' lines'} ({exc})") from None
+        for line, index, row, error in read_records(path):
+            where = f"line {line}" if line is not None else f"index {index}"
+            if error:
+                raise TrainingError(f"{path} ({where}): {error}")
+            rows.append((where, row))
+    except ValueError as exc:  # not a valid JSON array
+        raise TrainingError(str(exc)) from None
     if not rows:
         raise TrainingError(f"{path}: no questions in it")
     origin = path.stem.replace(":", "_")

@@ -152,7 +152,7 @@ def resolve_dataset(name_or_path: StrPath, data_dir: StrPath | None = None) -> t
     )
 
 
-def _records(path: Path) -> Iterator[tuple[int | None, int | None, Any, str | None]]:
+def read_records(path: Path) -> Iterator[tuple[int | None, int | None, Any, str | None]]:
     """Yield (line, index, record, json_error) from a JSON array or a JSON Lines file."""
     text = path.read_text(encoding="utf-8-sig")
     if text.lstrip().startswith("["):
@@ -270,7 +270,7 @@ def load_dataset(
     examples: list[Example] = []
     problems: list[RowProblem] = []
     seen: set[str] = set()
-    for line, index, record, error in _records(path):
+    for line, index, record, error in read_records(path):
         if lines is not None and not (line is not None and lines[0] <= line <= lines[1]):
             continue
         where = {"file": str(path), "line": line, "index": index}
