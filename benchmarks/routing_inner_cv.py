@@ -6,7 +6,8 @@ reaches the best single model's quality at <= 50% of its cost (issue 14's cost t
 
 Variants, for each listed policy: the policy as is; `+bag` (the mean of B quality heads fitted on bootstrap
 resamples of the fold's training rows: less variance in the argmax over models); `+pareto` (only the models
-on the training rows' mean cost-quality Pareto front may be chosen). And `avg(...)`, the mean of the listed
+on the training rows' mean cost-quality Pareto front may be chosen); `+anchored` (the cheapest model whose
+predicted quality is within delta of the training-strongest model's prediction; delta is the knob). And `avg(...)`, the mean of the listed
 policies' predicted qualities. The held-out 30% is never read."""
 
 from __future__ import annotations
@@ -25,6 +26,26 @@ from routeweave.policies.head import QualityHead
 
 def curve(policy, S: np.ndarray, A, B) -> dict:
     return sweep_scores(policy, S, A, B)[0]
+
+
+class Anchored:
+    """The cheapest model predicted within delta of the training-strongest model's predicted quality (delta is
+    the knob: +inf = always the strongest, -inf = always the cheapest)."""
+
+    def __init__(self, strong: int) -> None:
+        self.strong = strong
+
+    def route(self, S, C, knob, rng):
+        from routeweave.policies.base import Routed
+        rows = np.arange(len(S))
+        ok = S >= S[rows, self.strong][:, None] + knob
+        ok[:, self.strong] = True
+        idx = np.argmin(np.where(ok, C, np.inf) - 1e-12 * S, axis=1)
+        return Routed(idx, C[rows, idx])
+
+    def knob_grid(self, S, C, points: int = 0):
+        d = np.unique(S - S[:, [self.strong]])
+        return [float("inf"), *sorted(d, reverse=True), float("-inf")]
 
 
 def pareto(A) -> list[int]:
@@ -57,6 +78,7 @@ def main() -> int:
                 P = np.full_like(S, -1e9)
                 P[:, keep] = S[:, keep]
                 res.setdefault(f"{name}+pareto", []).append(curve(p, P, A, B))
+                res.setdefault(f"{name}+anchored", []).append(curve(Anchored(A.strongest()), S, A, B))
                 if args.bags and hasattr(p, "features"):
                     XA, XB, rng = p.features(A.queries), p.features(B.queries), np.random.default_rng(seed)
                     bags = [QualityHead(seed=b).fit(XA[i], A.quality[i]).predict(XB)

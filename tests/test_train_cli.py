@@ -130,8 +130,7 @@ def test_train_data_defaults_are_the_shipped_recipe():
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers())
     args = parser.parse_args(["train", "data"])
-    assert {k: getattr(args, k) for k in DataSettings.model_fields if hasattr(args, k)} == {
-        k: v for k, v in DataSettings().model_dump().items() if k != "default_share"}
+    assert {k: getattr(args, k) for k in DataSettings.model_fields if hasattr(args, k)} == DataSettings().model_dump()
     assert (DataSettings().made_up_names, DataSettings().answer_think, DataSettings().variants) == (0.5, "brief", 2)
 
 
@@ -152,7 +151,7 @@ def test_train_data_names_the_option_it_refuses(routeweave_cmd, tmp_path):
     assert "Traceback" not in out.stderr and not (tmp_path / "trajectories.jsonl").exists()
 
 
-@pytest.mark.parametrize("option", ["--made-up-names", "--llm-share", "--min-f1", "--counterfactual"])
+@pytest.mark.parametrize("option", ["--made-up-names", "--llm-share", "--min-f1", "--counterfactual", "--default-share"])
 def test_a_share_out_of_range_is_refused(routeweave_cmd, tmp_path, option):
     out = train(routeweave_cmd, "data", "--work", tmp_path, option, "1.5")
     assert out.returncode == 2 and "Traceback" not in out.stderr

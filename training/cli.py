@@ -82,6 +82,8 @@ def register(subparsers) -> None:
                    help=data_help("answer_think") + "; default %(default)s")
     d.add_argument("--made-up-names", type=_share, default=data_default("made_up_names"), metavar="SHARE",
                    help=data_help("made_up_names") + " (default %(default)s, the shipped recipe)")
+    d.add_argument("--default-share", type=_share, default=data_default("default_share"), metavar="SHARE",
+                   help=data_help("default_share") + " (default %(default)s)")
     d.add_argument("--rank-by-question", action=argparse.BooleanOptionalAction, default=data_default("rank_by_question"),
                    help=data_help("rank_by_question") + " (default %(default)s)")
     d.add_argument("--counterfactual", type=_share, default=data_default("counterfactual"), metavar="SHARE",
