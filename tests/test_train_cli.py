@@ -160,33 +160,50 @@ def test_a_share_out_of_range_is_refused(routeweave_cmd, tmp_path, option):
 
 
 def test_train_all_runs_the_shipped_sft_recipe_epoch_by_epoch(tmp_path, monkeypatch):
-    """`train all`: one SFT epoch, then a second resumed from it (the shipped recipe); a killed second epoch
-    resumes, and a work folder whose adapter has both epochs is not trained again. run_sft is replaced by a
-    recorder here; the SFT itself is tested in test_train_loop."""
+    """`train all`: one SFT epoch, then a second resumed from it, then the polish epoch in WORK/polish (its own
+    question-ranked data with varied expert lists only, SFT from the two-epoch adapter at a quarter of the learning
+    rate), and the check and the ship take the polished adapter; a killed epoch resumes, and a work folder whose
+    stages are done is not trained again. run_data / run_sft are recorders here; the SFT itself is tested in
+    test_train_loop, the data in test_train_data."""
     import argparse
     import json
 
     from routeweave.training import cli
 
-    calls = []
+    calls, built, shipped = [], [], []
 
     def fake_sft(args):
-        calls.append(args.epochs)
-        meta = tmp_path / "sft" / "adapter" / "routeweave.json"
+        calls.append((args.work.name, args.epochs, getattr(args, "from_adapter", None), getattr(args, "learning_rate", None)))
+        meta = args.work / "sft" / "adapter" / "routeweave.json"
         meta.parent.mkdir(parents=True, exist_ok=True)
         meta.write_text(json.dumps({"epochs": str(args.epochs)}))
         return 0
 
+    def fake_data(args):
+        built.append((args.work, args.rank_by_question, args.default_share, args.made_up_names))
+        args.work.mkdir(parents=True, exist_ok=True)
+        (args.work / "trajectories.jsonl").write_text("")
+        return 0
+
     monkeypatch.setattr(cli, "run_sft", fake_sft)
+    monkeypatch.setattr(cli, "run_data", fake_data)
     monkeypatch.setattr(cli, "run_check", lambda args: 0)
-    monkeypatch.setattr(cli, "run_ship", lambda args: 0)
+    monkeypatch.setattr(cli, "run_ship", lambda args: shipped.append(cli._work(args) / args.stage) or 0)
     (tmp_path / "trajectories.jsonl").write_text("")
-    args = argparse.Namespace(work=tmp_path, data_dir=None, no_grpo=True, base=None, alpha=0.2, steps=None,
-                              stop_after=None, pool=None)
-    assert cli.run_all(args) == 0 and calls == [1.0, 2.0]
-    assert cli.run_all(args) == 0 and calls == [1.0, 2.0]  # done: nothing retrained
+    new_args = lambda: argparse.Namespace(work=tmp_path, data_dir=None, no_grpo=True, base=None, alpha=0.2, steps=None,  # noqa: E731
+                                          stop_after=None, pool=None, questions=[], questions_only=False, precision="auto")
+    polish = (tmp_path.name, 1.0, None, None), (tmp_path.name, 2.0, None, None), \
+        ("polish", 1.0, str(tmp_path / "sft" / "adapter"), 1e-4)
+    assert cli.run_all(new_args()) == 0 and calls == list(polish)
+    assert built == [(tmp_path / "polish", True, 0.0, 0.5)] and shipped == [tmp_path / "polish" / "sft"]
+    assert cli.run_all(new_args()) == 0 and calls == list(polish) and len(built) == 1  # done: nothing rebuilt or retrained
     (tmp_path / "sft" / "adapter" / "routeweave.json").write_text(json.dumps({"epochs": "1.0"}))  # killed in epoch 2
-    assert cli.run_all(args) == 0 and calls == [1.0, 2.0, 2.0]
+    assert cli.run_all(new_args()) == 0 and calls[len(polish):] == [(tmp_path.name, 2.0, None, None)]
+    (tmp_path / "polish" / "sft" / "adapter" / "routeweave.json").unlink()  # killed in the polish epoch
+    assert cli.run_all(new_args()) == 0 and calls[-1] == polish[-1] and len(built) == 1
+    args = new_args()
+    args.no_polish = True
+    assert cli.run_all(args) == 0 and shipped[-1] == tmp_path / "sft"
 
 
 def test_sft_precision_resolves_per_cpu_and_refuses_emulated_bf16(monkeypatch):

@@ -5,7 +5,7 @@
     routeweave train grpo  [--work DIR] [--alpha 0.2] [--steps N] [--stop-after MIN]   # resumable
     routeweave train check [--work DIR] [--stage sft|grpo-a0.2]       # llama.cpp vs PEFT agreement
     routeweave train ship  [--work DIR] [--stage ...] [--to FILE]     # copy the GGUF adapter into the package
-    routeweave train all   [--work DIR] [--no-grpo] [--stop-after MIN]   # data, sft, [grpo,] check, ship
+    routeweave train all   [--work DIR] [--no-grpo] [--stop-after MIN]   # data, sft, polish, [grpo,] check, ship
     routeweave train report [--work DIR] [--run LABEL=RUN ...]        # reward curve + cost-quality PNGs
 
 Every stage resumes where it stopped (a stage that is complete is skipped by `all`); exit code 3 means
@@ -31,6 +31,12 @@ MAX_SHIPPED_BYTES = 20 * 1024 * 1024
 # `train all`'s SFT, the shipped recipe: one epoch (a cosine schedule to zero), then a second resumed from
 # it with the schedule stretched over two (so it restarts at half the peak learning rate)
 SFT_EPOCHS = 2
+# ... then the polish (nineteenth session): one more epoch from that adapter at a quarter of the peak learning
+# rate, on fresh teacher data whose evidence is ranked by the question (as the shipped pools serve it) and whose
+# every session shows a varied expert list (none the served pool's own), in WORK/polish
+POLISH = "polish"
+POLISH_DATA = {"rank_by_question": True, "default_share": 0.0}
+POLISH_SFT = {"epochs": 1.0, "learning_rate": 1e-4}
 
 
 def _default_work() -> Path:
@@ -125,6 +131,8 @@ def register(subparsers) -> None:
     a.add_argument("--precision", choices=PRECISIONS, default=SFTSettings().precision, help=PRECISION_HELP)
     a.add_argument("--no-grpo", action="store_true", help="stop after SFT: check and ship the SFT adapter (the shipped "
                    "adapter is made this way; docs/training.md)")
+    a.add_argument("--no-polish", action="store_true", help="skip the polish epoch (one more SFT epoch at a quarter of "
+                   "the learning rate on question-ranked evidence and varied expert lists, in WORK/polish)")
     r = stage("report", "reward curves of the GRPO runs and cost-quality points of eval runs (PNG + Markdown)", run_report)
     r.add_argument("--run", dest="eval_runs", action="append", default=[], metavar="LABEL=RUN",
                    help="an eval qa run to plot, e.g. SFT=ho40-sft (repeatable)")
@@ -287,6 +295,21 @@ def run_ship(args) -> int:
     return 0
 
 
+def _polish(args, work: Path) -> int:
+    """`train all`'s last SFT epoch (POLISH_*), in WORK/polish: its own trajectories, then SFT from WORK/sft's adapter."""
+    polish = work / POLISH
+    if not (polish / "trajectories.jsonl").is_file():
+        data = argparse.Namespace(**{**vars(args), **DataSettings().model_dump(), **POLISH_DATA, "work": polish,
+                                     "pool": args.pool, "questions": args.questions, "questions_only": args.questions_only,
+                                     "from_run": [], "results_db": None})
+        if run_data(data):
+            return 2
+    if sft_epochs_done(polish) < POLISH_SFT["epochs"]:
+        return run_sft(argparse.Namespace(**{**vars(args), **POLISH_SFT, "work": polish, "max_steps": None,
+                                             "from_adapter": str(work / "sft" / "adapter")}))
+    return 0
+
+
 @_guard
 def run_all(args) -> int:
     work = _work(args)
@@ -301,6 +324,11 @@ def run_all(args) -> int:
             rc = run_sft(args)
             if rc:
                 return rc
+    if not getattr(args, "no_polish", False):
+        rc = _polish(args, work)
+        if rc:
+            return rc
+        work = args.work = work / POLISH  # GRPO, the check and the ship go on from the polished adapter
     from .grpo import GRPOSettings, run_dir
     from .reward import RewardSettings
 
