@@ -140,6 +140,31 @@ def test_sft_can_start_from_the_shipped_router(work, tmp_path):
     trained = _router_loss(PeftModel.from_pretrained(base, stats["peft_adapter"]).eval(), tok, rows)
     assert trained < 0.5 * before, (before, shipped, trained)  # it went on from the shipped weights
 
+def test_sft_continues_from_a_stage_peft_folder(work, tmp_path):
+    """`train all`'s polish epoch starts from WORK/sft/adapter (a PEFT folder): the continued run begins at that
+    adapter's weights (a fresh LoRA's B matrices are zero), and records where it started."""
+    import shutil
+
+    from safetensors.numpy import load_file
+
+    from routeweave.training.export import read_metadata
+    from routeweave.training.sft import SFTSettings, train_sft
+
+    first, polish = tmp_path / "first", tmp_path / "polish"
+    for d in (first, polish):
+        d.mkdir()
+        shutil.copy(work / "trajectories.jsonl", d / "trajectories.jsonl")
+    a = train_sft(first / "trajectories.jsonl", first, SFTSettings(max_steps=2, grad_accum=1, learning_rate=1e-3))
+    b = train_sft(polish / "trajectories.jsonl", polish,
+                  SFTSettings(max_steps=1, grad_accum=1, learning_rate=1e-9, from_adapter=a["peft_adapter"]))
+    assert b["complete"] and read_metadata(Path(b["gguf_adapter"]))["from_adapter"] == a["peft_adapter"]
+    wa, wb = (load_file(str(Path(x["peft_adapter"]) / "adapter_model.safetensors")) for x in (a, b))
+    lora_b = [k for k in wa if "lora_B" in k]
+    assert lora_b and set(wa) == set(wb)
+    assert max(float(abs(wa[k]).max()) for k in lora_b) > 1e-4  # two steps moved B off zero ...
+    assert all(float(abs(wa[k] - wb[k]).max()) < 1e-6 for k in wa)  # ... and the continued run starts there
+
+
 def test_bf16_sft_trains_under_cpu_autocast(work, tmp_path, monkeypatch):
     """--precision bf16 (an SFT epoch 1.55x faster here, benchmarks/results/sft_precision.md): the loss is computed under
     CPU bf16 autocast, the run completes and the adapter records its precision."""
