@@ -191,7 +191,8 @@ def test_train_all_runs_the_shipped_sft_recipe_epoch_by_epoch(tmp_path, monkeypa
     monkeypatch.setattr(cli, "run_ship", lambda args: shipped.append(cli._work(args) / args.stage) or 0)
     (tmp_path / "trajectories.jsonl").write_text("")
     new_args = lambda: argparse.Namespace(work=tmp_path, data_dir=None, no_grpo=True, base=None, alpha=0.2, steps=None,  # noqa: E731
-                                          stop_after=None, pool=None, questions=[], questions_only=False, precision="auto")
+                                          stop_after=None, pool=None, questions=[], questions_only=False, precision="auto",
+                                          no_polish=False)
     polish = (tmp_path.name, 1.0, None, None), (tmp_path.name, 2.0, None, None), \
         ("polish", 1.0, str(tmp_path / "sft" / "adapter"), 1e-4)
     assert cli.run_all(new_args()) == 0 and calls == list(polish)
@@ -204,6 +205,9 @@ def test_train_all_runs_the_shipped_sft_recipe_epoch_by_epoch(tmp_path, monkeypa
     args = new_args()
     args.no_polish = True
     assert cli.run_all(args) == 0 and shipped[-1] == tmp_path / "sft"
+    args = new_args()
+    args.work = fresh = tmp_path / "fresh"  # no trajectories yet: the recipe's data first, then the polish's
+    assert cli.run_all(args) == 0 and built[1:] == [(fresh, False, 0.4, 0.5), (fresh / "polish", True, 0.0, 0.5)]
 
 
 def test_sft_precision_resolves_per_cpu_and_refuses_emulated_bf16(monkeypatch):

@@ -295,15 +295,19 @@ def run_ship(args) -> int:
     return 0
 
 
+def _data_args(args, work: Path, **settings) -> argparse.Namespace:
+    """`train all`'s arguments for run_data into ``work``: the recipe's DataSettings (``settings`` over them) with
+    the user's pool and questions, and no rejection-sampled runs."""
+    return argparse.Namespace(**{**vars(args), **DataSettings().model_dump(), **settings, "work": work, "pool": args.pool,
+                                 "questions": args.questions, "questions_only": args.questions_only,
+                                 "from_run": [], "results_db": None})
+
+
 def _polish(args, work: Path) -> int:
     """`train all`'s last SFT epoch (POLISH_*), in WORK/polish: its own trajectories, then SFT from WORK/sft's adapter."""
     polish = work / POLISH
-    if not (polish / "trajectories.jsonl").is_file():
-        data = argparse.Namespace(**{**vars(args), **DataSettings().model_dump(), **POLISH_DATA, "work": polish,
-                                     "pool": args.pool, "questions": args.questions, "questions_only": args.questions_only,
-                                     "from_run": [], "results_db": None})
-        if run_data(data):
-            return 2
+    if not (polish / "trajectories.jsonl").is_file() and run_data(_data_args(args, polish, **POLISH_DATA)):
+        return 2
     if sft_epochs_done(polish) < POLISH_SFT["epochs"]:
         return run_sft(argparse.Namespace(**{**vars(args), **POLISH_SFT, "work": polish, "max_steps": None,
                                              "from_adapter": str(work / "sft" / "adapter")}))
@@ -313,18 +317,15 @@ def _polish(args, work: Path) -> int:
 @_guard
 def run_all(args) -> int:
     work = _work(args)
-    if not (work / "trajectories.jsonl").is_file():
-        vars(args).update({**DataSettings().model_dump(), "pool": args.pool, "questions": args.questions,
-                           "questions_only": args.questions_only}, from_run=[], results_db=None)
-        if run_data(args):
-            return 2
+    if not (work / "trajectories.jsonl").is_file() and run_data(_data_args(args, work)):
+        return 2
     for epochs in range(1, SFT_EPOCHS + 1):
         if sft_epochs_done(work) < epochs:
             args.epochs, args.max_steps = float(epochs), None
             rc = run_sft(args)
             if rc:
                 return rc
-    if not getattr(args, "no_polish", False):
+    if not args.no_polish:
         rc = _polish(args, work)
         if rc:
             return rc
