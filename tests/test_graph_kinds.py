@@ -118,11 +118,16 @@ def test_answering_graphs_answer_from_evidence_not_with_it(engine):
 
 def test_router_r1_on_mocks_runs_to_the_round_limit_then_falls_back(engine):
     # the mock router always searches: rounds run out, it must answer, can't, and the session falls back
-    result = engine.graph("router-r1").invoke({"question": "q?"})
+    graph = engine.graph("router-r1")
+    result = graph.invoke({"question": "q?"})
     kinds = [s["kind"] for s in result["steps"]]
     routes = [s for s in result["steps"] if s["kind"] == "route"]
     assert len(routes) == 2 and routes[0]["error"] is None and routes[0]["cost_usd"] > 0
-    assert "asked before" in routes[1]["error"] and routes[1]["cost_usd"] == 0  # not paid for twice
+    assert "asked before" in routes[1]["error"] and routes[1]["cost_usd"] == 0  # not made, not paid for twice
+    state = graph._loop.run(graph.compiled.aget_state({"configurable": {"thread_id": result["session_id"]}})).values
+    first, repeat = [m["content"] for m in state["messages"] if m["role"] == "user" and "[Cheap: when?]" in m["content"]]
+    assert "[Cheap: when?] 1889." in first and "[Cheap: when?] 1889." in repeat  # the earlier reply, shown again
+    assert "not called" not in repeat  # not a notice a small router copies as its answer
     assert result["stop_reason"] == "unparseable" and kinds[-1] == "fallback"
     assert result["answer"] == "1889."  # the last evidence
 

@@ -7,9 +7,10 @@ fold the replies into one <information> message.
 Planning and folding run inside the router's node (nodes.py), so a round costs two LangGraph steps and two
 checkpoints (the router's turn, the experts' calls) instead of four. `plan` reserves every call of the round
 before any starts (together they never promise more than the budget has left); a search made before is not
-paid for twice. Each `ask_expert` task's result is written by the checkpointer as soon as it finishes, so a
-crashed session resumes without repeating it; folding is a pure function of the checkpointed state, so a
-router turn that is re-run on resume folds the same replies again.
+paid for twice: it is not made again, and the router is shown the earlier reply again (a 135M router shown
+only "asked before" copied that notice as its answer). Each `ask_expert` task's result is written by the
+checkpointer as soon as it finishes, so a crashed session resumes without repeating it; folding is a pure
+function of the checkpointed state, so a router turn that is re-run on resume folds the same replies again.
 
 `call_experts` and `gather` stay as nodes for checkpoints written before planning and folding moved into
 `route` (their next step may be one of them); new sessions never enter them."""
@@ -28,7 +29,7 @@ from .aggregate import get_aggregator
 from .prompt import information_message, status_line
 from .state import PendingSearch, PlannedCall, R1State
 
-ASKED_BEFORE = "not called: asked before (see above)"
+ASKED_BEFORE = "not called again: asked before; the earlier reply is shown again"
 REPLY_CHARS = 700  # of each reply shown to the router: its context is small
 
 
@@ -83,8 +84,13 @@ class ExpertRound:
         done = {(r["search"], r["expert"]): CallRecord(**r["record"]) for r in state.get("replies", [])}
         for record in done.values():
             meter.charge(record)
+        earlier = _earlier_replies(state)
         for call in state.get("calls", []):
-            record = done.get((call["search"], call["expert"])) or CallRecord(who=call["expert"], error=call["skip"] or "no reply")
+            if call["skip"] == ASKED_BEFORE:
+                record = earlier.get((call["expert"], call["query"].lower()))
+            else:
+                record = None if call["skip"] else done.get((call["search"], call["expert"]))
+            record = record or CallRecord(who=call["expert"], error=call["skip"] or "no reply")
             by_search.setdefault(call["search"], []).append((call["expert"], record.text[:REPLY_CHARS], record.error))
         blocks = [(f"{', '.join(s['experts'])}: {s['query']}", self.aggregate(by_search.get(i, [])))
                   for i, s in enumerate(state.get("pending", []))]
@@ -105,3 +111,9 @@ class ExpertRound:
 
     async def gather(self, state: R1State) -> dict:
         return self.fold(state)
+
+
+def _earlier_replies(state: R1State) -> dict[tuple[str, str], CallRecord]:
+    """(expert, lower-cased query) → the reply of the call that answered it in an earlier round (free to show again)."""
+    return {(s["expert"], (s["query"] or "").lower()): CallRecord(who=s["expert"], text=s["reply"] or "")
+            for s in state.get("steps", []) if s["kind"] == "route" and not s["error"] and s["reply"]}
