@@ -168,7 +168,7 @@ def test_train_all_runs_the_shipped_sft_recipe_epoch_by_epoch(tmp_path, monkeypa
     import argparse
     import json
 
-    from routeweave.training import cli
+    from routeweave.training import cli, recipe
 
     calls, built, shipped = [], [], []
 
@@ -208,6 +208,11 @@ def test_train_all_runs_the_shipped_sft_recipe_epoch_by_epoch(tmp_path, monkeypa
     args = new_args()
     args.work = fresh = tmp_path / "fresh"  # no trajectories yet: the recipe's data first, then the polish's
     assert cli.run_all(args) == 0 and built[1:] == [(fresh, False, 0.4, 0.5), (fresh / "polish", True, 0.0, 0.5)]
+    again = recipe.Polish("again", {"made_up_names": 0.25}, {"learning_rate": 5e-5})  # a recipe with two polishes chains them
+    monkeypatch.setattr(recipe, "POLISHES", (*recipe.POLISHES, again))
+    assert cli.run_all(new_args()) == 0 and built[-1] == (tmp_path / "again", False, 0.4, 0.25)
+    assert calls[-1] == ("again", 1.0, str(tmp_path / "polish" / "sft" / "adapter"), 5e-5)
+    assert shipped[-1] == tmp_path / "again" / "sft"
 
 
 def test_sft_precision_resolves_per_cpu_and_refuses_emulated_bf16(monkeypatch):

@@ -18,25 +18,17 @@ import json
 import sys
 from pathlib import Path
 
+from . import recipe
 from .data_settings import ANSWER_THINKS, DataSettings
 from .data_settings import default as data_default
 from .data_settings import help_of as data_help
-from .sft import PRECISIONS, SFTSettings, sft_epochs_done
+from .sft import PRECISIONS, SFTSettings
 
 PRECISION_HELP = SFTSettings.model_fields["precision"].description + " (default %(default)s)"
 
 EXIT_INCOMPLETE = 3
 SHIPPED_ADAPTER = "router-smollm2-135m.gguf"
 MAX_SHIPPED_BYTES = 20 * 1024 * 1024
-# `train all`'s SFT, the shipped recipe: one epoch (a cosine schedule to zero), then a second resumed from
-# it with the schedule stretched over two (so it restarts at half the peak learning rate)
-SFT_EPOCHS = 2
-# ... then the polish (nineteenth session): one more epoch from that adapter at a quarter of the peak learning
-# rate, on fresh teacher data whose evidence is ranked by the question (as the shipped pools serve it) and whose
-# every session shows a varied expert list (none the served pool's own), in WORK/polish
-POLISH = "polish"
-POLISH_DATA = {"rank_by_question": True, "default_share": 0.0}
-POLISH_SFT = {"epochs": 1.0, "learning_rate": 1e-4}
 
 
 def _default_work() -> Path:
@@ -295,51 +287,5 @@ def run_ship(args) -> int:
     return 0
 
 
-def _data_args(args, work: Path, **settings) -> argparse.Namespace:
-    """`train all`'s arguments for run_data into ``work``: the recipe's DataSettings (``settings`` over them) with
-    the user's pool and questions, and no rejection-sampled runs."""
-    return argparse.Namespace(**{**vars(args), **DataSettings().model_dump(), **settings, "work": work, "pool": args.pool,
-                                 "questions": args.questions, "questions_only": args.questions_only,
-                                 "from_run": [], "results_db": None})
-
-
-def _polish(args, work: Path) -> int:
-    """`train all`'s last SFT epoch (POLISH_*), in WORK/polish: its own trajectories, then SFT from WORK/sft's adapter."""
-    polish = work / POLISH
-    if not (polish / "trajectories.jsonl").is_file() and run_data(_data_args(args, polish, **POLISH_DATA)):
-        return 2
-    if sft_epochs_done(polish) < POLISH_SFT["epochs"]:
-        return run_sft(argparse.Namespace(**{**vars(args), **POLISH_SFT, "work": polish, "max_steps": None,
-                                             "from_adapter": str(work / "sft" / "adapter")}))
-    return 0
-
-
-@_guard
-def run_all(args) -> int:
-    work = _work(args)
-    if not (work / "trajectories.jsonl").is_file() and run_data(_data_args(args, work)):
-        return 2
-    for epochs in range(1, SFT_EPOCHS + 1):
-        if sft_epochs_done(work) < epochs:
-            args.epochs, args.max_steps = float(epochs), None
-            rc = run_sft(args)
-            if rc:
-                return rc
-    if not args.no_polish:
-        rc = _polish(args, work)
-        if rc:
-            return rc
-        work = args.work = work / POLISH  # GRPO, the check and the ship go on from the polished adapter
-    from .grpo import GRPOSettings, run_dir
-    from .reward import RewardSettings
-
-    stage = "sft" if args.no_grpo else run_dir(work, GRPOSettings(reward=RewardSettings(alpha=args.alpha))).name
-    if not (work / stage / "adapter" / "routeweave.json").is_file():
-        rc = run_grpo(args)
-        if rc:
-            return rc
-    if args.base and not args.base.endswith(".gguf"):
-        print(f"done: PEFT adapter in {work / stage / 'adapter'} (serve it with vLLM --enable-lora)")
-        return 0
-    args.stage, args.positions, args.to = stage, 200, None
-    return run_check(args) or run_ship(args)
+# the whole recipe (recipe.py) calls the commands above through this module, with its own settings
+run_all = _guard(recipe.run_all)
