@@ -8,7 +8,8 @@ Variants, for each listed policy: the policy as is; `+bag` (the mean of B qualit
 resamples of the fold's training rows: less variance in the argmax over models); `+pareto` (only the models
 on the training rows' mean cost-quality Pareto front may be chosen); `+anchored` (the cheapest model whose
 predicted quality is within delta of the training-strongest model's prediction; delta is the knob). And `avg(...)`, the mean of the listed
-policies' predicted qualities. The held-out 30% is never read."""
+policies' predicted qualities; with causal_llm and bert both listed, `concat(causal_llm,bert)`: one quality head on
+the router model's features and MiniLM's embedding side by side. The held-out 30% is never read."""
 
 from __future__ import annotations
 
@@ -86,6 +87,10 @@ def main() -> int:
                     res.setdefault(f"{name}+bag", []).append(curve(p, np.mean(bags, 0), A, B))
             if len(names) > 1:
                 res.setdefault(f"avg({','.join(names)})", []).append(curve(pols[names[0]], np.mean([scores[n] for n in names], 0), A, B))
+            if {"causal_llm", "bert"} <= set(pols):
+                XA, XB = (np.hstack([pols["causal_llm"].features(Q), pols["bert"].encoder.embed(list(Q))]) for Q in (A.queries, B.queries))
+                head = QualityHead(seed=seed).fit(XA, A.quality)
+                res.setdefault("concat(causal_llm,bert)", []).append(curve(pols["causal_llm"], head.predict(XB), A, B))
     print(f"{args.data}: inner 5-fold CV inside the training part of the seed-0 split ({len(T)} queries), seeds {args.seeds}\n")
     print("| variant | mean APGR | mean AUC | cost target met (folds) | median cost for strong quality |\n|---|---:|---:|---:|---:|")
     for k, v in res.items():
