@@ -18,8 +18,9 @@ from collections.abc import Awaitable, Callable
 
 from ..agents.records import CallRecord, Cost
 from .budget import Ledger, Reservation
+from .state import NOT_CALLED
 
-NOT_AFFORDABLE = "not called: it could cost more than the budget has left"
+NOT_AFFORDABLE = f"{NOT_CALLED}: it could cost more than the budget has left"
 EPSILON_USD = 1e-12
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Literal, TypedDict
 
+NOT_CALLED = "not called"  # how the `error` of a call the graph chose not to make begins (asked before, not affordable)
+
 StepKind = Literal["guard", "decide", "think", "route", "read", "answer", "notice", "fallback"]
 STATE_FORMAT = 2  # bump when a graph's state keys or node names change in a way old checkpoints can't follow
 
@@ -41,6 +43,19 @@ def make_step(kind: StepKind, round: int, **fields) -> Step:
         raise TypeError(f"unknown step fields: {sorted(unknown)}")
     step.update(fields)  # type: ignore[typeddict-item]
     return step
+
+
+def outcome(step: Step) -> str:
+    """A route or read step's result in a few words: its reply, why it was not called (not a failure), or its failure."""
+    error = step["error"]
+    if not error:
+        return step["reply"] or ""
+    return error if error.startswith(NOT_CALLED) else f"failed: {error}"
+
+
+def status_word(step: Step) -> str:
+    """'' for a call that answered, else "not called" or "failed" (titles)."""
+    return "" if not step["error"] else NOT_CALLED if step["error"].startswith(NOT_CALLED) else "failed"
 
 
 def step_from_call(kind: StepKind, round: int, record, **fields) -> Step:

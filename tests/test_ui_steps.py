@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 from routeweave.graphs import make_step
+from routeweave.graphs.metering import NOT_AFFORDABLE
+from routeweave.graphs.router_r1.experts import ASKED_BEFORE
+from routeweave.ui.render import render_step
 from routeweave.ui.steps import answer_message, step_line, step_message, totals_html, usd
 
 KINDS = ["guard", "decide", "think", "route", "answer", "notice", "fallback"]
@@ -35,7 +38,13 @@ def test_route_step_names_expert_question_and_failure():
     assert step_message(ok, 0)["metadata"]["title"] == "r2 · → Ask Wiki: Who?"
     assert "**Reply:** Him." in step_message(ok, 0)["content"]
     failed = make_step("route", 2, expert="Wiki", query="Who?", error="timeout")
-    assert "(failed)" in step_message(failed, 0)["metadata"]["title"] and "timeout" in step_line(failed)
+    assert "(failed)" in step_message(failed, 0)["metadata"]["title"] and "failed: timeout" in step_line(failed)
+    assert "**Failed:** timeout" in step_message(failed, 0)["content"] and "failed: timeout" in render_step(failed)
+    for why in (ASKED_BEFORE, NOT_AFFORDABLE):  # a call the graph chose not to make is not a failure
+        skipped = make_step("route", 2, expert="Wiki", query="Who?", error=why)
+        assert step_message(skipped, 0)["metadata"]["title"] == "r2 · → Ask Wiki: Who? (not called)"
+        assert "failed" not in (step_line(skipped) + render_step(skipped) + step_message(skipped, 0)["content"]).lower()
+        assert why in step_line(skipped) and why in " ".join(render_step(skipped).split())
     assert "log" not in step_message(make_step("notice", 1, text="hm"), 0)["metadata"]  # nothing metered, no meter
 
 

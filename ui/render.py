@@ -6,7 +6,7 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from ..graphs import Step
+from ..graphs import Step, outcome
 
 WIDTH = 100
 
@@ -27,7 +27,7 @@ def render_step(step: Step) -> str:
         head = f"  think  {_short(step['text']) or '(no thought)'}"
     elif kind in ("route", "read"):
         head = f"  {kind:<6} {step['expert']} {'←' if kind == 'route' else 'reads:'} {_short(step['query'], 90)}"
-        body = f"failed: {step['error']}" if step["error"] else _short(step["reply"], 200)
+        body = _short(outcome(step), 200)
         head += "\n" + textwrap.indent(textwrap.fill(body, WIDTH - 11), " " * 11)
     elif kind == "answer":
         head = f"  answer {_short(step['text'])}"

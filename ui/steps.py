@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from ..graphs import Step
+from ..graphs import Step, outcome, status_word
 
 # plain symbols that every sans-serif font has (no emoji font needed)
 ICONS = {"think": "✎", "route": "→", "read": "≡", "answer": "✓", "decide": "◇", "guard": "◈", "notice": "⚠",
@@ -44,16 +44,21 @@ def meter(step: Step) -> str:
     return " · ".join(parts)
 
 
+def _status(step: Step) -> str:
+    word = status_word(step)
+    return f" ({word})" if word else ""
+
+
 def step_title(step: Step) -> str:
     """One line naming what happened: who was asked what, or what the router did."""
     kind = step["kind"]
     icon = ICONS.get(kind, "•")
     if kind == "route":
-        return f"{icon} Ask {step['expert'] or '?'}: {short(step['query'], 90)}" + (" (failed)" if step["error"] else "")
+        return f"{icon} Ask {step['expert'] or '?'}: {short(step['query'], 90)}" + _status(step)
     if kind == "think":
         return f"{icon} Router thinks: {short(step['text'], 90) or '(no thought)'}"
     if kind == "read":
-        return f"{icon} {step['expert'] or '?'} {short(step['text'], 60) or 'answers'}" + (" (failed)" if step["error"] else "")
+        return f"{icon} {step['expert'] or '?'} {short(step['text'], 60) or 'answers'}" + _status(step)
     if kind == "answer":
         return f"{icon} Answer" + (f" from {step['expert']}" if step["expert"] and step["expert"] != "router" else "")
     if kind == "decide":
@@ -69,8 +74,7 @@ def step_line(step: Step) -> str:
     kind = step["kind"]
     if kind in ("route", "read"):
         arrow = "<-" if kind == "route" else "reads for"
-        body = f"{step['expert']} {arrow} {short(step['query'], 120)} => " + (
-            f"failed: {step['error']}" if step["error"] else short(step["reply"], 200))
+        body = f"{step['expert']} {arrow} {short(step['query'], 120)} => " + short(outcome(step), 200)
     elif kind == "answer":
         body = f"({len(step['text'] or '')} chars)"
     else:
@@ -89,7 +93,8 @@ def step_message(step: Step, index: int) -> dict[str, Any]:
     kind = step["kind"]
     if kind in ("route", "read"):
         body = f"**{'Sub-question' if kind == 'route' else 'Question'}:** {_quote(step['query'])}\n\n"
-        body += f"**Failed:** {_quote(step['error'])}" if step["error"] else f"**Reply:** {_quote(step['reply']) or '(empty)'}"
+        body += (f"**{status_word(step).capitalize()}:** {_quote(step['error'])}" if step["error"]
+                 else f"**Reply:** {_quote(step['reply']) or '(empty)'}")
     elif kind == "answer":
         body = _quote(step["text"])
     else:

@@ -24,12 +24,12 @@ from ...agents.records import CallRecord, Cost
 from ...agents.runtime import Runtime
 from ..metering import NOT_AFFORDABLE, Meter, settle_call
 from ..session import overspend_notice, session_limits, session_meter
-from ..state import Step, make_step, step_from_call
+from ..state import NOT_CALLED, Step, make_step, step_from_call
 from .aggregate import get_aggregator
 from .prompt import information_message, status_line
 from .state import PendingSearch, PlannedCall, R1State
 
-ASKED_BEFORE = "not called again: asked before; the earlier reply is shown again"
+ASKED_BEFORE = f"{NOT_CALLED} again: asked before; the earlier reply is shown again"
 REPLY_CHARS = 700  # of each reply shown to the router: its context is small
 
 
