@@ -40,8 +40,9 @@ def data_args(args, work: Path, **settings) -> argparse.Namespace:
                                  "from_run": [], "results_db": None})
 
 
-def polish(args, polish: Polish, work: Path, start: Path) -> int:
-    """``polish`` in ``work``: its trajectories, then SFT from the adapter folder ``start``."""
+def run_polish(args, polish: Polish, work: Path, start: Path) -> int:
+    """``polish`` in ``work``: its trajectories, then SFT from the adapter of the stage folder ``start``
+    (``start/sft/adapter``: the two SFT epochs' for the first polish, the previous polish's after it)."""
     from . import cli
 
     if not (work / "trajectories.jsonl").is_file() and cli.run_data(data_args(args, work, **polish.data)):
@@ -68,7 +69,7 @@ def run_all(args) -> int:
                 return rc
     root = work
     for stage in () if args.no_polish else POLISHES:
-        rc = polish(args, stage, root / stage.folder, start=work)
+        rc = run_polish(args, stage, root / stage.folder, start=work)
         if rc:
             return rc
         work = root / stage.folder  # the next polish, GRPO, the check and the ship go on from this adapter
