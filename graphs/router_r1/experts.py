@@ -43,7 +43,7 @@ class ExpertRound:
 
     def plan(self, state: R1State, pending: list[PendingSearch], round: int, meter: Meter) -> dict:
         """The round's calls, each reserved on `meter` (or skipped, with the reason as a step)."""
-        asked = {(s["expert"], (s["query"] or "").lower()) for s in state.get("steps", []) if s["kind"] == "route" and not s["error"]}
+        asked = _answered(state)
         calls: list[PlannedCall] = []
         steps: list[Step] = []
         for i, search in enumerate(pending):
@@ -84,10 +84,11 @@ class ExpertRound:
         done = {(r["search"], r["expert"]): CallRecord(**r["record"]) for r in state.get("replies", [])}
         for record in done.values():
             meter.charge(record)
-        earlier = _earlier_replies(state)
+        answered = _answered(state)
         for call in state.get("calls", []):
-            if call["skip"] == ASKED_BEFORE:
-                record = earlier.get((call["expert"], call["query"].lower()))
+            if call["skip"] == ASKED_BEFORE:  # shown the earlier reply again (a notice alone, the router copied)
+                text = answered.get((call["expert"], call["query"].lower()))
+                record = CallRecord(who=call["expert"], text=text) if text else None
             else:
                 record = None if call["skip"] else done.get((call["search"], call["expert"]))
             record = record or CallRecord(who=call["expert"], error=call["skip"] or "no reply")
@@ -113,7 +114,8 @@ class ExpertRound:
         return self.fold(state)
 
 
-def _earlier_replies(state: R1State) -> dict[tuple[str, str], CallRecord]:
-    """(expert, lower-cased query) → the reply of the call that answered it in an earlier round (free to show again)."""
-    return {(s["expert"], (s["query"] or "").lower()): CallRecord(who=s["expert"], text=s["reply"] or "")
-            for s in state.get("steps", []) if s["kind"] == "route" and not s["error"] and s["reply"]}
+def _answered(state: R1State) -> dict[tuple[str, str], str]:
+    """(expert, lower-cased query) → the reply of every call made so far that did not fail: `plan` does not make
+    them again, `fold` shows their replies again."""
+    return {(s["expert"], (s["query"] or "").lower()): s["reply"] or ""
+            for s in state.get("steps", []) if s["kind"] == "route" and not s["error"]}
