@@ -111,7 +111,7 @@ def register(sub) -> None:
     fit.add_argument("--policies", help=f"comma-separated (default: every learned one: {', '.join(learned_policies())})")
     fit.add_argument("--metric", choices=("f1", "em"), default="f1", help="quality column of the outcome table")
     fit.add_argument("--db", "--results-db", dest="db", type=Path, help=f"eval results database (default {default_results_path()})")
-    fit.add_argument("--json", action="store_true")
+    fit.add_argument("--json", action="store_true", help="print one JSON object")
     fit.set_defaults(run=run_fit)
 
 

@@ -47,3 +47,12 @@ def test_every_database_option_says_which_database_it_is(name, parser):
         if flag in options:
             other = RESULTS if flag == TRACE else TRACE
             assert other not in options[flag].option_strings, f"`{name}`: one option is both databases"
+
+
+HELPLESS = [(" ".join(path), flag) for path, sub in commands(build_parser()) for action in sub._actions
+            if action.option_strings and action.dest != "help" and not action.help for flag in action.option_strings[:1]]
+
+
+def test_every_option_of_every_command_says_what_it_does():
+    assert len(list(commands(build_parser()))) > 20, "the walk found too few commands"
+    assert not HELPLESS, f"options without a help text (`--help` shows them bare): {HELPLESS}"

@@ -25,6 +25,7 @@ from .data_settings import help_of as data_help
 from .sft import PRECISIONS, SFTSettings
 
 PRECISION_HELP = SFTSettings.model_fields["precision"].description + " (default %(default)s)"
+STOP_HELP = "end this chunk after MIN minutes at the next checkpoint (exit 3: run the same command again)"
 
 EXIT_INCOMPLETE = 3
 SHIPPED_ADAPTER = "router-smollm2-135m.gguf"
@@ -66,7 +67,7 @@ def register(subparsers) -> None:
         return p
 
     d = stage("data", "build the SFT trajectories (teacher + rejection-sampled)", run_data)
-    d.add_argument("--seed", type=int, default=data_default("seed"))
+    d.add_argument("--seed", type=int, default=data_default("seed"), help="seed of the sampling (default %(default)s)")
     d.add_argument("--variants", type=int, default=data_default("variants"), help=data_help("variants") + " (default %(default)s)")
     d.add_argument("--questions", action="append", default=[], metavar="FILE", help=data_help("questions") + " (repeatable)")
     d.add_argument("--questions-only", action="store_true", help=data_help("questions_only"))
@@ -88,34 +89,36 @@ def register(subparsers) -> None:
                    help=data_help("counterfactual") + " (default %(default)s: no gain measured on the 135M router)")
     s = stage("sft", "SFT warm start (LoRA) on the trajectories", run_sft)
     s.add_argument("--base", default=None, help="base model: the shipped GGUF (default) or a Hugging Face id (GPU)")
-    s.add_argument("--stop-after", type=float, default=None, metavar="MIN")
-    s.add_argument("--epochs", type=float, default=None)
-    s.add_argument("--max-steps", type=int, default=None)
+    s.add_argument("--stop-after", type=float, default=None, metavar="MIN", help=STOP_HELP)
+    s.add_argument("--epochs", type=float, default=None,
+                   help=f"epochs in all, counting the ones already done (default {SFTSettings().epochs:g})")
+    s.add_argument("--max-steps", type=int, default=None, help="stop at this optimizer step (a short trial run)")
     s.add_argument("--precision", choices=PRECISIONS, default=SFTSettings().precision, help=PRECISION_HELP)
     s.add_argument("--learning-rate", type=float, default=None, help=f"peak LoRA learning rate (default {SFTSettings().learning_rate})")
     s.add_argument("--from-adapter", default=None, metavar="shipped|FILE|DIR", help=SFTSettings.model_fields["from_adapter"].description)
     g = stage("grpo", "GRPO with the real graph as the rollout", run_grpo)
     g.add_argument("--alpha", type=float, default=0.2, help="cost weight in the reward")
     g.add_argument("--steps", type=int, default=None, help="optimizer steps in all (default 40)")
-    g.add_argument("--stop-after", type=float, default=None, metavar="MIN")
+    g.add_argument("--stop-after", type=float, default=None, metavar="MIN", help=STOP_HELP)
     g.add_argument("--micro-batch", type=int, default=None, help="sessions per forward/backward pass (default 1; "
                    "raise it on a GPU with memory to spare)")
     g.add_argument("--base", default=None, help="as for sft")
     g.add_argument("--pool", default=None, help="pool whose router is trained (default embedded-prompted; a vLLM pool on GPUs)")
     c = stage("check", "top-1 agreement of llama.cpp (Q4_1 + GGUF adapter) with transformers + PEFT", run_check)
-    c.add_argument("--stage", default="sft", help="sft, or grpo-a<alpha>")
-    c.add_argument("--positions", type=int, default=200)
+    c.add_argument("--stage", default="sft", help="the stage folder in WORK whose adapter is checked: sft, polish/sft or "
+                   "grpo-a<alpha> (default sft)")
+    c.add_argument("--positions", type=int, default=200, help="fixed token positions compared (default 200)")
     e = stage("export", "a PEFT adapter folder (a stage's adapter/ or a checkpoint-N/) -> GGUF adapter + a pool file using it", run_export)
     e.add_argument("adapter", type=Path, help="PEFT adapter folder")
     e.add_argument("--out", type=Path, required=True, help="GGUF file to write; a pool file NAME.toml is written beside it")
     h = stage("ship", "copy a trained GGUF adapter to where the embedded pool loads it", run_ship)
-    h.add_argument("--stage", default="sft")
+    h.add_argument("--stage", default="sft", help="the stage folder in WORK whose GGUF adapter is shipped (default sft)")
     h.add_argument("--to", type=Path, default=None, help="destination (default: the package's agents/adapters/)")
-    a = stage("all", "the whole recipe, resumable: data, sft, grpo, check, ship", run_all)
-    a.add_argument("--alpha", type=float, default=0.2)
-    a.add_argument("--steps", type=int, default=None)
-    a.add_argument("--stop-after", type=float, default=None, metavar="MIN")
-    a.add_argument("--base", default=None)
+    a = stage("all", "the whole recipe, resumable: data, sft, polish, [grpo,] check, ship", run_all)
+    a.add_argument("--alpha", type=float, default=0.2, help="as for grpo (default %(default)s)")
+    a.add_argument("--steps", type=int, default=None, help="as for grpo")
+    a.add_argument("--stop-after", type=float, default=None, metavar="MIN", help=STOP_HELP)
+    a.add_argument("--base", default=None, help="as for sft")
     a.add_argument("--pool", default=None, help="the pool the router will serve: its expert list and retriever in the "
                    "trajectories, and the rollouts' pool (default: the embedded pool)")
     a.add_argument("--questions", action="append", default=[], metavar="FILE", help="as for data (repeatable)")

@@ -43,7 +43,7 @@ class SFTSettings(BaseModel):
     precision: Precision = Field(
         "auto", description="matmuls on the CPU: fp32, or bf16 autocast (weights, LoRA and optimizer stay float32), "
         "an SFT epoch about 1.5x faster where the CPU has AVX512-BF16 or AMX (benchmarks/results/sft_precision.md); "
-        "auto = bf16 where it has (the shipped adapter was trained in fp32)")
+        "auto = bf16 where it has (the shipped adapter: two epochs in fp32, its polish in bf16)")
 
 
 def router_token_loss(model, inputs, num_items_in_batch=None):

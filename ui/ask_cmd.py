@@ -34,7 +34,7 @@ def register(sub) -> None:
     trace = sub.add_parser("trace", help="print a stored session")
     trace.add_argument("session_id")
     trace.add_argument("--db", "--trace-db", dest="db", type=Path, help=f"trace database (default {default_db_path()})")
-    trace.add_argument("--json", action="store_true")
+    trace.add_argument("--json", action="store_true", help="print one JSON object")
     trace.set_defaults(run=run_trace)
 
 

@@ -25,9 +25,9 @@ def register(sub) -> None:
     resume.set_defaults(run=run_resume)
     sessions = sub.add_parser("sessions", help="list stored sessions (--unfinished: the ones that can be resumed)")
     sessions.add_argument("--unfinished", action="store_true", help="only sessions that began and never finished")
-    sessions.add_argument("--limit", type=int, default=20)
+    sessions.add_argument("--limit", type=int, default=20, help="newest N sessions (default %(default)s)")
     sessions.add_argument("--db", "--trace-db", dest="db", type=Path, help=f"trace database (default {default_db_path()})")
-    sessions.add_argument("--json", action="store_true")
+    sessions.add_argument("--json", action="store_true", help="print a JSON list, one object per session")
     sessions.set_defaults(run=run_sessions)
 
 

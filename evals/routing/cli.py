@@ -85,8 +85,8 @@ def register(subparsers) -> None:
     p.add_argument("--data-dir", default=None, help="folder of the named datasets (default ../shared/data from the "
                    "repo root, or $ROUTEWEAVE_DATA_DIR)")
     p.add_argument("--pool", default=None, help="pool TOML to price a generic file that has no cost_usd")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--test-frac", type=float, default=0.3)
+    p.add_argument("--seed", type=int, default=0, help="seed of the held-out split or the folds (default %(default)s)")
+    p.add_argument("--test-frac", type=float, default=0.3, help="share of the queries held out (default %(default)s)")
     p.add_argument("--folds", type=int, default=0, help="k-fold cross-validation instead of one held-out split")
     p.add_argument("--opt", action="append", default=[], metavar="POLICY.NAME=VALUE", help="policy option, repeatable")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
