@@ -61,6 +61,18 @@ def test_ship_without_a_finished_stage(routeweave_cmd, tmp_path):
     assert not (tmp_path / "x.gguf").exists()
 
 
+def test_ship_copies_the_stage_adapter_and_says_what_uses_it(routeweave_cmd, tmp_path):
+    stage = tmp_path / "polish" / "sft"
+    (stage / "adapter").mkdir(parents=True)
+    (stage / "adapter" / "adapter_config.json").write_text("{}")
+    (stage / "router-lora.gguf").write_bytes(b"GGUF adapter bytes")
+    dest = tmp_path / "pkg" / "router.gguf"
+    out = train(routeweave_cmd, "ship", "--work", tmp_path, "--stage", "polish/sft", "--to", dest)
+    assert out.returncode == 0, out.stderr
+    assert dest.read_bytes() == b"GGUF adapter bytes" and not list(dest.parent.glob(".*.tmp"))
+    assert str(dest) in out.stdout and str(stage / "router-lora.toml") in out.stdout
+
+
 def test_rejection_sampling_needs_a_session_above_the_threshold(routeweave_cmd, tmp_path):
     require_shared()
     from routeweave.evals.qa.store import ResultStore

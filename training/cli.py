@@ -287,6 +287,8 @@ def run_ship(args) -> int:
     shutil.copyfile(src, tmp)
     tmp.replace(dest)
     print(f"shipped {src} -> {dest}")
+    print("every pool that names the shipped adapter (the embedded one) now uses it; "
+          f"{src.with_suffix('.toml')} uses this adapter from the work folder, whatever is shipped later")
     return 0
 
 
