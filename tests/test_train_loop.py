@@ -225,3 +225,45 @@ def test_one_grpo_step_runs_real_sessions(work):
     assert stats["complete"] and Path(stats["gguf_adapter"]).is_file()
     curve = [json.loads(line) for line in Path(stats["curve"]).read_text().splitlines()]
     assert len(curve) == 1 and -1.0 <= curve[0]["reward"] <= 1.5
+
+
+def test_the_dequantised_base_is_cached_and_loads_bit_for_bit(tmp_path, monkeypatch, capsys):
+    """Every stage loads the base: the first load dequantises the GGUF and caches a transformers folder, later
+    loads read it (no dequantising) and get the same weights, tokenizer and name; a cut-short write is ignored,
+    and a failed cache write costs only speed."""
+    require_train_extra()
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from routeweave.training import base
+
+    monkeypatch.setenv("ROUTEWEAVE_CACHE_DIR", str(tmp_path))
+    cached = base.dequantised_dir(base.gguf_file())
+    (cached.parent / f".{cached.name}.cutshort").mkdir(parents=True)  # another process's unfinished write
+    loads = []
+    real = AutoModelForCausalLM.from_pretrained.__func__
+
+    def spy(cls, *args, **kw):
+        loads.append("gguf" if kw.get("gguf_file") else "folder")
+        return real(cls, *args, **kw)
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", classmethod(spy))
+    first, tok1 = base.load_base()
+    assert loads == ["gguf"] and (cached / "model.safetensors").is_file()
+    second, tok2 = base.load_base()
+    assert loads == ["gguf", "folder"]
+    one, two = first.state_dict(), second.state_dict()
+    assert one.keys() == two.keys() and all(torch.equal(one[k], two[k]) for k in one)
+    assert second.name_or_path == first.name_or_path and not second.config.use_cache
+    chat = [{"role": "user", "content": "Question: Q?"}, {"role": "assistant", "content": "<think>t</think>"}]
+    assert tok2.apply_chat_template(chat, tokenize=False) == tok1.apply_chat_template(chat, tokenize=False)
+    assert tok2("Ünï 1923 <answer>")["input_ids"] == tok1("Ünï 1923 <answer>")["input_ids"] and tok2.pad_token
+
+    def full(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(base.os, "rename", full)
+    elsewhere = tmp_path / "other" / cached.name
+    base._save(first, tok1, elsewhere)
+    assert "could not cache the dequantised base" in capsys.readouterr().err
+    assert not elsewhere.exists() and not list(elsewhere.parent.iterdir())  # nothing half-written left
