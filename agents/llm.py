@@ -23,10 +23,16 @@ from .settings import Endpoint, Price, Reliability
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("LITELLM_TELEMETRY", "False")
 
-import litellm  # noqa: E402  (after the environment above)
 
-litellm.suppress_debug_info = True
-litellm.drop_params = True  # a remote API that lacks e.g. `grammar` ignores it instead of failing
+@functools.cache
+def _litellm():
+    """LiteLLM, imported on first use (~2 s): commands that start no model (`--help`, `sessions`, `gc`,
+    `eval routing`) never pay for it."""
+    import litellm
+
+    litellm.suppress_debug_info = True
+    litellm.drop_params = True  # a remote API that lacks e.g. `grammar` ignores it instead of failing
+    return litellm
 
 LOCAL_API_KEY = "sk-no-key-needed"  # the embedded server checks no key, but OpenAI clients want one
 
@@ -107,7 +113,7 @@ def deployments(who: str, endpoint: Endpoint, addresses: list[tuple[str | None, 
 def build_router(model_list: list[dict[str, Any]], fallbacks: dict[str, list[str]], reliability: Reliability):
     """One LiteLLM Router for the whole pool: retries with backoff, cooldown of failing deployments,
     fallbacks between experts, load balancing over replicas."""
-    return litellm.Router(
+    return _litellm().Router(
         model_list=model_list,
         num_retries=reliability.num_retries,
         retry_after=reliability.retry_after_s,
@@ -160,7 +166,7 @@ def _message_tokens(model: str, text: str) -> int:
     try:
         # litellm.encode: the tokenizer token_counter picks, without token_counter's per-call set-up (~80 us
         # a message against ~20 us, on every router turn's new messages).
-        return len(litellm.encode(model=model, text=text))
+        return len(_litellm().encode(model=model, text=text))
     except Exception:  # unknown tokenizer: a generous estimate is safe for a reservation
         return len(text.encode()) // 2 + 1
 
