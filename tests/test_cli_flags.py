@@ -56,3 +56,16 @@ HELPLESS = [(" ".join(path), flag) for path, sub in commands(build_parser()) for
 def test_every_option_of_every_command_says_what_it_does():
     assert len(list(commands(build_parser()))) > 20, "the walk found too few commands"
     assert not HELPLESS, f"options without a help text (`--help` shows them bare): {HELPLESS}"
+
+
+def test_commands_that_start_no_model_do_not_import_litellm():
+    """LiteLLM's import is ~2 s of every command's start: `--help` (every command's parser) and the trace store
+    must not pay it; only a command that starts a model does."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from routeweave.ui.cli import build_parser; from routeweave.serving import TraceStore, "
+            "default_db_path; build_parser(); print('litellm' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "False", "a command module imports LiteLLM at import time"
