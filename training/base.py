@@ -1,7 +1,7 @@
 """The base router model for training: the shipped GGUF, dequantised by transformers (the only base
 weights available offline), and its tokenizer (read from the same file).
 
-Dequantising takes ~14 s on 2 cores, and every stage (data's token counts, sft, grpo, check, export) loads
+Dequantising takes ~14 s on 2 cores, and every stage but data (sft, grpo, check, export) loads
 the base, so the first load saves the float32 weights and the tokenizer as a transformers folder in the
 cache (``CACHE/dequantised/<gguf name>-<sha256>/``, ~0.5 GB for SmolLM2-135M; delete it to reclaim the
 space) and later loads read that folder (under a second), bit for bit the same weights. The folder is
