@@ -45,17 +45,15 @@ def make_step(kind: StepKind, round: int, **fields) -> Step:
     return step
 
 
-def outcome(step: Step) -> str:
-    """A route or read step's result in a few words: its reply, why it was not called (not a failure), or its failure."""
-    error = step["error"]
-    if not error:
-        return step["reply"] or ""
-    return error if error.startswith(NOT_CALLED) else f"failed: {error}"
-
-
 def status_word(step: Step) -> str:
     """'' for a call that answered, else "not called" or "failed" (titles)."""
     return "" if not step["error"] else NOT_CALLED if step["error"].startswith(NOT_CALLED) else "failed"
+
+
+def outcome(step: Step) -> str:
+    """A route or read step's result in a few words: its reply, why it was not called (not a failure), or its failure."""
+    word = status_word(step)
+    return step["reply"] or "" if not word else step["error"] if word == NOT_CALLED else f"failed: {step['error']}"
 
 
 def step_from_call(kind: StepKind, round: int, record, **fields) -> Step:
