@@ -230,7 +230,7 @@ def test_one_grpo_step_runs_real_sessions(work):
 def test_the_dequantised_base_is_cached_and_loads_bit_for_bit(tmp_path, monkeypatch, capsys):
     """Every stage loads the base: the first load dequantises the GGUF and caches a transformers folder, later
     loads read it (no dequantising) and get the same weights, tokenizer and name; a cut-short write is ignored,
-    and a failed cache write costs only speed."""
+    a damaged folder is rebuilt, and a failed cache write costs only speed."""
     require_train_extra()
     import torch
     from transformers import AutoModelForCausalLM
@@ -258,6 +258,11 @@ def test_the_dequantised_base_is_cached_and_loads_bit_for_bit(tmp_path, monkeypa
     chat = [{"role": "user", "content": "Question: Q?"}, {"role": "assistant", "content": "<think>t</think>"}]
     assert tok2.apply_chat_template(chat, tokenize=False) == tok1.apply_chat_template(chat, tokenize=False)
     assert tok2("Ünï 1923 <answer>")["input_ids"] == tok1("Ünï 1923 <answer>")["input_ids"] and tok2.pad_token
+
+    (cached / "model.safetensors").write_bytes(b"damaged by hand")  # a damaged cache: said, removed and rebuilt
+    third, _ = base.load_base()
+    assert loads == ["gguf", "folder", "folder", "gguf"] and "cannot be read" in capsys.readouterr().err
+    assert torch.equal(third.lm_head.weight, first.lm_head.weight) and (cached / "model.safetensors").stat().st_size > 10**6
 
     def full(src, dst):
         raise OSError(28, "No space left on device")

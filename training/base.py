@@ -5,7 +5,8 @@ Dequantising takes ~14 s on 2 cores, and every stage but data (sft, grpo, check,
 the base, so the first load saves the float32 weights and the tokenizer as a transformers folder in the
 cache (``CACHE/dequantised/<gguf name>-<sha256>/``, ~0.5 GB for SmolLM2-135M; delete it to reclaim the
 space) and later loads read that folder (under a second), bit for bit the same weights. The folder is
-written beside its final name and renamed into place complete, so a cut-short write is never read."""
+written beside its final name and renamed into place complete, so a cut-short write is never read; a
+folder damaged later is said on stderr, removed and rebuilt from the GGUF."""
 
 from __future__ import annotations
 
@@ -87,10 +88,9 @@ def load_base(spec: str = DEFAULT_GGUF):
         return model, load_tokenizer(spec)
     path = gguf_file(spec)
     cached = dequantised_dir(path)
-    if cached.is_dir():
-        model = AutoModelForCausalLM.from_pretrained(str(cached), dtype=torch.float32)
+    if loaded := _load_cached(cached):
+        model, tok = loaded
         model.name_or_path = model.config._name_or_path = str(path.parent)  # as a GGUF load names it (PEFT records it)
-        tok = load_tokenizer(str(cached))
     else:
         model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
         # the weights are plain float32 after dequantisation: drop the GGUF "quantizer" marks, or the
@@ -103,6 +103,23 @@ def load_base(spec: str = DEFAULT_GGUF):
         _save(model, tok, cached)
     model.config.use_cache = False
     return model, tok
+
+
+def _load_cached(cached: Path):
+    """(model, tokenizer) from the cache folder; None if there is none, or if it cannot be read (a file deleted
+    or damaged by hand): that folder is then removed, said on stderr, and the base dequantised again."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if not cached.is_dir():
+        return None
+    try:
+        return AutoModelForCausalLM.from_pretrained(str(cached), dtype=torch.float32), load_tokenizer(str(cached))
+    except Exception as exc:  # safetensors' and transformers' own errors too: whatever it is, the GGUF is the truth
+        print(f"note: the cached dequantised base in {cached} cannot be read ({type(exc).__name__}: {str(exc)[:200]}); "
+              "it is removed and rebuilt from the GGUF", file=sys.stderr)
+        shutil.rmtree(cached, ignore_errors=True)
+        return None
 
 
 def dequantised_dir(gguf: Path) -> Path:
