@@ -6,6 +6,7 @@ database it is fails here."""
 from __future__ import annotations
 
 import argparse
+import os
 
 import pytest
 
@@ -69,3 +70,21 @@ def test_commands_that_start_no_model_do_not_import_litellm():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "False", "a command module imports LiteLLM at import time"
+
+
+def test_the_console_script_skips_the_final_collections_and_main_does_not(tmp_path):
+    """`routeweave` (the console script, ``run``) leaves with the heap frozen, so the interpreter's exit does
+    not collect LiteLLM's module graph again (~0.9 s of every command that called a model), also when a
+    command ends in SystemExit; ``main``, which tests call in-process, leaves the collector alone."""
+    import subprocess
+    import sys
+
+    probe = ("import atexit, gc, sys; from routeweave.ui import cli; "
+             "atexit.register(lambda: print('frozen' if gc.get_freeze_count() else 'live', flush=True)); "
+             "sys.argv = ['routeweave', *sys.argv[1:]]; entry = cli.run if sys.argv[1] != 'main' else cli.main; "
+             "sys.argv.pop(1); sys.exit(entry())")
+    for how, args, want in (("run", ["sessions", "--limit", "1"], "frozen"), ("run", ["ask"], "frozen"),
+                            ("main", ["sessions", "--limit", "1"], "live")):
+        out = subprocess.run([sys.executable, "-c", probe, how, *args], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "ROUTEWEAVE_DB": str(tmp_path / "t.db")})
+        assert out.stdout.strip().splitlines()[-1] == want, (how, args, out.stdout, out.stderr[-1500:])

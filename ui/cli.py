@@ -5,6 +5,7 @@ file only assembles them (so adding a command never means editing this file or n
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from importlib.metadata import entry_points
 
@@ -38,5 +39,18 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def run() -> int:
+    """The console script: ``main``, then leave without the interpreter's final garbage collections.
+
+    At exit Python collects every module's objects again; after LiteLLM's import that is ~0.9 s of a
+    command's wall time, for memory the process gives back anyway. Freezing the heap skips those passes
+    only: reference counting still closes files and databases, and atexit handlers still run. Not in
+    ``main``, which tests call in-process."""
+    try:
+        return main()
+    finally:  # also when argparse or a command ends the process with SystemExit
+        gc.freeze()
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run())
