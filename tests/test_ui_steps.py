@@ -7,7 +7,7 @@ import pytest
 from routeweave.graphs import make_step
 from routeweave.graphs.metering import NOT_AFFORDABLE
 from routeweave.graphs.router_r1.experts import ASKED_BEFORE
-from routeweave.ui.render import render_step
+from routeweave.ui.render import render_result, render_step
 from routeweave.ui.steps import answer_message, step_line, step_message, totals_html, usd
 
 KINDS = ["guard", "decide", "think", "route", "answer", "notice", "fallback"]
@@ -59,3 +59,10 @@ def test_totals_and_answer():
     assert "abc" in totals_html(result, 0.01) and "answered" in totals_html(result, 0.01)
     message = answer_message(result, 0.01)
     assert message["content"].startswith("1939 &lt;i&gt;") and "120 tokens · 1 expert call · 1 round · answered" in message["content"]
+
+
+def test_the_cli_result_line_shows_a_tiny_budget_instead_of_rounding_it_to_zero():
+    result = {"answer": "x", "cost_usd": 0.0, "prompt_tokens": 0, "completion_tokens": 0, "expert_calls": 0,
+              "rounds": 0, "stop_reason": "budget", "session_id": "s"}
+    assert "of $0.0000001 ·" in render_result(result, budget_usd=1e-7)
+    assert "of $0.005 ·" in render_result(result, budget_usd=0.005)

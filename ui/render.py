@@ -7,13 +7,10 @@ import textwrap
 from typing import Any
 
 from ..graphs import Step, outcome
+from .steps import short as _short
+from .steps import usd
 
 WIDTH = 100
-
-
-def _short(text: str | None, limit: int = 160) -> str:
-    text = " ".join((text or "").split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _meter(step: Step) -> str:
@@ -41,7 +38,7 @@ def render_step(step: Step) -> str:
 
 
 def render_result(result: dict[str, Any], *, budget_usd: float | None = None) -> str:
-    budget = f" of ${budget_usd:.4f}" if budget_usd else ""
+    budget = f" of {usd(budget_usd)}" if budget_usd else ""  # "$0.005", "$0.0000001": never rounded to $0.0000
     lines = [
         f"Answer: {result['answer']}",
         f"Cost: ${result['cost_usd']:.6f}{budget} · {result['prompt_tokens'] + result['completion_tokens']} tokens "
