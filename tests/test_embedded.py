@@ -12,6 +12,7 @@ from routeweave.graphs.router_r1.grammar import router_grammar
 from routeweave.agents.llm import complete
 from routeweave.graphs.router_r1.protocol import Turn, parse_turn
 from routeweave.graphs.router_r1.prompt import question_message, system_prompt
+from routeweave.ui.steps import usd
 
 pytestmark = pytest.mark.server
 
@@ -47,6 +48,17 @@ def test_cli_ask_json_then_trace(rw_home, routeweave_cmd):
     assert "Answer:" in text.stdout and result["session_id"] in text.stdout
     missing = subprocess.run([*routeweave_cmd, "trace", "no-such-session", "--db", db], capture_output=True, text=True)
     assert missing.returncode == 1 and "no session" in missing.stderr
+
+    # the listing says how each session ended, what it cost and what it answered; --json gives its settings as an object
+    listed = subprocess.run([*routeweave_cmd, "sessions", "--db", db], capture_output=True, text=True, timeout=120)
+    line = next(x for x in listed.stdout.splitlines() if x.startswith(result["session_id"]))
+    assert result["stop_reason"] in line.split() and usd(result["cost_usd"]) in line.split()
+    assert " → " + " ".join(result["answer"].split())[:20] in line
+    rows = json.loads(subprocess.run([*routeweave_cmd, "sessions", "--json", "--db", db], capture_output=True, text=True,
+                                     timeout=120).stdout)
+    assert rows[0]["session_id"] == result["session_id"] and rows[0]["meta"]["experts"] == ["Wiki", "SmolLM2"]
+    unfinished = subprocess.run([*routeweave_cmd, "sessions", "--unfinished", "--db", db], capture_output=True, text=True)
+    assert unfinished.stdout.strip() == "no unfinished sessions"
 
 
 @pytest.mark.parametrize("kind", ["direct", "single-shot"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from ..serving import ConfigError, TraceStore, default_db_path
@@ -12,6 +13,7 @@ from ..serving.locks import FileLocks, SessionBusy
 from ..serving.paths import lock_dir
 from ..serving.resume import resume_session
 from .ask_cmd import pool_argument, print_session
+from .steps import usd
 
 EXIT_BUSY = 3
 
@@ -55,12 +57,39 @@ def run_sessions(args: argparse.Namespace) -> int:
     for row in rows:
         holder = locks.holder(row["session_id"]) if not row.get("finished") else None
         row["status"] = "finished" if row.get("finished") else (f"running ({holder})" if holder else "interrupted: resumable")
+        row["meta"] = _object(row.get("meta"))
     if args.json:
         print(json.dumps(rows, indent=1, default=str))
         return 0
-    for row in rows:
-        question = " ".join((row.get("question") or "").split())[:70]
-        print(f"{row['session_id']}  {row.get('graph') or '?':<12} {row['status']:<24} {question}")
+    print_table(rows, empty="no unfinished sessions" if args.unfinished else f"no sessions stored in {db} yet")
     if args.unfinished and rows:
         print("resume one: routeweave resume SESSION_ID", file=sys.stderr)
     return 0
+
+
+def _object(meta):
+    """The session's stored settings as an object (they are kept as JSON text)."""
+    try:
+        return json.loads(meta) if isinstance(meta, str) else meta
+    except json.JSONDecodeError:
+        return meta
+
+
+def print_table(rows: list[dict], *, empty: str) -> None:
+    """One line a session, newest first: when, which graph, how it ended (its stop reason) or that it can be
+    resumed, what it cost, and the question with its answer."""
+    if not rows:
+        print(empty)
+        return
+    lines = [("session", "started", "graph", "status", "cost", "rounds", "question → answer")]
+    for row in rows:
+        ended = (row.get("stop_reason") or "finished") if row.get("finished") else row["status"]
+        question = " ".join((row.get("question") or "").split())
+        answer = " ".join((row.get("answer") or "").split())
+        text = f"{question} → {answer}" if row.get("finished") else question
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(row["started"])) if row.get("started") else "?"
+        lines.append((row["session_id"], started, row.get("graph") or "?", ended, usd(row.get("cost_usd")),
+                      str(row.get("rounds") or 0), text if len(text) <= 90 else text[:89] + "…"))
+    widths = [max(len(line[i]) for line in lines) for i in range(6)]
+    for line in lines:
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)) + "  " + line[6])
