@@ -92,15 +92,18 @@ class TraceStore:
 
     def unfinished(self, limit: int = 100) -> list[dict[str, Any]]:
         """Sessions that began and never finished: running now, or interrupted (crashed)."""
+        return self._sessions("finished is null", limit)
+
+    def recent(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest sessions, finished or not (``meta``, the settings a session began with, as an object)."""
+        return self._sessions(None, limit)
+
+    def _sessions(self, where: str | None, limit: int) -> list[dict[str, Any]]:
         with self._lock:
-            rows = list(self.db[SESSIONS].rows_where("finished is null", order_by="started desc", limit=limit))
+            rows = list(self.db[SESSIONS].rows_where(where, order_by="started desc", limit=limit))
         for row in rows:
             row["meta"] = json.loads(row.get("meta") or "{}")
         return rows
-
-    def recent(self, limit: int = 20) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(self.db[SESSIONS].rows_where(order_by="started desc", limit=limit))
 
     def close(self) -> None:
         if self._db is not None:

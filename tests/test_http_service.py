@@ -259,8 +259,11 @@ def test_unknown_session_and_route(server):
     assert_openai_error(httpx.get(server.url + "/v1/sessions/nope"), 404, "session_not_found")
     assert_openai_error(httpx.get(server.url + "/v1/nothing-here"), 404)
     assert_openai_error(httpx.get(server.url + "/v1/chat/completions"), 405)
+    asked = client(server).chat.completions.create(model="routeweave-r1", messages=[{"role": "user", "content": "When?"}])
     recent = httpx.get(server.url + "/v1/sessions?limit=2").json()["data"]
-    assert len(recent) <= 2
+    assert len(recent) <= 2 and recent[0]["session_id"] == extra(asked)["session_id"]
+    assert recent[0]["meta"] == httpx.get(server.url + f"/v1/sessions/{recent[0]['session_id']}").json()["meta"]
+    assert isinstance(recent[0]["meta"], dict) and recent[0]["meta"]["experts"]  # an object, as one session's is
     assert_openai_error(httpx.get(server.url + "/v1/sessions?limit=abc"), 400)
 
 

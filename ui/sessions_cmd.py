@@ -57,7 +57,6 @@ def run_sessions(args: argparse.Namespace) -> int:
     for row in rows:
         holder = locks.holder(row["session_id"]) if not row.get("finished") else None
         row["status"] = "finished" if row.get("finished") else (f"running ({holder})" if holder else "interrupted: resumable")
-        row["meta"] = _object(row.get("meta"))
     if args.json:
         print(json.dumps(rows, indent=1, default=str))
         return 0
@@ -65,14 +64,6 @@ def run_sessions(args: argparse.Namespace) -> int:
     if args.unfinished and rows:
         print("resume one: routeweave resume SESSION_ID", file=sys.stderr)
     return 0
-
-
-def _object(meta):
-    """The session's stored settings as an object (they are kept as JSON text)."""
-    try:
-        return json.loads(meta) if isinstance(meta, str) else meta
-    except json.JSONDecodeError:
-        return meta
 
 
 def print_table(rows: list[dict], *, empty: str) -> None:
