@@ -245,6 +245,13 @@ def test_cli_run_resume_refuse_and_report(tmp_path):
     missing = subprocess.run(eval_cmd("report", "nope", "--db", str(tmp_path / "evals.db")), capture_output=True,
                              text=True, timeout=60)
     assert missing.returncode == 1 and "no run named 'nope'" in missing.stderr and "mock" in missing.stderr
+    # without a run name: the stored runs, how far each got and what it ran; --json the same as objects
+    listed = subprocess.run(eval_cmd("report", "--db", str(tmp_path / "evals.db")), capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0 and listed.stdout.split("\n")[0].split() == ["run", "done", "created", "graph", "pool", "datasets"]
+    assert listed.stdout.split("\n")[1].split()[:2] == ["mock", "5/5"] and "toy (limit 5, the first)" in listed.stdout
+    runs = json.loads(subprocess.run(eval_cmd("report", "--db", str(tmp_path / "evals.db"), "--json"), capture_output=True,
+                                     text=True, timeout=60).stdout)
+    assert [(r["run"], r["done"], r["total"], r["config"]["limit"]) for r in runs] == [("mock", 5, 5, 5)]
 
 
 def test_cli_names_the_rows_it_skipped_and_why(tmp_path):

@@ -205,9 +205,7 @@ def run_report(args: argparse.Namespace) -> int:
         return 1
     with ResultStore(path) as store:
         if not args.runs:
-            for r in store.runs():
-                print(f"{r['run']}\t{store.count(r['run'])}/{r['total']}\t{json.dumps(r['config'], sort_keys=True)}")
-            return 0
+            return list_runs(store, path, as_json=args.json)
         try:
             report = build(store, args.runs)
         except KeyError as exc:
@@ -226,4 +224,35 @@ def run_report(args: argparse.Namespace) -> int:
         print(f"wrote {args.out / (args.name + '.md')}" + (f" and {png}" if png else " (no matplotlib: no PNG)"),
               file=sys.stderr)
     print(json.dumps(to_json(report)) if args.json else markdown)
+    return 0
+
+
+def _sample(config: dict) -> str:
+    if not config.get("limit"):
+        return ""
+    seed = config.get("seed")
+    return f" (limit {config['limit']}" + (f", seed {seed})" if seed is not None and seed >= 0 else ", the first)")
+
+
+def list_runs(store, path: Path, *, as_json: bool) -> int:
+    """The stored runs, oldest first: how far each got and what it ran (a run's config is what a resume checks)."""
+    runs = [{"run": r["run"], "done": store.count(r["run"]), "total": r["total"], "created": r["created"],
+             "config": r["config"]} for r in store.runs()]
+    if as_json:
+        print(json.dumps(runs, indent=1))
+        return 0
+    if not runs:
+        print(f"no runs in {path} yet")
+        return 0
+    lines = [("run", "done", "created", "graph", "pool", "datasets")]
+    for r in runs:
+        c = r["config"]
+        graph = c.get("graph", "?") + (f" ({c['policy']})" if c.get("policy") else "")
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"])) if r.get("created") else "?"
+        lines.append((r["run"], f"{r['done']}/{r['total']}", created, graph, str(c.get("pool", "?")),
+                      ",".join(c.get("datasets") or []) + _sample(c)))
+    widths = [max(len(line[i]) for line in lines) for i in range(5)]
+    for line in lines:
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)) + "  " + line[5])
+    print(f"scores: routeweave eval report RUN [RUN ...] --results-db {path}", file=sys.stderr)
     return 0
