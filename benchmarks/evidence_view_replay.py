@@ -1,0 +1,81 @@
+"""Offline, on training questions only: the share of sessions whose shown evidence holds the gold answer, with
+the shipped view of a search (each of the top passages cut to its first 400 characters) against views made of
+each passage's best-matching sentences, replaying the router's recorded searches of an `eval qa` run.
+
+    python benchmarks/evidence_view_replay.py WORK [--run tr350]   # WORK holds that run's evals.db + traces.db
+Result: benchmarks/results/training.md (twenty-second session). Nothing is called; yes/no questions are left out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+from routeweave.agents.bm25 import _clip, format_passages, open_retriever, query_terms
+from routeweave.evals.qa.metrics import normalize_answer
+from routeweave.graphs.router_r1.experts import REPLY_CHARS
+from routeweave.serving.paths import default_cache_dir
+
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+
+
+def sentence_view(passages, search: str, question: str, *, budget: int = 400, keep_first: bool = True) -> str:
+    """Each passage as its sentences richest in the search's and question's words (in passage order), within
+    ``budget`` characters; ``keep_first`` always keeps its first sentence (the one that says what it is)."""
+    terms = set(query_terms(search)) | set(query_terms(question))
+    lines = []
+    for i, p in enumerate(passages, 1):
+        sentences = SENTENCE_END.split(" ".join(p.text.split()))
+        best = sorted(range(len(sentences)), key=lambda j: (-len(set(query_terms(sentences[j])) & terms), j))
+        chosen, used = ([0], len(sentences[0])) if keep_first and sentences else ([], 0)
+        for j in best:
+            if j not in chosen and used + len(sentences[j]) + 1 <= budget:
+                chosen.append(j)
+                used += len(sentences[j]) + 1
+        lines.append(f"({i}) {p.title}: {_clip(' '.join(sentences[j] for j in sorted(chosen)), budget)}")
+    return "\n".join(lines)
+
+
+def holds(view: str, golds: list[str]) -> bool:
+    text = f" {normalize_answer(view)} "
+    return any(f" {g} " in text for g in map(normalize_answer, golds) if g and g not in ("yes", "no"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("work", type=Path, help="folder with the run's evals.db and traces.db")
+    parser.add_argument("--run", default="tr350", help="an eval qa run of hotpotqa-train (default tr350)")
+    parser.add_argument("--top-k", type=int, default=2, help="passages per search, as the embedded pool (default 2)")
+    args = parser.parse_args()
+    retriever = open_retriever("builtin:hotpotqa", default_cache_dir())
+    views = {
+        "the first 400 characters (shipped)": lambda ps, s, q: format_passages(ps),
+        "first sentence + best-matching sentences, 400 characters": lambda ps, s, q: sentence_view(ps, s, q),
+        "best-matching sentences only, 400 characters": lambda ps, s, q: sentence_view(ps, s, q, keep_first=False),
+        "first sentence + best-matching sentences, 550 characters": lambda ps, s, q: sentence_view(ps, s, q, budget=550),
+    }
+    results = sqlite3.connect(args.work / "evals.db")
+    traces = sqlite3.connect(args.work / "traces.db")
+    seen, sessions = dict.fromkeys(views, 0), 0
+    for session, question, answers in results.execute(
+            "select session_id, question, answers from qa_results where run = ?", (args.run,)):
+        golds = json.loads(answers)
+        if all(normalize_answer(g) in ("yes", "no") for g in golds):
+            continue
+        sessions += 1
+        searches = [q for (q,) in traces.execute(
+            "select query from rw_steps where session_id = ? and kind = 'route' and expert = 'Wiki'", (session,))]
+        for name, view in views.items():
+            seen[name] += any(holds(view(retriever.search(s, args.top_k, context=question), s, question)[:REPLY_CHARS], golds)
+                              for s in searches)
+    print(f"run {args.run}: {sessions} sessions without a yes/no answer\n")
+    print("| view of each search's top passages (reply ≤ 700 characters) | sessions with the answer in view |")
+    print("|---|---:|")
+    for name, n in seen.items():
+        print(f"| {name} | {n / max(sessions, 1):.3f} |")
+
+
+if __name__ == "__main__":
+    main()
