@@ -188,9 +188,12 @@ async def complete(
     stop: list[str] | None = None,
     max_tokens: int | None = None,
     logprobs: bool = False,
+    confidence_after: str | None = None,
     **litellm_kwargs: Any,
 ) -> CallRecord:
-    """One chat completion, metered. `grammar` is a GBNF grammar passed to llama.cpp in extra_body."""
+    """One chat completion, metered. `grammar` is a GBNF grammar passed to llama.cpp in extra_body. With
+    `logprobs`, the record's confidence is over the tokens after `confidence_after` when the reply has it
+    (e.g. "<answer>": the answer's own tokens, not a fixed preamble), else over all of them."""
     kwargs: dict[str, Any] = dict(
         model=target.who,  # the Router's model group
         messages=messages,
@@ -232,16 +235,25 @@ async def complete(
         cost_units=price.cost_units(completion),
         latency_s=latency,
         error=None if text.strip() else "empty reply",
-        confidence=_confidence(response.choices[0]) if logprobs and response.choices else None,
+        confidence=_confidence(response.choices[0], confidence_after) if logprobs and response.choices else None,
         deployment=deployment or None,
         usage_missing=prompt == 0,  # every prompt has tokens: a provider that says 0 reported nothing
     )
 
 
-def _confidence(choice: Any) -> float | None:
-    """exp(mean log-probability) of the generated tokens: a cheap, provider-neutral confidence signal."""
+def _confidence(choice: Any, after: str | None = None) -> float | None:
+    """exp(mean log-probability) of the generated tokens: a cheap, provider-neutral confidence signal. With
+    `after`, of the tokens that follow the first token completing that text (all of them if it never appears)."""
     content = getattr(getattr(choice, "logprobs", None), "content", None) or []
-    values = [float(getattr(t, "logprob", None) if not isinstance(t, dict) else t.get("logprob")) for t in content]
+    field = (lambda t, k: t.get(k)) if content and isinstance(content[0], dict) else (lambda t, k: getattr(t, k, None))
+    if after:
+        text = ""
+        for i, t in enumerate(content):
+            text += str(field(t, "token") or "")
+            if after in text:
+                content = content[i + 1:]
+                break
+    values = [float(field(t, "logprob")) for t in content if field(t, "logprob") is not None]
     values = [v for v in values if v == v]  # drop NaN
     return math.exp(sum(values) / len(values)) if values else None
 

@@ -58,10 +58,11 @@ class Runtime:
         return {"lora": [{"id": i, "scale": 1.0 if own and n == endpoint.adapter else 0.0} for i, n in enumerate(names)]}
 
     def reader(self, name: str) -> Target:
-        """The model that reads an evidence expert's reply, or answers alone: 'router' or a model expert's
-        name. The router model reads WITHOUT its adapter: a trained router's adapter learned the Router-R1
-        protocol (<think>, <search>, <answer>), and applied to a plain answer prompt it writes protocol
-        fragments, not an answer. Metered as the router, at its price."""
+        """The model that answers a plain answer prompt, from an expert's reply or alone: 'router' or a model
+        expert's name. The router model answers it WITHOUT its adapter: a trained router's adapter learned the
+        Router-R1 protocol (<think>, <search>, <answer>), and applied to a plain answer prompt it writes protocol
+        fragments, not an answer (a trained router reads evidence in its protocol instead, with ``self.router``:
+        graphs/router_r1/reader.py). Metered as the router, at its price."""
         assert self.router is not None, "Runtime.start() was not called"
         if name != "router":
             return self.target(self.pool.expert(name))

@@ -39,10 +39,35 @@ def candidates(pool: Pool) -> list[Candidate]:
     return out
 
 
-async def ask_reader(runtime: Runtime, meter: Meter, who: str, question: str, evidence: str | None) -> CallRecord:
+async def ask_reader(runtime: Runtime, meter: Meter, who: str, question: str, evidence: str | None, *,
+                     source: str | None = None) -> CallRecord:
     """One short answer from a model ('router' or a model expert), metered: from `evidence` if given (it
-    reads an evidence expert's reply), else from the question alone (the direct baseline)."""
+    reads the reply of the evidence expert `source`), else from the question alone (the direct baseline).
+
+    A router with a trained adapter reads in its own protocol, with the adapter (graphs/router_r1/reader.py);
+    any other reader, and the router answering alone, get the plain answer prompt (the adapter off)."""
+    if who == "router" and evidence is not None and source is not None and runtime.pool.router.adapter:
+        return await _protocol_read(runtime, meter, question, evidence, runtime.pool.expert(source))
     target = runtime.reader(who)
     messages = answer_messages(question, evidence)
     return await meter.call(who, reservation(target, messages, ANSWER_TOKENS),
                             lambda: complete(target, messages, max_tokens=ANSWER_TOKENS, logprobs=True))
+
+
+async def _protocol_read(runtime: Runtime, meter: Meter, question: str, evidence: str, source) -> CallRecord:
+    from .router_r1.reader import READ_TOKENS, STOP, reader_answer, reader_grammar, reader_messages
+
+    limits, router = runtime.pool.limits, runtime.router
+    assert router is not None, "Runtime.start() was not called"
+    messages = reader_messages(source, question, evidence, budget_usd=limits.budget_usd, max_rounds=limits.max_rounds,
+                               budget_left_usd=meter.left_usd)
+    grammar = reader_grammar(source) if runtime.pool.router.grammar else None
+    record = await meter.call("router", reservation(router, messages, READ_TOKENS),
+                              lambda: complete(router, messages, grammar=grammar, stop=STOP, max_tokens=READ_TOKENS,
+                                               logprobs=True, confidence_after="<answer>"))
+    if record.error is not None:
+        return record
+    answer = reader_answer(record.text, source)
+    if answer is None:  # paid for, but no answer in it: the graph treats it as a failed read
+        return record.model_copy(update={"error": f"unusable reader output: no <answer> in {record.text[:120]!r}"})
+    return record.model_copy(update={"text": answer})

@@ -102,7 +102,7 @@ class PolicyNodes:
         """The reader of an evidence expert answers from its reply (one call)."""
         order, attempt, question = state["pending"][0]["experts"], state.get("attempt", 0), state["question"]
         reader, meter = self.runtime.experts[order[attempt]].settings.read_by(), session_meter(self.pool, state)
-        record = await ask_reader(self.runtime, meter, reader, question, state["evidence"])
+        record = await ask_reader(self.runtime, meter, reader, question, state["evidence"], source=order[attempt])
         steps = [step_from_call("read", attempt + 1, record, expert=reader, query=question, reply=record.text,
                                 text=f"reads the reply of {order[attempt]}")]
         return {**self._judge(state, record, reader, steps, meter), "evidence": None}

@@ -61,19 +61,52 @@ def test_cli_ask_json_then_trace(rw_home, routeweave_cmd):
     assert unfinished.stdout.strip() == "no unfinished sessions"
 
 
-@pytest.mark.parametrize("kind", ["direct", "single-shot"])
-def test_the_router_model_reads_and_answers_alone_without_its_protocol_adapter(rw_home, routeweave_cmd, kind):
+def test_the_router_model_answers_alone_without_its_protocol_adapter(rw_home, routeweave_cmd):
     """The shipped adapter learned the Router-R1 protocol; applied to a plain answer prompt it wrote markup
-    ("<context:forbidden> <path:class>...", "<name>...</name>"). The graphs in which the router model reads or
-    answers alone use the base model: the same answer, token for token, as the pool without the adapter."""
+    ("<context:forbidden> <path:class>...", "<name>...</name>"). The direct graph, where the router model answers
+    alone, uses the base model: the same answer, token for token, as the pool without the adapter."""
     answers = []
     for pool in ("embedded", "embedded-prompted"):  # one server at a time: each CLI process starts and stops its own
-        out = subprocess.run([*routeweave_cmd, "ask", QUESTION, "--pool", pool, "--graph", kind, "--json",
+        out = subprocess.run([*routeweave_cmd, "ask", QUESTION, "--pool", pool, "--graph", "direct", "--json",
                               "--db", str(rw_home / "reader.db")], capture_output=True, text=True, timeout=600)
         assert out.returncode == 0, out.stderr[-2000:]
         result = json.loads(out.stdout)
         answers.append((result["answer"], result["prompt_tokens"], result["completion_tokens"]))
     assert answers[0][0].strip() and answers[0] == answers[1]
+
+
+def test_a_trained_router_reads_evidence_in_its_own_protocol(rw_home, monkeypatch):
+    """single-shot with the retriever: the embedded pool's trained router reads the passages as the answer turn
+    of a one-search Router-R1 session (its adapter on, the grammar's <think><answer>), and the session's answer is
+    that <answer>; the prompted pool's router reads them with the plain answer prompt, adapter-free."""
+    import routeweave.graphs.answering as answering
+    from routeweave.serving import open_graph
+
+    calls = []
+
+    async def spy(target, messages, **kwargs):
+        record = await complete(target, messages, **kwargs)
+        calls.append({"lora": target.extra_body.get("lora"), "messages": messages, "raw": record.text, **kwargs})
+        return record
+
+    monkeypatch.setattr(answering, "complete", spy)
+    for pool in ("embedded", "embedded-prompted"):
+        calls.clear()
+        with open_graph(pool, graph="single-shot", db_path=rw_home / "read.db", cache_dir=rw_home / "cache") as graph:
+            result = graph.invoke({"question": QUESTION, "experts": ["Wiki"]})
+        read = [s for s in result["steps"] if s["kind"] == "read"]
+        assert len(calls) == len(read) == 1 and result["stop_reason"] == "answered", result["steps"]
+        call = calls[0]
+        if pool == "embedded":
+            assert call["lora"] == [{"id": 0, "scale": 1.0}] and "root ::= think answer" in call["grammar"]
+            assert "- Wiki (free)" in call["messages"][0]["content"] and "<information>" in call["messages"][-1]["content"]
+            assert "No searches are left" in call["messages"][-1]["content"]
+            assert f"<answer>{result['answer']}</answer>" in call["raw"] + "</answer>"  # the session answers its <answer>
+            assert "<" not in result["answer"] and 0 < len(result["answer"]) <= 80
+        else:
+            assert not call["lora"] and call.get("grammar") is None
+            assert call["messages"][0]["content"] == answering.READ_PROMPT and len(call["messages"]) == 2
+        assert " ".join(read[0]["reply"].split()) == result["answer"]
 
 
 @pytest.fixture(scope="module")
