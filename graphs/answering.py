@@ -57,10 +57,10 @@ async def ask_reader(runtime: Runtime, meter: Meter, who: str, question: str, ev
 async def _protocol_read(runtime: Runtime, meter: Meter, question: str, evidence: str, source) -> CallRecord:
     from .router_r1.reader import READ_TOKENS, STOP, reader_answer, reader_grammar, reader_messages
 
-    limits, router = runtime.pool.limits, runtime.router
+    router = runtime.router
     assert router is not None, "Runtime.start() was not called"
-    messages = reader_messages(source, question, evidence, budget_usd=limits.budget_usd, max_rounds=limits.max_rounds,
-                               budget_left_usd=meter.left_usd)
+    messages = reader_messages(source, question, evidence, budget_usd=meter.ledger.budget_usd,  # the session's
+                               max_rounds=runtime.pool.limits.max_rounds, budget_left_usd=meter.left_usd)
     grammar = reader_grammar(source) if runtime.pool.router.grammar else None
     record = await meter.call("router", reservation(router, messages, READ_TOKENS),
                               lambda: complete(router, messages, grammar=grammar, stop=STOP, max_tokens=READ_TOKENS,
