@@ -174,6 +174,10 @@ def policy_graph(nodes_class: type[PolicyNodes], name: str):
     """The builder of a policy graph with these nodes."""
 
     def build(ctx: GraphContext, checkpointer=None):
+        if any(e.read_by() == "router" for e in ctx.pool.enabled):  # the router reads in its protocol, adapter on
+            from .router_r1 import check_router_adapter
+
+            check_router_adapter(ctx.pool)
         nodes = nodes_class(ctx)
         graph = guarded_graph(PolicyState, ctx.guard, nodes.candidates, "decide")
         reduced = reduced_keys(PolicyState)

@@ -121,3 +121,20 @@ def test_the_shipped_default_router_is_the_trained_adapter_for_this_base_and_pro
     assert path.stat().st_size <= 20 * 2**20
     meta = check_adapter(path, resolve_gguf(BASE), prompt_version=prompt_version())
     assert meta["routeweave.prompt_version"] == prompt_version() and meta["routeweave.base_sha256"]
+
+
+@pytest.mark.parametrize("graph", ["router-r1", "single-shot", "cascade"])
+def test_every_graph_that_runs_the_router_adapter_refuses_one_of_another_prompt_version(tmp_path, graph):
+    """router-r1 runs the adapter for every turn; single-shot and cascade when the router reads a retriever's
+    passages in its protocol. An adapter trained on another prompt is refused before anything starts."""
+    from routeweave.agents.runtime import Runtime
+    from routeweave.graphs import GraphContext, graph_spec
+    from routeweave.policies import get_policy
+
+    old = tiny_adapter(tmp_path / "old.gguf", prompt_version="0123456789ab")
+    ctx = GraphContext(Runtime(pool_with(str(old)), cache_dir=tmp_path), policy=get_policy("cheapest"))
+    with pytest.raises(AdapterError, match=r"old\.gguf.*'routeweave\.prompt_version'"):
+        graph_spec(graph).build(ctx)
+    current = tiny_adapter(tmp_path / "new.gguf", prompt_version=prompt_version())
+    graph_spec(graph).build(GraphContext(Runtime(pool_with(str(current)), cache_dir=tmp_path), policy=get_policy("cheapest")))
+
