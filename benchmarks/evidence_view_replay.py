@@ -13,7 +13,7 @@ import re
 import sqlite3
 from pathlib import Path
 
-from routeweave.agents.bm25 import _clip, format_passages, open_retriever, query_terms
+from routeweave.agents.bm25 import format_passages, open_retriever, query_terms
 from routeweave.evals.qa.metrics import normalize_answer
 from routeweave.graphs.router_r1.experts import REPLY_CHARS
 from routeweave.serving.paths import default_cache_dir
@@ -25,8 +25,8 @@ def sentence_view(passages, search: str, question: str, *, budget: int = 400, ke
     """Each passage as its sentences richest in the search's and question's words (in passage order), within
     ``budget`` characters; ``keep_first`` always keeps its first sentence (the one that says what it is)."""
     terms = set(query_terms(search)) | set(query_terms(question))
-    lines = []
-    for i, p in enumerate(passages, 1):
+    shown = []
+    for p in passages:
         sentences = SENTENCE_END.split(" ".join(p.text.split()))
         best = sorted(range(len(sentences)), key=lambda j: (-len(set(query_terms(sentences[j])) & terms), j))
         chosen, used = ([0], len(sentences[0])) if keep_first and sentences else ([], 0)
@@ -34,8 +34,8 @@ def sentence_view(passages, search: str, question: str, *, budget: int = 400, ke
             if j not in chosen and used + len(sentences[j]) + 1 <= budget:
                 chosen.append(j)
                 used += len(sentences[j]) + 1
-        lines.append(f"({i}) {p.title}: {_clip(' '.join(sentences[j] for j in sorted(chosen)), budget)}")
-    return "\n".join(lines)
+        shown.append(p.model_copy(update={"text": " ".join(sentences[j] for j in sorted(chosen))}))
+    return format_passages(shown, max_chars=budget)
 
 
 def holds(view: str, golds: list[str]) -> bool:

@@ -7,6 +7,7 @@ cost, reading included (`candidates`)."""
 
 from __future__ import annotations
 
+from ..agents.experts import ExpertSettings
 from ..agents.llm import complete, reservation
 from ..agents.pool import Pool
 from ..agents.records import CallRecord
@@ -54,7 +55,7 @@ async def ask_reader(runtime: Runtime, meter: Meter, who: str, question: str, ev
                             lambda: complete(target, messages, max_tokens=ANSWER_TOKENS, logprobs=True))
 
 
-async def _protocol_read(runtime: Runtime, meter: Meter, question: str, evidence: str, source) -> CallRecord:
+async def _protocol_read(runtime: Runtime, meter: Meter, question: str, evidence: str, source: ExpertSettings) -> CallRecord:
     from .router_r1.reader import READ_TOKENS, STOP, reader_answer, reader_grammar, reader_messages
 
     router = runtime.router

@@ -53,7 +53,9 @@ def status_word(step: Step) -> str:
 def outcome(step: Step) -> str:
     """A route or read step's result in a few words: its reply, why it was not called (not a failure), or its failure."""
     word = status_word(step)
-    return step["reply"] or "" if not word else step["error"] if word == NOT_CALLED else f"failed: {step['error']}"
+    if not word:
+        return step["reply"] or ""
+    return step["error"] if word == NOT_CALLED else f"failed: {step['error']}"
 
 
 def step_from_call(kind: StepKind, round: int, record, **fields) -> Step:

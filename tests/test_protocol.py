@@ -111,3 +111,16 @@ def test_parser_never_raises_on_random_text(text):
 def test_parser_never_raises_on_any_unicode(text):
     assert isinstance(parse_turn(text, EXPERTS), (Turn, TurnError))
     assert "</information>" not in escape(text).lower()
+
+
+def test_the_protocol_reader_takes_the_answer_or_nothing():
+    """A trained router reading for single-shot/cascade (graphs/router_r1/reader.py): its <answer>, cut-off tag
+    restored; a search or unusable text gives None, which the graph records as a failed read, never an answer."""
+    from routeweave.agents.experts import expert_kinds
+    from routeweave.graphs.router_r1.reader import reader_answer
+
+    wiki = expert_kinds()["retrieval"].settings(name="Wiki", kind="retrieval", corpus="builtin:hotpotqa", description="d")
+    assert reader_answer("<think>The evidence gives the answer.</think>\n<answer>Denise Levertov", wiki) == "Denise Levertov"
+    assert reader_answer("<think>More.</think>\n<search>Wiki: Harvey Pekar</search>", wiki) is None
+    assert reader_answer("(1) North Bay Shore, New York: The answer is: Averill Park", wiki) is None
+    assert reader_answer("<think>x</think>\n<answer>  </answer>", wiki) is None
