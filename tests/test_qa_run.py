@@ -1,10 +1,9 @@
-"""`routeweave eval qa`: the harness (bounded concurrency, timeouts and errors as rows, resume without
-duplicates, refused config changes, deadline), the CLI on a mock pool (no llama server), a SIGKILL in
-the middle of a real `eval qa` process, and one small end-to-end run on the embedded server."""
+"""`routeweave eval qa` as a user runs it: the CLI on a mock pool (no llama server), a SIGKILL in the middle of
+a real `eval qa` process, and one small end-to-end run on the embedded server. The harness's own rules, on a
+fake graph, are in test_qa_harness.py."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -17,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from routeweave.evals.qa.datasets import Example
-from routeweave.evals.qa.runner import effective_pool, largest_expert, run_examples, score_row
-from routeweave.evals.qa.store import ResultStore, RunConfigError
+from routeweave.evals.qa.runner import effective_pool, largest_expert, score_row
+from routeweave.evals.qa.store import ResultStore
 
 MOCK_POOL = """
 [router]
@@ -51,132 +50,6 @@ price = { input_per_m = 0.9, output_per_m = 0.9 }
 """
 
 
-def examples(n: int, dataset: str = "toy") -> list[Example]:
-    return [Example(id=f"q{i}", question=f"When was tower {i} built?", answers=["1889" if i % 2 == 0 else "1900"],
-                    dataset=dataset) for i in range(n)]
-
-
-class FakeGraph:
-    """ainvoke like RouterGraph's: answers '1889' after `delay` s; 'boom' questions raise, 'hang' ones hang."""
-
-    def __init__(self, delay: float = 0.01):
-        self.delay, self.in_flight, self.max_in_flight, self.calls = delay, 0, 0, 0
-
-    async def ainvoke(self, inputs, *, session_id):
-        self.calls += 1
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            q = inputs["question"]
-            if "boom" in q:
-                raise RuntimeError("expert exploded")
-            await asyncio.sleep(3600 if "hang" in q else self.delay)
-            return {"session_id": session_id, "answer": "1889", "cost_usd": 0.001, "cost_units": 2.0,
-                    "prompt_tokens": 10, "completion_tokens": 5, "rounds": 1, "expert_calls": 1, "latency_s": self.delay,
-                    "stop_reason": "answered"}
-        finally:
-            self.in_flight -= 1
-
-
-def test_harness_bounded_concurrency_scores_and_stores_every_row(tmp_path):
-    graph = FakeGraph(delay=0.02)
-    with ResultStore(tmp_path / "r.db") as store:
-        store.open_run("a", {"x": 1}, total=20)
-        out = asyncio.run(run_examples(graph, examples(20), store=store, run="a", concurrency=3, progress=False))
-        rows = store.rows("a")
-    assert graph.max_in_flight == 3 and graph.calls == 20
-    assert out.ran == 20 and out.remaining == 0 and not out.stopped_early and out.done_before == 0
-    assert len(rows) == 20 and sum(r["em"] for r in rows) == 10
-    assert all(r["session_id"] and r["cost_usd"] == 0.001 and r["rounds"] == 1 for r in rows)
-
-
-def test_timeouts_and_exceptions_become_rows_not_crashes(tmp_path):
-    exs = examples(4) + [Example(id="h", question="hang forever", answers=["x"], dataset="toy"),
-                         Example(id="b", question="boom now", answers=["x"], dataset="toy")]
-    with ResultStore(tmp_path / "r.db") as store:
-        out = asyncio.run(run_examples(FakeGraph(), exs, store=store, run="a", concurrency=2, timeout_s=0.3,
-                                       progress=False))
-        rows = {r["example_id"]: r for r in store.rows("a")}
-    assert out.ran == 6 and out.errors == 2
-    assert rows["h"]["error"] == "timeout after 0.3s" and rows["h"]["em"] == 0 and rows["h"]["session_id"]
-    assert rows["b"]["error"].startswith("RuntimeError: expert exploded") and rows["b"]["stop_reason"] == "error"
-    assert rows["q0"]["error"] is None and rows["q0"]["em"] == 1.0
-
-
-def test_a_timed_out_session_keeps_what_it_spent_from_its_trace(tmp_path):
-    class Traces:
-        def get(self, session_id):
-            return {"steps": [{"kind": "think", "round": 0, "cost_usd": 0.002, "cost_units": 3.0, "prompt_tokens": 9,
-                               "completion_tokens": 4},
-                              {"kind": "route", "round": 1, "cost_usd": 0.001, "cost_units": 1.0}]}
-
-    graph = FakeGraph()
-    graph.traces = Traces()
-    with ResultStore(tmp_path / "r.db") as store:
-        asyncio.run(run_examples(graph, [Example(id="h", question="hang", answers=["x"], dataset="toy")], store=store,
-                                 run="a", timeout_s=0.1, progress=False))
-        (row,) = store.rows("a")
-    assert row["error"] == "timeout after 0.1s" and row["em"] == 0.0
-    assert row["cost_usd"] == pytest.approx(0.003) and row["cost_units"] == 4.0 and row["expert_calls"] == 1
-    assert row["rounds"] == 1 and row["completion_tokens"] == 4
-
-
-def test_resume_skips_done_rows_and_retry_errors_reruns_failed_ones(tmp_path):
-    exs = examples(10) + [Example(id="b", question="boom", answers=["x"], dataset="toy")]
-    with ResultStore(tmp_path / "r.db") as store:
-        asyncio.run(run_examples(FakeGraph(), exs[:6], store=store, run="a", progress=False))
-        graph = FakeGraph()
-        out = asyncio.run(run_examples(graph, exs, store=store, run="a", concurrency=2, progress=False))
-        assert out.done_before == 6 and out.ran == 5 and graph.calls == 5
-        again = FakeGraph()
-        out = asyncio.run(run_examples(again, exs, store=store, run="a", progress=False))
-        assert again.calls == 0 and out.ran == 0
-        retry = FakeGraph()
-        asyncio.run(run_examples(retry, exs, store=store, run="a", retry_errors=True, progress=False))
-        assert retry.calls == 1  # only the failed one
-        assert store.count("a") == 11
-        ids = [r["example_id"] for r in store.rows("a")]
-        assert len(ids) == len(set(ids))
-
-
-def test_deadline_stops_starting_new_examples(tmp_path):
-    with ResultStore(tmp_path / "r.db") as store:
-        out = asyncio.run(run_examples(FakeGraph(delay=0.05), examples(40), store=store, run="a", concurrency=2,
-                                       deadline=time.monotonic() + 0.2, progress=False))
-        assert out.stopped_early and 0 < out.ran < 40 and out.remaining == 40 - out.ran
-        assert store.count("a") == out.ran
-
-
-def test_a_results_file_of_an_older_routeweave_gains_the_new_columns(tmp_path):
-    db = tmp_path / "old.db"
-    conn = sqlite3.connect(db)
-    conn.execute("create table qa_results (run text, dataset text, example_id text, prediction text, em real, "
-                 "primary key (run, dataset, example_id))")
-    conn.execute("insert into qa_results values ('old', 'nq', 'q1', '1889', 1.0)")
-    conn.commit()
-    conn.close()
-    with ResultStore(db) as store:
-        assert store.rows("old")[0]["seen"] is None  # kept, with the new column empty
-        store.write(score_row("new", examples(1)[0], {"answer": "1889", "steps": [
-            {"kind": "route", "reply": "built in 1889"}]}, wall_s=0.1, error=None, trace_db=None))
-        assert store.rows("new")[0]["seen"] == 1.0 and store.rows("old")[0]["prediction"] == "1889"
-
-
-def test_same_example_id_in_two_datasets_are_two_rows(tmp_path):
-    with ResultStore(tmp_path / "r.db") as store:
-        asyncio.run(run_examples(FakeGraph(), examples(3, "nq") + examples(3, "popqa"), store=store, run="a",
-                                 progress=False))
-        assert store.count("a") == 6
-
-
-def test_changed_config_is_refused_with_the_keys_that_differ(tmp_path):
-    with ResultStore(tmp_path / "r.db") as store:
-        assert store.open_run("a", {"graph": "router-r1", "budget_usd": None}, total=5) is False
-        assert store.open_run("a", {"graph": "router-r1", "budget_usd": None}, total=5) is True
-        with pytest.raises(RunConfigError, match=r"budget_usd: stored None, now 0.001"):
-            store.open_run("a", {"graph": "router-r1", "budget_usd": 0.001}, total=5)
-
-
 def test_score_row_and_pool_helpers(tmp_path):
     (tmp_path / "p.toml").write_text(MOCK_POOL)
     from routeweave.agents.pool import load_pool
@@ -185,7 +58,7 @@ def test_score_row_and_pool_helpers(tmp_path):
     assert largest_expert(pool) == "Big"
     eff = effective_pool(pool, experts=["largest"], budget_usd=0.5, max_rounds=1)
     assert [e.name for e in eff.enabled] == ["Big"] and eff.limits.budget_usd == 0.5 and eff.limits.max_rounds == 1
-    ex = examples(1)[0]
+    ex = Example(id="q0", question="When was tower 0 built?", answers=["1889"], dataset="toy")
     row = score_row("r", ex, {"answer": "The 1889", "cost_usd": 0.1}, wall_s=0.5, error=None, trace_db="t.db")
     assert row["em"] == 1.0 and row["f1"] == 1.0 and row["answers"] == ["1889"]
     bad = score_row("r", ex, {"answer": "1889"}, wall_s=0.5, error="timeout", trace_db=None)
