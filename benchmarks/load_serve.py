@@ -18,153 +18,15 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-ROUTER_MODEL = "openai/router"
-SEARCH = "<think>I need one fact.</think>\n<search>Stub: when was the tower built?</search>"
-ANSWER = "<think>The evidence says 1889.</think>\n<answer>It was built in 1889.</answer>"
-
-
-# -- the stubs (a child process) --------------------------------------------------------------------------
-
-
-def run_stub() -> None:
-    """The stub server of tests/support plus a router: it searches until it has read an <information>
-    block, then answers. Prints its api_base and serves until stdin closes."""
-    sys.path.insert(0, str(ROOT))
-    from starlette.responses import JSONResponse
-
-    from tests.support.stub_openai import StubServer, _answer
-
-    class LoadStub(StubServer):
-        async def _chat(self, request):
-            body = await request.json()
-            if body.get("model") == "router":
-                self.calls["router"] += 1
-                seen = any("<information>" in str(m.get("content") or "") for m in body.get("messages", [])
-                           if m.get("role") != "system")  # the system prompt names the tag too
-                return JSONResponse(_answer("router", ANSWER if seen else SEARCH))
-            return await super()._chat(request)
-
-    stub = LoadStub().start()
-    print(stub.api_base, flush=True)
-    sys.stdin.read()  # until the parent closes the pipe (or dies)
-    stub.stop()
-
-
-class Stub:
-    def __enter__(self) -> "Stub":
-        self.proc = subprocess.Popen([sys.executable, __file__, "--stub"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
-        self.api_base = self.proc.stdout.readline().strip()
-        if not self.api_base.startswith("http"):
-            raise RuntimeError("the stub server did not start")
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
-def pool_toml(api_base: str, expert_delay: float) -> str:
-    return f"""
-[router]
-model = "{ROUTER_MODEL}"
-api_base = "{api_base}"
-grammar = false
-price = {{ input_per_m = 0.10, output_per_m = 0.10 }}
-max_tokens = 64
-timeout = 120
-
-[limits]
-budget_usd = 1.0
-max_rounds = 2
-max_searches_per_turn = 1
-
-[[experts]]
-name = "Stub"
-model = "openai/slow:{expert_delay}"
-api_base = "{api_base}"
-description = "Answers any factual question."
-price = {{ input_per_m = 0.20, output_per_m = 0.60 }}
-max_tokens = 64
-timeout = 120
-"""
-
-
-# -- the serve process ------------------------------------------------------------------------------------
-
-
-class Serve:
-    """`routeweave serve --no-ui` as a real subprocess on a free port."""
-
-    def __init__(self, pool: Path, workdir: Path, extra: list[str] | None = None):
-        self.pool, self.workdir, self.extra = pool, workdir, extra or []
-
-    def __enter__(self) -> "Serve":
-        env = {**os.environ, "ROUTEWEAVE_CACHE_DIR": str(self.workdir / "cache"), "GRADIO_ANALYTICS_ENABLED": "False",
-               "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-        env.pop("ROUTEWEAVE_API_KEY", None)
-        env.pop("ROUTEWEAVE_CHECKPOINTER_URL", None)  # this measures the default: SQLite checkpoints
-        self.log = open(self.workdir / "serve.log", "w+")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "routeweave.ui.cli", "serve", "--no-ui", "--port", "0", "--pool", str(self.pool),
-             "--db", str(self.workdir / "serve.db"), *self.extra],
-            stdout=subprocess.PIPE, stderr=self.log, text=True, env=env)
-        line = self.proc.stdout.readline()
-        if "http://" not in line:
-            self.__exit__()
-            self.log.seek(0)
-            raise RuntimeError(f"routeweave serve did not start: {line!r} {self.log.read()[-2000:]}")
-        self.base = line.split("http://", 1)[1].split()[0]
-        self.url = f"http://{self.base}/v1/chat/completions"
-        self._wait_healthy()
-        return self
-
-    def _wait_healthy(self, timeout: float = 60) -> None:
-        # The port is bound (and printed) before uvicorn listens on it.
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                if httpx.get(f"http://{self.base}/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.__exit__()
-        raise RuntimeError("routeweave serve did not become healthy")
-
-    def checkpoints_mb(self) -> float:
-        return sum(p.stat().st_size for p in self.workdir.glob("serve.checkpoints.db*")) / 2**20
-
-    def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
-
-    def __exit__(self, *exc) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its helpers lie beside it, however it is loaded
+from load_serve_procs import Serve, Stub, pool_toml  # noqa: E402
+from load_serve_report import markdown  # noqa: E402
 
 
 # -- clients ----------------------------------------------------------------------------------------------
@@ -350,75 +212,7 @@ def run(sessions: int = 1000, concurrency: int = 1000, *, soak_seconds: float = 
     return report
 
 
-def markdown(report: dict, command: str) -> str:
-    def row(name, s, floor=None):
-        added = ""
-        if floor is not None:
-            added = f" | {s['p50_ms'] - floor['p50_ms']:.1f} | {s['p99_ms'] - floor['p99_ms']:.1f}"
-        else:
-            added = " | | "
-        return (f"| {name} | {s['ok']} | {s['errors']} | {s.get('per_s', 0):.1f} | {s['p50_ms']:.1f} | "
-                f"{s['p99_ms']:.1f}{added} |")
-
-    floor = report["stub_direct"]
-    lines = [
-        "# `routeweave serve` under load",
-        "",
-        f"Command: `{command}`",
-        f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}; serve, stubs "
-        "and the load client share the cores.",
-        "",
-        f"Each session: the router stub is called twice and the expert `openai/slow:{report['expert_delay_s']}` "
-        "once, over HTTP on 127.0.0.1; SQLite checkpoints and traces are written for every step "
-        "(default configuration). Latency is per session (request sent to reply read).",
-        "",
-        "| run | sessions ok | errors | sessions/s | p50 ms | p99 ms | added p50 ms | added p99 ms |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-        row("stub calls alone, c=1 (the floor)", floor),
-        row("in-process graph, c=1", report["inproc_sequential"], floor) if "inproc_sequential" in report else "",
-        row("HTTP serve, c=1", report["http_sequential"], floor),
-        row(f"in-process graph, {report['sessions']} at once", report["inproc_burst"], floor) if "inproc_burst" in report else "",
-        row(f"HTTP serve, {report['sessions']} at once (c={report['concurrency']})", report["http_burst"], floor),
-        "",
-        "Added = the run's percentile minus the floor's (the stubs' own time, including the expert's "
-        f"{report['expert_delay_s'] * 1000:.0f} ms sleep).",
-    ]
-    if "inproc_sequential" in report:
-        http1, in1 = report["http_sequential"], report["inproc_sequential"]
-        httpb, inb = report["http_burst"], report["inproc_burst"]
-        lines += ["",
-                  f"HTTP serving over the in-process graph: c=1 p50 +{http1['p50_ms'] - in1['p50_ms']:.1f} ms, "
-                  f"p99 +{http1['p99_ms'] - in1['p99_ms']:.1f} ms; {report['sessions']} at once: p50 "
-                  f"{httpb['p50_ms'] - inb['p50_ms']:+.0f} ms, p99 {httpb['p99_ms'] - inb['p99_ms']:+.0f} ms, throughput "
-                  f"{httpb['per_s']:.0f} vs {inb['per_s']:.0f} sessions/s."]
-    lines += ["", f"Serve RSS: {report['rss_after_warmup_mb']:.0f} MB after warm-up, "
-                  f"{report['rss_after_burst_mb']:.0f} MB after the {report['sessions']}-session burst."]
-    if "soak" in report:
-        s = report["soak"]
-        samples = s["rss_samples"]
-        rss = [m for _, m, _ in samples]
-        half = [m for t, m, _ in samples if t >= s["seconds"] / 2]
-        lines += ["", f"## Soak: {s['seconds']:.0f} s at {s['concurrency']} concurrent sessions", "",
-                  f"{s['ok']} sessions, {s['errors']} errors, {s['per_s']:.1f} sessions/s, p50 {s['p50_ms']:.0f} ms, "
-                  f"p99 {s['p99_ms']:.0f} ms, max {s['max_ms']:.0f} ms.",
-                  f"RSS of the serve process: start {rss[0]:.0f} MB, min {min(rss):.0f}, max {max(rss):.0f}, end {rss[-1]:.0f}; "
-                  f"second half min {min(half):.0f} / max {max(half):.0f} MB.",
-                  f"SQLite files at the end: {report['db_files_mb']} (MB).",
-                  f"Serve flags: {report.get('serve_flags') or 'none'} (with --gc-older-than the checkpoint files "
-                  "should stop growing once pruning starts).",
-                  "", "| t (s) | RSS (MB) | sessions done | checkpoint files (MB) |", "| ---: | ---: | ---: | ---: |"]
-        dbs = s.get("checkpoint_mb_samples") or [float("nan")] * len(samples)
-        rows = list(zip(samples, dbs))
-        step = max(1, len(rows) // 20)
-        for (t, m, n), mb in rows[::step] + ([rows[-1]] if (len(rows) - 1) % step else []):
-            lines.append(f"| {t:.0f} | {m:.0f} | {n} | {mb} |")
-    return "\n".join(lines) + "\n"
-
-
 def main() -> None:
-    if "--stub" in sys.argv:
-        run_stub()
-        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=1000)
