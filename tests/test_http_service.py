@@ -223,6 +223,17 @@ def test_openai_parameters_routeweave_does_not_apply_are_named_not_silently_drop
     assert finals and finals[-1]["ignored_params"] == ["seed"]
 
 
+def test_a_reply_says_how_many_messages_of_the_conversation_the_session_did_not_read(server):
+    c = client(server)
+    talk = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Who built the Eiffel Tower?"},
+            {"role": "assistant", "content": "Gustave Eiffel's company."}, *QUESTION]
+    assert extra(c.chat.completions.create(model="routeweave-r1", messages=talk))["ignored_messages"] == 3
+    assert extra(c.chat.completions.create(model="routeweave-r1", messages=QUESTION))["ignored_messages"] == 0
+    stream = c.chat.completions.create(model="routeweave-r1", messages=talk[1:], stream=True)
+    finals = [extra(ch) for ch in stream if ch.choices and ch.choices[0].finish_reason]
+    assert finals and finals[-1]["ignored_messages"] == 2
+
+
 @pytest.mark.parametrize("field, value, says", [
     ("budget_usd", 0.001, "'budget_usd' is a routeweave option: send it inside the 'routeweave' object"),
     ("top_k", 20, "unrecognized request argument 'top_k'"),

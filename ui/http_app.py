@@ -49,6 +49,7 @@ from .openai_wire import (
     parse_options,
     question_of,
     read_json,
+    unread_messages,
     usage_of,
 )
 from .steps import step_line
@@ -160,7 +161,7 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
                            code="model_not_found")
         request.state.model = model_id
         question = question_of(body)
-        ignored = ignored_params(body)
+        ignored, unread = ignored_params(body), unread_messages(body)
         caps, include_steps = parse_options(body)
         stream = body.get("stream", False)
         if not isinstance(stream, bool):
@@ -198,12 +199,12 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": result["answer"]},
                              "finish_reason": FINISH.get(result["stop_reason"], "stop")}],
                 "usage": usage_of(result),
-                "routeweave": extra_fields(result, spec, budget, include_steps, wall_s, ignored),
+                "routeweave": extra_fields(result, spec, budget, include_steps, wall_s, ignored, unread),
             })
         async def admitted() -> AsyncIterator[bytes]:
             try:
                 async for piece in _stream(graph, inputs, model_id, spec, budget, include_steps,
-                                           bool(stream_options.get("include_usage")), ignored):
+                                           bool(stream_options.get("include_usage")), ignored, unread):
                     yield piece
             finally:
                 in_flight[0] -= 1
@@ -220,7 +221,8 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
     return app
 
 
-async def _stream(graph, inputs, model_id, spec, budget, include_steps, include_usage, ignored) -> AsyncIterator[bytes]:
+async def _stream(graph, inputs, model_id, spec, budget, include_steps, include_usage, ignored,
+                  unread) -> AsyncIterator[bytes]:
     session_id = uuid.uuid4().hex
     created = int(time.time())
     base = {"id": f"chatcmpl-{session_id}", "object": "chat.completion.chunk", "created": created, "model": model_id}
@@ -242,7 +244,7 @@ async def _stream(graph, inputs, model_id, spec, budget, include_steps, include_
             if result["answer"]:
                 yield chunk({"content": result["answer"]})
             yield chunk({}, FINISH.get(result["stop_reason"], "stop"),
-                        routeweave=extra_fields(result, spec, budget, include_steps, wall_s, ignored))
+                        routeweave=extra_fields(result, spec, budget, include_steps, wall_s, ignored, unread))
             if include_usage:
                 yield chunk(None, usage=usage_of(result), routeweave={"session_id": session_id, "cost_usd": result["cost_usd"]})
     except ValueError as exc:  # bad inputs found by the graph: the headers are sent, so the error is an event

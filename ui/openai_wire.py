@@ -109,6 +109,12 @@ def question_of(body: dict[str, Any]) -> str:
     return text.strip()
 
 
+def unread_messages(body: dict[str, Any]) -> int:
+    """How many messages a session does not read: all but the last user message (a system prompt, earlier turns).
+    A session answers one standalone question; the reply says how much of the conversation it left out."""
+    return len(body["messages"]) - 1
+
+
 def ignored_params(body: dict[str, Any]) -> list[str]:
     """The OpenAI parameters in ``body`` that routeweave accepts without applying them. A field OpenAI's API does
     not have, or one of its parameters with a bad value, is a 400 naming it (as OpenAI's API does): a cap sent
@@ -157,7 +163,7 @@ def usage_of(result: dict[str, Any]) -> dict[str, int]:
 
 
 def extra_fields(result: dict[str, Any], spec, budget_usd: float, include_steps: bool, wall_s: float,
-                 ignored: Sequence[str] = ()) -> dict[str, Any]:
+                 ignored: Sequence[str] = (), unread: int = 0) -> dict[str, Any]:
     extra = {
         "session_id": result["session_id"],
         "cost_usd": result["cost_usd"],
@@ -173,6 +179,7 @@ def extra_fields(result: dict[str, Any], spec, budget_usd: float, include_steps:
         "policy": spec.policy,
         "trace_url": f"/v1/sessions/{result['session_id']}",
         "ignored_params": list(ignored),  # OpenAI parameters the request sent that routeweave does not apply
+        "ignored_messages": unread,  # messages besides the last user one: the session never read them
     }
     if include_steps:
         extra["steps"] = result["steps"]
