@@ -18,6 +18,9 @@ from .experts import ExpertSettings, expert_kinds, settings_union
 from .settings import Endpoint, Limits, LocalServer, Reliability, RouterModel, Strict
 
 POOLS_DIR = Path(__file__).parent / "pools"
+# Expert fields added after pools were first hashed enter the hash only when set away from their default, so a
+# pool's hash (which guards resumed sessions and eval runs) survives the upgrade that added them.
+LATER_EXPERT_FIELDS = ("reply_chars", "passage_chars")
 DEFAULT_POOL = "embedded"
 Expert = ExpertSettings  # one [[experts]] entry, of any kind
 
@@ -112,7 +115,10 @@ class Pool(Strict):
         from .adapters import file_sha256
         from .local_server import ServerError, resolve_gguf
 
-        digest = hashlib.sha256(self.model_dump_json().encode())
+        unset = {i: names for i, e in enumerate(self.experts)
+                 if (names := {n for n in LATER_EXPERT_FIELDS if n in type(e).model_fields
+                               and getattr(e, n) == type(e).model_fields[n].default})}
+        digest = hashlib.sha256(self.model_dump_json(exclude={"experts": unset} if unset else None).encode())
         for server in self.servers.values():
             for name, spec in sorted(server.adapters.items()):
                 try:

@@ -10,6 +10,7 @@ import asyncio
 
 import pytest
 
+from routeweave.agents.bm25 import format_passages, open_retriever
 from routeweave.agents.errors import ConfigError
 from routeweave.agents.experts import expert_kinds
 from routeweave.agents.pool import Pool, PoolError, load_pool
@@ -69,6 +70,25 @@ def test_router_r1_hands_the_question_to_a_retriever_that_ranks_by_it(rank, tmp_
         result = engine.graph("router-r1").invoke({"question": question})
     replies = [s["reply"] for s in result["steps"] if s["kind"] == "route"]
     assert replies and replies[0].startswith("(1) The Island (U.S. TV series):" if rank else "(1) Rose Island, Bahamas:")
+
+
+@pytest.mark.parametrize("view", [{"top_k": 3}, {"top_k": 3, "passage_chars": 120, "reply_chars": 260}])
+def test_the_router_reads_what_the_retrievers_view_settings_show(view, tmp_path):
+    """`top_k` passages, each cut to `passage_chars`, the reply cut to `reply_chars` in the router's <information>
+    (defaults: 400 and 700); the trace keeps the expert's whole reply."""
+    router = {**ROUTER, "mock_response": "<think>t</think><search>Wiki: Harvey Pekar</search>"}
+    wiki = {"name": "Wiki", "kind": "retrieval", "corpus": "builtin:hotpotqa", "top_k": 2, "description": "search", **view}
+    pool = Pool.model_validate({"router": router, "experts": [wiki], "limits": {"budget_usd": 0.01, "max_rounds": 1}})
+    with Engine(pool, db_path=tmp_path / "t.db", cache_dir=tmp_path) as engine:
+        graph = engine.graph("router-r1")
+        result = graph.invoke({"question": "When was Harvey Pekar born?"})
+        state = graph._loop.run(graph.compiled.aget_state({"configurable": {"thread_id": result["session_id"]}})).values
+    reply = next(s["reply"] for s in result["steps"] if s["kind"] == "route")
+    found = open_retriever("builtin:hotpotqa", tmp_path).search("Harvey Pekar", view.get("top_k", 2))
+    assert reply == format_passages(found, max_chars=view.get("passage_chars", 400))
+    shown = next(m["content"] for m in state["messages"] if m["role"] == "user" and "<information>" in m["content"])
+    cut = view.get("reply_chars", 700)
+    assert len(reply) > cut and reply[:cut] in shown and reply[:cut + 1] not in shown
 
 
 def test_unknown_kind_is_refused_with_the_known_ones(tmp_path):

@@ -96,3 +96,23 @@ def test_cli_reports_config_errors_without_a_traceback(routeweave_cmd, tmp_path)
     assert out.returncode == 2 and "OPENAI_API_KEY" in out.stderr and "Traceback" not in out.stderr
     out = subprocess.run([*routeweave_cmd, "ask", "hi", "--pool", str(tmp_path / "none.toml")], capture_output=True, text=True)
     assert out.returncode == 2 and "does not exist" in out.stderr
+
+
+HASHED = {
+    "router": {"model": "openai/r", "api_base": "http://127.0.0.1:9", "price": {"input_per_m": 0.1, "output_per_m": 0.1}},
+    "experts": [{"name": "Wiki", "kind": "retrieval", "corpus": "builtin:hotpotqa", "top_k": 2, "description": "search"},
+                {"name": "Small", "model": "openai/s", "api_base": "http://127.0.0.1:9", "description": "a model",
+                 "price": {"input_per_m": 0.2, "output_per_m": 0.6}}],
+    "limits": {"budget_usd": 0.01},
+}
+
+
+def test_a_pools_hash_survives_the_upgrade_that_added_the_view_fields():
+    """The hash that guards resumed sessions and eval runs, as routeweave computed it for this pool before experts
+    had `reply_chars` and `passage_chars`: unchanged while they keep their defaults, changed when one is set."""
+    from routeweave.agents.pool import Pool
+
+    assert Pool.model_validate(HASHED).fingerprint() == "263a57c27fcd698f"
+    for field, value in (("reply_chars", 1300), ("passage_chars", 600)):
+        changed = {**HASHED, "experts": [{**HASHED["experts"][0], field: value}, HASHED["experts"][1]]}
+        assert Pool.model_validate(changed).fingerprint() != "263a57c27fcd698f"

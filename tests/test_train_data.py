@@ -105,6 +105,22 @@ def test_rank_by_question_shows_the_teacher_what_the_pool_shows(hotpot, tmp_path
     assert differ >= 3
 
 
+def test_the_teacher_reads_the_view_the_pool_shows(hotpot, tmp_path):
+    """A pool's retrieval view (top_k, passage_chars, reply_chars) is what the teacher's trajectories show."""
+    retriever = open_retriever("builtin:hotpotqa", tmp_path)
+    search = teacher.retrieval_search(retriever, 3, True, passage_chars=120, reply_chars=260)
+    built = [(ex, t) for ex in hotpot[:6] if (t := teacher.build(ex, embedded_default(3), search, prompt_version="v"))]
+    cut = 0
+    for ex, t in built:
+        shown_to_router = "".join(m.content for m in t.messages if m.role == "user")
+        for turn in (m.content for m in t.messages[2:] if m.role == "assistant"):
+            for query in (q.query for q in protocol.parse_turn(turn, t.experts).searches):
+                whole = format_passages(retriever.search(query, 3, context=ex.question), max_chars=120)
+                assert whole[:260] in shown_to_router and (len(whole) <= 260 or whole[:261] not in shown_to_router)
+                cut += len(whole) > 260
+    assert cut >= 3
+
+
 def test_system_prompt_is_the_graphs_own(built):
     default = embedded_default()
     t = next(t for t in built if t.experts == [e.name for e in default.experts])

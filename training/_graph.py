@@ -11,5 +11,5 @@ from routeweave.agents.settings import Price  # noqa: F401
 from routeweave.graphs.router_r1 import grammar, protocol  # noqa: F401
 from routeweave.graphs.router_r1 import prompt  # noqa: F401
 from routeweave.graphs.router_r1.aggregate import get_aggregator  # noqa: F401
-from routeweave.graphs.router_r1.experts import REPLY_CHARS  # noqa: F401
+from routeweave.agents.experts.base import REPLY_CHARS  # noqa: F401
 from routeweave.graphs.router_r1.prompt import prompt_version  # noqa: F401

@@ -100,8 +100,9 @@ def teacher_set(data_dir: Path, work: Path, settings: DataSettings, *, cache_dir
     corpora = tuple(dict.fromkeys((SHIPPED_CORPUS, retrieval.corpus)))
     corpus = write_train_corpus(work / "corpus-train.jsonl.gz", paragraphs_of(shipped, datasets=("musique",)) + paragraphs_of(own),
                                 corpora)
-    shipped_search = retrieval_search(open_retriever(SHIPPED_CORPUS, cache_dir), retrieval.top_k, s.rank_by_question)
-    train_search = retrieval_search(open_retriever(str(corpus), cache_dir), retrieval.top_k, s.rank_by_question)
+    shown = {"passage_chars": retrieval.passage_chars, "reply_chars": retrieval.reply_chars}  # what the pool shows
+    shipped_search = retrieval_search(open_retriever(SHIPPED_CORPUS, cache_dir), retrieval.top_k, s.rank_by_question, **shown)
+    train_search = retrieval_search(open_retriever(str(corpus), cache_dir), retrieval.top_k, s.rank_by_question, **shown)
     rng = random.Random(s.seed)
     out, stats = [], Counter()
     ask, close = llm_expert(cache_dir, s.pool) if s.llm_share > 0 else (None, lambda: None)

@@ -122,7 +122,7 @@ def build(ex: TrainExample, pool: SessionPool, search, *, prompt_version: str, v
         messages.append(Message(role="assistant", content=turn))
         blocks = []
         for q in queries:
-            reply = (llm(q) if who != pool.retrieval else search(q, ex.question))[:REPLY_CHARS]
+            reply = llm(q)[:REPLY_CHARS] if who != pool.retrieval else search(q, ex.question)
             if who == pool.retrieval:
                 evidence.append(reply)
             blocks.append((f"{who}: {q}", _concat([(who, reply, None)])))
@@ -147,11 +147,12 @@ def build(ex: TrainExample, pool: SessionPool, search, *, prompt_version: str, v
     )
 
 
-def retrieval_search(retriever, top_k: int, rank_by_question: bool = False):
-    """The retrieval expert's reply text, by the expert's own function (with its `rank_by_question`: the
-    passages that match the search ranked by the search's and the question's words)."""
+def retrieval_search(retriever, top_k: int, rank_by_question: bool = False, *, passage_chars: int = 400,
+                     reply_chars: int = REPLY_CHARS):
+    """What the router reads of a retrieval expert's reply, by the expert's own function and view (with its
+    `rank_by_question`: the passages that match the search ranked by the search's and the question's words)."""
     def search(query: str, question: str = "") -> str:
-        return reply_text(retriever, query, top_k, question if rank_by_question else "")
+        return reply_text(retriever, query, top_k, question if rank_by_question else "", passage_chars)[:reply_chars]
     return search
 
 

@@ -15,6 +15,7 @@ from ..settings import Strict
 READER_HELP = "'router' (the router model reads) or the name of an llm expert"
 ExpertName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,39}$")]
 TYPICAL_PROMPT_TOKENS = 300  # what a policy assumes a call's prompt to be when it compares prices
+REPLY_CHARS = 700  # of each reply shown to a small router, by default: its context is small
 
 
 class ExpertSettings(Strict):
@@ -24,6 +25,8 @@ class ExpertSettings(Strict):
     name: ExpertName
     description: str = Field(..., min_length=1, max_length=300)
     enabled: bool = True
+    reply_chars: int = Field(REPLY_CHARS, ge=100, le=32_000, description="characters of each of its replies that the "
+                             "router reads (the rest is cut): small for a small router's context, larger for a big router")
 
     @property
     def answers(self) -> bool:

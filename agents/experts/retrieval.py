@@ -7,6 +7,7 @@ them to a reader (the router model by default) that answers from them.
     kind = "retrieval"
     corpus = "builtin:hotpotqa"      # or a path to your .jsonl / .jsonl.gz
     top_k = 2
+    passage_chars = 400              # of each passage shown (cut at a word)
     rank_by_question = true          # rank a search's passages by its words and the question's
     description = "Wikipedia search: ask it with the names from the question. Free."
 """
@@ -27,6 +28,8 @@ class RetrievalSettings(ExpertSettings):
     kind: Literal["retrieval"]
     corpus: str = Field(..., min_length=1, description="'builtin:hotpotqa' or a path to a corpus .jsonl(.gz)")
     top_k: int = Field(3, ge=1, le=20)
+    passage_chars: int = Field(400, ge=50, le=8_000, description="characters of each passage shown, cut at a word "
+                               "(the whole reply is then cut at reply_chars)")
     reader: str = Field("router", description=READER_HELP)
     rank_by_question: bool = Field(False, description="rank the passages that match a search by the words of the "
                                    "search and of the session's question together (BM25), so that a bare name finds "
@@ -51,13 +54,14 @@ class RetrievalSettings(ExpertSettings):
         return self.reader
 
 
-def reply_text(retriever, query: str, top_k: int, question: str = "") -> str:
-    """What the router is shown for `query`: the top passages, ranked by `question` too when it is given
-    (the expert passes it only with `rank_by_question`; the training teacher calls this same function)."""
+def reply_text(retriever, query: str, top_k: int, question: str = "", passage_chars: int = 400) -> str:
+    """What the router is shown for `query`: the top passages, each cut to `passage_chars`, ranked by `question`
+    too when it is given (the expert passes it only with `rank_by_question`; the training teacher calls this
+    same function)."""
     from ..bm25 import format_passages
 
     passages = retriever.search(query, top_k, context=question)
-    return format_passages(passages) if passages else "No passage matched."
+    return format_passages(passages, max_chars=passage_chars) if passages else "No passage matched."
 
 
 class RetrievalExpert:
@@ -76,7 +80,8 @@ class RetrievalExpert:
         started = time.perf_counter()
         try:
             context = question if self.settings.rank_by_question else ""
-            text = await asyncio.to_thread(reply_text, self.retriever, query, self.settings.top_k, context)
+            text = await asyncio.to_thread(reply_text, self.retriever, query, self.settings.top_k, context,
+                                           self.settings.passage_chars)
         except Exception as exc:  # a broken index is this expert's failure, not the session's
             return CallRecord(who=self.name, latency_s=time.perf_counter() - started, error=f"{type(exc).__name__}: {exc}")
         return CallRecord(who=self.name, text=text, latency_s=time.perf_counter() - started)

@@ -30,7 +30,6 @@ from .prompt import information_message, status_line
 from .state import PendingSearch, PlannedCall, R1State
 
 ASKED_BEFORE = f"{NOT_CALLED} again: asked before; the earlier reply is shown again"
-REPLY_CHARS = 700  # of each reply shown to the router: its context is small
 
 
 class ExpertRound:
@@ -58,6 +57,10 @@ class ExpertRound:
                 if skip:
                     steps.append(make_step("route", round, expert=name, query=query, reply="", error=skip))
         return {"calls": calls, "replies": None, "steps": steps}
+
+    def _shown(self, expert: str) -> int:
+        """How much of the expert's reply the router reads (its `reply_chars`)."""
+        return self.runtime.experts[expert].settings.reply_chars
 
     @staticmethod
     def sends(state: R1State) -> list[Send]:
@@ -92,7 +95,7 @@ class ExpertRound:
             else:
                 record = None if call["skip"] else done.get((call["search"], call["expert"]))
             record = record or CallRecord(who=call["expert"], error=call["skip"] or "no reply")
-            by_search.setdefault(call["search"], []).append((call["expert"], record.text[:REPLY_CHARS], record.error))
+            by_search.setdefault(call["search"], []).append((call["expert"], record.text[:self._shown(call["expert"])], record.error))
         blocks = [(f"{', '.join(s['experts'])}: {s['query']}", self.aggregate(by_search.get(i, [])))
                   for i, s in enumerate(state.get("pending", []))]
         must_answer = any(c["skip"] == NOT_AFFORDABLE for c in state.get("calls", []))

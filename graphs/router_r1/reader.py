@@ -11,7 +11,6 @@ graph's own (`prompt.py`), so a prompt change that would refuse the adapter chan
 from __future__ import annotations
 
 from ...agents.experts import ExpertSettings
-from .experts import REPLY_CHARS
 from .grammar import router_grammar
 from .prompt import information_message, question_message, status_line, system_prompt
 from .protocol import Turn, parse_turn, restore_stop
@@ -29,7 +28,7 @@ def reader_messages(source: ExpertSettings, question: str, evidence: str, *, bud
         {"role": "system", "content": system_prompt([source], budget_usd=budget_usd, max_rounds=max_rounds)},
         question_message(question),
         {"role": "assistant", "content": f"<think>{SEARCH_THINK}</think>\n<search>{source.name}: {search}</search>"},
-        information_message([(f"{source.name}: {search}", evidence[:REPLY_CHARS])],
+        information_message([(f"{source.name}: {search}", evidence[:source.reply_chars])],
                             status=status_line(budget_left_usd=budget_left_usd, rounds_left=0, must_answer=True)),
     ]
 
