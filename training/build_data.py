@@ -57,9 +57,9 @@ def llm_expert(cache_dir: Path, pool_spec: str | None = None):
     loop = LoopThread()
     loop.start()
 
-    def ask(question: str) -> str:
+    def ask(question: str) -> str:  # what the router reads of the reply (the expert's reply_chars)
         record = loop.run(runtime.experts[name].ask(question))
-        return f"failed: {record.error}" if record.error else record.text
+        return (f"failed: {record.error}" if record.error else record.text)[:pool.expert(name).reply_chars]
 
     def close() -> None:
         loop.stop()

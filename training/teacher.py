@@ -122,7 +122,7 @@ def build(ex: TrainExample, pool: SessionPool, search, *, prompt_version: str, v
         messages.append(Message(role="assistant", content=turn))
         blocks = []
         for q in queries:
-            reply = llm(q)[:REPLY_CHARS] if who != pool.retrieval else search(q, ex.question)
+            reply = llm(q) if who != pool.retrieval else search(q, ex.question)  # each cut as the pool shows it
             if who == pool.retrieval:
                 evidence.append(reply)
             blocks.append((f"{who}: {q}", _concat([(who, reply, None)])))

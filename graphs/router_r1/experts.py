@@ -20,6 +20,7 @@ from __future__ import annotations
 from langgraph.types import Send
 
 from ...agents.errors import ConfigError
+from ...agents.experts.base import REPLY_CHARS
 from ...agents.records import CallRecord, Cost
 from ...agents.runtime import Runtime
 from ..metering import NOT_AFFORDABLE, Meter, settle_call
@@ -59,8 +60,10 @@ class ExpertRound:
         return {"calls": calls, "replies": None, "steps": steps}
 
     def _shown(self, expert: str) -> int:
-        """How much of the expert's reply the router reads (its `reply_chars`)."""
-        return self.runtime.experts[expert].settings.reply_chars
+        """How much of the expert's reply the router reads: its `reply_chars` (the default for an expert a resumed
+        checkpoint names that the pool no longer has)."""
+        client = self.runtime.experts.get(expert)
+        return client.settings.reply_chars if client is not None else REPLY_CHARS
 
     @staticmethod
     def sends(state: R1State) -> list[Send]:
@@ -95,7 +98,8 @@ class ExpertRound:
             else:
                 record = None if call["skip"] else done.get((call["search"], call["expert"]))
             record = record or CallRecord(who=call["expert"], error=call["skip"] or "no reply")
-            by_search.setdefault(call["search"], []).append((call["expert"], record.text[:self._shown(call["expert"])], record.error))
+            shown = record.text[:self._shown(call["expert"])]
+            by_search.setdefault(call["search"], []).append((call["expert"], shown, record.error))
         blocks = [(f"{', '.join(s['experts'])}: {s['query']}", self.aggregate(by_search.get(i, [])))
                   for i, s in enumerate(state.get("pending", []))]
         must_answer = any(c["skip"] == NOT_AFFORDABLE for c in state.get("calls", []))
