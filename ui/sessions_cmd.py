@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
-from ..serving import ConfigError, TraceStore, default_db_path
+from ..serving import ConfigError, TraceStore, aligned, default_db_path, minute
 from ..serving.locks import FileLocks, SessionBusy
 from ..serving.paths import lock_dir
 from ..serving.resume import resume_session
@@ -78,9 +77,6 @@ def print_table(rows: list[dict], *, empty: str) -> None:
         question = " ".join((row.get("question") or "").split())
         answer = " ".join((row.get("answer") or "").split())
         text = f"{question} → {answer}" if row.get("finished") else question
-        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(row["started"])) if row.get("started") else "?"
-        lines.append((row["session_id"], started, row.get("graph") or "?", ended, usd(row.get("cost_usd")),
+        lines.append((row["session_id"], minute(row.get("started")), row.get("graph") or "?", ended, usd(row.get("cost_usd")),
                       str(row.get("rounds") or 0), text if len(text) <= 90 else text[:89] + "…"))
-    widths = [max(len(line[i]) for line in lines) for i in range(6)]
-    for line in lines:
-        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)) + "  " + line[6])
+    print(aligned(lines))

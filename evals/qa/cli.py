@@ -18,7 +18,7 @@ import time
 from itertools import zip_longest
 from pathlib import Path
 
-from routeweave.serving import default_db_path
+from routeweave.serving import aligned, default_db_path, minute
 
 from .datasets import DATASET_FILES, DATASET_SPLITS
 
@@ -248,11 +248,8 @@ def list_runs(store, path: Path, *, as_json: bool) -> int:
     for r in runs:
         c = r["config"]
         graph = c.get("graph", "?") + (f" ({c['policy']})" if c.get("policy") else "")
-        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created"])) if r.get("created") else "?"
-        lines.append((r["run"], f"{r['done']}/{r['total']}", created, graph, str(c.get("pool", "?")),
+        lines.append((r["run"], f"{r['done']}/{r['total']}", minute(r.get("created")), graph, str(c.get("pool", "?")),
                       ",".join(c.get("datasets") or []) + _sample(c)))
-    widths = [max(len(line[i]) for line in lines) for i in range(5)]
-    for line in lines:
-        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)) + "  " + line[5])
+    print(aligned(lines))
     print(f"scores: routeweave eval report RUN [RUN ...] --results-db {path}", file=sys.stderr)
     return 0
