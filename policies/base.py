@@ -240,7 +240,7 @@ class Policy(ABC):
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         meta = {"format": FORMAT, "policy": self.name, "params": self.params, "seed": self.seed,
-                "knob": None if self.knob is None or np.isinf(self.knob) else self.knob,
+                "knob": self.knob if self.knob is None or np.isfinite(self.knob) else str(float(self.knob)),  # "inf"
                 "model_means": self.model_means, "cost_scale": self.cost_scale, "fitted": self.fitted,
                 "embedder": getattr(self._embedder, "name", "default"), "state": self._state_json()}
         (d / "policy.json").write_text(json.dumps(meta, indent=1, sort_keys=True), encoding="utf-8")
@@ -260,7 +260,8 @@ class Policy(ABC):
         meta = json.loads((d / "policy.json").read_text(encoding="utf-8"))
         if meta.get("policy") != cls.name:
             raise ValueError(f"{d} holds a '{meta.get('policy')}' policy, not '{cls.name}'")
-        obj = cls(seed=meta["seed"], knob=meta["knob"], **{**meta["params"], **options})
+        knob = meta["knob"] if not isinstance(meta["knob"], str) else float(meta["knob"])  # "inf", "-inf"
+        obj = cls(seed=meta["seed"], knob=knob, **{**meta["params"], **options})
         obj.model_means, obj.cost_scale, obj.fitted = meta["model_means"], meta["cost_scale"], meta["fitted"]
         arrays: dict[str, np.ndarray] = {}
         if (d / "arrays.npz").exists():

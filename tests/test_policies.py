@@ -178,6 +178,16 @@ def test_save_load_round_trip(tmp_path, table, fitted, name):
         assert a.model_copy(update={"scores": b.scores}) == b
 
 
+@pytest.mark.parametrize("name", [p for p in POLICIES if policy_class(p.values[0]).trainable])
+@pytest.mark.parametrize("knob", [float("inf"), float("-inf"), 0.3])
+def test_a_saved_knob_comes_back_as_it_was_even_infinite(tmp_path, table, name, knob):
+    # calibrate() may pick +inf ("always the cheapest"): a reload must not turn it into the default knob
+    p = make(name).fit(table)
+    p.knob = knob
+    p.save(tmp_path / name)
+    assert load_policy(tmp_path / name, **LOAD_OPTIONS.get(name, {})).knob == knob
+
+
 @pytest.mark.parametrize("name", POLICIES)
 def test_knob_override_per_request_is_accepted(fitted, name):
     d = fitted[name].decide(Request(query=QUERIES[1], knob=0.9), candidates())
