@@ -222,10 +222,15 @@ async def complete(
     who = deployment.split("#")[0] if deployment.split("#")[0] in target.prices else target.who
     price = target.prices.get(who, target.price)
     usage = getattr(response, "usage", None)
-    prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
-    completion = int(getattr(usage, "completion_tokens", 0) or 0)
-    target.calibration.observe(count_tokens(target, messages), prompt)
+    prompt, completion = _count(usage, "prompt_tokens"), _count(usage, "completion_tokens")
     text = _text(response.choices[0].message) if response.choices else ""
+    # Every prompt has tokens, and so does every reply with text: a count that is absent, zero where it can't
+    # be, negative or not a number is usage not reported, charged at the whole reservation (graphs/metering.py).
+    missing = not prompt or completion is None or (completion == 0 and bool(text.strip()))
+    if missing:
+        prompt, completion = 0, 0
+    else:
+        target.calibration.observe(count_tokens(target, messages), prompt)
     return CallRecord(
         who=who,
         text=text,
@@ -237,8 +242,16 @@ async def complete(
         error=None if text.strip() else "empty reply",
         confidence=_confidence(response.choices[0], confidence_after) if logprobs and response.choices else None,
         deployment=deployment or None,
-        usage_missing=prompt == 0,  # every prompt has tokens: a provider that says 0 reported nothing
+        usage_missing=missing,
     )
+
+
+def _count(usage: Any, field: str) -> int | None:
+    """A token count as the provider reported it, or None when it isn't a whole number >= 0."""
+    value = usage.get(field) if isinstance(usage, dict) else getattr(usage, field, None)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
+        return None
+    return int(value) if float(value).is_integer() else None
 
 
 def _confidence(choice: Any, after: str | None = None) -> float | None:
@@ -254,7 +267,7 @@ def _confidence(choice: Any, after: str | None = None) -> float | None:
                 content = content[i + 1:]
                 break
     values = [float(field(t, "logprob")) for t in content if field(t, "logprob") is not None]
-    values = [v for v in values if v == v]  # drop NaN
+    values = [min(v, 0.0) for v in values if v == v]  # drop NaN; a log-probability above 0 is a provider's rounding
     return math.exp(sum(values) / len(values)) if values else None
 
 

@@ -66,6 +66,20 @@ def test_a_reply_without_usage_is_charged_its_reservation_and_flagged(stub, tmp_
     assert result["stop_reason"] == "answered" and result["cost_usd"] <= 0.01
 
 
+@pytest.mark.parametrize("usage", ["-1,5", "20,-", "20,0", "-,-"])
+def test_usage_that_is_negative_partial_or_zero_for_a_reply_is_charged_its_reservation_and_the_reply_kept(
+        stub, tmp_path, usage):
+    """A count the provider can't have meant (a negative prompt, no completion count, 0 tokens for a reply with
+    text) is usage not reported: the call is charged its whole reservation and flagged, and its reply is read."""
+    with Engine(pool(stub, "router:Big", f"ok+usage={usage}"), db_path=tmp_path / "t.db", cache_dir=tmp_path) as engine:
+        result = engine.graph("router-r1").invoke({"question": "q?"})
+    route = next(s for s in result["steps"] if s["kind"] == "route")
+    assert route["error"] is None and route["reply"]
+    assert route["prompt_tokens"] > 64 and route["cost_usd"] == pytest.approx(route["prompt_tokens"] / 1e6)
+    assert [s["error"] for s in result["steps"] if s["kind"] == "notice"] == ["usage missing"]
+    assert result["stop_reason"] == "answered"
+
+
 def test_reservations_learn_how_a_provider_counts_prompts(stub, tmp_path):
     """A provider counting prompts at 3x our count overspends once; its next reservations include the ratio."""
     with Engine(pool(stub, "router:Big+prompt*3", "ok"), db_path=tmp_path / "t.db", cache_dir=tmp_path) as engine:

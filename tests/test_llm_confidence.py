@@ -25,3 +25,9 @@ def test_confidence_after_a_marker_counts_only_what_follows_it(as_dicts):
     assert answer_only == pytest.approx(math.exp(-1.0)) and everything == pytest.approx(math.exp(-2.01 / 7))
     assert _confidence(choice(tokens, as_dicts), "<search>") == pytest.approx(everything)  # marker absent: all tokens
     assert _confidence(choice([], as_dicts), "<answer>") is None
+
+
+def test_a_positive_log_probability_from_a_provider_counts_as_certain_not_above_it():
+    # a provider rounding log-probs up past 0 must not make the call's record invalid (confidence is in [0, 1])
+    assert _confidence(choice([("a", 0.3), ("b", 0.2)], True)) == 1.0
+    assert _confidence(choice([("a", 0.4), ("b", -0.4)], True)) == pytest.approx(math.exp(-0.2))

@@ -19,6 +19,7 @@ changes what is reported, to play a dishonest provider:
     MODE+lie=P,C     reports P prompt and C completion tokens, whatever was sent and answered
     MODE+nousage     reports no usage at all
     MODE+prompt*K    reports K times the prompt tokens (a tokenizer that counts more than ours)
+    MODE+usage=P,C   reports P and C as given: a JSON number, `-` to leave the field out, else that text
 """
 
 from __future__ import annotations
@@ -50,6 +51,14 @@ def _misreport(reply: dict, modifier: str) -> dict:
     elif modifier.startswith("lie="):
         p, c = (int(x) for x in modifier[4:].split(","))
         reply["usage"] = {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+    elif modifier.startswith("usage="):
+        reply["usage"] = {}
+        for field, raw in zip(("prompt_tokens", "completion_tokens"), modifier[6:].split(",")):
+            if raw != "-":
+                try:
+                    reply["usage"][field] = json.loads(raw)
+                except ValueError:
+                    reply["usage"][field] = raw
     elif modifier.startswith("prompt*"):
         usage["prompt_tokens"] = int(usage["prompt_tokens"] * float(modifier[7:]))
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
