@@ -95,6 +95,10 @@ def test_kill_9_mid_round_then_resume_never_repeats_a_finished_call(stub, tmp_pa
 
     listed = subprocess.run([*routeweave_cmd, "sessions", "--unfinished", "--db", str(db)], capture_output=True, text=True)
     assert session in listed.stdout and "interrupted: resumable" in listed.stdout
+    shown = subprocess.run([*routeweave_cmd, "trace", session, "--db", str(db)], capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr  # a session cut short is shown as far as it got, with what it spent
+    assert "Unfinished: interrupted: resumable" in shown.stdout and f"routeweave resume {session}" in shown.stdout
+    assert "So far: $0.0" in shown.stdout and "1 expert call(s)" in shown.stdout
 
     done = subprocess.run([*routeweave_cmd, "resume", session, "--db", str(db), "--json"], capture_output=True, text=True,
                           timeout=120)
@@ -125,6 +129,8 @@ def test_one_runner_per_session_and_the_same_pool(stub, tmp_path, routeweave_cmd
         assert busy.returncode == 3 and f"pid {proc.pid}" in busy.stderr  # still running: refused, named
         listed = subprocess.run([*routeweave_cmd, "sessions", "--unfinished", "--db", str(db)], capture_output=True, text=True)
         assert f"running (pid {proc.pid}" in listed.stdout
+        shown = subprocess.run([*routeweave_cmd, "trace", session, "--db", str(db)], capture_output=True, text=True)
+        assert shown.returncode == 0 and f"Unfinished: running (pid {proc.pid}" in shown.stdout, shown.stderr
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)

@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 from ..serving import ConfigError, SessionCaps, TraceStore, default_db_path, load_pool, open_graph, shipped_pools
-from .render import render_result, render_step
+from ..serving.locks import FileLocks
+from ..serving.paths import lock_dir
+from .render import render_result, render_step, render_unfinished
 
 
 def pool_argument(parser: argparse.ArgumentParser) -> None:
@@ -70,16 +72,27 @@ def run_trace(args: argparse.Namespace) -> int:
     if session is None:
         print(f"error: no session {args.session_id} in {db}", file=sys.stderr)
         return 1
+    session["status"] = session_status(session, FileLocks(lock_dir(Path(db))))
     return print_session(session, as_json=args.json)
 
 
+def session_status(row: dict, locks: FileLocks) -> str:
+    """"finished", "running (pid N)" (its lock is held) or "interrupted: resumable"."""
+    if row.get("finished"):
+        return "finished"
+    holder = locks.holder(row["session_id"])
+    return f"running ({holder})" if holder else "interrupted: resumable"
+
+
 def print_session(session: dict, *, as_json: bool) -> int:
-    """A stored or just-finished session: as JSON, or the question, its steps and the result."""
+    """A stored or just-finished session: as JSON, or the question, its steps and the result (or, for a session
+    still running or interrupted, what it has spent so far)."""
     if as_json:
         print(json.dumps(session, indent=2))
         return 0
     print(f"Q: {session['question']}")
     for step in session["steps"]:
         print(render_step(step))
-    print(render_result(session))
+    status = session.get("status", "finished")
+    print(render_result(session) if status == "finished" else render_unfinished(session, status))
     return 0

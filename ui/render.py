@@ -37,6 +37,19 @@ def render_step(step: Step) -> str:
     return f"r{step['round']}{head}"
 
 
+def render_unfinished(session: dict[str, Any], status: str) -> str:
+    """A stored session that has not finished (running, or interrupted): what its steps have spent so far."""
+    steps = session["steps"]
+    tokens = sum((s["prompt_tokens"] or 0) + (s["completion_tokens"] or 0) for s in steps)
+    calls = sum(1 for s in steps if s["kind"] == "route")
+    spent = sum(s["cost_usd"] or 0.0 for s in steps)
+    lines = [f"Unfinished: {status}",
+             f"So far: ${spent:.6f} · {tokens} tokens · {calls} expert call(s) · {len(steps)} step(s)"]
+    if status.startswith("interrupted"):
+        lines.append(f"Finish it: routeweave resume {session['session_id']}")
+    return "\n".join(lines)
+
+
 def render_result(result: dict[str, Any], *, budget_usd: float | None = None) -> str:
     budget = f" of {usd(budget_usd)}" if budget_usd else ""  # "$0.005", "$0.0000001": never rounded to $0.0000
     lines = [

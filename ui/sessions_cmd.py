@@ -11,7 +11,7 @@ from ..serving import ConfigError, TraceStore, aligned, default_db_path, minute
 from ..serving.locks import FileLocks, SessionBusy
 from ..serving.paths import lock_dir
 from ..serving.resume import resume_session
-from .ask_cmd import pool_argument, print_session
+from .ask_cmd import pool_argument, print_session, session_status
 from .steps import usd
 
 EXIT_BUSY = 3
@@ -54,8 +54,7 @@ def run_sessions(args: argparse.Namespace) -> int:
     locks = FileLocks(lock_dir(Path(db)))
     rows = traces.unfinished(args.limit) if args.unfinished else traces.recent(args.limit)
     for row in rows:
-        holder = locks.holder(row["session_id"]) if not row.get("finished") else None
-        row["status"] = "finished" if row.get("finished") else (f"running ({holder})" if holder else "interrupted: resumable")
+        row["status"] = session_status(row, locks)
     if args.json:
         print(json.dumps(rows, indent=1, default=str))
         return 0
