@@ -17,7 +17,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConfigError
+from .errors import ConfigError, env_number
 from .pool import Pool
 from .settings import LocalServer
 
@@ -77,7 +77,7 @@ class EmbeddedServer:
         params.cpuparams_batch.n_threads = self.spec.threads
         params.port = free_port()
         params.warmup = False
-        params.verbosity = int(os.environ.get("ROUTEWEAVE_LLAMA_VERBOSITY", "-1"))
+        params.verbosity = int(env_number("ROUTEWEAVE_LLAMA_VERBOSITY", -1, minimum=-1, integer=True))
         if self.spec.adapters:
             # loaded, not applied: each request says which adapter it wants (llm.py sends the scales)
             params.lora_adapters = [xllamacpp.CommonAdapterLoraInfo(str(p), 0.0) for p in self.adapter_paths()]
@@ -135,7 +135,10 @@ def attached_servers() -> dict[str, str]:
     try:
         found = json.loads(os.environ.get(ATTACH_ENV) or "{}")
     except ValueError:
-        raise ServerError(f"${ATTACH_ENV} must be a JSON object of server name -> base URL") from None
+        found = None
+    if not isinstance(found, dict):
+        raise ServerError(f"${ATTACH_ENV} must be a JSON object of server name -> base URL, e.g. "
+                          f"'{{\"local\": \"http://127.0.0.1:8081\"}}'")
     return {str(k): str(v) for k, v in found.items()}
 
 

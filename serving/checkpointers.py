@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from ..agents.errors import ConfigError
+from ..agents.errors import ConfigError, env_number
 from .paths import checkpoint_path
 
 CHECKPOINTER_URL_ENV = "ROUTEWEAVE_CHECKPOINTER_URL"
@@ -86,7 +86,7 @@ async def _open_postgres(url: str) -> tuple[Any, Closer]:
 
     # LangGraph's saver wants autocommit, no server-side prepared statements (poolers) and dict rows.
     kwargs = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
-    max_size = max(1, int(os.environ.get(POOL_MAX_ENV) or 20))
+    max_size = int(env_number(POOL_MAX_ENV, 20, minimum=1, integer=True))
     pool = AsyncConnectionPool(url, min_size=1, max_size=max_size, kwargs=kwargs, open=False, name="routeweave-checkpoints")
     try:
         # One plain connection first: an unreachable server or a bad password fails at once with

@@ -5,7 +5,7 @@ or one that resumes it after a crash. Every run holds the session's lock; a seco
   released by the kernel the moment its process dies (kill -9 included), so a crashed session is free to
   resume at once.
 - PostgreSQL (several instances): a lease row in `routeweave_session_leases`, renewed while the session
-  runs and taken over once it has not been renewed for `LEASE_S` seconds (the instance died)."""
+  runs and taken over once it has not been renewed for $ROUTEWEAVE_LEASE_S seconds (default 30): the instance died."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ import sys
 import threading
 from pathlib import Path
 
-LEASE_S = float(os.environ.get("ROUTEWEAVE_LEASE_S") or 30.0)  # how long a dead instance's lease blocks a resume
+from ..agents.errors import env_number
+
+LEASE_ENV = "ROUTEWEAVE_LEASE_S"  # how long a dead instance's lease blocks a resume (seconds, default 30)
 
 
 class SessionBusy(RuntimeError):
@@ -175,6 +177,7 @@ class LeaseLocks(_Locks):
     def __init__(self, pool):
         self.pool = pool  # psycopg_pool.AsyncConnectionPool (the checkpointer's)
         self.owner = f"pid {os.getpid()} on {socket.gethostname()}"
+        self.lease_s = env_number(LEASE_ENV, 30.0, minimum=1.0)
         self._held: set[str] = set()
         self._renewer: asyncio.Task | None = None
 
@@ -188,12 +191,12 @@ class LeaseLocks(_Locks):
             row = await (await conn.execute(
                 "INSERT INTO routeweave_session_leases AS l VALUES (%s, %s, now() + make_interval(secs => %s)) "
                 "ON CONFLICT (session_id) DO UPDATE SET owner = excluded.owner, expires = excluded.expires "
-                "WHERE l.expires < now() RETURNING owner", (session_id, self.owner, LEASE_S))).fetchone()
+                "WHERE l.expires < now() RETURNING owner", (session_id, self.owner, self.lease_s))).fetchone()
             if row is None:
                 held = await (await conn.execute("SELECT owner FROM routeweave_session_leases WHERE session_id = %s",
                                                  (session_id,))).fetchone()
                 raise SessionBusy(f"session {session_id} is being run by {held['owner'] if held else 'another instance'}; "
-                                  f"its lease lapses {LEASE_S:g}s after that instance stops renewing it")
+                                  f"its lease lapses {self.lease_s:g}s after that instance stops renewing it")
         self._held.add(session_id)
         if self._renewer is None or self._renewer.done():
             self._renewer = asyncio.ensure_future(self._renew())
@@ -212,11 +215,11 @@ class LeaseLocks(_Locks):
 
     async def _renew(self) -> None:
         while self._held:
-            await asyncio.sleep(LEASE_S / 3)
+            await asyncio.sleep(self.lease_s / 3)
             with contextlib.suppress(Exception):  # a missed renewal only shortens the lease
                 async with self.pool.connection() as conn:
                     await conn.execute("UPDATE routeweave_session_leases SET expires = now() + make_interval(secs => %s) "
-                                       "WHERE session_id = ANY(%s) AND owner = %s", (LEASE_S, list(self._held), self.owner))
+                                       "WHERE session_id = ANY(%s) AND owner = %s", (self.lease_s, list(self._held), self.owner))
 
     _take, _give = acquire, release
 
