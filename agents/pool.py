@@ -43,9 +43,11 @@ class Pool(Strict):
     @model_validator(mode="after")
     def _references(self) -> "Pool":
         names = [e.name for e in self.experts]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        folded = [n.lower() for n in names]  # the router's "Wiki:" and "wiki:" name one expert
+        dupes = sorted({n for n in names if folded.count(n.lower()) > 1})
         if dupes:
-            raise ValueError(f"expert names must be unique; repeated: {', '.join(dupes)}")
+            raise ValueError(f"expert names must be unique, ignoring case (the router's searches do); "
+                             f"repeated: {', '.join(dupes)}")
         if "router" in {n.lower() for n in names}:
             raise ValueError("'router' names the router model; give the expert another name")
         for who, endpoint in [("router", self.router), *((f"expert '{e.name}'", e) for e in self.endpoints())]:

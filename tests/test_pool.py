@@ -57,6 +57,7 @@ def test_unknown_field_is_refused_with_advice(tmp_path):
     [
         (('server = "local"', 'server = "gpu"'), "no [servers.gpu] table"),
         (('description = "d"', 'description = "d"\n[[experts]]\nname = "Wiki"\nkind = "retrieval"\ncorpus = "x"\ndescription = "e"'), "unique"),
+        (('description = "d"', 'description = "d"\n[[experts]]\nname = "WIKI"\nkind = "retrieval"\ncorpus = "x"\ndescription = "e"'), "unique, ignoring case"),
         (('kind = "retrieval"', 'kind = "llm"'), "needs 'model'"),
         (('server = "local"', 'server = "local"\napi_base = "http://x"'), "not both"),
     ],
