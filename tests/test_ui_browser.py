@@ -95,3 +95,15 @@ def test_policy_and_experts_controls(served, page, tmp_path):
     chat.get_by_text("Policy picks Pricey").first.wait_for(timeout=60_000)
     chat.get_by_text("Ask Pricey: When was it finished?").first.wait_for()
     page.screenshot(path=str(tmp_path / "policy.png"), full_page=True)
+
+
+def test_a_budget_of_zero_is_refused_in_the_chat_not_replaced_by_the_pools(served, page):
+    page.goto(served.url + "/ui/")
+    page.wait_for_selector("#rw-question textarea", timeout=60_000)
+    page.fill("#rw-budget input", "0")
+    page.fill("#rw-question textarea", "When was the Eiffel Tower finished?")
+    page.click("#rw-ask")
+    chat = page.locator("#rw-chat")
+    chat.get_by_text("budget_usd", exact=False).first.wait_for(timeout=60_000)
+    assert "greater than 0" in chat.inner_text()
+    assert "March 1889" not in chat.inner_text()  # no session ran on the pool's budget instead

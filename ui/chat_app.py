@@ -128,10 +128,12 @@ def build_ui(service: Service) -> gr.Blocks:
             if not text:
                 yield history, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
                 return
-            cap = min(float(budget_usd or pool.limits.budget_usd), pool.limits.budget_usd)
+            # an empty field means the pool's budget; 0 is not "no cap" but a budget nothing fits: refused below
+            budget_usd = None if budget_usd in (None, "") else float(budget_usd)
+            cap = pool.limits.budget_usd if budget_usd is None else min(budget_usd, pool.limits.budget_usd)
             history.append({"role": "user", "content": html.escape(text)})
             try:
-                caps = SessionCaps.parse({"budget_usd": float(budget_usd) if budget_usd else None,
+                caps = SessionCaps.parse({"budget_usd": budget_usd,
                                           "max_rounds": int(max_rounds), "experts": list(enabled or [])})
                 caps.constraints(service.pool)
                 inputs = service.session_inputs(text, caps)
