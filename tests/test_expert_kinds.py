@@ -114,9 +114,11 @@ def test_pool_files_of_0_1_still_load(tmp_path):
                     'price = { input_per_m = 0.0, output_per_m = 0.0 }\n')
     pool = load_pool(path)
     assert [e.kind for e in pool.experts] == ["llm", "retrieval"]
-    path.write_text(path.read_text().replace("output_per_m = 0.0 }", "output_per_m = 1.0 }"))
-    with pytest.raises(PoolError, match="is free: remove its 'price'"):
-        load_pool(path)
+    zero = path.read_text()
+    for bad in ("output_per_m = 1.0 }", "output_per_m = [1] }", 'output_per_m = "x" }'):  # never a traceback
+        path.write_text(zero.replace("output_per_m = 0.0 }", bad))
+        with pytest.raises(PoolError, match="is free: remove its 'price'"):
+            load_pool(path)
 
 
 # -- the python kind -----------------------------------------------------------------------------------

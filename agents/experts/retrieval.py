@@ -41,7 +41,7 @@ class RetrievalSettings(ExpertSettings):
         """Pool files of routeweave 0.1 gave the retriever an all-zero `price`; it means nothing, so it is
         accepted and dropped. A non-zero price is refused: a search costs nothing here."""
         if isinstance(data, dict) and isinstance(data.get("price"), dict):
-            if any(float(v or 0) for v in data["price"].values()):
+            if any(v not in (0, 0.0, None) for v in data["price"].values()):
                 raise ValueError("a 'retrieval' expert is free: remove its 'price' (the router pays for reading the passages)")
             data = {k: v for k, v in data.items() if k != "price"}
         return data
