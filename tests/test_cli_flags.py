@@ -88,3 +88,18 @@ def test_the_console_script_skips_the_final_collections_and_main_does_not(tmp_pa
         out = subprocess.run([sys.executable, "-c", probe, how, *args], capture_output=True, text=True, timeout=120,
                              env={**os.environ, "ROUTEWEAVE_DB": str(tmp_path / "t.db")})
         assert out.stdout.strip().splitlines()[-1] == want, (how, args, out.stdout, out.stderr[-1500:])
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["serve", "--max-sessions", "-1"], "--max-sessions: must be at least 0 (0: no cap), got -1"),
+    (["serve", "--max-body", "0"], "--max-body: must be at least 1, got 0"),
+    (["serve", "--workers", "0"], "--workers: must be at least 1, got 0"),
+    (["serve", "--gc-every", "0"], "--gc-every: must be at least 1, got 0"),
+    (["chat", "--port", "-3"], "--port: must be at least 0 (0 picks a free port), got -3"),
+    (["serve", "--max-sessions", "two"], "--max-sessions: must be a whole number, got 'two'"),
+])
+def test_serve_flags_out_of_range_are_usage_errors_before_anything_starts(capsys, argv, needle):
+    # before: --max-sessions -1 answered every request with a 429, --max-body 0 every one with a 413
+    with pytest.raises(SystemExit) as done:
+        build_parser().parse_args(argv)
+    assert done.value.code == 2 and needle in capsys.readouterr().err

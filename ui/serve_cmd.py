@@ -23,9 +23,23 @@ from ..serving import (
 from .ask_cmd import pool_argument
 
 
+def at_least(low: float, kind: type = int, note: str = ""):
+    """An argparse type: a `kind` number >= `low`, else argparse's usage error naming the flag (exit 2)."""
+    def parse(raw: str):
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a {'whole ' if kind is int else ''}number, got {raw!r}") from None
+        if not value >= low:
+            raise argparse.ArgumentTypeError(f"must be at least {low:g}{note}, got {raw}")
+        return value
+    return parse
+
+
 def _common(parser: argparse.ArgumentParser, port: int) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=port, help=f"port (default {port}; 0 picks a free one)")
+    parser.add_argument("--port", type=at_least(0, note=" (0 picks a free port)"), default=port,
+                        help=f"port (default {port}; 0 picks a free one)")
     pool_argument(parser)
     parser.add_argument("--db", "--trace-db", dest="db", type=Path,
                         help=f"trace database; checkpoints go beside it (default {default_db_path()})")
@@ -36,14 +50,14 @@ def register(sub) -> None:
                            description="Bearer auth is on when ROUTEWEAVE_API_KEY is set.")
     _common(serve, 8000)
     serve.add_argument("--no-ui", action="store_true", help="serve the HTTP API only")
-    serve.add_argument("--max-body", type=int, default=256 * 1024, metavar="BYTES", help="largest request body accepted")
-    serve.add_argument("--max-sessions", type=int, default=0, metavar="N",
+    serve.add_argument("--max-body", type=at_least(1), default=256 * 1024, metavar="BYTES", help="largest request body accepted")
+    serve.add_argument("--max-sessions", type=at_least(0, note=" (0: no cap)"), default=0, metavar="N",
                        help="sessions in flight before new requests get a 429, per worker (default 0: no cap)")
-    serve.add_argument("--workers", type=int, default=1, metavar="N",
+    serve.add_argument("--workers", type=at_least(1), default=1, metavar="N",
                        help="worker processes on one socket, sharing the model servers and the database (default 1)")
     serve.add_argument("--gc-older-than", metavar="DURATION",
                        help="prune the checkpoints of sessions finished longer ago than this (e.g. 1d), while serving")
-    serve.add_argument("--gc-every", type=float, default=600.0, metavar="SECONDS", help="how often to prune (default 600)")
+    serve.add_argument("--gc-every", type=at_least(1, float), default=600.0, metavar="SECONDS", help="how often to prune (default 600)")
     serve.add_argument("--durability", choices=("sync", "async", "exit"), default="sync",
                        help="when checkpoints are written: sync (default: before each next step, a killed session "
                             "resumes from its last step), async (while the next step runs), exit (only at the end: "
@@ -118,9 +132,6 @@ def run_workers(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    if args.workers < 1:
-        print("error: --workers must be at least 1", file=sys.stderr)
-        return 2
     if args.workers > 1 and args.listen_fd is None:
         return run_workers(args)
     service = _service(args)
