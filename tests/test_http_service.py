@@ -5,6 +5,7 @@ so no llama.cpp server starts."""
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import openai
@@ -308,3 +309,21 @@ description = "slow"
             limited = httpx.post(proc.url + "/v1/chat/completions", json={"model": "routeweave-single-shot",
                                                                           "messages": QUESTION}, timeout=60)
             assert limited.status_code == 200  # the slot is free again
+
+            # a streaming client that leaves after the first chunk: its session runs on, and holds the slot till it ends
+            body = {"model": "routeweave-single-shot", "messages": QUESTION, "stream": True}
+            with httpx.stream("POST", proc.url + "/v1/chat/completions", json=body, timeout=60) as left:
+                first = next(left.iter_lines())
+                session = json.loads(first.removeprefix("data: "))["routeweave"]["session_id"]
+            while_running = httpx.post(proc.url + "/v1/chat/completions", json={**body, "stream": False}, timeout=60)
+            assert while_running.status_code == 429
+            deadline = time.monotonic() + 30
+            while httpx.get(proc.url + f"/v1/sessions/{session}", timeout=30).json().get("finished") is None:
+                assert time.monotonic() < deadline, "the left session never finished"
+                time.sleep(0.1)
+            for _ in range(50):  # the slot is given back as the session's stream ends, just after it is stored
+                after = httpx.post(proc.url + "/v1/chat/completions", json={**body, "stream": False}, timeout=60)
+                if after.status_code != 429:
+                    break
+                time.sleep(0.1)
+            assert after.status_code == 200  # given back when it ended: not leaked

@@ -26,6 +26,7 @@ wrong API key (401) when `ROUTEWEAVE_API_KEY` is set."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import os
@@ -64,6 +65,7 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
     caps the sessions in flight: one more gets a 429 at once (Retry-After: 1) instead of slowing every
     admitted session down (all sessions share one event loop and advance a step in turn)."""
     in_flight = [0]
+    drivers: set[asyncio.Task] = set()  # streamed sessions being driven (a reference keeps each task alive)
     api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
     app = FastAPI(title="routeweave", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.service = service
@@ -201,16 +203,30 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
                 "usage": usage_of(result),
                 "routeweave": extra_fields(result, spec, budget, include_steps, wall_s, ignored, unread),
             })
-        async def admitted() -> AsyncIterator[bytes]:
+        # The session is driven by its own task, which holds the admission slot until the session ends: a
+        # client that leaves early (even before the first byte) neither leaks the slot nor frees it while its
+        # session still runs (a session always runs to its end and is stored).
+        pieces: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+        async def drive() -> None:
             try:
                 async for piece in _stream(graph, inputs, model_id, spec, budget, include_steps,
                                            bool(stream_options.get("include_usage")), ignored, unread):
-                    yield piece
+                    pieces.put_nowait(piece)
             finally:
                 in_flight[0] -= 1
+                pieces.put_nowait(None)
+
+        driver = asyncio.ensure_future(drive())
+        drivers.add(driver)
+        driver.add_done_callback(drivers.discard)
+
+        async def relay() -> AsyncIterator[bytes]:
+            while (piece := await pieces.get()) is not None:
+                yield piece
 
         return StreamingResponse(
-            admitted(),
+            relay(),
             media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
