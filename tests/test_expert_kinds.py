@@ -7,6 +7,7 @@ every way a tool can fail reported as the call's error, never the session's."""
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
@@ -150,6 +151,29 @@ def test_python_failures_are_the_calls_error(tmp_path, function, fields, error):
     record = ask_python(tmp_path, function=function, price_per_call_usd=0.001, **fields)
     assert error in (record.error or "") and record.text == ""
     assert record.cost_usd == 0.001  # a call that ran was paid for
+
+
+def test_hung_sync_tools_keep_their_own_threads_and_slots_never_the_shared_ones(tmp_path):
+    """40 calls of a tool that hangs, past their timeout: each fails as timed out, the threads searches and
+    other experts share (asyncio's default executor: at most 32 threads) still run at once, and the tool's
+    own slots (concurrency = 2) make calls beyond them wait and time out rather than start more threads."""
+    entry = {"name": "Tool", "kind": "python", "description": "hangs", "function": "support.tools:hang",
+             "options": {"seconds": 20}, "timeout": 0.3, "concurrency": 2}
+    runtime = Runtime(pool_with(entry), cache_dir=tmp_path).start()
+
+    async def scenario():
+        tool = runtime.experts["Tool"]
+        records = await asyncio.gather(*(tool.ask(f"q{i}") for i in range(40)))
+        shared = await asyncio.wait_for(asyncio.gather(*(asyncio.to_thread(lambda: "ok") for _ in range(8))), 2.0)
+        return records, shared
+
+    try:
+        before = threading.active_count()
+        records, shared = asyncio.run(scenario())
+        assert all(r.error == "timed out after 0.3s" for r in records) and shared == ["ok"] * 8
+        assert threading.active_count() - before <= 2 + 8  # the tool's two hung threads (and the shared pool's)
+    finally:
+        runtime.close()
 
 
 def test_python_function_that_cannot_be_imported_is_a_config_error_naming_the_expert(tmp_path):

@@ -11,13 +11,17 @@
     description = "Evaluates arithmetic exactly."
 
 The function returns the reply as a string. An exception, a timeout or a non-string reply is the expert's
-failure (the router is told and may choose another), never the session's."""
+failure (the router is told and may choose another), never the session's. A sync function runs in a thread of
+its own (at most `concurrency` at once, per expert): a call that hangs past its timeout keeps only its own
+thread and slot, never the threads that searches and other experts share, nor the process's exit."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import inspect
+import threading
 import time
 from typing import Any, Callable, Literal
 
@@ -36,6 +40,8 @@ class PythonSettings(ExpertSettings):
     returns: Literal["answer", "evidence"] = "answer"
     reader: str = Field("router", description=READER_HELP + " (for returns = 'evidence')")
     timeout: float = Field(30.0, gt=0)
+    concurrency: int = Field(8, ge=1, le=256, description="calls of a sync function running at once; more wait "
+                             "(within their timeout) for one to end")
 
     @property
     def answers(self) -> bool:
@@ -70,6 +76,7 @@ class PythonExpert:
         self.name, self.settings = settings.name, settings
         self.fn = load_function(settings.function, settings.name)
         self.is_async = inspect.iscoroutinefunction(self.fn)
+        self._slots: asyncio.Semaphore | None = None  # made on the first call, on the engine's loop
 
     def reservation(self, query: str) -> Cost:
         return Cost(usd=self.settings.price_per_call_usd)
@@ -78,7 +85,7 @@ class PythonExpert:
         started = time.perf_counter()
         options = self.settings.options
         try:
-            call = self.fn(query, **options) if self.is_async else asyncio.to_thread(self.fn, query, **options)
+            call = self.fn(query, **options) if self.is_async else self._in_thread(query, options)
             reply = await asyncio.wait_for(call, self.settings.timeout)
         except asyncio.TimeoutError:
             error = f"timed out after {self.settings.timeout:g}s"
@@ -92,6 +99,34 @@ class PythonExpert:
         # a call that ran was paid for, whatever it returned
         return CallRecord(who=self.name, cost_usd=self.settings.price_per_call_usd,
                           latency_s=time.perf_counter() - started, error=error)
+
+    async def _in_thread(self, query: str, options: dict[str, Any]) -> Any:
+        """The sync function in a daemon thread of its own, holding one of this expert's slots until it returns
+        (a timed-out call keeps its slot while it hangs: this expert slows down, nothing else does)."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.settings.concurrency)
+        slots, loop = self._slots, asyncio.get_running_loop()
+        await slots.acquire()
+        future = loop.create_future()
+
+        def settle(result: Any, error: BaseException | None) -> None:
+            slots.release()
+            if not future.done():  # not cancelled by the timeout meanwhile
+                future.set_exception(error) if error is not None else future.set_result(result)
+
+        def run() -> None:
+            result, error = None, None
+            try:
+                result = self.fn(query, **options)
+            except Exception as exc:
+                error = exc
+            except BaseException as exc:  # SystemExit and the like, from a tool: its failure, not the server's
+                error = RuntimeError(f"{type(exc).__name__} raised in the tool")
+            with contextlib.suppress(RuntimeError):  # the loop closed while this call hung
+                loop.call_soon_threadsafe(settle, result, error)
+
+        threading.Thread(target=run, name=f"routeweave-tool-{self.name}", daemon=True).start()
+        return await future
 
 
 KIND = ExpertKind("python", PythonSettings, PythonExpert, "a Python function (tools, agents) called with the query",

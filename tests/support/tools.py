@@ -28,3 +28,9 @@ def sleepy(query: str) -> str:
 
 def passages(query: str) -> str:
     return "(1) Bram Stoker: Abraham Stoker was an Irish author, best known for his 1897 Gothic novel Dracula."
+
+
+def hang(query: str, seconds: float = 3600.0) -> str:
+    """A tool that never comes back (in a test's time)."""
+    time.sleep(seconds)
+    return "too late"
