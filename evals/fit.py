@@ -93,13 +93,23 @@ def outcome_table(store: ResultStore, runs: list[str], pool: Pool, *, metric: st
 
 
 def save_atomically(policy, folder: Path) -> Path:
-    """Write into a temporary folder beside the target, then swap it in: never a half-written policy."""
+    """Write into a temporary folder beside the target, then swap it in with two renames (the old one moved
+    aside first, deleted after): never a half-written policy, and no reader sees the folder gone for longer than
+    between two renames (deleting the old one first left it gone while the tree was removed)."""
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    policy.save(tmp)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.new.", dir=folder.parent))
+    try:
+        policy.save(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
     if folder.exists():
-        shutil.rmtree(folder)
+        old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", dir=folder.parent))
+        folder.rename(old / folder.name)
     tmp.rename(folder)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
     return folder
 
 

@@ -118,3 +118,24 @@ def test_causal_llm_is_fitted_and_served_on_the_router_models_own_features(tmp_p
         assert "[scores: " in decide["text"] and result["stop_reason"] == "answered"
         (source,) = engine.runtime._features.values()
         assert source.dim == 576 and source.name == saved["state"]["encoder"]
+
+
+def test_fit_swaps_a_policy_folder_in_whole_or_not_at_all(tmp_path):
+    from routeweave.evals.fit import save_atomically
+    from routeweave.policies import get_policy
+
+    target = tmp_path / "policies" / "cheapest"
+    save_atomically(get_policy("cheapest", knob=0.25), target)
+    save_atomically(get_policy("cheapest", knob=0.5), target)
+    assert json.loads((target / "policy.json").read_text())["knob"] == 0.5
+    assert sorted(p.name for p in target.parent.iterdir()) == ["cheapest"]  # no folder left aside or half-made
+
+    class Breaks:
+        def save(self, folder):
+            (folder / "policy.json").write_text("{")  # half-written, then the disk fills up
+            raise OSError("No space left on device")
+
+    with pytest.raises(OSError):
+        save_atomically(Breaks(), target)
+    assert json.loads((target / "policy.json").read_text())["knob"] == 0.5  # the fitted one stays
+    assert sorted(p.name for p in target.parent.iterdir()) == ["cheapest"]
