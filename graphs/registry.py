@@ -39,6 +39,7 @@ class GraphSpec:
     model: str  # the served model id is f"routeweave-{model}"
     uses_policy: bool = False
     default_policy: str | None = None
+    unfitted_policy: str | None = None  # used instead while default_policy learns and is not fitted for the pool
 
     @property
     def judges_answers(self) -> bool:

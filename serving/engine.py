@@ -85,7 +85,7 @@ class Engine:
         spec = graph_spec(name)
         if not spec.uses_policy:
             return None
-        return resolve_policy(self.pool, policy if policy is not None else default_policy(self.pool, spec.default_policy))
+        return resolve_policy(self.pool, policy if policy is not None else default_policy(self.pool, spec))
 
     def compiled(self, name: str = "router-r1", policy: "str | Path | Policy | None" = None) -> tuple[Any, Policy | None]:
         """The compiled LangGraph graph of this kind (and policy), built once, and the policy it routes with."""

@@ -93,8 +93,10 @@ def resolve_policy(pool: Pool, spec: "str | Path | Policy | None", *, check: boo
     return policy_class(name)()
 
 
-def default_policy(pool: Pool, graph_default: str | None) -> str | None:
-    """A graph's default policy: the cascade graph prefers a fitted `cascade`, else the price `ladder`."""
-    if graph_default == "cascade" and "cascade" not in fitted_for_pool(pool):
-        return "ladder"
-    return graph_default
+def default_policy(pool: Pool, spec) -> str | None:
+    """A graph's default policy (spec: graphs.GraphSpec): its `default_policy` once fitted for the pool (or if it
+    learns nothing), else its `unfitted_policy` (the cascade graph: a fitted `cascade`, else the price `ladder`)."""
+    wanted = spec.default_policy
+    if wanted and spec.unfitted_policy and learns(wanted) and wanted not in fitted_for_pool(pool):
+        return spec.unfitted_policy
+    return wanted

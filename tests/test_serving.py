@@ -47,6 +47,7 @@ def test_graph_models_always_learned_policies_only_when_fitted(tmp_path, monkeyp
     assert specs["routeweave-r1"].graph == "router-r1" and specs["routeweave-cascade"].graph == "cascade"
     assert "routeweave-cheapest" in specs and "routeweave-knn" not in specs
     assert fitted_dir(pool).parent == tmp_path / "data" / "policies"  # beside the trace database
+    assert Engine(pool, db_path=tmp_path / "rw.db").policy("cascade").name == "ladder"  # cascade: not fitted yet
 
 
 def write_run(store: ResultStore, run: str, expert: str, quality: list[float], *, graph: str = "single-shot"):
@@ -79,6 +80,8 @@ def test_fit_turns_runs_of_each_expert_into_served_policies(tmp_path, monkeypatc
     assert summary["mean_quality"] == {"Mock": 0.5, "Pricey": 1.0}
     specs = Service(pool_file, db_path=tmp_path / "rw.db").models  # not started: names only
     assert specs["routeweave-knn"].policy == "knn" and "routeweave-mf" in specs
+    fitted_pool = load_pool(pool_file)
+    assert Engine(fitted_pool, db_path=tmp_path / "rw.db").policy("cascade").name == "cascade"  # fitted now
     # the verifier learned from the runs' answers, and is served where it can escalate
     assert specs["routeweave-verifier"].graph == "cascade" and specs["routeweave-verifier"].policy == "verifier"
     verifier = load_policy(fitted_dir(load_pool(pool_file)) / "verifier")

@@ -6,4 +6,5 @@ from ..registry import GraphSpec, register_graph
 from .nodes import Cascade
 
 register_graph(GraphSpec("cascade", policy_graph(Cascade, "cascade"), "cheapest expert first; escalate while confidence is low",
-                         model="cascade", uses_policy=True, default_policy="cascade"))
+                         model="cascade", uses_policy=True, default_policy="cascade",
+                         unfitted_policy="ladder"))
