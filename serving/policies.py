@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..agents.errors import ConfigError
 from ..agents.pool import Pool
+from ..graphs.registry import GraphSpec
 from ..policies import Policy, load_policy, policy_class, policy_names
 from ..policies.minilm import extra_installed
 from .paths import data_dir
@@ -93,8 +94,8 @@ def resolve_policy(pool: Pool, spec: "str | Path | Policy | None", *, check: boo
     return policy_class(name)()
 
 
-def default_policy(pool: Pool, spec) -> str | None:
-    """A graph's default policy (spec: graphs.GraphSpec): its `default_policy` once fitted for the pool (or if it
+def default_policy(pool: Pool, spec: GraphSpec) -> str | None:
+    """A graph's default policy: its `default_policy` once fitted for the pool (or if it
     learns nothing), else its `unfitted_policy` (the cascade graph: a fitted `cascade`, else the price `ladder`)."""
     wanted = spec.default_policy
     if wanted and spec.unfitted_policy and learns(wanted) and wanted not in fitted_for_pool(pool):
