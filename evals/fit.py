@@ -1,10 +1,11 @@
 """`routeweave fit`: fit the learned routing policies for a pool from `eval qa` runs of its experts.
 
-    routeweave eval qa --dataset hotpotqa --limit 100 --graph single-shot --experts Wiki --run wiki
-    routeweave eval qa --dataset hotpotqa --limit 100 --graph single-shot --experts SmolLM2 --run smol
+    routeweave eval qa --dataset hotpotqa-train --limit 100 --graph single-shot --experts Wiki --run wiki
+    routeweave eval qa --dataset hotpotqa-train --limit 100 --graph single-shot --experts SmolLM2 --run smol
     routeweave fit --pool embedded --runs wiki smol          # -> the pool's fitted-policy folder
 
-One run per enabled expert of the pool, on the same questions. Their rows become an outcome table
+One run per enabled expert of the pool, on the same questions; questions of `hotpotqa-heldout` (the
+router-training test set) are dropped, under whatever name they were run. Their rows become an outcome table
 (question x expert -> quality (F1 or EM) and dollars: the generic format `eval routing` reads), every
 learned policy is fitted on it and saved where the pool finds it (`routeweave.serving.fitted_dir`), and
 `routeweave serve` then serves `routeweave-<policy>` for each."""
@@ -23,6 +24,8 @@ import numpy as np
 from routeweave.policies import OutcomeTable, get_policy, policy_class, policy_names
 from routeweave.serving import ConfigError, Pool, fitted_dir, load_pool
 
+from .qa.datasets import heldout_questions
+from .qa.metrics import normalize_answer
 from .qa.store import ResultStore, default_results_path
 
 
@@ -79,17 +82,21 @@ def outcome_table(store: ResultStore, runs: list[str], pool: Pool, *, metric: st
                           + (f"; not in the pool: {', '.join(extra)}" if extra else ""))
     keys = set.intersection(*(set(v["rows"]) for v in by_expert.values()))
     failed = {k for k in keys if any(v["rows"][k]["error"] for v in by_expert.values())}
-    keys = sorted(keys - failed)
+    # The router-training test set never enters fitting, whichever file or name its questions came under.
+    heldout = heldout_questions()
+    first = by_expert[enabled[0]]["rows"]
+    held = {k for k in keys if heldout and normalize_answer(first[k]["question"]) in heldout}
+    keys = sorted(keys - failed - held)
     if len(keys) < 10:
         raise ConfigError(f"the runs share {len(keys)} question(s) without errors; fitting needs at least 10 in common")
-    first = by_expert[enabled[0]]["rows"]
     quality = np.array([[by_expert[n]["rows"][k][metric] for n in enabled] for k in keys], dtype=np.float64)
     cost = np.array([[by_expert[n]["rows"][k]["cost_usd"] for n in enabled] for k in keys], dtype=np.float64)
     table = OutcomeTable(f"{pool.source.stem if pool.source else 'pool'}-runs", [f"{d}/{i}" for d, i in keys],
                          [first[k]["question"] for k in keys], enabled, quality, cost,
                          meta={"runs": {n: v["run"] for n, v in by_expert.items()}, "metric": metric},
                          responses={n: [by_expert[n]["rows"][k].get("prediction") for k in keys] for n in enabled})
-    return table, {"questions": len(keys), "dropped_for_errors": len(failed)}
+    return table, {"questions": len(keys), "dropped_for_errors": len(failed), "dropped_heldout": len(held),
+                   "heldout_checked": heldout is not None}
 
 
 def save_atomically(policy, folder: Path) -> Path:
@@ -148,7 +155,9 @@ def run_fit(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=1))
     else:
         print(f"fitted {len(saved)} policies on {info['questions']} questions ({args.metric}; "
-              f"{info['dropped_for_errors']} dropped for errors) into {folder}")
+              f"{info['dropped_for_errors']} dropped for errors, {info['dropped_heldout']} held-out questions dropped"
+              f"{'' if info['heldout_checked'] else ' (not checked: the HotpotQA sample is not in the data folder)'}) "
+              f"into {folder}")
         for expert in table.models:
             print(f"  {expert}: mean {args.metric} {summary['mean_quality'][expert]:.3f}, "
                   f"${summary['mean_cost_usd'][expert]:.6f}/question")

@@ -142,3 +142,25 @@ def test_fit_swaps_a_policy_folder_in_whole_or_not_at_all(tmp_path):
         save_atomically(Breaks(), target)
     assert json.loads((target / "policy.json").read_text())["knob"] == 0.5  # the fitted one stays
     assert sorted(p.name for p in target.parent.iterdir()) == ["cheapest"]
+
+
+def test_fit_drops_the_router_training_test_questions_whatever_run_they_came_in(tmp_path, monkeypatch, capsys):
+    from routeweave.evals.qa.datasets import heldout_questions, load_dataset
+
+    if heldout_questions() is None:
+        pytest.skip("needs ../shared/data (the HotpotQA sample) to know the held-out questions")
+    held = [e.question for e in load_dataset("hotpotqa-heldout", limit=3).examples]
+    monkeypatch.setenv("ROUTEWEAVE_DB", str(tmp_path / "data" / "routeweave.db"))
+    monkeypatch.setenv("ROUTEWEAVE_CACHE_DIR", str(tmp_path / "cache"))
+    db = tmp_path / "evals.db"
+    with ResultStore(db) as store:
+        for run, expert, q in [("mock", "Mock", 0.0), ("pricey", "Pricey", 1.0)]:
+            store.open_run(run, {"graph": "single-shot", "experts": [expert]}, total=15)
+            questions = [f"question number {i}?" for i in range(12)] + [h.upper() + "  " for h in held]
+            for i, question in enumerate(questions):  # held-out questions under another dataset name and id
+                store.write({"run": run, "dataset": "my-questions", "example_id": str(i), "question": question,
+                             "answers": ["a"], "prediction": "a", "em": q, "f1": q, "cost_usd": 1e-5, "error": None,
+                             "finished": 1.0})
+    assert main(["fit", "--pool", str(write_mock_pool(tmp_path)), "--runs", "mock", "pricey", "--db", str(db), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["questions"] == 12 and summary["dropped_heldout"] == 3 and summary["heldout_checked"] is True

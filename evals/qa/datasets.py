@@ -302,3 +302,15 @@ def load_dataset(
     return LoadResult(
         dataset=dataset, path=str(path), format=fmt, total_rows=total, examples=examples, problems=problems
     )
+
+
+def heldout_questions(data_dir: StrPath | None = None) -> set[str] | None:
+    """The normalised questions of ``hotpotqa-heldout`` (the router-training test set), for refusing them
+    wherever something is fitted or tuned; None when the HotpotQA sample is not there to check against."""
+    from .metrics import normalize_answer
+
+    try:
+        loaded = load_dataset("hotpotqa-heldout", data_dir=data_dir)
+    except (OSError, ValueError):
+        return None
+    return {normalize_answer(e.question) for e in loaded.examples}
