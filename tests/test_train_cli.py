@@ -79,9 +79,14 @@ def test_rejection_sampling_needs_a_session_above_the_threshold(routeweave_cmd, 
 
     db = tmp_path / "evals.db"
     with ResultStore(db) as store:
-        store.open_run("weak", {"graph": "router-r1"}, 2)
-        for i, (dataset, f1) in enumerate([("hotpotqa-heldout", 1.0), ("hotpotqa", 0.1)]):
-            store.write({"run": "weak", "dataset": dataset, "example_id": f"q{i}", "question": "Q?", "answers": ["a"],
+        from routeweave.evals.qa.datasets import load_dataset
+
+        held = load_dataset("hotpotqa-heldout", data_dir=SHARED, limit=1).examples[0].question
+        store.open_run("weak", {"graph": "router-r1"}, 3)
+        # a held-out row by name, one by its question alone (the full dev file numbers rows by position), a weak one
+        for i, (dataset, f1, question) in enumerate([("hotpotqa-heldout", 1.0, "Q?"), ("hotpot_dev_v1_simplified", 1.0, held),
+                                                     ("hotpotqa", 0.1, "Q?")]):
+            store.write({"run": "weak", "dataset": dataset, "example_id": f"q{i}", "question": question, "answers": ["a"],
                          "prediction": "a", "em": f1, "f1": f1, "cost_usd": 0.0, "cost_units": 0.0, "prompt_tokens": 0,
                          "completion_tokens": 0, "rounds": 1, "expert_calls": 1, "latency_s": 0.1, "wall_s": 0.1,
                          "stop_reason": "answered", "session_id": f"s{i}", "trace_db": None, "error": None,
@@ -89,7 +94,7 @@ def test_rejection_sampling_needs_a_session_above_the_threshold(routeweave_cmd, 
     out = train(routeweave_cmd, "data", "--work", tmp_path / "w", "--data-dir", SHARED, "--from-run", "weak",
                 "--results-db", db, "--min-f1", 0.5)
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert "run 'weak' has no answered session with F1 >= 0.5" in out.stderr and "'heldout_dropped': 1" in out.stderr
+    assert "run 'weak' has no answered session with F1 >= 0.5" in out.stderr and "'heldout_dropped': 2" in out.stderr
     missing = train(routeweave_cmd, "data", "--work", tmp_path / "w", "--from-run", "nope", "--results-db", db)
     assert missing.returncode == 2 and "no run named 'nope'" in missing.stderr
     assert not (tmp_path / "w" / "trajectories.jsonl").exists()

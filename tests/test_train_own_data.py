@@ -111,6 +111,11 @@ def test_heldout_questions_are_refused(tmp_path):
     with pytest.raises(TrainingError, match=r"1 row\(s\) are held-out HotpotQA test questions"):
         teacher_set(SHARED, tmp_path / "work", DataSettings(questions=[str(path)], llm_share=0))
     assert not (tmp_path / "work" / "corpus-train.jsonl.gz").exists()
+    renamed = json.loads(lines[400])
+    renamed["id"], renamed["question"] = "my-own-7", renamed["question"].upper() + " "  # another id, same question
+    path.write_text(lines[0] + "\n" + json.dumps(renamed) + "\n")
+    with pytest.raises(TrainingError, match=r"1 row\(s\) are held-out HotpotQA test questions"):
+        teacher_set(SHARED, tmp_path / "work", DataSettings(questions=[str(path)], llm_share=0))
 
 
 @pytest.mark.parametrize("args, message", [

@@ -70,7 +70,7 @@ def llm_expert(cache_dir: Path, pool_spec: str | None = None):
 
 def own_questions(settings: DataSettings, data_dir: Path) -> tuple[list[TrainExample], str]:
     """The --questions files' examples, none of them a held-out HotpotQA question; and how that was checked."""
-    from .rejection import heldout_ids
+    from .rejection import heldout_ids, is_heldout
 
     own = [ex for path in settings.questions for ex in question_file(Path(path))]
     if not own:
@@ -79,7 +79,7 @@ def own_questions(settings: DataSettings, data_dir: Path) -> tuple[list[TrainExa
         held = heldout_ids(data_dir)
     except TrainingError:
         return own, "not checked: the shared HotpotQA sample is not in --data-dir"
-    if bad := [f"{ex.origin}:{ex.id}" for ex in own if ex.id in held]:
+    if bad := [f"{ex.origin}:{ex.id}" for ex in own if is_heldout(held, ex.id, ex.question)]:
         raise TrainingError(f"--questions: {len(bad)} row(s) are held-out HotpotQA test questions (lines 351-500 of "
                             f"the shared sample), e.g. {', '.join(bad[:3])}: remove them, they are never trained on")
     return own, f"checked: none of {len(own)} is held out"

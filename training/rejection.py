@@ -15,17 +15,28 @@ from ._graph import prompt_version
 from .base import TrainingError
 from .records import Message, Trajectory
 from .sources import HOTPOT_FILE, HOTPOT_TRAIN_LINES
+from routeweave.evals.qa.metrics import normalize_answer
 
 HELDOUT_DATASETS = {"hotpotqa-heldout"}
 
 
 def heldout_ids(data_dir: Path) -> set[str]:
-    """Ids of the HotpotQA held-out lines (351-500): never trained on, whatever run they come from."""
+    """Ids of the HotpotQA held-out lines (351-500) and their normalised questions (`is_heldout` checks both):
+    never trained on, whatever run or file they come from, under whatever id (the full HotpotQA dev file has the
+    same questions without ids)."""
     path = Path(data_dir) / HOTPOT_FILE
     if not path.is_file():
         raise TrainingError(f"HotpotQA file {path} not found: needed to drop the held-out questions (pass --data-dir)")
     with path.open(encoding="utf-8") as f:
-        return {json.loads(line)["id"] for n, line in enumerate(f, 1) if n > HOTPOT_TRAIN_LINES[1] and line.strip()}
+        rows = [json.loads(line) for n, line in enumerate(f, 1) if n > HOTPOT_TRAIN_LINES[1] and line.strip()]
+    return {r["id"] for r in rows} | {QUESTION_KEY + normalize_answer(r["question"]) for r in rows}
+
+
+QUESTION_KEY = "question:"
+
+
+def is_heldout(held: set[str], example_id: str, question: str) -> bool:
+    return example_id in held or QUESTION_KEY + normalize_answer(question) in held
 
 
 def _checkpoint_messages(checkpoint_db: Path, session_id: str) -> list[dict] | None:
@@ -60,7 +71,7 @@ def from_run(results_db: Path, run: str, *, data_dir: Path, min_f1: float = 0.5)
     version = prompt_version()
     out = []
     for row in rows:
-        if row["dataset"] in HELDOUT_DATASETS or row["example_id"] in held:
+        if row["dataset"] in HELDOUT_DATASETS or is_heldout(held, row["example_id"], row["question"] or ""):
             stats["heldout_dropped"] += 1
             continue
         if row["error"] or row["stop_reason"] != "answered" or row["f1"] < min_f1:
