@@ -17,12 +17,12 @@ from .paths import data_dir, default_cache_dir, default_db_path
 from .retention import parse_duration, prune, prune_every
 from .policies import fitted_dir, resolve_policy, servable
 from .service import DEFAULT_MODEL, ModelSpec, Service, model_specs
-from .sessions import RouterGraph, open_graph, summarize
+from .sessions import NoCheckpoint, RouterGraph, open_graph, summarize
 from .trace_store import TraceStore
 from .workers import run_workers as start_workers
 
 __all__ = [
-    "ConfigError", "DEFAULT_MODEL", "Engine", "ModelSpec", "Pool", "PoolError", "RouterGraph", "Service",
+    "ConfigError", "DEFAULT_MODEL", "Engine", "ModelSpec", "NoCheckpoint", "Pool", "PoolError", "RouterGraph", "Service",
     "SessionCaps", "TraceStore", "aligned", "count_overload", "count_request", "data_dir", "default_cache_dir",
     "default_db_path", "fitted_dir", "load_pool", "minute", "model_specs", "new_event_loop", "open_graph",
     "parse_duration", "prune", "prune_every", "render_metrics", "resolve_policy", "servable",

@@ -65,6 +65,10 @@ def _route_latency(steps: list[Step]) -> float:
     return sum(by_round.values())
 
 
+
+class NoCheckpoint(ValueError):
+    """The session has no checkpoint (it died before its first one): nothing to resume, start it afresh."""
+
 class RouterGraph:
     """One graph kind (and policy) of an Engine, with sync and async entry points."""
 
@@ -167,7 +171,7 @@ class RouterGraph:
 
     def _check_resumable(self, session_id: str, snapshot) -> None:
         if not (snapshot and snapshot.values):
-            raise ValueError(f"session {session_id} has no checkpoint in {self.engine.db_path.name}'s checkpointer: "
+            raise NoCheckpoint(f"session {session_id} has no checkpoint in {self.engine.db_path.name}'s checkpointer: "
                              f"nothing to resume (ask the question again)")
         written = (snapshot.metadata or {}).get(FORMAT_KEY, 1)
         if written not in READABLE_FORMATS:

@@ -138,3 +138,29 @@ def test_changed_config_is_refused_with_the_keys_that_differ(tmp_path):
         assert store.open_run("a", {"graph": "router-r1", "budget_usd": None}, total=5) is True
         with pytest.raises(RunConfigError, match=r"budget_usd: stored None, now 0.001"):
             store.open_run("a", {"graph": "router-r1", "budget_usd": 0.001}, total=5)
+
+
+def test_a_killed_runs_session_is_started_afresh_only_when_it_has_no_checkpoint():
+    """A session killed before its first checkpoint is asked again; one that can't be resumed for another reason
+    (a checkpoint of another state format: ConfigError) is an error, never re-run on top of its checkpoint."""
+    from routeweave.agents.errors import ConfigError
+    from routeweave.evals.qa.runner import _resumed
+    from routeweave.serving import NoCheckpoint
+
+    class Graph:
+        def __init__(self, error):
+            self.error, self.invoked = error, []
+
+        async def aresume(self, session_id):
+            raise self.error
+
+        async def ainvoke(self, inputs, session_id=None):
+            self.invoked.append(session_id)
+            return {"answer": "again"}
+
+    fresh = Graph(NoCheckpoint("no checkpoint"))
+    assert asyncio.run(_resumed(fresh, "s1", "Q?")[0]) == {"answer": "again"} and fresh.invoked == ["s1"]
+    other = Graph(ConfigError("checkpointed in state format 9"))
+    with pytest.raises(ConfigError, match="state format 9"):
+        asyncio.run(_resumed(other, "s2", "Q?")[0])
+    assert other.invoked == []

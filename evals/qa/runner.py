@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from routeweave.agents.pool import Pool, PoolError
+from routeweave.serving import NoCheckpoint
 
 from .datasets import Example
 from .metrics import answer_seen, exact_match, f1
@@ -144,7 +145,7 @@ def _resumed(graph, session_id: str | None, question: str):
     async def finish():
         try:
             return await resume(session_id)
-        except ValueError:  # killed before its first checkpoint: nothing was journaled, start it afresh
+        except NoCheckpoint:  # killed before its first checkpoint: nothing was journaled, start it afresh
             return await graph.ainvoke({"question": question}, session_id=session_id)
 
     return finish(), session_id
