@@ -132,6 +132,23 @@ def test_router_r1_on_mocks_runs_to_the_round_limit_then_falls_back(engine):
     assert result["answer"] == "1889."  # the last evidence
 
 
+def test_one_turn_asking_an_expert_the_same_thing_twice_pays_once_and_shows_the_reply_twice(tmp_path):
+    twice = "<think>t</think>\n<search>Cheap: When?</search>\n<search>Cheap, Strong: when?</search>"
+    pool = mock_pool(limits={"budget_usd": 0.05, "max_rounds": 1})
+    pool = pool.model_copy(update={"router": pool.router.model_copy(update={"mock_response": twice})})
+    with Engine(pool, db_path=tmp_path / "t.db", cache_dir=tmp_path / "cache") as engine:
+        graph = engine.graph("router-r1")
+        result = graph.invoke({"question": "q?"})
+        state = graph._loop.run(graph.compiled.aget_state({"configurable": {"thread_id": result["session_id"]}})).values
+    routes = [s for s in result["steps"] if s["kind"] == "route"]
+    made = [(s["expert"], s["query"]) for s in routes if s["error"] is None]
+    assert sorted(made) == [("Cheap", "When?"), ("Strong", "when?")]  # Cheap once, not twice
+    again = next(s for s in routes if s["error"])
+    assert again["expert"] == "Cheap" and "asked before" in again["error"] and again["cost_usd"] == 0
+    info = next(m["content"] for m in state["messages"] if m["role"] == "user" and "<information>" in m["content"])
+    assert info.count("1889.") >= 2  # the one reply, under both searches
+
+
 def test_constraints_reach_the_policy(engine):
     result = engine.graph("single-shot", "cheapest").invoke(
         {"question": "q?", "constraints": {"blocked": ["Wiki", "Cheap"]}})

@@ -43,17 +43,19 @@ class ExpertRound:
 
     def plan(self, state: R1State, pending: list[PendingSearch], round: int, meter: Meter) -> dict:
         """The round's calls, each reserved on `meter` (or skipped, with the reason as a step)."""
-        asked = _answered(state)
+        asked = set(_answered(state))  # earlier rounds' calls, then this round's as they are planned
         calls: list[PlannedCall] = []
         steps: list[Step] = []
         for i, search in enumerate(pending):
             for name in search["experts"]:
                 query, skip, cost = search["query"], None, Cost()
-                if (name, query.lower()) in asked:
+                if (name, query.lower()) in asked:  # made before, or twice in this turn ("Wiki: Q" and "Wiki, X: Q")
                     skip = ASKED_BEFORE
                 else:
                     cost = self.runtime.experts[name].reservation(query)
                     skip = None if meter.hold(cost) is not None else NOT_AFFORDABLE
+                    if skip is None:
+                        asked.add((name, query.lower()))
                 calls.append({"search": i, "expert": name, "query": query, "usd": cost.usd, "tokens": cost.tokens, "skip": skip})
                 if skip:
                     steps.append(make_step("route", round, expert=name, query=query, reply="", error=skip))
@@ -91,9 +93,12 @@ class ExpertRound:
         for record in done.values():
             meter.charge(record)
         answered = _answered(state)
+        this_round = {(c["expert"], c["query"].lower()): done.get((c["search"], c["expert"]))
+                      for c in state.get("calls", []) if not c["skip"]}
         for call in state.get("calls", []):
             if call["skip"] == ASKED_BEFORE:  # shown the earlier reply again (a notice alone, the router copied)
-                text = answered.get((call["expert"], call["query"].lower()))
+                key = (call["expert"], call["query"].lower())
+                text = answered.get(key) or (this_round[key].text if this_round.get(key) else None)
                 record = CallRecord(who=call["expert"], text=text) if text else None
             else:
                 record = None if call["skip"] else done.get((call["search"], call["expert"]))
