@@ -15,6 +15,7 @@ from ._graph import prompt_version
 from .base import TrainingError
 from .records import Message, Trajectory
 from .sources import HOTPOT_FILE, HOTPOT_TRAIN_LINES
+from routeweave.evals.qa.datasets import heldout_questions
 from routeweave.evals.qa.metrics import normalize_answer
 
 HELDOUT_DATASETS = {"hotpotqa-heldout"}
@@ -28,8 +29,8 @@ def heldout_ids(data_dir: Path) -> set[str]:
     if not path.is_file():
         raise TrainingError(f"HotpotQA file {path} not found: needed to drop the held-out questions (pass --data-dir)")
     with path.open(encoding="utf-8") as f:
-        rows = [json.loads(line) for n, line in enumerate(f, 1) if n > HOTPOT_TRAIN_LINES[1] and line.strip()]
-    return {r["id"] for r in rows} | {QUESTION_KEY + normalize_answer(r["question"]) for r in rows}
+        ids = {json.loads(line)["id"] for n, line in enumerate(f, 1) if n > HOTPOT_TRAIN_LINES[1] and line.strip()}
+    return ids | {QUESTION_KEY + q for q in heldout_questions(Path(data_dir)) or ()}  # the one normalisation fit uses
 
 
 QUESTION_KEY = "question:"
