@@ -40,6 +40,10 @@ class GraphSpec:
     uses_policy: bool = False
     default_policy: str | None = None
     unfitted_policy: str | None = None  # used instead while default_policy learns and is not fitted for the pool
+    # What the graph's own model reads and writes, as a short hash (router-r1: its prompt's version), or None.
+    # Recorded with `eval qa` runs: a run is not resumed across versions, and training takes its sessions only
+    # when they were recorded under the prompt it trains for.
+    version: Callable[[], str] | None = None
 
     @property
     def judges_answers(self) -> bool:

@@ -138,6 +138,15 @@ def test_changed_config_is_refused_with_the_keys_that_differ(tmp_path):
         assert store.open_run("a", {"graph": "router-r1", "budget_usd": None}, total=5) is True
         with pytest.raises(RunConfigError, match=r"budget_usd: stored None, now 0.001"):
             store.open_run("a", {"graph": "router-r1", "budget_usd": 0.001}, total=5)
+        # a run stored before the dataset hashes and prompt version were recorded resumes unchecked on them...
+        later = {"dataset_sha256": {"toy": "ab12"}, "graph_version": "v1"}
+        assert store.open_run("a", {"graph": "router-r1", "budget_usd": None, **later}, total=5) is True
+        # ...but a run that recorded them is checked on them
+        assert store.open_run("b", {"graph": "router-r1", **later}, total=5) is False
+        with pytest.raises(RunConfigError, match=r"graph_version: stored 'v1', now 'v2'"):
+            store.open_run("b", {"graph": "router-r1", **later, "graph_version": "v2"}, total=5)
+        with pytest.raises(RunConfigError, match=r"dataset_sha256"):
+            store.open_run("b", {"graph": "router-r1", "graph_version": "v1"}, total=5)
 
 
 def test_a_killed_runs_session_is_started_afresh_only_when_it_has_no_checkpoint():

@@ -106,6 +106,14 @@ def test_cli_run_resume_refuse_and_report(tmp_path):
     again = subprocess.run(eval_cmd(*base, "--limit", "5", "--json"), capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and json.loads(again.stdout)["ran"] == 0
     assert len(rows_in(tmp_path / "evals.db")) == 5
+    # another file of the same name is another dataset: refused, though its label is the same
+    other = tmp_path / "elsewhere" / data.name
+    other.parent.mkdir()
+    other.write_text(data.read_text().replace("1889", "1890"))
+    swapped = [other if a == str(data) else a for a in base]
+    refused = subprocess.run(eval_cmd(*map(str, swapped), "--limit", "5"), capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "dataset_sha256: stored" in refused.stderr, refused.stderr
+    assert len(rows_in(tmp_path / "evals.db")) == 5
     # rows link their stored traces
     trace = subprocess.run([sys.executable, "-m", "routeweave.ui.cli", "trace", rows_in(tmp_path / "evals.db")[0][2],
                             "--db", str(tmp_path / "traces.db"), "--json"], capture_output=True, text=True, timeout=60)
@@ -125,6 +133,9 @@ def test_cli_run_resume_refuse_and_report(tmp_path):
     runs = json.loads(subprocess.run(eval_cmd("report", "--db", str(tmp_path / "evals.db"), "--json"), capture_output=True,
                                      text=True, timeout=60).stdout)
     assert [(r["run"], r["done"], r["total"], r["config"]["limit"]) for r in runs] == [("mock", 5, 5, 5)]
+    from routeweave.graphs.router_r1.prompt import prompt_version
+
+    assert runs[0]["config"]["graph_version"] == prompt_version()  # what training's rejection sampling checks
 
 
 def test_cli_names_the_rows_it_skipped_and_why(tmp_path):

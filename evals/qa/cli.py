@@ -104,19 +104,21 @@ def run_qa(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     concurrency = args.concurrency or (1 if pool.servers else 2)  # benchmarks/results/qa_throughput.md
-    from routeweave.graphs import graph_names
+    from routeweave.agents.adapters import file_sha256
+    from routeweave.graphs import graph_names, graph_spec
 
     known = graph_names()
     if args.graph not in known:
         print(f"error: unknown graph '{args.graph}'; known: {', '.join(known)}", file=sys.stderr)
         return 2
-    per_dataset, problems, names = [], [], []
+    per_dataset, problems, names, hashes = [], [], [], {}
     try:
         for name in _split(args.dataset):
             loaded = load_dataset(name, data_dir=args.data_dir, limit=args.limit, seed=seed)
             per_dataset.append(loaded.examples)
             problems += loaded.problems
             names.append(loaded.dataset)
+            hashes[loaded.dataset] = file_sha256(Path(loaded.path))[:16]
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -134,6 +136,8 @@ def run_qa(args: argparse.Namespace) -> int:
         "pool": Path(args.pool).name if args.pool else "embedded (default)", "pool_hash": pool.fingerprint(),
         "experts": [e.name for e in pool.enabled], "experts_arg": experts_arg,
         "budget_usd": args.budget, "max_rounds": args.max_rounds,
+        # the files' contents (a same-named file elsewhere is another dataset) and the graph's prompt version
+        "dataset_sha256": hashes, "graph_version": graph_spec(args.graph).version and graph_spec(args.graph).version(),
     }
     store = ResultStore(_results_path(args))
     try:

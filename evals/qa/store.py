@@ -1,7 +1,7 @@
 """Results of QA evaluation runs in SQLite (sqlite-utils): one row per run, one row per (run, example).
 
 - ``qa_runs``: the run's name and the config it was started with (dataset(s), graph, policy, the pool's
-  hash, budget, max rounds, seed, limit). Resuming a run with another config is refused
+  hash, budget, max rounds, seed, limit, the dataset files' content hashes, the graph's prompt version). Resuming a run with another config is refused
   (`RunConfigError` names the keys that differ), so one run never mixes two set-ups.
 - ``qa_results``: keyed (run, dataset, example_id) and upserted, so re-running an example replaces its
   row and never duplicates it. Each row is written (and committed) the moment its example finishes:
@@ -27,6 +27,8 @@ from routeweave.serving.sqlite_db import ensure_table, open_db
 RUNS = "qa_runs"
 RESULTS = "qa_results"
 INFLIGHT = "qa_inflight"  # sessions started and not yet scored: a resumed run finishes them instead of paying twice
+# config keys runs record since a later version: a run stored without them resumes unchecked on them
+LATER_KEYS = frozenset({"dataset_sha256", "graph_version"})
 
 RESULT_COLUMNS: dict[str, type] = {
     "run": str, "dataset": str, "example_id": str, "question": str, "answers": str, "prediction": str,
@@ -79,7 +81,9 @@ class ResultStore:
                 self.db[RUNS].insert({"run": run, "config": json.dumps(config, sort_keys=True), "created": now,
                                       "updated": now, "total": total})
             return False
-        differ = sorted(k for k in set(existing) | set(config) if existing.get(k) != config.get(k))
+        # keys recorded since a later version are checked only when the stored run has them
+        differ = sorted(k for k in set(existing) | set(config) if existing.get(k) != config.get(k)
+                        and not (k in LATER_KEYS and k not in existing))
         if differ:
             lines = [f"run '{run}' already exists with another config; refusing to mix them in one run:"]
             lines += [f"  {k}: stored {existing.get(k)!r}, now {config.get(k)!r}" for k in differ]

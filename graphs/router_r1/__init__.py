@@ -58,4 +58,4 @@ def build_router_r1(ctx: GraphContext, checkpointer=None):
 
 
 register_graph(GraphSpec("router-r1", build_router_r1, "the router LLM asks experts over several rounds, then answers",
-                         model="r1"))
+                         model="r1", version=prompt_version))
