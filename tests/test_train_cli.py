@@ -82,7 +82,9 @@ def test_rejection_sampling_needs_a_session_above_the_threshold(routeweave_cmd, 
         from routeweave.evals.qa.datasets import load_dataset
 
         held = load_dataset("hotpotqa-heldout", data_dir=SHARED, limit=1).examples[0].question
-        store.open_run("weak", {"graph": "router-r1"}, 3)
+        from routeweave.graphs.router_r1.prompt import prompt_version
+
+        store.open_run("weak", {"graph": "router-r1", "graph_version": prompt_version()}, 3)
         # a held-out row by name, one by its question alone (the full dev file numbers rows by position), a weak one
         for i, (dataset, f1, question) in enumerate([("hotpotqa-heldout", 1.0, "Q?"), ("hotpot_dev_v1_simplified", 1.0, held),
                                                      ("hotpotqa", 0.1, "Q?")]):
@@ -251,3 +253,63 @@ def test_sft_precision_resolves_per_cpu_and_refuses_emulated_bf16(monkeypatch):
     assert sft.cpu_bf16(sft.SFTSettings(precision="bf16")) is True
     monkeypatch.setattr(sft, "_gpu", lambda: True)  # a GPU base is bfloat16 already: no CPU autocast
     assert sft.cpu_bf16(sft.SFTSettings(precision="bf16")) is False
+
+
+def test_rejection_sampling_keeps_a_recorded_run_under_its_own_prompt_only(routeweave_cmd, tmp_path):
+    """A real `eval qa` run of the router-r1 graph (LiteLLM mock replies, a free python tool among the experts)
+    becomes trajectories: the router's recorded conversation closed by its answer turn. A run recorded under
+    another router prompt, or without one on record, is refused instead of stamped with today's version."""
+    require_shared()
+    import os
+    import sqlite3
+    from pathlib import Path
+
+    from test_qa_run import MOCK_POOL
+
+    from routeweave.graphs.router_r1.prompt import prompt_version
+    from routeweave.training.base import TrainingError
+    from routeweave.training.rejection import from_run
+
+    pool = tmp_path / "p.toml"
+    pool.write_text(MOCK_POOL + '\n[[experts]]\nname = "Echo"\nkind = "python"\nfunction = "support.tools:shout"\n'
+                    'description = "shouts"\n')
+    data = tmp_path / "toy.jsonl"
+    data.write_text("".join(json.dumps({"id": f"q{i}", "question": f"When was tower {i} built?",
+                                        "golden_answers": ["1889"]}) + "\n" for i in range(2)))
+    db = tmp_path / "evals.db"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    ran = subprocess.run([*routeweave_cmd, "eval", "qa", "--dataset", data, "--pool", pool, "--run", "good", "--results-db",
+                          db, "--trace-db", tmp_path / "traces.db", "--no-progress", "--seed", "-1"],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert ran.returncode == 0, ran.stderr
+    rows, stats = from_run(db, "good", data_dir=SHARED, min_f1=0.5)
+    assert stats["kept"] == 2 and len(rows) == 2
+    t = rows[0]
+    assert t.prompt_version == prompt_version() and t.experts == ["Mock", "Big", "Echo"]  # the free tool listed too
+    assert [m.role for m in t.messages] == ["system", "user", "assistant"]
+    assert t.messages[1].content.startswith("Question: When was tower") and "<answer>1889</answer>" in t.messages[-1].content
+    # the run as if recorded under another prompt, then as if recorded before the version was kept: refused
+    conn = sqlite3.connect(db)
+    config = json.loads(conn.execute("select config from qa_runs where run = 'good'").fetchone()[0])
+    for version, message in [("0123456789ab", "field 'graph_version' is 0123456789ab"), (None, "records no router prompt version")]:
+        with conn:
+            conn.execute("update qa_runs set config = ? where run = 'good'", [json.dumps({**config, "graph_version": version})])
+        with pytest.raises(TrainingError, match=message):
+            from_run(db, "good", data_dir=SHARED, min_f1=0.5)
+    conn.close()
+
+
+def test_heldout_ids_read_either_id_field_and_name_a_row_without_one(tmp_path):
+    from routeweave.training.base import TrainingError
+    from routeweave.training.rejection import heldout_ids
+    from routeweave.training.sources import HOTPOT_FILE, HOTPOT_TRAIN_LINES
+
+    path = tmp_path / HOTPOT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    train_rows = [json.dumps({"id": f"t{i}", "question": "Q?"}) for i in range(HOTPOT_TRAIN_LINES[1])]
+    path.write_text("\n".join(train_rows + [json.dumps({"_id": "h1", "question": "Where?"})]) + "\n")
+    held = heldout_ids(tmp_path)
+    assert "h1" in held and "t0" not in held
+    path.write_text("\n".join(train_rows + [json.dumps({"question": "Where?"})]) + "\n")
+    with pytest.raises(TrainingError, match=rf"line {HOTPOT_TRAIN_LINES[1] + 1}\): no field 'id'"):
+        heldout_ids(tmp_path)

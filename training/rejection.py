@@ -28,8 +28,17 @@ def heldout_ids(data_dir: Path) -> set[str]:
     path = Path(data_dir) / HOTPOT_FILE
     if not path.is_file():
         raise TrainingError(f"HotpotQA file {path} not found: needed to drop the held-out questions (pass --data-dir)")
+    ids = set()
     with path.open(encoding="utf-8") as f:
-        ids = {json.loads(line)["id"] for n, line in enumerate(f, 1) if n > HOTPOT_TRAIN_LINES[1] and line.strip()}
+        for n, line in enumerate(f, 1):
+            if n <= HOTPOT_TRAIN_LINES[1] or not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                ids.add(str(row.get("id") or row["_id"]))
+            except (ValueError, KeyError, AttributeError):
+                raise TrainingError(f"{path} (line {n}): no field 'id' (or '_id') in a JSON object: the held-out "
+                                    "questions can't be told apart; use the shared copy (pass --data-dir)") from None
     return ids | {QUESTION_KEY + q for q in heldout_questions(Path(data_dir)) or ()}  # the one normalisation fit uses
 
 
@@ -56,6 +65,22 @@ def final_turn(steps: list[dict]) -> str | None:
     return f"<think>{(think or {}).get('text') or ''}</think>\n<answer>{answer['text']}</answer>"
 
 
+def _recorded_version(results_db: Path, run: str, config: dict) -> str:
+    """The router prompt the run's conversations were recorded under: the one the router trains for, or refused
+    (a trajectory stamped with today's version but showing an older prompt would pass every later check)."""
+    recorded, now = config.get("graph_version"), prompt_version()
+    if recorded is None:
+        raise TrainingError(f"{results_db}: run '{run}' records no router prompt version (field 'graph_version'; "
+                            f"graph {config.get('graph')!r}, or a run of a routeweave older than the field), so its "
+                            "conversations can't be checked against the prompt the router trains on: record it again "
+                            "with `routeweave eval qa --graph router-r1 --run NEW_NAME ...`")
+    if recorded != now:
+        raise TrainingError(f"{results_db}: run '{run}' field 'graph_version' is {recorded}, but the router prompt is "
+                            f"now {now}: its conversations show another prompt; record it again with `routeweave eval "
+                            "qa --graph router-r1 --run NEW_NAME ...`")
+    return recorded
+
+
 def from_run(results_db: Path, run: str, *, data_dir: Path, min_f1: float = 0.5) -> tuple[list[Trajectory], dict]:
     from routeweave.evals.qa.store import ResultStore
     from routeweave.serving.paths import checkpoint_path
@@ -64,12 +89,13 @@ def from_run(results_db: Path, run: str, *, data_dir: Path, min_f1: float = 0.5)
     if not Path(results_db).is_file():
         raise TrainingError(f"results database {results_db} does not exist (run `routeweave eval qa` first)")
     with ResultStore(results_db) as store:
-        if store.run_config(run) is None:
+        config = store.run_config(run)
+        if config is None:
             raise TrainingError(f"{results_db}: no run named '{run}' (field 'run')")
         rows = store.rows(run)
+    version = _recorded_version(results_db, run, config)
     held = heldout_ids(data_dir)
     stats = {"rows": len(rows), "heldout_dropped": 0, "below_threshold": 0, "no_trace": 0, "kept": 0}
-    version = prompt_version()
     out = []
     for row in rows:
         if row["dataset"] in HELDOUT_DATASETS or is_heldout(held, row["example_id"], row["question"] or ""):
@@ -86,7 +112,7 @@ def from_run(results_db: Path, run: str, *, data_dir: Path, min_f1: float = 0.5)
             stats["no_trace"] += 1
             continue
         msgs = [Message(role=m["role"], content=m["content"]) for m in messages] + [Message(role="assistant", content=final)]
-        experts = re.findall(r"^- ([A-Za-z][\w.-]*) \(\$", msgs[0].content, re.M)
+        experts = re.findall(r"^- ([A-Za-z][\w.-]*) \((?:\$|free\))", msgs[0].content, re.M)  # as system_prompt lists them
         out.append(Trajectory(id=f"{run}:{row['dataset']}:{row['example_id']}", source=f"rejection:{run}",
                               question=row["question"], answers=json.loads(row["answers"]) if isinstance(row["answers"], str) else row["answers"],
                               messages=msgs, prompt_version=version, experts=experts))

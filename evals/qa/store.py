@@ -1,7 +1,8 @@
 """Results of QA evaluation runs in SQLite (sqlite-utils): one row per run, one row per (run, example).
 
 - ``qa_runs``: the run's name and the config it was started with (dataset(s), graph, policy, the pool's
-  hash, budget, max rounds, seed, limit, the dataset files' content hashes, the graph's prompt version). Resuming a run with another config is refused
+  hash, budget, max rounds, seed, limit, the dataset files' content hashes, the graph's prompt version).
+  Resuming a run with another config is refused
   (`RunConfigError` names the keys that differ), so one run never mixes two set-ups.
 - ``qa_results``: keyed (run, dataset, example_id) and upserted, so re-running an example replaces its
   row and never duplicates it. Each row is written (and committed) the moment its example finishes:
