@@ -313,3 +313,34 @@ def test_heldout_ids_read_either_id_field_and_name_a_row_without_one(tmp_path):
     path.write_text("\n".join(train_rows + [json.dumps({"question": "Where?"})]) + "\n")
     with pytest.raises(TrainingError, match=rf"line {HOTPOT_TRAIN_LINES[1] + 1}\): no field 'id'"):
         heldout_ids(tmp_path)
+
+
+@pytest.mark.parametrize("meta, message", [
+    (None, "no routeweave.json recording the base model and router prompt"),
+    ({"prompt_version": "000000000000"}, "field 'prompt_version' is 000000000000, but the router prompt is now"),
+    ({"base_sha256": "ab"}, "field 'base_sha256' is 'ab'"),
+])
+def test_export_and_warm_start_refuse_a_folder_that_does_not_say_what_it_was_trained_for(routeweave_cmd, tmp_path, meta, message):
+    """`train export` and `train sft --from-adapter` take a PEFT folder's base and prompt version from its routeweave.json
+    (written with every adapter and checkpoint): a folder without one, or trained for another prompt or base, is
+    refused before anything loads, never stamped with today's version."""
+    pytest.importorskip("peft")
+    from routeweave.training._graph import prompt_version
+    from routeweave.training.base import DEFAULT_GGUF
+    from routeweave.training.sft import adapter_metadata
+
+    folder = tmp_path / "checkpoint-7"
+    folder.mkdir()
+    (folder / "adapter_config.json").write_text("{}")
+    if meta is not None:
+        (folder / "routeweave.json").write_text(json.dumps({**adapter_metadata(DEFAULT_GGUF, prompt_version(), "sft"), **meta}))
+    for args in (["export", folder, "--work", tmp_path, "--out", tmp_path / "out.gguf"],
+                 ["sft", "--work", tmp_path, "--from-adapter", folder]):
+        if args[0] == "sft":
+            row = {"id": "x:1", "source": "t", "question": "Q?", "answers": ["a"], "experts": ["Wiki"], "prompt_version": prompt_version(),
+                   "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "Question: Q?"},
+                                {"role": "assistant", "content": "<think>t</think>\n<answer>a</answer>"}]}
+            (tmp_path / "trajectories.jsonl").write_text(json.dumps(row) + "\n")
+        out = train(routeweave_cmd, *args)
+        assert out.returncode == 2 and "Traceback" not in out.stderr and message in out.stderr, out.stderr
+    assert not (tmp_path / "out.gguf").exists() and not (tmp_path / "sft").exists()

@@ -68,6 +68,11 @@ def test_sft_lowers_the_router_loss_and_exports_an_agreeing_adapter(work):
     stats = train_sft(work / "trajectories.jsonl", work, SFTSettings(max_steps=8, grad_accum=1, learning_rate=1e-3, save_steps=4))
     assert stats["complete"] and Path(stats["gguf_adapter"]).is_file()
     assert read_metadata(Path(stats["gguf_adapter"]))["stage"] == "sft"
+    # each checkpoint records what it was trained for, as the finished adapter does (export and --from-adapter read it)
+    from routeweave.training._graph import prompt_version
+
+    stamp = json.loads((work / "sft" / "checkpoint-4" / "routeweave.json").read_text())
+    assert (stamp["prompt_version"], stamp["stage"], stamp["checkpoint_step"]) == (prompt_version(), "sft", "4")
     # beside it, the pool file a user evaluates the stage with (`eval qa --pool WORK/sft/router-lora.toml`)
     from routeweave.agents.pool import load_pool
 
@@ -199,14 +204,17 @@ def test_export_command_writes_an_adapter_and_a_pool_that_loads(work, routeweave
     from routeweave.agents.pool import load_pool
     from routeweave.training.export import read_metadata
 
-    adapter = work / "sft" / "adapter"
+    adapter = work / "sft" / "checkpoint-4"  # a checkpoint, as the docs tell a user to evaluate one mid-run
     if not (adapter / "adapter_config.json").is_file():
-        pytest.skip("needs the SFT adapter of the test above")
+        pytest.skip("needs the SFT checkpoint of the test above")
     out = work / "exported" / "router-lora.gguf"
     run = subprocess.run([*routeweave_cmd, "train", "export", str(adapter), "--work", str(work), "--out", str(out)],
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert read_metadata(out)["stage"] == "adapter"
+    from routeweave.training._graph import prompt_version
+
+    meta = read_metadata(out)  # what the checkpoint recorded, not today's version stamped on whatever folder
+    assert (meta["stage"], meta["checkpoint_step"], meta["prompt_version"]) == ("sft", "4", prompt_version())
     pool = load_pool(out.with_suffix(".toml"))
     (server,) = pool.servers.values()
     assert list(server.adapters.values()) == [str(out.resolve())]

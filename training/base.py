@@ -50,6 +50,25 @@ def deadline(started: float, stop_after_min: float | None):
     return Deadline()
 
 
+def stamp_checkpoints(metadata: dict[str, str]):
+    """A trainer callback that writes `routeweave.json` (base, prompt version, stage, step) into each
+    checkpoint-N/ folder as it is saved: a checkpoint exported or started from says what it was trained for."""
+    import json
+
+    from transformers import TrainerCallback
+
+    class Stamp(TrainerCallback):
+        def on_save(self, args, state, control, **kw):
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if folder.is_dir():
+                tmp = folder / ".routeweave.json.tmp"
+                tmp.write_text(json.dumps({**metadata, "checkpoint_step": str(state.global_step)}, indent=1, sort_keys=True),
+                               encoding="utf-8")
+                tmp.replace(folder / "routeweave.json")
+
+    return Stamp()
+
+
 def file_sha256(path: Path) -> str:
     with Path(path).open("rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()

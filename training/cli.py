@@ -260,13 +260,14 @@ def run_export(args) -> int:
     from ._graph import prompt_version
     from .base import DEFAULT_GGUF, TrainingError, load_base
     from .export import export_peft_model, served_pool, write_pool_for
-    from .sft import adapter_metadata
+    from .warm_start import folder_metadata
 
     if not (args.adapter / "adapter_config.json").is_file():
         raise TrainingError(f"{args.adapter}: no adapter_config.json: not a PEFT adapter folder")
+    meta = folder_metadata(args.adapter, DEFAULT_GGUF, prompt_version())  # what it was trained for, as recorded
     base, _ = load_base(DEFAULT_GGUF)
     model = PeftModel.from_pretrained(base, str(args.adapter))
-    out = export_peft_model(model, args.out, metadata=adapter_metadata(DEFAULT_GGUF, prompt_version(), args.adapter.name))
+    out = export_peft_model(model, args.out, metadata={k: str(v) for k, v in meta.items()})
     pool = write_pool_for(out, served_pool(_work(args)))
     print(f"wrote {out} and {pool}")
     return 0

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .base import DEFAULT_GGUF, TrainingError, deadline, load_base
+from .base import DEFAULT_GGUF, TrainingError, deadline, load_base, stamp_checkpoints
 from .reward import RewardSettings
 
 
@@ -64,6 +64,9 @@ def train_grpo(work: Path, settings: GRPOSettings, *, data_dir: Path, init_adapt
     if not (init_adapter / "adapter_config.json").is_file():
         raise TrainingError(f"GRPO starts from a PEFT adapter: {init_adapter}/adapter_config.json not found "
                             "(run `routeweave train sft` first)")
+    from . import warm_start
+
+    warm_start.check(init_adapter, settings.base, prompt_version())  # an SFT adapter of an older prompt: refused
     out = run_dir(work, settings)
     out.mkdir(parents=True, exist_ok=True)
     examples = hotpotqa_train(data_dir)
@@ -126,7 +129,8 @@ def train_grpo(work: Path, settings: GRPOSettings, *, data_dir: Path, init_adapt
         lr_scheduler_type="constant", warmup_steps=0,
     )
     trainer = GRPOTrainer(model=model, reward_funcs=[format_reward, outcome_reward, cost_reward], args=config,
-                          train_dataset=data, processing_class=tok, rollout_func=rollout, callbacks=[deadline(started, stop_after_min)])
+                          train_dataset=data, processing_class=tok, rollout_func=rollout,
+                          callbacks=[deadline(started, stop_after_min), stamp_checkpoints(meta)])
     resume = _last_checkpoint(out)
     if resume:
         log(f"resuming from {resume}")

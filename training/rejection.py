@@ -113,8 +113,9 @@ def from_run(results_db: Path, run: str, *, data_dir: Path, min_f1: float = 0.5)
             continue
         msgs = [Message(role=m["role"], content=m["content"]) for m in messages] + [Message(role="assistant", content=final)]
         experts = re.findall(r"^- ([A-Za-z][\w.-]*) \((?:\$|free\))", msgs[0].content, re.M)  # as system_prompt lists them
+        answers = json.loads(row["answers"]) if isinstance(row["answers"], str) else row["answers"]
         out.append(Trajectory(id=f"{run}:{row['dataset']}:{row['example_id']}", source=f"rejection:{run}",
-                              question=row["question"], answers=json.loads(row["answers"]) if isinstance(row["answers"], str) else row["answers"],
+                              question=row["question"], answers=answers,
                               messages=msgs, prompt_version=version, experts=experts))
     stats["kept"] = len(out)
     if not out:

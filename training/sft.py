@@ -16,7 +16,7 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .base import DEFAULT_GGUF, TrainingError, deadline, file_sha256, gguf_file, load_base
+from .base import DEFAULT_GGUF, TrainingError, deadline, file_sha256, gguf_file, load_base, stamp_checkpoints
 
 Precision = Literal["fp32", "bf16", "auto"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
@@ -195,8 +195,10 @@ def train_sft(trajectories: Path, work: Path, settings: SFTSettings, *, stop_aft
                 loss = router_token_loss(model, inputs, num_items_in_batch)
             return (loss, None) if return_outputs else loss
 
-    trainer = RouterSFTTrainer(model=model, args=config, train_dataset=data, processing_class=tok,
-                         peft_config=peft_config, callbacks=[deadline(started, stop_after_min)])
+    meta = {**adapter_metadata(settings.base, next(iter(versions)), "sft"), "epochs": str(settings.epochs),
+            **({"from_adapter": str(settings.from_adapter)} if settings.from_adapter else {}), "precision": precision}
+    trainer = RouterSFTTrainer(model=model, args=config, train_dataset=data, processing_class=tok, peft_config=peft_config,
+                               callbacks=[deadline(started, stop_after_min), stamp_checkpoints(meta)])
     resume = _last_checkpoint(out)
     if resume:
         log(f"resuming from {resume}")
@@ -208,9 +210,6 @@ def train_sft(trajectories: Path, work: Path, settings: SFTSettings, *, stop_aft
              "train_runtime_s": result.metrics.get("train_runtime"), "dataset_tokens": tokens,
              "log": [h for h in trainer.state.log_history if "loss" in h]}
     if done:
-        meta = {**adapter_metadata(settings.base, versions.pop(), "sft"), "epochs": str(settings.epochs),
-                **({"from_adapter": str(settings.from_adapter)} if settings.from_adapter else {}),
-                "precision": precision}
         peft_dir, gguf = save_adapter(trainer.model, out, metadata=meta)
         stats.update(peft_adapter=str(peft_dir), gguf_adapter=str(gguf))
     return stats

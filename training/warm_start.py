@@ -37,16 +37,39 @@ def check(path: Path, base: str, prompt_version: str) -> None:
     from routeweave.agents.adapters import AdapterError, check_adapter
 
     if path.is_dir():
-        meta_file = path / "routeweave.json"
-        meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else {}
-        if meta.get("prompt_version") not in (None, prompt_version):
-            raise TrainingError(f"{meta_file}: field 'prompt_version' is {meta['prompt_version']}, but the router prompt is "
-                                f"now {prompt_version}: train from a fresh LoRA (drop --from-adapter)")
+        folder_metadata(path, base, prompt_version)
         return
     try:
         check_adapter(path, gguf_file(base), name="--from-adapter", prompt_version=prompt_version)
     except AdapterError as exc:
         raise TrainingError(str(exc)) from None
+
+
+def folder_metadata(path: Path, base: str, prompt_version: str) -> dict[str, str]:
+    """A PEFT folder's routeweave.json (written with every adapter/ and checkpoint-N/ that `routeweave train`
+    saves), checked: trained for this base model and this router prompt. Missing: refused, since what it was
+    trained for can't be told (stamping today's version on it would pass every later check)."""
+    meta_file = path / "routeweave.json"
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        version = meta["prompt_version"]
+    except FileNotFoundError:
+        raise TrainingError(f"{path}: no routeweave.json recording the base model and router prompt it was trained for "
+                            "(`routeweave train sft`/`grpo` write one into adapter/ and every checkpoint-N/; a folder "
+                            "made elsewhere or by an older routeweave has none): retrain it") from None
+    except (ValueError, KeyError, TypeError):
+        raise TrainingError(f"{meta_file}: no field 'prompt_version' in a JSON object: retrain the adapter") from None
+    if version != prompt_version:
+        raise TrainingError(f"{meta_file}: field 'prompt_version' is {version}, but the router prompt is now "
+                            f"{prompt_version}: retrain it for today's prompt (train from a fresh LoRA)")
+    from .sft import adapter_metadata
+
+    expected = adapter_metadata(base, prompt_version, "")
+    for key in ("base_sha256", "base_model"):
+        if meta.get(key) != expected.get(key):
+            raise TrainingError(f"{meta_file}: field '{key}' is {meta.get(key)!r}, but this base is {expected.get(key)!r} "
+                                f"({base}): the adapter was trained for another base model")
+    return meta
 
 
 def _unpermute(w, n_head: int):
