@@ -94,6 +94,13 @@ def test_shipped_questions_are_kept_unless_questions_only(tmp_path):
     ({**BRIDGE, "context": "not paragraphs"}, "fields 'context' and 'supporting_facts' must be HotpotQA's"),
     ({k: v for k, v in BRIDGE.items() if k != "_id"}, "field 'id' (or '_id') is missing"),
     ({**MUSIQUE, "paragraphs": [{"idx": 0}]}, "'paragraphs' needs 'idx', 'title' and 'paragraph_text'"),
+    ({**MUSIQUE, "question_decomposition": [{"answer": "x", "paragraph_support_idx": 0}]},
+     "question_decomposition[0]): field 'question' is missing"),
+    ({**MUSIQUE, "question_decomposition": ["Who?"]}, "question_decomposition[0]): a step must be an object"),
+    ({**MUSIQUE, "question_decomposition": []}, "'question_decomposition' must be a non-empty list"),
+    ({**MUSIQUE, "answer": None}, "field 'answer' must be non-empty text, got None"),
+    ({**BRIDGE, "answer": ""}, "field 'answer' must be non-empty text, got ''"),
+    ({**MUSIQUE, "answer_aliases": "viola"}, "field 'answer_aliases' must be a list of texts"),
 ])
 def test_bad_rows_name_the_file_the_line_and_the_field(tmp_path, row, message):
     path = tmp_path / "bad.jsonl"
@@ -101,6 +108,12 @@ def test_bad_rows_name_the_file_the_line_and_the_field(tmp_path, row, message):
     with pytest.raises(TrainingError) as err:
         question_file(path)
     assert str(path) in str(err.value) and "line 2" in str(err.value) and message in str(err.value)
+
+
+def test_null_answer_aliases_mean_none(tmp_path):
+    path = tmp_path / "hops.json"
+    path.write_text(json.dumps([{**MUSIQUE, "answer_aliases": None}, {**MUSIQUE, "id": "2hop__own_4", "answer_aliases": ["the viola"]}]))
+    assert [e.answers for e in question_file(path)] == [["viola"], ["viola", "the viola"]]
 
 
 def test_heldout_questions_are_refused(tmp_path):

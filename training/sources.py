@@ -44,6 +44,14 @@ def _need(row: dict, key: str, path: Path, where: str):
     return row[key]
 
 
+def _text(row, key: str, path: Path, where: str) -> str:
+    """A field that must hold text: present, a string, not blank."""
+    value = _need(row, key, path, where) if isinstance(row, dict) else None
+    if not isinstance(value, str) or not value.strip():
+        raise TrainingError(f"{path} ({where}): field '{key}' must be non-empty text, got {value!r}")
+    return value
+
+
 def _titles_and_paragraphs(row: dict, path: Path, where: str) -> tuple[list[str], list[tuple[str, str]]]:
     """HotpotQA's supporting titles and context paragraphs, in either of its two shapes: the shared sample's
     columns ({"title": [...], "sentences": [...]}) or the original release's rows ([[title, sentences], ...])."""
@@ -68,8 +76,8 @@ def hotpotqa_row(row: dict, path: Path, where: str, origin: str = "") -> TrainEx
     if qid is None:
         raise TrainingError(f"{path} ({where}): field 'id' (or '_id') is missing")
     return TrainExample(
-        id=str(qid), dataset="hotpotqa", question=_need(row, "question", path, where),
-        answers=[_need(row, "answer", path, where)], kind=row.get("type", ""), origin=origin,
+        id=str(qid), dataset="hotpotqa", question=_text(row, "question", path, where),
+        answers=[_text(row, "answer", path, where)], kind=row.get("type", ""), origin=origin,
         hops=[Hop(question=t, answer=None, title=t) for t in titles], paragraphs=paragraphs,
     )
 
@@ -101,14 +109,23 @@ def musique_row(row: dict, path: Path, where: str, origin: str = "") -> TrainExa
     except (KeyError, TypeError) as exc:
         raise TrainingError(f"{path} ({where}): each of 'paragraphs' needs 'idx', 'title' and 'paragraph_text' ({exc!r})") from None
     hops = []
-    for step in _need(row, "question_decomposition", path, where):
+    steps = _need(row, "question_decomposition", path, where)
+    if not isinstance(steps, list) or not steps:
+        raise TrainingError(f"{path} ({where}): field 'question_decomposition' must be a non-empty list of steps")
+    for n, step in enumerate(steps):
+        at = f"{where}, question_decomposition[{n}]"
+        if not isinstance(step, dict):
+            raise TrainingError(f"{path} ({at}): a step must be an object with 'question', 'answer', 'paragraph_support_idx'")
         idx = step.get("paragraph_support_idx")
         if idx not in titles:
-            raise TrainingError(f"{path} ({where}): field 'paragraph_support_idx' = {idx!r} names no paragraph")
-        hops.append(Hop(question=step["question"], answer=step["answer"], title=titles[idx]))
-    answers = [_need(row, "answer", path, where), *row.get("answer_aliases", [])]
+            raise TrainingError(f"{path} ({at}): field 'paragraph_support_idx' = {idx!r} names no paragraph")
+        hops.append(Hop(question=_text(step, "question", path, at), answer=_text(step, "answer", path, at), title=titles[idx]))
+    aliases = row.get("answer_aliases") or []
+    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+        raise TrainingError(f"{path} ({where}): field 'answer_aliases' must be a list of texts, got {aliases!r}")
+    answers = [_text(row, "answer", path, where), *(a for a in aliases if a.strip())]
     return TrainExample(
-        id=str(_need(row, "id", path, where)), dataset="musique", question=_need(row, "question", path, where),
+        id=str(_need(row, "id", path, where)), dataset="musique", question=_text(row, "question", path, where),
         answers=answers, hops=hops, kind=str(row["id"]).split("__")[0], origin=origin, paragraphs=texts,
     )
 
