@@ -107,19 +107,20 @@ class PolicyNodes:
                                 text=f"reads the reply of {order[attempt]}")]
         return {**self._judge(state, record, reader, steps, meter), "evidence": None}
 
-    def confidence(self, state: PolicyState, expert: str, record) -> tuple[float, str]:
+    def confidence(self, state: PolicyState, expert: str, record) -> tuple[float | None, str]:
         """How sure the answer is, and what says so: a policy that reads answers judges it (the verifier's
-        P(good enough)); otherwise exp(mean token logprob) of the call, and an answer without logprobs
-        counts as confident."""
+        P(good enough)); otherwise exp(mean token logprob) of the call; None when the call returned no
+        logprobs (the answer is then kept, and a notice says why)."""
         if self.policy.reads_answers:
             cand = next((c for c in self.candidates if c.name == expert), None)
             judged = None if cand is None else self.policy.answer_confidence(policy_request(state), cand, record.text)
             if judged is not None:
                 return judged, f"{self.policy.name}: P(good enough)"
-        return (1.0 if record.confidence is None else record.confidence), "confidence"
+        return record.confidence, "confidence"
 
     def _judge(self, state: PolicyState, record, by: str, steps: list, meter) -> dict:
-        """Keep the best answer so far; finish, or escalate to the next expert of the plan."""
+        """Keep the answer (the latest expert's: confidences of different models are not comparable, and an
+        escalation trusts the expert it escalates to); finish, or escalate to the next expert of the plan."""
         order, attempt = state["pending"][0]["experts"], state.get("attempt", 0)
         best, threshold = state.get("best"), state.get("escalate_below", 0.0)
         steps = steps + _notices(record, attempt)
@@ -127,10 +128,13 @@ class PolicyNodes:
         if record.error is None:
             answer = " ".join(record.text.split())
             confidence, signal = self.confidence(state, order[attempt], record)
-            if best is None or confidence > best["confidence"]:
-                best = {"answer": answer, "confidence": confidence, "by": by}
-            confident = confidence >= threshold
-            if not confident and attempt + 1 < len(order) and not meter.overspent:
+            best = {"answer": answer, "confidence": 1.0 if confidence is None else confidence, "by": by}
+            can_escalate = threshold > 0 and attempt + 1 < len(order) and not meter.overspent
+            confident = confidence is None or confidence >= threshold
+            if can_escalate and confidence is None:
+                steps.append(make_step("notice", attempt + 1, expert=order[attempt],
+                                       text=f"no confidence signal ({by} returned no logprobs): its answer is kept"))
+            elif can_escalate and not confident:
                 steps.append(make_step("notice", attempt + 1, expert=order[attempt],
                                        text=f"{signal} {confidence:.2f} < {threshold:.2f}: escalating"))
         more = not confident and attempt + 1 < len(order) and not meter.overspent

@@ -126,3 +126,27 @@ def test_a_thousand_distinct_injected_faults_crash_no_session(stub, tmp_path):
     assert all(r["answer"] and r["steps"][-1]["kind"] in {"answer", "fallback"} for r in results)
     print(f"distinct faults {len(failed_rows)} (HTTP {len(http_rows)}, refused connections {len(failed_rows) - len(http_rows)}); "
           f"HTTP attempts including retries {attempts}; sessions {sessions}, crashed 0")
+
+
+@pytest.mark.parametrize("cheap, strong, asked, kept, notice", [
+    # unsure, escalated; the stronger expert is even less sure, and still its answer is kept (not the cheap one's)
+    ("ok:Lyon+logprob=-2", "ok:Paris+logprob=-3", ["Cheap", "Strong"], "Paris", "confidence 0.14 < 0.50: escalating"),
+    ("ok:Lyon+logprob=-0.1", "ok:Paris+logprob=-3", ["Cheap"], "Lyon", None),  # sure: no escalation
+    ("ok:Lyon", "ok:Paris+logprob=-3", ["Cheap"], "Lyon", "no confidence signal (Cheap returned no logprobs)"),
+    ("ok:Lyon+logprob=-2", "500", ["Cheap", "Strong"], "Lyon", "escalating"),  # the escalation failed: the answer it had
+])
+def test_cascade_escalates_on_real_logprobs_and_keeps_the_last_answer(stub, tmp_path, cheap, strong, asked, kept, notice):
+    """The cascade graph on real HTTP replies carrying logprobs: exp(mean logprob) below the ladder's 0.5 escalates;
+    the answer kept is the last expert's that answered (two models' confidences are not comparable); a reply
+    without logprobs is kept and the trace says why."""
+    from routeweave.policies import get_policy
+
+    experts = [expert("Cheap", stub.api_base, cheap, price={"input_per_m": 0.1, "output_per_m": 0.1}),
+               expert("Strong", stub.api_base, strong, price={"input_per_m": 9.0, "output_per_m": 9.0})]
+    pool = fault_pool(stub, router_says="unused", experts=experts)
+    with Engine(pool, db_path=tmp_path / "t.db", cache_dir=tmp_path / "c") as engine:
+        result = engine.graph("cascade", get_policy("ladder")).invoke({"question": "What is the capital of France?"})
+    assert [s["expert"] for s in result["steps"] if s["kind"] == "route"] == asked
+    assert result["answer"] == kept and result["stop_reason"] == "answered"
+    notices = [s["text"] for s in result["steps"] if s["kind"] == "notice" and "confidence" in (s["text"] or "")]
+    assert (notice is None and not notices) or (notice is not None and any(notice in t for t in notices)), notices

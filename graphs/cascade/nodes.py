@@ -2,7 +2,8 @@
 escalate while the answer's confidence is below the policy's threshold.
 
 Confidence is exp(mean token logprob) of the answering call (llama.cpp, vLLM and OpenAI return logprobs;
-for an evidence expert, its reader's answer); an answer without logprobs counts as confident."""
+for an evidence expert, its reader's answer); an answer without logprobs is kept, with a notice saying so.
+The session's answer is the last expert's that answered: confidences of two models are not comparable."""
 
 from __future__ import annotations
 

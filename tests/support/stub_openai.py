@@ -20,6 +20,7 @@ changes what is reported, to play a dishonest provider:
     MODE+nousage     reports no usage at all
     MODE+prompt*K    reports K times the prompt tokens (a tokenizer that counts more than ours)
     MODE+usage=P,C   reports P and C as given: a JSON number, `-` to leave the field out, else that text
+    MODE+logprob=X   reports log-probability X for every token (word) of the answer (a cascade's confidence exp(X))
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ def _misreport(reply: dict, modifier: str) -> dict:
                     reply["usage"][field] = json.loads(raw)
                 except ValueError:
                     reply["usage"][field] = raw
+    elif modifier.startswith("logprob="):
+        words = reply["choices"][0]["message"]["content"].split()
+        reply["choices"][0]["logprobs"] = {"content": [{"token": w, "logprob": float(modifier[8:]), "bytes": None,
+                                                        "top_logprobs": []} for w in words]}
     elif modifier.startswith("prompt*"):
         usage["prompt_tokens"] = int(usage["prompt_tokens"] * float(modifier[7:]))
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
