@@ -102,6 +102,24 @@ def test_resume_skips_done_rows_and_retry_errors_reruns_failed_ones(tmp_path):
         assert len(ids) == len(set(ids))
 
 
+def test_a_retried_failure_keeps_what_it_spent_on_record(tmp_path):
+    """--retry-errors replaces a failed row with the new attempt's; the dollars the failed attempts spent stay on
+    the row (`retried_usd`) and in the summary, so a run's spending is never understated."""
+    from routeweave.evals.qa.metrics import Summary
+
+    boom = [Example(id="b", question="boom", answers=["1889"], dataset="toy")]
+    with ResultStore(tmp_path / "r.db") as store:
+        store.write(score_row("a", boom[0], {"cost_usd": 0.002}, wall_s=1.0, error="timeout after 1s", trace_db=None))
+        asyncio.run(run_examples(FakeGraph(), boom, store=store, run="a", retry_errors=True, progress=False))
+        (row,) = store.rows("a")
+        assert row["error"] and row["retried_usd"] == pytest.approx(0.002)  # failed again: both attempts' spending
+        recovered = Example(id="b", question="fine now", answers=["1889"], dataset="toy")
+        asyncio.run(run_examples(FakeGraph(), [recovered], store=store, run="a", retry_errors=True, progress=False))
+        (row,) = store.rows("a")
+        assert not row["error"] and row["cost_usd"] == pytest.approx(0.001) and row["retried_usd"] == pytest.approx(0.002)
+        assert Summary.from_rows(store.rows("a")).overall.retried_usd_total == pytest.approx(0.002)
+
+
 def test_deadline_stops_starting_new_examples(tmp_path):
     with ResultStore(tmp_path / "r.db") as store:
         out = asyncio.run(run_examples(FakeGraph(delay=0.05), examples(40), store=store, run="a", concurrency=2,

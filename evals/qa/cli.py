@@ -192,6 +192,9 @@ def _finish(args, store, run_name, examples, outcome) -> int:
             print(f"ran {outcome.ran} question(s) in {outcome.elapsed_s:.1f}s ({rate:.1f}/min), "
                   f"{outcome.errors} error(s)")
         print(summary.markdown())
+    if summary.overall.retried_usd_total:
+        print(f"note: failed attempts re-run by --retry-errors spent ${summary.overall.retried_usd_total:.6f} more, "
+              "not counted in the cost columns (which are the kept sessions')", file=sys.stderr)
     if remaining:
         print(f"run '{run_name}' is incomplete: {remaining} question(s) left; run the same command again to resume",
               file=sys.stderr)

@@ -245,7 +245,11 @@ async def run_examples(
             result = {"session_id": session_id}
         if error is not None:
             result = _spent_before_failing(graph, session_id) or result
-        return score_row(run, ex, result, wall_s=time.perf_counter() - t0, error=error, trace_db=trace_db)
+        row = score_row(run, ex, result, wall_s=time.perf_counter() - t0, error=error, trace_db=trace_db)
+        failed = stored.get((ex.dataset, ex.id))  # a failed row being retried: what it spent stays on record
+        if failed is not None and failed.get("error"):
+            row["retried_usd"] = (failed.get("retried_usd") or 0.0) + (failed.get("cost_usd") or 0.0)
+        return row
 
     async def worker() -> None:
         while True:
