@@ -103,3 +103,13 @@ def test_serve_flags_out_of_range_are_usage_errors_before_anything_starts(capsys
     with pytest.raises(SystemExit) as done:
         build_parser().parse_args(argv)
     assert done.value.code == 2 and needle in capsys.readouterr().err
+
+
+def test_version_names_the_installed_package(capsys):
+    from importlib.metadata import version
+
+    from routeweave.ui.cli import build_parser
+
+    with pytest.raises(SystemExit) as done:
+        build_parser().parse_args(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"routeweave {version('routeweave')}"

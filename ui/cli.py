@@ -17,6 +17,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="routeweave",
         description="A small local LLM routes sub-questions to expert models under a cost budget.",
     )
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("routeweave")
+    except PackageNotFoundError:
+        installed = "not installed (run `pip install -e .`)"
+    parser.add_argument("--version", action="version", version=f"routeweave {installed}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands = sorted(entry_points(group=COMMAND_GROUP), key=lambda ep: ep.name)
     if not commands:
