@@ -217,8 +217,14 @@ def test_openai_parameters_routeweave_does_not_apply_are_named_not_silently_drop
     reply = c.chat.completions.create(model="routeweave-r1", messages=QUESTION, temperature=0.2, max_tokens=50, user="u1")
     assert reply.choices[0].message.content
     assert extra(reply)["ignored_params"] == ["max_tokens", "temperature", "user"]
-    plain = c.chat.completions.create(model="routeweave-r1", messages=QUESTION)
+    plain = c.chat.completions.create(model="routeweave-r1", messages=QUESTION, n=1)  # one answer: what it gives
     assert extra(plain)["ignored_params"] == []
+    newer = c.chat.completions.create(model="routeweave-r1", messages=QUESTION, safety_identifier="u-1", prompt_cache_key="k")
+    assert extra(newer)["ignored_params"] == ["prompt_cache_key", "safety_identifier"]  # fields of today's openai client
+    # hand-written JSON: null is the default, as for every other parameter
+    null_stream = httpx.post(server.url + "/v1/chat/completions", json={"model": "routeweave-r1", "messages": QUESTION,
+                                                                         "stream": None}, timeout=120)
+    assert null_stream.status_code == 200 and null_stream.json()["object"] == "chat.completion"
     stream = c.chat.completions.create(model="routeweave-r1", messages=QUESTION, stream=True, seed=3)
     finals = [extra(ch) for ch in stream if ch.choices and ch.choices[0].finish_reason]
     assert finals and finals[-1]["ignored_params"] == ["seed"]
@@ -250,6 +256,20 @@ def test_a_parameter_routeweave_cannot_honour_is_a_400_naming_it(server, field, 
     assert error["param"] == field and says in error["message"]
     streamed = httpx.post(server.url + "/v1/chat/completions", json={**body, "stream": True})
     assert streamed.status_code == 400  # refused before the stream starts
+
+
+@pytest.mark.parametrize("body, param, says", [
+    ({"stream_options": {"include_usage": True}}, "stream_options", "only allowed when 'stream' is true"),
+    ({"messages": [{"role": "user", "content": [{"type": "text", "text": "Describe this."},
+                                                {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}]},
+     "messages", "the last user message must be text"),
+    ({"messages": [{"role": "wizard", "content": "hi"}, *QUESTION]}, "messages[0].role", "it must be one of"),
+    ({"routeweave": {"include_steps": "false"}}, "routeweave.include_steps", "must be true or false"),
+])
+def test_a_request_openai_would_refuse_is_refused_not_half_read(server, body, param, says):
+    error = assert_openai_error(httpx.post(server.url + "/v1/chat/completions",
+                                           json={"model": "routeweave-r1", "messages": QUESTION, **body}), 400)
+    assert error["param"] == param and says in error["message"], error
 
 
 def test_body_over_the_limit(secured):

@@ -165,12 +165,14 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
         question = question_of(body)
         ignored, unread = ignored_params(body), unread_messages(body)
         caps, include_steps = parse_options(body)
-        stream = body.get("stream", False)
+        stream = False if body.get("stream") is None else body["stream"]
         if not isinstance(stream, bool):
             raise APIError(400, "'stream' must be true or false", param="stream")
         stream_options = body.get("stream_options") or {}
         if not isinstance(stream_options, dict):
             raise APIError(400, "'stream_options' must be an object", param="stream_options")
+        if stream_options and not stream:
+            raise APIError(400, "'stream_options' is only allowed when 'stream' is true", param="stream_options")
         try:
             caps.constraints(service.pool)  # unknown or disabled experts are a 400 before anything runs
         except ValueError as exc:

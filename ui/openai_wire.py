@@ -39,7 +39,13 @@ IGNORED = {
     "tools": (lambda v: v == [], "empty: routeweave answers with its pool's experts and does not call a client's tools"),
     "tool_choice": (lambda v: v in ("none", "auto"), "'none' or 'auto' (routeweave calls no client tools)"),
     "response_format": (lambda v: v == {"type": "text"}, '{"type": "text"}: routeweave\'s answers are plain text'),
+    # newer fields of the openai client: about the provider's own caching, safety and verbosity, nothing routeweave has
+    "safety_identifier": _STR, "prompt_cache_key": _STR, "prompt_cache_retention": _STR, "verbosity": _STR,
+    "modalities": (lambda v: v == ["text"], '["text"]: routeweave answers in text only'),
+    "functions": (lambda v: v == [], "empty: routeweave does not call a client's functions (nor 'tools')"),
+    "function_call": (lambda v: v in ("none", "auto"), "'none' or 'auto' (routeweave calls no client functions)"),
 }
+ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 
 
 class APIError(Exception):
@@ -83,12 +89,13 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
 
 
 def text_of(content: Any) -> str | None:
+    """The text of a message's content: a string, or a list of text parts. None if it has a part of another kind
+    (an image, audio, a file: no model of the pool would see it, so the question is refused, not half-read)."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # [{"type": "text", "text": ...}, ...]
-        parts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
-        if all(isinstance(p, str) for p in parts):
-            return "\n".join(parts)
+        if all(isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str) for p in content):
+            return "\n".join(p["text"] for p in content)
     return None
 
 
@@ -100,12 +107,16 @@ def question_of(body: dict[str, Any]) -> str:
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or not isinstance(message.get("role"), str):
             raise APIError(400, f"messages[{i}] must be an object with a 'role'", param=f"messages[{i}]", code="invalid_messages")
+        if message["role"] not in ROLES:
+            raise APIError(400, f"messages[{i}].role is '{message['role'][:40]}'; it must be one of {', '.join(sorted(ROLES))}",
+                           param=f"messages[{i}].role", code="invalid_messages")
     users = [m for m in messages if m["role"] == "user"]
     if not users:
         raise APIError(400, "'messages' has no 'user' message to answer", param="messages", code="invalid_messages")
     text = text_of(users[-1].get("content"))
     if text is None or not text.strip():
-        raise APIError(400, "the last user message has no text content", param="messages", code="invalid_messages")
+        raise APIError(400, "the last user message must be text (a string or text parts only: images, audio and files "
+                            "are not read by routeweave's models)", param="messages", code="invalid_messages")
     return text.strip()
 
 
@@ -121,7 +132,7 @@ def ignored_params(body: dict[str, Any]) -> list[str]:
     beside `routeweave` instead of inside it must not be dropped silently."""
     out = []
     for key, value in body.items():
-        if key in APPLIED or value is None:
+        if key in APPLIED or value is None or (key == "n" and value == 1):  # one answer is what routeweave gives
             continue
         if key in OPTION_KEYS and key not in IGNORED:  # max_tokens is OpenAI's (one completion), not the session cap
             raise APIError(400, f"'{key}' is a routeweave option: send it inside the 'routeweave' object, "
@@ -148,6 +159,9 @@ def parse_options(body: dict[str, Any]) -> tuple[SessionCaps, bool]:
         raise APIError(400, f"unknown routeweave option(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(OPTION_KEYS))}",
                        param="routeweave")
     caps = {k: v for k, v in options.items() if k != "include_steps"}
+    if not isinstance(options.get("include_steps", False), bool):
+        raise APIError(400, f"routeweave.include_steps must be true or false, got {json.dumps(options['include_steps'])[:40]}",
+                       param="routeweave.include_steps")
     try:
         return SessionCaps.parse(caps, prefix="routeweave."), bool(options.get("include_steps"))
     except ValueError as exc:
