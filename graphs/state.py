@@ -50,6 +50,11 @@ def status_word(step: Step) -> str:
     return "" if not step["error"] else NOT_CALLED if step["error"].startswith(NOT_CALLED) else "failed"
 
 
+def expert_calls(steps: list[Step]) -> int:
+    """Expert calls made (answered or failed): route steps, less the ones the graph chose not to make."""
+    return sum(1 for s in steps if s["kind"] == "route" and status_word(s) != NOT_CALLED)
+
+
 def outcome(step: Step) -> str:
     """A route or read step's result in a few words: its reply, why it was not called (not a failure), or its failure."""
     word = status_word(step)

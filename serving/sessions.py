@@ -20,6 +20,7 @@ from typing import Any
 from ..agents.errors import ConfigError
 from ..agents.pool import Pool, load_pool
 from ..graphs import STATE_FORMAT, Step, graph_spec
+from ..graphs.state import expert_calls
 from . import metrics
 from .caps import SessionCaps
 from .engine import Engine
@@ -42,7 +43,7 @@ def summarize(session_id: str, question: str, state: dict[str, Any]) -> dict[str
         "prompt_tokens": sum(s["prompt_tokens"] for s in steps),
         "completion_tokens": sum(s["completion_tokens"] for s in steps),
         "rounds": state.get("round", 0),
-        "expert_calls": sum(1 for s in steps if s["kind"] == "route"),
+        "expert_calls": expert_calls(steps),
         "latency_s": sum(s["latency_s"] for s in steps if s["kind"] != "route") + _route_latency(steps),
         "steps": steps,
     }

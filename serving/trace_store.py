@@ -14,6 +14,7 @@ from typing import Any
 import sqlite_utils
 
 from ..graphs import Step
+from ..graphs.state import expert_calls
 from .sqlite_db import ensure_table, open_db
 
 SESSIONS = "rw_sessions"
@@ -75,7 +76,7 @@ class TraceStore:
         session = rows[0]
         session["meta"] = json.loads(session.get("meta") or "{}")
         session["steps"] = [{k: v for k, v in s.items() if k not in ("session_id", "idx")} for s in steps]  # type: ignore[misc]
-        session["expert_calls"] = sum(1 for s in session["steps"] if s["kind"] == "route")
+        session["expert_calls"] = expert_calls(session["steps"])
         return session
 
     def get_steps(self, session_id: str) -> list[Step]:

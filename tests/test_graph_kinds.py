@@ -124,6 +124,8 @@ def test_router_r1_on_mocks_runs_to_the_round_limit_then_falls_back(engine):
     routes = [s for s in result["steps"] if s["kind"] == "route"]
     assert len(routes) == 2 and routes[0]["error"] is None and routes[0]["cost_usd"] > 0
     assert "asked before" in routes[1]["error"] and routes[1]["cost_usd"] == 0  # not made, not paid for twice
+    assert result["expert_calls"] == 1  # and not counted as a call, here or in the stored trace
+    assert engine.traces.get(result["session_id"])["expert_calls"] == 1
     state = graph._loop.run(graph.compiled.aget_state({"configurable": {"thread_id": result["session_id"]}})).values
     first, repeat = [m["content"] for m in state["messages"] if m["role"] == "user" and "[Cheap: when?]" in m["content"]]
     assert "[Cheap: when?] 1889." in first and "[Cheap: when?] 1889." in repeat  # the earlier reply, shown again
