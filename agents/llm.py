@@ -243,6 +243,7 @@ async def complete(
         confidence=_confidence(response.choices[0], confidence_after) if logprobs and response.choices else None,
         deployment=deployment or None,
         usage_missing=missing,
+        truncated=bool(response.choices) and getattr(response.choices[0], "finish_reason", None) == "length",
     )
 
 

@@ -33,6 +33,7 @@ class CallRecord(BaseModel):
     usage_missing: bool = Field(False, description="the provider reported no token usage (charged its reservation)")
     overspent_usd: float = Field(0.0, ge=0, description="dollars charged beyond its reservation")
     overspent_tokens: int = Field(0, ge=0, description="tokens charged beyond its reservation")
+    truncated: bool = Field(False, description="the reply was cut at max_tokens (finish_reason 'length')")
 
     @property
     def overspent(self) -> bool:

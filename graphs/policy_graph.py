@@ -35,10 +35,11 @@ class Planned(TypedDict):
     query: str
 
 
-class Best(TypedDict):
+class Best(TypedDict, total=False):
     answer: str
     confidence: float
     by: str
+    truncated: bool  # its call was cut at the token limit
 
 
 class PolicyState(SessionState, total=False):
@@ -128,7 +129,8 @@ class PolicyNodes:
         if record.error is None:
             answer = " ".join(record.text.split())
             confidence, signal = self.confidence(state, order[attempt], record)
-            best = {"answer": answer, "confidence": 1.0 if confidence is None else confidence, "by": by}
+            best = {"answer": answer, "confidence": 1.0 if confidence is None else confidence, "by": by,
+                    "truncated": record.truncated}
             can_escalate = threshold > 0 and attempt + 1 < len(order) and not meter.overspent
             confident = confidence is None or confidence >= threshold
             if can_escalate and confidence is None:
@@ -155,6 +157,7 @@ def _finished(best: Best | None, attempt: int, *, overspent: bool, last_error: s
     """The session's end: the best answer as its answer step, or a fallback saying why there is none."""
     if best is not None:
         return {"answer": best["answer"], "stop_reason": "overspent" if overspent else "answered", "pending": [],
+                "answer_truncated": bool(best.get("truncated")),
                 "round": attempt + 1, "steps": [make_step("answer", attempt + 1, expert=best["by"], text=best["answer"])]}
     stop = "overspent" if overspent else "budget" if last_error == NOT_AFFORDABLE else "failed"
     return {"answer": NO_ANSWER, "stop_reason": stop, "pending": [], "round": attempt + 1,

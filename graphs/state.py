@@ -89,6 +89,7 @@ class SessionState(TypedDict, total=False):
     spent_usd: float
     spent_tokens: int
     overspent_usd: float  # dollars providers billed beyond their calls' reservations
+    answer_truncated: bool  # the call that wrote the answer was cut at its token limit (OpenAI finish_reason 'length')
     overspent: bool  # a call billed beyond its reservation (dollars or tokens): no new call may start
     answer: str | None
     stop_reason: str | None  # answered | budget | unparseable | refused | failed | overspent

@@ -37,6 +37,7 @@ def summarize(session_id: str, question: str, state: dict[str, Any]) -> dict[str
         "question": question,
         "answer": state.get("answer") or "",
         "stop_reason": state.get("stop_reason"),
+        "truncated": bool(state.get("answer_truncated")),  # the answer was cut at its call's token limit
         "cost_usd": sum(s["cost_usd"] for s in steps),
         "overspent_usd": sum(s.get("overspent_usd") or 0.0 for s in steps),
         "cost_units": sum(s["cost_units"] for s in steps),

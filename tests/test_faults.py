@@ -150,3 +150,11 @@ def test_cascade_escalates_on_real_logprobs_and_keeps_the_last_answer(stub, tmp_
     assert result["answer"] == kept and result["stop_reason"] == "answered"
     notices = [s["text"] for s in result["steps"] if s["kind"] == "notice" and "confidence" in (s["text"] or "")]
     assert (notice is None and not notices) or (notice is not None and any(notice in t for t in notices)), notices
+
+
+@pytest.mark.parametrize("model, truncated", [("ok:Paris+length", True), ("ok:Paris", False)])
+def test_a_policy_graphs_answer_cut_at_its_token_limit_is_marked(stub, tmp_path, model, truncated):
+    pool = fault_pool(stub, router_says="unused", experts=[expert("Only", stub.api_base, model)])
+    with Engine(pool, db_path=tmp_path / "t.db", cache_dir=tmp_path / "c") as engine:
+        result = engine.graph("single-shot", "cheapest").invoke({"question": "What is the capital of France?"})
+    assert result["answer"] == "Paris" and result["truncated"] is truncated

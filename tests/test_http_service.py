@@ -347,3 +347,29 @@ description = "slow"
                     break
                 time.sleep(0.1)
             assert after.status_code == 200  # given back when it ended: not leaked
+
+
+@pytest.mark.parametrize("router_model, finish", [("ok:The history of Rome is a tapestry of+length", "length"),
+                                                  ("ok:Rome.", "stop")])
+def test_an_answer_cut_at_its_token_limit_finishes_with_length(tmp_path, routeweave_cmd, router_model, finish):
+    """The provider said finish_reason 'length' for the call that wrote the answer: the reply says so too
+    (streamed or not), as OpenAI's API does, and `routeweave ask` marks the answer cut off."""
+    import subprocess
+
+    from support.stub_openai import StubServer
+
+    with StubServer() as stub:
+        pool = tmp_path / "cut.toml"
+        pool.write_text(f'[router]\nmodel = "openai/{router_model}"\napi_base = "{stub.api_base}"\ngrammar = false\n\n'
+                        f'[[experts]]\nname = "E"\nmodel = "openai/ok"\napi_base = "{stub.api_base}"\ndescription = "e"\n')
+        with ServeProcess(tmp_path / "srv", pool=pool, args=["--no-ui"]) as proc:
+            c = client(proc)
+            ask = [{"role": "user", "content": "Tell me the history of Rome."}]
+            reply = c.chat.completions.create(model="routeweave-direct", messages=ask)
+            assert reply.choices[0].finish_reason == finish and reply.choices[0].message.content
+            chunks = list(c.chat.completions.create(model="routeweave-direct", messages=ask, stream=True))
+            assert [ch.choices[0].finish_reason for ch in chunks if ch.choices and ch.choices[0].finish_reason] == [finish]
+        asked = subprocess.run([*routeweave_cmd, "ask", "Tell me the history of Rome.", "--graph", "direct", "--pool", str(pool),
+                                "--trace-db", str(tmp_path / "t.db")], capture_output=True, text=True, timeout=120)
+        assert asked.returncode == 0, asked.stderr
+        assert ("[cut off at the answering call's token limit]" in asked.stdout) == (finish == "length"), asked.stdout

@@ -42,9 +42,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..serving import DEFAULT_MODEL, Service, count_overload, count_request, render_metrics
 from .openai_wire import (
-    FINISH,
     APIError,
     extra_fields,
+    finish_reason,
     ignored_params,
     json_response,
     parse_options,
@@ -201,7 +201,7 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
                 "created": int(time.time()),
                 "model": model_id,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": result["answer"]},
-                             "finish_reason": FINISH.get(result["stop_reason"], "stop")}],
+                             "finish_reason": finish_reason(result)}],
                 "usage": usage_of(result),
                 "routeweave": extra_fields(result, spec, budget, include_steps, wall_s, ignored, unread),
             })
@@ -261,7 +261,7 @@ async def _stream(graph, inputs, model_id, spec, budget, include_steps, include_
             wall_s = time.perf_counter() - started
             if result["answer"]:
                 yield chunk({"content": result["answer"]})
-            yield chunk({}, FINISH.get(result["stop_reason"], "stop"),
+            yield chunk({}, finish_reason(result),
                         routeweave=extra_fields(result, spec, budget, include_steps, wall_s, ignored, unread))
             if include_usage:
                 yield chunk(None, usage=usage_of(result), routeweave={"session_id": session_id, "cost_usd": result["cost_usd"]})

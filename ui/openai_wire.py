@@ -13,6 +13,12 @@ from fastapi.responses import JSONResponse, Response
 from ..serving import SessionCaps
 
 FINISH = {"answered": "stop", "budget": "length", "overspent": "length", "refused": "content_filter"}
+
+
+def finish_reason(result: dict[str, Any]) -> str:
+    """OpenAI's finish_reason: 'length' also when the answer itself was cut at its call's token limit."""
+    reason = FINISH.get(result["stop_reason"], "stop")
+    return "length" if reason == "stop" and result.get("truncated") else reason
 OPTION_KEYS = {*SessionCaps.model_fields, "include_steps"}
 APPLIED = {"model", "messages", "stream", "stream_options", "routeweave"}
 

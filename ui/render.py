@@ -53,7 +53,7 @@ def render_unfinished(session: dict[str, Any], status: str) -> str:
 def render_result(result: dict[str, Any], *, budget_usd: float | None = None) -> str:
     budget = f" of {usd(budget_usd)}" if budget_usd else ""  # "$0.005", "$0.0000001": never rounded to $0.0000
     lines = [
-        f"Answer: {result['answer']}",
+        f"Answer: {result['answer']}" + (" [cut off at the answering call's token limit]" if result.get("truncated") else ""),
         f"Cost: ${result['cost_usd']:.6f}{budget} · {result['prompt_tokens'] + result['completion_tokens']} tokens "
         f"· {result['expert_calls']} expert call(s) · {result['rounds']} round(s) · stop: {result['stop_reason']}",
     ]

@@ -31,7 +31,8 @@ class Direct:
         answer = " ".join(record.text.split())
         stop = "overspent" if record.overspent else "answered"
         step = step_from_call("answer", 0, record, expert="router", text=answer)
-        return {"answer": answer, "stop_reason": stop, "steps": [*extra, step], **meter.spent()}
+        return {"answer": answer, "stop_reason": stop, "steps": [*extra, step], "answer_truncated": record.truncated,
+                **meter.spent()}
 
 
 def build_direct(ctx: GraphContext, checkpointer=None):

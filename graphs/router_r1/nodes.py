@@ -113,7 +113,7 @@ class R1Nodes:
         if turn.kind == "answer":
             answer = make_step("answer", round, expert="router", text=turn.answer)
             return {"answer": turn.answer, "stop_reason": "answered", "steps": [*head, *notices, answer], "pending": [],
-                    "messages": messages, **spent}
+                    "messages": messages, "answer_truncated": record.truncated, **spent}
         canonical = f"<think>{turn.think}</think>\n" + "\n".join(
             f"<search>{', '.join(s.experts)}: {s.query}</search>" for s in turn.searches
         )

@@ -21,6 +21,7 @@ changes what is reported, to play a dishonest provider:
     MODE+prompt*K    reports K times the prompt tokens (a tokenizer that counts more than ours)
     MODE+usage=P,C   reports P and C as given: a JSON number, `-` to leave the field out, else that text
     MODE+logprob=X   reports log-probability X for every token (word) of the answer (a cascade's confidence exp(X))
+    MODE+length      reports finish_reason 'length': the answer was cut at max_tokens
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ def _misreport(reply: dict, modifier: str) -> dict:
                     reply["usage"][field] = json.loads(raw)
                 except ValueError:
                     reply["usage"][field] = raw
+    elif modifier == "length":
+        reply["choices"][0]["finish_reason"] = "length"
     elif modifier.startswith("logprob="):
         words = reply["choices"][0]["message"]["content"].split()
         reply["choices"][0]["logprobs"] = {"content": [{"token": w, "logprob": float(modifier[8:]), "bytes": None,
