@@ -10,6 +10,7 @@ import time
 import pytest
 
 from routeweave.evals.qa.datasets import Example
+from routeweave.graphs.state import NOT_CALLED
 from routeweave.evals.qa.runner import run_examples, score_row
 from routeweave.evals.qa.store import ResultStore, RunConfigError
 
@@ -70,8 +71,10 @@ def test_a_timed_out_session_keeps_what_it_spent_from_its_trace(tmp_path):
     class Traces:
         def get(self, session_id):
             return {"steps": [{"kind": "think", "round": 0, "cost_usd": 0.002, "cost_units": 3.0, "prompt_tokens": 9,
-                               "completion_tokens": 4},
-                              {"kind": "route", "round": 1, "cost_usd": 0.001, "cost_units": 1.0}]}
+                               "completion_tokens": 4, "error": None},
+                              {"kind": "route", "round": 1, "cost_usd": 0.001, "cost_units": 1.0, "error": None},
+                              {"kind": "route", "round": 1, "cost_usd": 0.0, "cost_units": 0.0,  # a search not made
+                               "error": f"{NOT_CALLED} again: asked before"}]}
 
     graph = FakeGraph()
     graph.traces = Traces()

@@ -156,6 +156,28 @@ def test_cli_names_the_rows_it_skipped_and_why(tmp_path):
     assert none.returncode == 2 and "every row was malformed" in none.stderr and "Traceback" not in none.stderr
 
 
+@pytest.mark.parametrize("model, cut", [("ok:1889+length", 1), ("ok:1889", 0)])
+def test_a_run_records_answers_cut_at_their_token_limit(tmp_path, model, cut):
+    """A real HTTP reply with finish_reason 'length' is kept in the row (`truncated`) and counted in the summary."""
+    from support.stub_openai import StubServer
+
+    with StubServer() as stub:
+        pool = tmp_path / "pool.toml"
+        pool.write_text(f'[router]\nmodel = "openai/router:unused"\napi_base = "{stub.api_base}"\ngrammar = false\n'
+                        f'[[experts]]\nname = "Only"\nmodel = "openai/{model}"\napi_base = "{stub.api_base}"\n'
+                        'description = "answers"\n')
+        _, data = write_inputs(tmp_path, 3)
+        ran = subprocess.run(eval_cmd("qa", "--dataset", str(data), "--pool", str(pool), "--graph", "single-shot",
+                                      "--policy", "cheapest", "--run", "cut", "--db", str(tmp_path / "evals.db"),
+                                      "--trace-db", str(tmp_path / "traces.db"), "--no-progress", "--json"),
+                             capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["summary"]["overall"]["truncated"] == 3 * cut
+    with ResultStore(tmp_path / "evals.db") as store:
+        assert [r["truncated"] for r in store.rows("cut")] == [cut] * 3
+    assert ("3 answer(s) were cut at their call's token limit" in ran.stderr) == bool(cut)
+
+
 def test_kill_9_mid_run_loses_no_finished_row_and_resume_never_duplicates(tmp_path):
     n = 600
     pool, data = write_inputs(tmp_path, n)

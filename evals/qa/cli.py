@@ -195,6 +195,9 @@ def _finish(args, store, run_name, examples, outcome) -> int:
     if summary.overall.retried_usd_total:
         print(f"note: failed attempts re-run by --retry-errors spent ${summary.overall.retried_usd_total:.6f} more, "
               "not counted in the cost columns (which are the kept sessions')", file=sys.stderr)
+    if summary.overall.truncated:
+        print(f"note: {summary.overall.truncated} answer(s) were cut at their call's token limit (column `truncated`); "
+              "a larger max_tokens for the answering model may score higher", file=sys.stderr)
     if remaining:
         print(f"run '{run_name}' is incomplete: {remaining} question(s) left; run the same command again to resume",
               file=sys.stderr)

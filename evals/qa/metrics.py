@@ -119,6 +119,7 @@ class Stats(_Frozen):
     seen: float | None = None  # share of the judgeable questions whose answer was in an expert's reply (answer_seen)
     em_if_seen: float | None = None  # EM over those questions: how often a found answer was read out
     retried_usd_total: float = 0.0  # spent by failed attempts that --retry-errors re-ran (not in cost_usd_total)
+    truncated: int = 0  # answers cut at their call's token limit (finish_reason 'length'): raise the model's max_tokens
 
 
 _NUMERIC = ("em", "f1", "cost_usd", "cost_units", "rounds", "expert_calls", "latency_s")
@@ -138,6 +139,7 @@ def _stats(rows: list[dict[str, Any]]) -> Stats:
         cost_units_total=total["cost_units"], cost_units_mean=mean["cost_units"],
         rounds_mean=mean["rounds"], expert_calls_mean=mean["expert_calls"], latency_s_mean=mean["latency_s"],
         errors=sum(1 for r in rows if r["error"]), retried_usd_total=sum(r["retried_usd"] for r in rows),
+        truncated=sum(1 for r in rows if r["truncated"]),
         **_seen(rows),
     )
 
@@ -163,6 +165,7 @@ class Summary(_Frozen):
         for i, row in enumerate(rows):
             item: dict[str, Any] = {"dataset": str(_field(row, "dataset") or "unknown")}
             item["error"] = bool(_field(row, "error"))
+            item["truncated"] = bool(_field(row, "truncated"))
             for key in (*_NUMERIC, "seen", "retried_usd"):
                 value = _field(row, key)
                 if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from routeweave.agents.pool import Pool, PoolError
+from routeweave.graphs.state import expert_calls
 from routeweave.serving import NoCheckpoint
 
 from .datasets import Example
@@ -101,6 +102,7 @@ def score_row(run: str, example: Example, result: dict[str, Any] | None, *, wall
         "rounds": int(result.get("rounds") or 0), "expert_calls": int(result.get("expert_calls") or 0),
         "latency_s": _latency(result), "wall_s": round(wall_s, 4),
         "stop_reason": result.get("stop_reason") or ("error" if error else None),
+        "truncated": int(not error and bool(result.get("truncated"))),
         "session_id": result.get("session_id"), "trace_db": trace_db, "error": error, "finished": time.time(),
     }
 
@@ -123,7 +125,7 @@ def _spent_before_failing(graph, session_id: str) -> dict[str, Any] | None:
         "prompt_tokens": sum(s.get("prompt_tokens") or 0 for s in steps),
         "completion_tokens": sum(s.get("completion_tokens") or 0 for s in steps),
         "rounds": max((s.get("round") or 0) for s in steps),
-        "expert_calls": sum(1 for s in steps if s.get("kind") == "route"),
+        "expert_calls": expert_calls(steps),
     }
 
 

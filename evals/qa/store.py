@@ -37,6 +37,7 @@ RESULT_COLUMNS: dict[str, type] = {
     "completion_tokens": int, "rounds": int, "expert_calls": int, "latency_s": float, "wall_s": float,
     "stop_reason": str, "session_id": str, "trace_db": str, "error": str, "finished": float,
     "seen": float,  # a gold answer was in an expert's reply (1/0; null: a yes/no answer or no reply)
+    "truncated": int,  # 1: the answer was cut at its call's token limit (the provider's finish_reason 'length')
     "retried_usd": float,  # spent by earlier attempts of this example that failed and were re-run (--retry-errors)
 }
 
