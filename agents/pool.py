@@ -196,6 +196,9 @@ def _explain(path: Path, raw: dict, exc: ValidationError) -> str:
                 msg = f"unknown field: not a field of a '{entry.get('kind', 'llm')}' expert; remove it or check its spelling"
             elif err["type"] == "missing":
                 msg = f"missing: a '{entry.get('kind', 'llm')}' expert needs '{field}'"
+            elif field == "name" and err["type"] == "string_pattern_mismatch":
+                msg = ("a name is a letter, then up to 39 letters, digits, '_', '.' or '-' (no spaces): "
+                       "the router writes it in <search>Name: ...</search>")
         elif err["type"] == "extra_forbidden":
             msg = "unknown field: remove it or check its spelling"
         elif err["type"] == "missing":

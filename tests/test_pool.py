@@ -60,6 +60,7 @@ def test_unknown_field_is_refused_with_advice(tmp_path):
         (('description = "d"', 'description = "d"\n[[experts]]\nname = "WIKI"\nkind = "retrieval"\ncorpus = "x"\ndescription = "e"'), "unique, ignoring case"),
         (('kind = "retrieval"', 'kind = "llm"'), "needs 'model'"),
         (('server = "local"', 'server = "local"\napi_base = "http://x"'), "not both"),
+        (('name = "Wiki"', 'name = "Wiki pedia"'), "a name is a letter, then up to 39"),
     ],
 )
 def test_reference_errors(tmp_path, change, needle):
