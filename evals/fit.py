@@ -38,6 +38,17 @@ def learned_policies() -> list[str]:
             and extra_installed(getattr(policy_class(n), "extra", None))]
 
 
+def needing_extras() -> dict[str, str]:
+    """Learned policies `fit` can't fit here -> the extra that would let it."""
+    ready = set(learned_policies())
+    return {n: policy_class(n).extra for n in policy_names(include_eval_only=False)
+            if policy_class(n).trainable and n not in ready}
+
+
+def _install_hint(missing: dict[str, str]) -> str:
+    return "; ".join(f"{n} needs the '{x}' extra (pip install -e \".[{x}]\")" for n, x in missing.items())
+
+
 def router_gguf(pool: Pool) -> str:
     """The GGUF of the pool's router when a local server runs it (causal_llm's features come from it),
     else the embedded default's."""
@@ -137,6 +148,8 @@ def run_fit(args: argparse.Namespace) -> int:
         pool = load_pool(args.pool)
         names = [n.strip() for n in (args.policies or "").split(",") if n.strip()] or learned_policies()
         unknown = [n for n in names if n not in learned_policies()]
+        if blocked := {n: x for n, x in needing_extras().items() if n in unknown}:
+            raise ConfigError(f"{_install_hint(blocked)}, then fit again")
         if unknown:
             raise ConfigError(f"not a learned policy: {', '.join(unknown)}; learned: {', '.join(learned_policies())}")
         db = args.db or default_results_path()
@@ -161,5 +174,7 @@ def run_fit(args: argparse.Namespace) -> int:
         for expert in table.models:
             print(f"  {expert}: mean {args.metric} {summary['mean_quality'][expert]:.3f}, "
                   f"${summary['mean_cost_usd'][expert]:.6f}/question")
+        if not args.policies and (missing := needing_extras()):
+            print(f"not fitted: {_install_hint(missing)}")
         print("serve them: routeweave serve" + (f" --pool {args.pool}" if args.pool else ""))
     return 0

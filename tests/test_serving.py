@@ -94,6 +94,22 @@ def test_fit_turns_runs_of_each_expert_into_served_policies(tmp_path, monkeypatc
         assert needle in capsys.readouterr().err
 
 
+def test_fit_names_the_extra_a_policy_needs_when_it_is_not_installed(tmp_path, monkeypatch, capsys):
+    """Without the extra (simulated: its module made unfindable), bert and causal_llm are not 'unknown': the
+    error and the default fit's summary say which extra to install."""
+    from routeweave.policies import minilm
+
+    monkeypatch.setitem(minilm.EXTRA_MODULES, "router-features", ("routeweave_no_such_module",))
+    pool_file, db = recorded_runs(tmp_path, monkeypatch)
+    assert main(["fit", "--pool", str(pool_file), "--runs", "mock", "pricey", "--db", str(db), "--policies", "causal_llm"]) == 2
+    assert "causal_llm needs the 'router-features' extra (pip install -e \".[router-features]\")" in capsys.readouterr().err
+    assert main(["fit", "--pool", str(pool_file), "--runs", "mock", "pricey", "--db", str(db), "--policies", "nope"]) == 2
+    assert "not a learned policy: nope" in capsys.readouterr().err
+    assert main(["fit", "--pool", str(pool_file), "--runs", "mock", "pricey", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "not fitted: causal_llm needs the 'router-features' extra" in out and "fitted " in out
+
+
 def test_unknown_pool_name_lists_the_shipped_ones():
     with pytest.raises(ConfigError, match=r"no shipped pool named 'nope' \(shipped: embedded, embedded-prompted, remote, vllm\)"):
         load_pool("nope")
