@@ -88,9 +88,12 @@ def resolve_policy(pool: Pool, spec: "str | Path | Policy | None", *, check: boo
     if (saved / "policy.json").is_file():
         return check_experts(load_policy(saved), pool, str(saved)) if check else load_policy(saved)
     if learns(name):
+        others = sorted(str(p.parent) for p in (data_dir() / "policies").glob(f"*/{name}/policy.json"))
+        elsewhere = (f"; fitted copies for other pools (other experts, so not used here): {', '.join(others)}"
+                     if others else "")
         raise ConfigError(f"the '{name}' policy learns from recorded outcomes and has not been fitted for this pool: "
                           f"run `routeweave fit --pool POOL --runs RUN...` (it saves into {saved}), "
-                          f"or pass --policy with a directory saved by Policy.save")
+                          f"or pass --policy with a directory saved by Policy.save{elsewhere}")
     return policy_class(name)()
 
 

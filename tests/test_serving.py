@@ -87,6 +87,10 @@ def test_fit_turns_runs_of_each_expert_into_served_policies(tmp_path, monkeypatc
     verifier = load_policy(fitted_dir(load_pool(pool_file)) / "verifier")
     mock, q = Candidate(name="Mock"), Request(query="question number 3?")
     assert verifier.answer_confidence(q, mock, "approximately b, however unclear") < 0.5 < verifier.answer_confidence(q, mock, "a")
+    # another pool (other experts) has no fitted knn: the error names it and where the other pool's copy is
+    with pytest.raises(ConfigError, match="has not been fitted for this pool") as err:
+        Engine(fitted_pool.with_enabled(["Mock"]), db_path=tmp_path / "rw.db").policy("single-shot", "knn")
+    assert f"fitted copies for other pools (other experts, so not used here): {fitted_dir(fitted_pool)}" in str(err.value)
     # runs that do not fit the pool are refused with what to do
     for runs, needle in [(["mock"], "missing: Pricey"), (["mock", "loop"], "ran graph router-r1"),
                          (["mock", "nope"], "no run named 'nope'")]:
