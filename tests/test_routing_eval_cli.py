@@ -39,6 +39,18 @@ def test_eval_routing_gsm8k_json(tmp_path):
     assert {p.name for p in tmp_path.iterdir()} >= {"gsm8k.json", "gsm8k.md", "gsm8k.png", "routing.sqlite"}
 
 
+@needs_data
+def test_the_default_policy_set_names_the_policies_it_leaves_out():
+    out = cli("--data", "gsm8k", "--json")
+    assert out.returncode == 0, out.stderr
+    ran = [r["policy"] for r in json.loads(out.stdout)["results"]]
+    assert "verifier" not in ran and "knn" in ran
+    note = next(line for line in out.stderr.splitlines() if line.startswith("policies: "))
+    assert "also: " in note and all(n in note.split("also: ")[1] for n in ("bert", "causal_llm", "stack", "verifier"))
+    chosen = cli("--data", "gsm8k", "--policies", "knn", "--json")
+    assert chosen.returncode == 0 and "also: " not in chosen.stderr
+
+
 def test_eval_routing_malformed_file_reports_file_and_line(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("query_id,query,model,quality\nq1,hi,a,1\nq1,hi,b,oops\n", encoding="utf-8")

@@ -11,6 +11,8 @@ from pathlib import Path
 from ...agents.errors import ConfigError
 from .loaders import NAMED, DataError, load_table
 
+DEFAULT_POLICIES = "knn,mf,sw_ranking,threshold,cascade,cluster"  # fast, no extra; the rest with --policies
+
 
 def _parse_options(items: list[str]) -> dict[str, dict]:
     """--opt knn.k=20 --opt mf.rank=8 -> {"knn": {"k": 20}, "mf": {"rank": 8}} (values parsed as JSON)."""
@@ -30,13 +32,18 @@ def _parse_options(items: list[str]) -> dict[str, dict]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from routeweave.policies import policy_names
+    from routeweave.policies import policy_class, policy_names
 
     from .calibration import reliability_png
     from .report import compact, to_markdown, to_png, to_sqlite
     from .sweep import BASELINES, evaluate
 
-    names = [p.strip() for p in args.policies.split(",") if p.strip()]
+    names = [p.strip() for p in (args.policies or DEFAULT_POLICIES).split(",") if p.strip()]
+    if args.policies is None:
+        others = [n for n in policy_names(include_eval_only=False) if policy_class(n).trainable and n not in names
+                  and n not in BASELINES]
+        print(f"policies: {', '.join(names)} (the default set); also: {', '.join(others)}, with --policies "
+              "(docs/routing-results.md gives the commands of its tables)", file=sys.stderr)
     unknown = [p for p in names if p not in policy_names()]
     if unknown:
         print(f"unknown policy: {', '.join(unknown)}; known: {', '.join(policy_names())}", file=sys.stderr)
@@ -80,8 +87,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("routing", help="offline routing evaluation on per-query outcome data",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help=f"dataset name ({', '.join(NAMED)}) or a generic .csv/.jsonl file")
-    p.add_argument("--policies", default="knn,mf,sw_ranking,threshold,cascade,cluster",
-                   help="comma-separated policy names (random, best_single and oracle are always added)")
+    p.add_argument("--policies", default=None,
+                   help=f"comma-separated policy names (default: {DEFAULT_POLICIES}; random, best_single and oracle "
+                   "are always added)")
     p.add_argument("--data-dir", default=None, help="folder of the named datasets (default ../shared/data from the "
                    "repo root, or $ROUTEWEAVE_DATA_DIR)")
     p.add_argument("--pool", default=None, help="pool TOML to price a generic file that has no cost_usd")
