@@ -102,6 +102,18 @@ def test_rejection_sampling_needs_a_session_above_the_threshold(routeweave_cmd, 
     assert not (tmp_path / "w" / "trajectories.jsonl").exists()
 
 
+def test_train_all_refuses_a_missing_extra_before_building_anything(tmp_path, monkeypatch, capsys):
+    """`train all` without the 'train' extra stops at once (simulated: a module made unfindable), not after the
+    trajectories are built, and writes nothing."""
+    from routeweave.training import recipe
+    from routeweave.ui.cli import main
+
+    monkeypatch.setattr(recipe, "TRAIN_MODULES", (*recipe.TRAIN_MODULES, "no_such_module_x", "nor_this"))
+    assert main(["train", "all", "--work", str(tmp_path / "w")]) == 2
+    assert "no_such_module_x, nor_this are missing: install the 'train' extra" in capsys.readouterr().err
+    assert not (tmp_path / "w" / "trajectories.jsonl").exists()
+
+
 def test_a_missing_extra_is_named_but_a_broken_import_of_ours_is_not_hidden(capsys):
     """The stage guard turns a missing third-party module into 'install the train extra' (exit 2), and
     lets an ImportError inside routeweave through: it is a bug, and calling it a missing extra hid one."""

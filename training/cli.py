@@ -152,7 +152,8 @@ def _guard(fn):
         except ImportError as exc:
             if (exc.name or "").startswith("routeweave"):
                 raise  # our own module: a bug, not a missing extra
-            print(f"error: {exc.name or exc} is missing: install the 'train' extra "
+            name = exc.name or str(exc)
+            print(f"error: {name} {'are' if ', ' in name else 'is'} missing: install the 'train' extra "
                   "(pip install torch==2.13.0 && pip install -e '.[train]')", file=sys.stderr)
             return 2
     return wrapped

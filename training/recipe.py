@@ -53,7 +53,20 @@ def run_polish(args, polish: Polish, work: Path, start: Path) -> int:
     return 0
 
 
+TRAIN_MODULES = ("torch", "transformers", "trl", "peft", "gguf", "accelerate")  # the 'train' extra
+
+
+def require_train_extra() -> None:
+    """Refuse before the first stage, not after the trajectories are built, when the 'train' extra is missing."""
+    import importlib.util
+
+    missing = [m for m in TRAIN_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ImportError(f"no module named {missing[0]!r}", name=", ".join(missing))
+
+
 def run_all(args) -> int:
+    require_train_extra()
     from . import cli
     from .grpo import GRPOSettings, run_dir
     from .reward import RewardSettings
