@@ -202,6 +202,7 @@ def test_train_all_runs_the_shipped_sft_recipe_epoch_by_epoch(tmp_path, monkeypa
     from routeweave.training import cli, recipe
 
     calls, built, shipped = [], [], []
+    monkeypatch.setattr(recipe, "TRAIN_MODULES", ())  # the stages are recorders: no extra needed to run them
 
     def fake_sft(args):
         calls.append((args.work.name, args.epochs, getattr(args, "from_adapter", None), getattr(args, "learning_rate", None)))
