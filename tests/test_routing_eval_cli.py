@@ -125,3 +125,47 @@ def test_a_good_policy_option_passes_the_check(tmp_path):
     good = cli("--data", str(table), "--policies", "knn", "--opt", "knn.k=2", "--opt", "random.seed=1", "--json")
     assert good.returncode == 0, good.stderr
     assert [r["policy"] for r in json.loads(good.stdout)["results"]][0] == "knn"
+
+
+@needs_data
+def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path, monkeypatch):
+    """`routeweave … | head`: when the reader has gone, a write raises BrokenPipeError; the console script ends
+    quietly with 1 (Python's recipe: stdout pointed at devnull), not a traceback. Fault injected: a stdout whose
+    writes fail as a closed pipe's do."""
+    import sys
+
+    from routeweave.ui import cli
+
+    class ClosedPipe:
+        def __init__(self):
+            self.f = open(tmp_path / "out", "w")
+
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            pass
+
+        def fileno(self):
+            return self.f.fileno()
+
+    monkeypatch.setattr(sys, "argv", ["routeweave", "eval", "routing", "--data", "gsm8k", "--policies", "knn"])
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert cli.run() == 1
+
+
+@needs_data
+def test_eval_routing_names_a_missing_extra_in_one_line(monkeypatch, capsys):
+    from routeweave.policies import minilm
+    from routeweave.ui.cli import main
+
+    def missing():
+        raise minilm.ExtraMissing(f"the 'bert' policy needs the 'bert' extra. Install it with: {minilm.INSTALL_HINT}")
+
+    monkeypatch.setattr(minilm, "_require_bert_extra", missing)
+    minilm.load_minilm.cache_clear()
+    try:
+        assert main(["eval", "routing", "--data", "gsm8k", "--policies", "bert"]) == 2
+    finally:
+        minilm.load_minilm.cache_clear()
+    assert "error: the 'bert' policy needs the 'bert' extra" in capsys.readouterr().err

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 from importlib.metadata import entry_points
 
@@ -55,6 +56,9 @@ def run() -> int:
     ``main``, which tests call in-process."""
     try:
         return main()
+    except BrokenPipeError:  # `routeweave trace ID --json | head`: the reader left; no traceback (Python's recipe)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     finally:  # also when argparse or a command ends the process with SystemExit
         gc.freeze()
 

@@ -33,6 +33,7 @@ def _parse_options(items: list[str]) -> dict[str, dict]:
 
 def run(args: argparse.Namespace) -> int:
     from routeweave.policies import policy_class, policy_names
+    from routeweave.policies.minilm import ExtraMissing
 
     from .calibration import reliability_png
     from .report import compact, to_markdown, to_png, to_sqlite
@@ -62,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = evaluate(table, names, seed=args.seed, test_frac=args.test_frac, folds=args.folds,
                           options=options)
-    except (ValueError, ConfigError) as exc:  # DataError, and a policy that cannot fit this table (it says why)
+    except (ValueError, ConfigError, ExtraMissing) as exc:  # DataError, a policy that cannot fit this table or
+        # whose extra is not installed (each says why)
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.out:
