@@ -110,7 +110,9 @@ def test_models_health_and_every_model_answers(server):
         reply = client(server).chat.completions.create(model=model, messages=QUESTION)
         assert reply.choices[0].message.content and extra(reply)["session_id"]
     unfitted = httpx.post(server.url + "/v1/chat/completions", json={"model": "routeweave-knn", "messages": QUESTION})
-    assert_openai_error(unfitted, 404, "model_not_found")
+    assert "fit it for this pool with `routeweave fit`" in assert_openai_error(unfitted, 404, "model_not_found")["message"]
+    other = httpx.post(server.url + "/v1/chat/completions", json={"model": "routeweave-nope", "messages": QUESTION})
+    assert "routeweave fit" not in assert_openai_error(other, 404, "model_not_found")["message"]
     assert httpx.get(server.url + "/ui/").status_code == 200
 
 

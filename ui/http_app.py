@@ -59,6 +59,17 @@ API_KEY_ENV = "ROUTEWEAVE_API_KEY"
 MAX_BODY_BYTES = 256 * 1024
 
 
+def _unfitted(model_id: str) -> str:
+    """Why a routeweave-<policy> name is not served: a learned policy not yet fitted for this pool."""
+    from ..policies import policy_names
+    from ..serving.policies import learns
+
+    name = model_id.removeprefix("routeweave-")
+    if model_id.startswith("routeweave-") and name in policy_names() and learns(name):
+        return f" (the '{name}' policy learns from recorded outcomes: fit it for this pool with `routeweave fit`, then restart)"
+    return ""
+
+
 def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: int = MAX_BODY_BYTES,
                ui: bool = True, max_sessions: int = 0) -> FastAPI:
     """The ASGI app. `api_key=None` reads ROUTEWEAVE_API_KEY (empty or unset: no auth). `max_sessions` > 0
@@ -159,8 +170,8 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
             raise APIError(400, f"'model' is required, e.g. '{DEFAULT_MODEL}' (GET /v1/models lists them)", param="model",
                            code="missing_model")
         if model_id not in service.models:
-            raise APIError(404, f"unknown model '{model_id}'; known: {', '.join(service.models)}", param="model",
-                           code="model_not_found")
+            raise APIError(404, f"unknown model '{model_id}'{_unfitted(model_id)}; known: {', '.join(service.models)}",
+                           param="model", code="model_not_found")
         request.state.model = model_id
         question = question_of(body)
         ignored, unread = ignored_params(body), unread_messages(body)
