@@ -178,6 +178,34 @@ def test_a_run_records_answers_cut_at_their_token_limit(tmp_path, model, cut):
     assert ("3 answer(s) were cut at their call's token limit" in ran.stderr) == bool(cut)
 
 
+def test_a_session_whose_calls_all_failed_is_an_error_that_retry_errors_runs_again(tmp_path):
+    """A provider down (real HTTP 500s) ends each session 'failed': counted under errors, not as a plain wrong
+    answer, and `--retry-errors` runs those questions again once it is back."""
+    from support.stub_openai import StubServer
+
+    with StubServer() as stub:
+        pool = tmp_path / "pool.toml"
+        pool.write_text(f'[router]\nmodel = "openai/router:unused"\napi_base = "{stub.api_base}"\ngrammar = false\n'
+                        '[reliability]\nnum_retries = 0\n'
+                        f'[[experts]]\nname = "Only"\nmodel = "openai/flaky:3"\napi_base = "{stub.api_base}"\n'
+                        'description = "answers"\n')
+        _, data = write_inputs(tmp_path, 3)
+        base = ["qa", "--dataset", str(data), "--pool", str(pool), "--graph", "single-shot", "--policy", "cheapest",
+                "--run", "down", "--db", str(tmp_path / "evals.db"), "--trace-db", str(tmp_path / "traces.db"),
+                "--no-progress", "--json", "--concurrency", "1"]
+        first = subprocess.run(eval_cmd(*base), capture_output=True, text=True, timeout=120)
+        assert first.returncode == 0, first.stderr
+        assert json.loads(first.stdout)["summary"]["overall"]["errors"] == 3
+        again = subprocess.run(eval_cmd(*base), capture_output=True, text=True, timeout=120)
+        assert json.loads(again.stdout)["ran"] == 0  # resuming alone leaves them
+        retried = subprocess.run(eval_cmd(*base, "--retry-errors"), capture_output=True, text=True, timeout=120)
+    assert retried.returncode == 0, retried.stderr
+    doc = json.loads(retried.stdout)
+    assert doc["ran"] == 3 and doc["summary"]["overall"]["errors"] == 0
+    with ResultStore(tmp_path / "evals.db") as store:
+        assert {r["stop_reason"] for r in store.rows("down")} == {"answered"}
+
+
 def test_kill_9_mid_run_loses_no_finished_row_and_resume_never_duplicates(tmp_path):
     n = 600
     pool, data = write_inputs(tmp_path, n)

@@ -164,7 +164,7 @@ class Summary(_Frozen):
         clean: list[dict[str, Any]] = []
         for i, row in enumerate(rows):
             item: dict[str, Any] = {"dataset": str(_field(row, "dataset") or "unknown")}
-            item["error"] = bool(_field(row, "error"))
+            item["error"] = bool(_field(row, "error")) or _field(row, "stop_reason") == "failed"  # no answer: calls failed
             item["truncated"] = bool(_field(row, "truncated"))
             for key in (*_NUMERIC, "seen", "retried_usd"):
                 value = _field(row, key)

@@ -108,7 +108,8 @@ class ResultStore:
 
     def done_keys(self, run: str, *, include_errors: bool = True) -> set[tuple[str, str]]:
         """(dataset, example_id) of the examples of this run that already have a row."""
-        where = "run = ?" + ("" if include_errors else " and (error is null or error = '')")
+        # an error: the harness's (timeout, exception), or a session that ended 'failed' (every call it needed failed)
+        where = "run = ?" + ("" if include_errors else " and (error is null or error = '') and coalesce(stop_reason, '') != 'failed'")
         with self._lock:
             return {(r["dataset"], r["example_id"]) for r in self.db[RESULTS].rows_where(where, [run],
                                                                                        select="dataset, example_id")}
