@@ -32,6 +32,11 @@ def learns(name: str) -> bool:
     return policy_class(name).trainable
 
 
+def is_learned_policy(name: str) -> bool:
+    """A registered policy that must be fitted for a pool before it routes for it."""
+    return name in policy_names() and learns(name)
+
+
 def fitted_for_pool(pool: Pool) -> list[str]:
     """Registered policies with a fitted copy saved for this pool."""
     folder = fitted_dir(pool)

@@ -61,11 +61,10 @@ MAX_BODY_BYTES = 256 * 1024
 
 def _unfitted(model_id: str) -> str:
     """Why a routeweave-<policy> name is not served: a learned policy not yet fitted for this pool."""
-    from ..policies import policy_names
-    from ..serving.policies import learns
+    from ..serving.policies import is_learned_policy
 
     name = model_id.removeprefix("routeweave-")
-    if model_id.startswith("routeweave-") and name in policy_names() and learns(name):
+    if model_id.startswith("routeweave-") and is_learned_policy(name):
         return f" (the '{name}' policy learns from recorded outcomes: fit it for this pool with `routeweave fit`, then restart)"
     return ""
 
