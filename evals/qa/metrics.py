@@ -97,6 +97,15 @@ def f1(prediction: str | None, golds: str | Sequence[str] | None) -> float:
     return _best(prediction, golds, _pair_f1)
 
 
+FAILED_STOP = "failed"  # a session's stop_reason when every call it needed failed: counted as an error, retried
+
+
+def is_error_row(row: dict[str, Any]) -> bool:
+    """A row that failed rather than answered wrong: the harness's error (timeout, exception) or a failed session.
+    `ResultStore.done_keys(include_errors=False)` says the same in SQL."""
+    return bool(row.get("error")) or row.get("stop_reason") == FAILED_STOP
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -164,7 +173,7 @@ class Summary(_Frozen):
         clean: list[dict[str, Any]] = []
         for i, row in enumerate(rows):
             item: dict[str, Any] = {"dataset": str(_field(row, "dataset") or "unknown")}
-            item["error"] = bool(_field(row, "error")) or _field(row, "stop_reason") == "failed"  # no answer: calls failed
+            item["error"] = is_error_row({"error": _field(row, "error"), "stop_reason": _field(row, "stop_reason")})
             item["truncated"] = bool(_field(row, "truncated"))
             for key in (*_NUMERIC, "seen", "retried_usd"):
                 value = _field(row, key)

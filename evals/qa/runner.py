@@ -31,7 +31,7 @@ from routeweave.graphs.state import expert_calls
 from routeweave.serving import NoCheckpoint
 
 from .datasets import Example
-from .metrics import answer_seen, exact_match, f1
+from .metrics import answer_seen, exact_match, f1, is_error_row
 from .store import ResultStore
 
 
@@ -249,7 +249,7 @@ async def run_examples(
             result = _spent_before_failing(graph, session_id) or result
         row = score_row(run, ex, result, wall_s=time.perf_counter() - t0, error=error, trace_db=trace_db)
         failed = stored.get((ex.dataset, ex.id))  # a failed row being retried: what it spent stays on record
-        if failed is not None and (failed.get("error") or failed.get("stop_reason") == "failed"):
+        if failed is not None and is_error_row(failed):
             row["retried_usd"] = (failed.get("retried_usd") or 0.0) + (failed.get("cost_usd") or 0.0)
         return row
 

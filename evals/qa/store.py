@@ -25,6 +25,8 @@ from typing import Any
 from routeweave.serving import default_db_path
 from routeweave.serving.sqlite_db import ensure_table, open_db
 
+from .metrics import FAILED_STOP
+
 RUNS = "qa_runs"
 RESULTS = "qa_results"
 INFLIGHT = "qa_inflight"  # sessions started and not yet scored: a resumed run finishes them instead of paying twice
@@ -108,8 +110,8 @@ class ResultStore:
 
     def done_keys(self, run: str, *, include_errors: bool = True) -> set[tuple[str, str]]:
         """(dataset, example_id) of the examples of this run that already have a row."""
-        # an error: the harness's (timeout, exception), or a session that ended 'failed' (every call it needed failed)
-        where = "run = ?" + ("" if include_errors else " and (error is null or error = '') and coalesce(stop_reason, '') != 'failed'")
+        where = "run = ?" + ("" if include_errors else  # not is_error_row
+                             f" and (error is null or error = '') and coalesce(stop_reason, '') != '{FAILED_STOP}'")
         with self._lock:
             return {(r["dataset"], r["example_id"]) for r in self.db[RESULTS].rows_where(where, [run],
                                                                                        select="dataset, example_id")}
