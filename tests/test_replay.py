@@ -21,6 +21,7 @@ from routeweave.evals.qa.runner import run_examples
 from routeweave.evals.qa.store import ResultStore
 from routeweave.evals.replay.cli import replay
 from routeweave.evals.replay.recorded import load_recorded
+from routeweave.evals.replay.report import to_markdown
 from routeweave.evals.replay.reprice import reprice
 from routeweave.evals.routing.sweep import sweep_policy
 from routeweave.policies import get_policy
@@ -201,7 +202,10 @@ def test_a_policy_replayed_over_an_outcome_table_gives_eval_routings_numbers(rec
     assert set(p["choices"]) == {"Cheap", "Strong"}  # it really chose, per question
     assert p["quality"] == pytest.approx(at_default_knob["quality"], abs=1e-12)
     assert p["cost_usd_per_question"] == pytest.approx(at_default_knob["cost"], rel=1e-12)
-    assert report["quality_replayed"] == p["quality"] > report["quality_recorded"]
+    # the top-level columns describe one thing, knn's paths on the recorded sessions (each question twice)
+    assert report["quality_replayed"] == pytest.approx(p["quality"]) and p["quality"] > report["quality_recorded"]
+    assert report["cost_usd_replayed"] == pytest.approx(2 * p["cost_usd"]) and report["sessions"] == 2 * len(test)
+    assert report["cost_usd_repriced"] == report["cost_usd_recorded"]  # (knn halves the questions each way: equal)
 
 
 def test_a_choice_without_a_recorded_outcome_is_unknown_and_named(recorded, tmp_path):
@@ -213,6 +217,11 @@ def test_a_choice_without_a_recorded_outcome_is_unknown_and_named(recorded, tmp_
     p = report["policy"]
     assert p["unknown"] == p["choices"]["Cheap"] > 0 and p["scored"] == p["choices"]["Strong"] > 0
     assert report["unknown"]["questions_by_expert"] == {"Cheap": p["unknown"]}
+    assert report["cost_usd_replayed"] is None and report["sessions_replayed_known"] == p["scored"]
+    markdown = to_markdown(report, ids=["strong-test"], policy="knn")
+    assert "| recorded paths at new prices | `knn`'s paths |" in markdown
+    assert f"({p['scored']} of {report['sessions']})" in markdown and "unknown for" in markdown
+    assert report["cost_usd_replayed_known"] == pytest.approx(p["cost_usd"])
 
 
 def test_a_policy_fitted_for_other_experts_is_refused_naming_both_lists(recorded, tmp_path):

@@ -35,6 +35,13 @@ class PolicyReplay:
     choices: Counter = field(default_factory=Counter)
     unknown: Counter = field(default_factory=Counter)  # chosen expert -> questions without its outcome
     by_dataset: dict[str, PolicyReplay] = field(default_factory=dict)
+    # question key -> (the expert whose answer is kept, or None when refused; (score, cost) or None: unknown)
+    decided: dict[tuple[str, str], tuple[str | None, tuple[float, float] | None]] = field(default_factory=dict)
+
+    def session(self, key: tuple[str, str]) -> tuple[float, float] | None:
+        """(score, cost) of the policy's path for a recorded session of this question; None: unknown."""
+        expert, outcome = self.decided[key]
+        return (0.0, 0.0) if expert is None else outcome
 
     @property
     def quality(self) -> float | None:
@@ -144,7 +151,8 @@ def redecide(replayed: list[Repriced], pool: Pool, policy: Policy) -> PolicyRepl
             expert, outcome = _cascade(policy, decision, rec, table, answers, cands)
         else:
             outcome = (0.0, 0.0) if expert is None else table.get((rec.key, expert))
-        dataset = total.by_dataset.setdefault(rec.dataset or "(sessions)", PolicyReplay(policy.name))
+        total.decided[rec.key] = (expert, outcome)
+        dataset = total.by_dataset.setdefault(rec.dataset or "(sessions)", PolicyReplay(policy.name, decided=total.decided))
         for acc in (total, dataset):
             acc.add(expert, outcome)
     return total
