@@ -14,9 +14,11 @@ import socket
 import time
 import urllib.error
 import urllib.request
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cpu_claims import CpuContention, Held, claim, contention
 from .errors import ConfigError, env_number
 from .pool import Pool
 from .settings import LocalServer
@@ -65,6 +67,7 @@ class EmbeddedServer:
     spec: LocalServer
     _server: object | None = None
     base_url: str | None = None
+    _claim: Held | None = None  # the machine-wide record of this running server (cpu_claims)
 
     def start(self, *, timeout_s: float = 60.0) -> str:
         import xllamacpp  # heavy native module: imported only when a server is really wanted
@@ -85,6 +88,7 @@ class EmbeddedServer:
         self._server = xllamacpp.Server(params)
         self.base_url = f"http://127.0.0.1:{params.port}"
         self._wait_healthy(timeout_s)
+        self._claim = claim(self.name, self.spec, self.base_url)
         return self.base_url
 
     def adapter_paths(self) -> list[Path]:
@@ -121,6 +125,9 @@ class EmbeddedServer:
         raise ServerError(f"embedded server '{self.name}' did not become healthy in {timeout_s:.0f}s ({last})")
 
     def stop(self) -> None:
+        if self._claim is not None:
+            self._claim.release()
+            self._claim = None
         if self._server is not None:
             self._server = None  # xllamacpp stops the server when the object is released
             gc.collect()
@@ -153,6 +160,10 @@ class ServerFleet:
     def start(self) -> "ServerFleet":
         external = attached_servers()
         check_thread_budget({n: s.spec for n, s in self._servers.items() if n not in external})
+        starting = {n: s.spec for n, s in self._servers.items() if n not in external and s.base_url is None}
+        warning = contention(starting)
+        if warning:
+            warnings.warn(CpuContention(warning), stacklevel=2)
         try:
             for name, server in self._servers.items():
                 if name in external:

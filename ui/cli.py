@@ -8,6 +8,7 @@ import argparse
 import gc
 import os
 import sys
+import warnings
 from importlib.metadata import entry_points
 
 COMMAND_GROUP = "routeweave.commands"
@@ -34,7 +35,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_python_format = warnings.formatwarning
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    """routeweave's own warnings (such as agents' CpuContention) as one plain line; others as Python prints them."""
+    if category.__module__.startswith("routeweave."):
+        return f"warning: {message}\n"
+    return _python_format(message, category, filename, lineno, line)
+
+
 def main(argv: list[str] | None = None) -> int:
+    warnings.formatwarning = _format_warning
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -68,6 +69,13 @@ def register(sub) -> None:
     chat = sub.add_parser("chat", help="open the chat UI alone (a browser page showing each answer's route)")
     _common(chat, 7860)
     chat.set_defaults(run=run_chat)
+
+
+def _close_on_sigterm() -> None:
+    """SIGTERM (systemd, docker stop, a balancer) ends the process through Python, so the `finally` that closes
+    the service runs: uvicorn shuts down on it, then raises it again with the handler that was there before
+    its own, which by default ends the process at once, the service never closed."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
 
 def _service(args: argparse.Namespace):
@@ -134,6 +142,7 @@ def run_workers(args: argparse.Namespace) -> int:
 def run_serve(args: argparse.Namespace) -> int:
     if args.workers > 1 and args.listen_fd is None:
         return run_workers(args)
+    _close_on_sigterm()
     service = _service(args)
     if service is None:
         return 2
@@ -148,6 +157,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_chat(args: argparse.Namespace) -> int:
+    _close_on_sigterm()
     service = _service(args)
     if service is None:
         return 2

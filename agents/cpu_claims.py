@@ -1,0 +1,138 @@
+"""What the embedded llama.cpp servers of *every* routeweave process on this machine ask of its cores.
+
+A pool's own servers are checked against the cores when they start (`check_thread_budget`), but two
+processes each within the budget still oversubscribe the machine together: two `routeweave` commands,
+each with a 2-thread server on 2 cores, made llama.cpp run more than 20× slower here (its threads
+spin-wait on each other). So each running server holds an flock on a small JSON file in a shared folder
+(`$ROUTEWEAVE_RUN_DIR`, default `/tmp/routeweave-servers`): a file whose lock is held belongs to a live
+server, one whose lock is free was left by a process that died (a kill -9 included) and is removed by the
+next reader. Starting servers that, with the others', ask for more threads than the cores warns
+(`CpuContention`), naming the other processes and, when one of them runs the same server, how to share it
+instead (`$ROUTEWEAVE_ATTACH_SERVERS`)."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from .settings import LocalServer
+
+RUN_DIR_ENV = "ROUTEWEAVE_RUN_DIR"
+
+
+class CpuContention(RuntimeWarning):
+    """Other routeweave processes' embedded servers and this one's together ask for more threads than cores."""
+
+
+def run_dir() -> Path:
+    return Path(os.environ.get(RUN_DIR_ENV) or "/tmp/routeweave-servers")
+
+
+def spec_hash(spec: LocalServer) -> str:
+    """Equal for two servers that serve the same model with the same adapters (one can stand in for the other)."""
+    same = spec.model_dump(include={"gguf", "adapters", "n_ctx"})
+    return hashlib.sha256(json.dumps(same, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Claim:
+    pid: int
+    server: str
+    threads: int
+    base_url: str
+    spec: str
+    command: str
+
+
+class Held:
+    """This process's claim on one running server: the file stays locked until `release()`."""
+
+    def __init__(self, path: Path, fd: int):
+        self.path, self._fd = path, fd
+
+    def release(self) -> None:
+        if self._fd < 0:
+            return
+        try:
+            self.path.unlink(missing_ok=True)
+        finally:
+            os.close(self._fd)  # closing the file gives its lock back
+            self._fd = -1
+
+
+def claim(server: str, spec: LocalServer, base_url: str) -> Held | None:
+    """Record a started server for the other processes; None if the folder cannot be written (then this
+    process is simply not seen by others: the warning is advice, never a reason to fail)."""
+    folder = run_dir()
+    try:
+        if not folder.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
+            folder.chmod(0o1777)  # every user's processes record theirs here (sticky: each removes only its own)
+        token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        writing = folder / f"{token}.writing"  # not read until renamed, locked and whole
+        fd = os.open(writing, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except OSError:
+        return None
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    record = Claim(os.getpid(), server, spec.threads, base_url, spec_hash(spec), " ".join(sys.argv)[:200])
+    os.write(fd, json.dumps({**record.__dict__, "started": time.time()}).encode())
+    path = folder / f"{token}.json"
+    os.rename(writing, path)
+    return Held(path, fd)
+
+
+def live_claims() -> list[Claim]:
+    """The servers running now in any process (this one included); stale files are removed on the way."""
+    found = []
+    for path in sorted(run_dir().glob("*.json")):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:  # held: its server is running
+                raw = os.read(fd, 1 << 16)
+                try:
+                    found.append(Claim(**{k: v for k, v in json.loads(raw).items() if k != "started"}))
+                except (ValueError, TypeError):
+                    pass  # being written, or not ours: skipped
+                continue
+            path.unlink(missing_ok=True)  # nobody holds it: its process is gone
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return found
+
+
+def contention(starting: dict[str, LocalServer], cores: int | None = None) -> str | None:
+    """The warning for servers about to start in this process, or None when all processes' servers fit the cores."""
+    cores = cores or os.cpu_count() or 1
+    others = [c for c in live_claims() if c.pid != os.getpid()]
+    mine = sum(s.threads for s in starting.values())
+    theirs = sum(c.threads for c in others)
+    if not others or not starting or mine + theirs <= cores:
+        return None
+    by_pid: dict[int, list[Claim]] = {}
+    for c in others:
+        by_pid.setdefault(c.pid, []).append(c)
+    named = "; ".join(f"pid {pid} ({cs[0].command or '?'}): {sum(c.threads for c in cs)} thread(s)"
+                      for pid, cs in by_pid.items())
+    message = (f"other routeweave processes on this machine run embedded llama.cpp servers with {theirs} thread(s) "
+               f"[{named}]; with this process's {mine} the {cores} cores are oversubscribed, and every llama.cpp "
+               "server on them, theirs and this one's, runs many times slower (more than 20x measured on 2 cores). "
+               "Let the other process finish first")
+    same = {name: c.base_url for name, s in starting.items() for c in others if c.spec == spec_hash(s)}
+    if same:
+        message += (f", or share its server instead of starting one: ROUTEWEAVE_ATTACH_SERVERS='{json.dumps(same)}' "
+                    "(while that process runs)")
+    return message + ", or lower 'threads' in the pools' [servers.*] tables."
