@@ -2,7 +2,7 @@
 
 A pool's own servers are checked against the cores when they start (`check_thread_budget`), but two
 processes each within the budget still oversubscribe the machine together: two `routeweave` commands,
-each with a 2-thread server on 2 cores, made llama.cpp run more than 20× slower here (its threads
+each with a 2-thread server on 2 cores, made each run 18× slower here (its threads
 spin-wait on each other). So each running server holds an flock on a small JSON file in a shared folder
 (`$ROUTEWEAVE_RUN_DIR`, default `/tmp/routeweave-servers`): a file whose lock is held belongs to a live
 server, one whose lock is free was left by a process that died (a kill -9 included) and is removed by the
@@ -129,7 +129,7 @@ def contention(starting: dict[str, LocalServer], cores: int | None = None) -> st
                       for pid, cs in by_pid.items())
     message = (f"other routeweave processes on this machine run embedded llama.cpp servers with {theirs} thread(s) "
                f"[{named}]; with this process's {mine} the {cores} cores are oversubscribed, and every llama.cpp "
-               "server on them, theirs and this one's, runs many times slower (more than 20x measured on 2 cores). "
+               "server on them, theirs and this one's, runs many times slower (18x measured on 2 cores). "
                "Let the other process finish first")
     same = {name: c.base_url for name, s in starting.items() for c in others if c.spec == spec_hash(s)}
     if same:
