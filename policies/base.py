@@ -196,8 +196,10 @@ class Policy(ABC):
     def _decision(self, i: int, cands: list[Candidate], s: np.ndarray, scores: dict[str, float],
                   knob: float | None, request: Request) -> Decision:
         c = cands[i]
+        why = ([f"score {s[i]:.3g}"] if np.isfinite(s[i]) else []) + [f"${c.cost_usd:.2g}/call"]
+        why += [] if knob is None or self.knob_doc.startswith("none") else [f"knob {knob:g}"]
         return Decision(policy=self.name, experts=[c.name], scores=scores, knob=knob,
-                        reason=f"{self.name}: {c.name} (score {s[i]:.3g}, ${c.cost_usd:.2g}/call, knob {knob})")
+                        reason=f"{self.name}: {c.name} ({', '.join(why)})")
 
     # ---- knob calibration on the user's own traffic -------------------------------------------------------
     def calibrate(self, table: OutcomeTable, *, target_strong_share: float | None = None,

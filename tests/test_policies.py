@@ -95,6 +95,7 @@ def fitted(table) -> dict:
 
 def check(d: Decision, offered: list[Candidate]) -> None:
     assert d.reason, "every decision has a reason"
+    assert "nan" not in d.reason.split() and "score nan" not in d.reason, d.reason  # shown to users as is
     if d.refused:
         assert not d.experts
         return
@@ -259,3 +260,9 @@ def test_guard_refuses_harmful_and_passes_in_domain(table):
     assert bad.refused and bad.safe_reply
     ok = g.decide(Request(query=TOPICS["history"][0]), candidates())
     assert not ok.refused and ok.reason.startswith("guard: in-domain")
+
+
+def test_a_decision_reason_shows_no_score_it_does_not_have():
+    """`ask --policy cheapest` prints the reason: an unfitted baseline has no score and cheapest no knob."""
+    d = get_policy("cheapest").decide(Request(query="What is the capital of Peru?"), candidates())
+    assert not d.refused and "nan" not in d.reason and "knob" not in d.reason and "/call" in d.reason, d.reason
