@@ -89,6 +89,7 @@ def test_a_failing_router_ends_the_session_with_a_fallback(stub, tmp_path):
     with Engine(pool, db_path=tmp_path / "t.db", cache_dir=tmp_path / "c") as engine:
         result = engine.graph("router-r1").invoke({"question": "q?"})
     assert result["steps"][-1]["kind"] == "fallback" and result["answer"]
+    assert "no evidence" in result["steps"][-1]["text"]  # it asked nobody: no evidence to claim an answer from
     assert [s for s in result["steps"] if s["kind"] == "think" and s["error"]]
 
 

@@ -135,7 +135,7 @@ class R1Nodes:
         if answer is None:
             replies = [s["reply"] for s in state.get("steps", []) if s["kind"] == "route" and s["reply"] and not s["error"]]
             answer = replies[-1].split("\n")[0][:200] if replies else NO_ANSWER
-            text = f"Stopped ({why}); answered with the last evidence."
+            text = f"Stopped ({why}); " + ("answered with the last evidence." if replies else "no evidence to answer with.")
         else:
             text = f"Stopped ({why}); kept the router's answer."
         step = make_step("fallback", round, expert="router", text=text, reply=answer)
