@@ -68,7 +68,8 @@ class Held:
 
 
 def claim(server: str, spec: LocalServer, base_url: str) -> Held | None:
-    """Record a started server for the other processes; None if the folder cannot be written (then this
+    """Record a started server for the other processes (`base_url` "": one served in-process only, such as
+    causal_llm's feature server, never offered to share); None if the folder cannot be written (then this
     process is simply not seen by others: the warning is advice, never a reason to fail)."""
     folder = run_dir()
     try:
@@ -131,7 +132,7 @@ def contention(starting: dict[str, LocalServer], cores: int | None = None) -> st
                f"[{named}]; with this process's {mine} the {cores} cores are oversubscribed, and every llama.cpp "
                "server on them, theirs and this one's, runs many times slower (18x measured on 2 cores). "
                "Let the other process finish first")
-    same = {name: c.base_url for name, s in starting.items() for c in others if c.spec == spec_hash(s)}
+    same = {name: c.base_url for name, s in starting.items() for c in others if c.base_url and c.spec == spec_hash(s)}
     if same:
         message += (f", or share its server instead of starting one: ROUTEWEAVE_ATTACH_SERVERS='{json.dumps(same)}' "
                     "(while that process runs)")

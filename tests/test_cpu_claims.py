@@ -87,3 +87,19 @@ def test_a_second_process_is_warned_and_a_killed_ones_record_is_dropped(run_dir,
         warnings.simplefilter("error", CpuContention)
         fleet.start()
     fleet.close()
+
+
+def test_the_persistent_feature_server_is_recorded_and_never_offered_to_share(run_dir):
+    """causal_llm's feature server (in-process, no HTTP) counts its threads for the others, without an address."""
+    pytest.importorskip("gguf", reason="the router-features extra")
+    from routeweave.agents.features import LlamaFeatures
+
+    features = LlamaFeatures(layers=4, threads=1, persistent=True)
+    try:
+        features.embed(["What is the capital of Peru?"])
+        [record] = live_claims()
+        assert record.pid == os.getpid() and record.server == "features" and record.threads == 1
+        assert record.base_url == ""
+    finally:
+        features.close()
+    assert live_claims() == []
