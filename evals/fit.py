@@ -13,7 +13,6 @@ learned policy is fitted on it and saved where the pool finds it (`routeweave.se
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from routeweave.policies import OutcomeTable, get_policy, policy_class, policy_names
-from routeweave.serving import ConfigError, Pool, fitted_dir, load_pool
+from routeweave.serving import ConfigError, Pool, fitted_dir, json_text, load_pool
 
 from .qa.datasets import heldout_questions
 from .qa.metrics import normalize_answer
@@ -165,7 +164,7 @@ def run_fit(args: argparse.Namespace) -> int:
     summary = {"pool": str(pool.source), "folder": str(folder), "policies": sorted(saved), **info,
                "mean_quality": table.mean_quality(), "mean_cost_usd": table.mean_cost(), "metric": args.metric}
     if args.json:
-        print(json.dumps(summary, indent=1))
+        print(json_text(summary, indent=1))
     else:
         print(f"fitted {len(saved)} policies on {info['questions']} questions ({args.metric}; "
               f"{info['dropped_for_errors']} dropped for errors, {info['dropped_heldout']} held-out questions dropped"

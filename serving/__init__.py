@@ -9,7 +9,7 @@ from ..agents.errors import ConfigError
 from ..agents.pool import Pool, PoolError, load_pool, shipped_pools
 from .caps import SessionCaps
 from .engine import Engine
-from .listing import aligned, minute
+from .listing import aligned, json_text, minute
 from .loop import new_event_loop
 from .metrics import count_overload, count_request
 from .metrics import render as render_metrics
@@ -24,7 +24,7 @@ from .workers import run_workers as start_workers
 __all__ = [
     "ConfigError", "DEFAULT_MODEL", "Engine", "ModelSpec", "NoCheckpoint", "Pool", "PoolError", "RouterGraph", "Service",
     "SessionCaps", "TraceStore", "aligned", "count_overload", "count_request", "data_dir", "default_cache_dir",
-    "default_db_path", "fitted_dir", "load_pool", "minute", "model_specs", "new_event_loop", "open_graph",
+    "default_db_path", "fitted_dir", "json_text", "load_pool", "minute", "model_specs", "new_event_loop", "open_graph",
     "parse_duration", "prune", "prune_every", "render_metrics", "resolve_policy", "servable",
     "shipped_pools", "start_workers", "summarize",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -163,7 +164,8 @@ def test_doubled_prices_double_the_cost(recorded):
 def test_router_paths_are_re_priced_not_re_decided_and_budget_shaped_sessions_flagged(recorded, capsys):
     argv = ["replay", *recorded["sessions"], "--pool", str(recorded["tmp"] / "r1x2.toml"), "--db", str(recorded["traces"])]
     assert routeweave_main([*argv, "--json", "--markdown", str(recorded["tmp"] / "replay.md")]) == 0
-    report = json.loads(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    report = json.loads(out)
     assert set(report) >= {"sessions", "cost_usd_recorded", "cost_usd_replayed", "quality_recorded", "quality_replayed",
                            "unknown", "budget_shaped", "datasets"}
     assert report["router_decided"] == len(QUESTIONS) + 1
@@ -185,6 +187,17 @@ def test_a_pool_without_an_expert_the_recording_used_reports_its_steps_unknown(r
     others = sum(s["cost_usd"] for s in steps if s["answered_by"] != "Backup")  # the same prices for the rest
     assert report["cost_usd_replayed_known"] == pytest.approx(others) and others > 0
     assert any("Backup ×" in n for n in report["notes"])
+
+
+def test_json_output_has_no_binary_float_noise(recorded, capsys):
+    """At doubled prices the sums are 0.0019055999999999997 in binary; --json prints 0.0019056."""
+    argv = ["replay", "cheap-test", "strong-test", "--pool", str(recorded["tmp"] / "qax2.toml"), "--db", str(recorded["traces"])]
+    assert routeweave_main([*argv, "--json"]) == 0
+    out = capsys.readouterr().out
+    assert not re.search(r"\d\.\d{13,}", out), out[:500]
+    exact = replay(["cheap-test", "strong-test"], recorded["tmp"] / "qax2.toml", trace_db=recorded["traces"])
+    assert exact["cost_usd_replayed"] > 0
+    assert json.loads(out)["cost_usd_replayed"] == pytest.approx(exact["cost_usd_replayed"], rel=1e-11)
 
 
 def test_a_policy_replayed_over_an_outcome_table_gives_eval_routings_numbers(recorded, tmp_path):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from ..serving import ConfigError, SessionCaps, TraceStore, default_db_path, load_pool, open_graph, shipped_pools
+from ..serving import (ConfigError, SessionCaps, TraceStore, default_db_path, json_text, load_pool, open_graph,
+                       shipped_pools)
 from ..serving.locks import FileLocks
 from ..serving.paths import lock_dir
 from .render import render_result, render_step, render_unfinished
@@ -55,7 +55,7 @@ def run_ask(args: argparse.Namespace) -> int:
     inputs = {"question": args.question, **caps.model_dump(exclude_none=True)}
     with graph:
         if args.json:
-            print(json.dumps(graph.invoke(inputs), indent=2))
+            print(json_text(graph.invoke(inputs), indent=2))
             return 0
         print(f"Q: {args.question}")
         for event in graph.stream(inputs):
@@ -88,7 +88,7 @@ def print_session(session: dict, *, as_json: bool) -> int:
     """A stored or just-finished session: as JSON, or the question, its steps and the result (or, for a session
     still running or interrupted, what it has spent so far)."""
     if as_json:
-        print(json.dumps(session, indent=2))
+        print(json_text(session, indent=2))
         return 0
     print(f"Q: {session['question']}")
     for step in session["steps"]:

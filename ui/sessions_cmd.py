@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from ..serving import ConfigError, TraceStore, aligned, default_db_path, minute
+from ..serving import ConfigError, TraceStore, aligned, default_db_path, json_text, minute
 from ..serving.locks import FileLocks, SessionBusy
 from ..serving.paths import lock_dir
 from ..serving.resume import resume_session
@@ -56,7 +55,7 @@ def run_sessions(args: argparse.Namespace) -> int:
     for row in rows:
         row["status"] = session_status(row, locks)
     if args.json:
-        print(json.dumps(rows, indent=1, default=str))
+        print(json_text(rows, indent=1, default=str))
         return 0
     print_table(rows, empty="no unfinished sessions" if args.unfinished else f"no sessions stored in {db} yet")
     if args.unfinished and rows:

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import time
 from itertools import zip_longest
 from pathlib import Path
 
-from routeweave.serving import aligned, default_db_path, minute
+from routeweave.serving import aligned, default_db_path, json_text, minute
 
 from .datasets import DATASET_FILES, DATASET_SPLITS
 
@@ -181,7 +180,7 @@ def _finish(args, store, run_name, examples, outcome) -> int:
     summary = Summary.from_rows(rows)
     remaining = len(examples) - len(rows)
     if args.json:
-        print(json.dumps({
+        print(json_text({
             "run": run_name, "results_db": str(store.path), "total": len(examples), "done": len(rows),
             "remaining": remaining, "ran": outcome.ran if outcome else 0, "errors_this_time": outcome.errors if outcome else 0,
             "elapsed_s": round(outcome.elapsed_s, 3) if outcome else 0.0, "summary": summary.model_dump(),
@@ -230,10 +229,10 @@ def run_report(args: argparse.Namespace) -> int:
             f1_png = to_png(report, args.out / f"{args.name}_f1.png", metric="f1")
             md += f"\n![EM vs cost]({png.name})\n\n![F1 vs cost]({f1_png.name})\n"
         (args.out / f"{args.name}.md").write_text(md, encoding="utf-8")
-        (args.out / f"{args.name}.json").write_text(json.dumps(to_json(report), indent=1), encoding="utf-8")
+        (args.out / f"{args.name}.json").write_text(json_text(to_json(report), indent=1), encoding="utf-8")
         print(f"wrote {args.out / (args.name + '.md')}" + (f" and {png}" if png else " (no matplotlib: no PNG)"),
               file=sys.stderr)
-    print(json.dumps(to_json(report)) if args.json else markdown)
+    print(json_text(to_json(report)) if args.json else markdown)
     return 0
 
 
@@ -249,7 +248,7 @@ def list_runs(store, path: Path, *, as_json: bool) -> int:
     runs = [{"run": r["run"], "done": store.count(r["run"]), "total": r["total"], "created": r["created"],
              "config": r["config"]} for r in store.runs()]
     if as_json:
-        print(json.dumps(runs, indent=1))
+        print(json_text(runs, indent=1))
         return 0
     if not runs:
         print(f"no runs in {path} yet")

@@ -16,11 +16,10 @@ recorded prices), and sessions the budget shaped are flagged. No model is called
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from routeweave.serving import ConfigError, Pool, default_db_path, load_pool, shipped_pools
+from routeweave.serving import ConfigError, Pool, default_db_path, json_text, load_pool, shipped_pools
 
 
 def register(sub) -> None:
@@ -72,5 +71,5 @@ def run_replay(args: argparse.Namespace) -> int:
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
         args.markdown.write_text(markdown, encoding="utf-8")
-    print(json.dumps(report, indent=1) if args.json else markdown)
+    print(json_text(report, indent=1) if args.json else markdown)
     return 0
