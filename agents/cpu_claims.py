@@ -81,11 +81,16 @@ def claim(server: str, spec: LocalServer, base_url: str) -> Held | None:
         fd = os.open(writing, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except OSError:
         return None
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    record = Claim(os.getpid(), server, spec.threads, base_url, spec_hash(spec), " ".join(sys.argv)[:200])
-    os.write(fd, json.dumps({**record.__dict__, "started": time.time()}).encode())
     path = folder / f"{token}.json"
-    os.rename(writing, path)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        record = Claim(os.getpid(), server, spec.threads, base_url, spec_hash(spec), " ".join(sys.argv)[:200])
+        os.write(fd, json.dumps({**record.__dict__, "started": time.time()}).encode())
+        os.rename(writing, path)
+    except OSError:  # a full disk, say: not recorded, and nothing half-written left behind
+        os.close(fd)
+        writing.unlink(missing_ok=True)
+        return None
     return Held(path, fd)
 
 

@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 from pathlib import Path
 
 from ..serving import (
@@ -75,7 +76,8 @@ def _close_on_sigterm() -> None:
     """SIGTERM (systemd, docker stop, a balancer) ends the process through Python, so the `finally` that closes
     the service runs: uvicorn shuts down on it, then raises it again with the handler that was there before
     its own, which by default ends the process at once, the service never closed."""
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if threading.current_thread() is threading.main_thread():  # (signal handlers can only be set there)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
 
 def _service(args: argparse.Namespace):
