@@ -189,6 +189,18 @@ def test_a_pool_without_an_expert_the_recording_used_reports_its_steps_unknown(r
     assert any("Backup ×" in n for n in report["notes"])
 
 
+def test_unknown_steps_leave_the_recorded_quality_whole(recorded, tmp_path):
+    """Re-pricing alone changes no path: the quality is every session's, even when some steps are unknown."""
+    strong_only = copy.deepcopy(recorded["qa"])
+    strong_only["experts"] = [e for e in strong_only["experts"] if e["name"] == "Strong"]
+    (tmp_path / "strong-only.toml").write_text(toml(strong_only))
+    report = replay(["cheap-test", "strong-test"], tmp_path / "strong-only.toml", trace_db=recorded["traces"])
+    assert report["unknown"]["by_expert"] == {"Cheap": 12} and report["cost_usd_replayed"] is None
+    assert report["quality_replayed"] == report["quality_recorded"] is not None
+    markdown = to_markdown(report, ids=["cheap-test", "strong-test"])
+    assert " of 24)" not in markdown and f"| {report['quality_recorded']:.3f} | {report['quality_recorded']:.3f} |" in markdown
+
+
 def test_json_output_has_no_binary_float_noise(recorded, capsys):
     """At doubled prices the sums are 0.0019055999999999997 in binary; --json prints 0.0019056."""
     argv = ["replay", "cheap-test", "strong-test", "--pool", str(recorded["tmp"] / "qax2.toml"), "--db", str(recorded["traces"])]

@@ -118,7 +118,7 @@ def _row(name: str, t: dict[str, Any], policy: bool) -> str:
     u = t["unknown"]
     unknown = f"{u['steps']} step(s)" + (f", {u['questions']} question(s)" if u["questions"] else "")
     quality = _q(t["quality_replayed"])
-    if t["sessions_replayed_known"] < t["sessions"] and t["quality_replayed"] is not None:
+    if policy and t["sessions_replayed_known"] < t["sessions"] and t["quality_replayed"] is not None:
         quality += f" ({t['sessions_replayed_known']} of {t['sessions']})"
     cost = f"{_usd(t['cost_usd_repriced'])} | " if policy else ""
     return (f"| {name} | {t['sessions']} | {_usd(t['cost_usd_recorded'])} | {cost}{_usd(t['cost_usd_replayed'])} | "
