@@ -8,7 +8,8 @@ spin-wait on each other). So each running server holds an flock on a small JSON 
 server, one whose lock is free was left by a process that died (a kill -9 included) and is removed by the
 next reader. Starting servers that, with the others', ask for more threads than the cores warns
 (`CpuContention`), naming the other processes and, when one of them runs the same server, how to share it
-instead (`$ROUTEWEAVE_ATTACH_SERVERS`)."""
+instead (`$ROUTEWEAVE_ATTACH_SERVERS`). Training's torch threads are recorded and warned about the same
+way (`cpu_job`), never offered to share."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ import os
 import sys
 import time
 import uuid
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,10 +71,11 @@ class Held:
             self._fd = -1
 
 
-def claim(server: str, spec: LocalServer, base_url: str) -> Held | None:
-    """Record a started server for the other processes (`base_url` "": one served in-process only, such as
-    causal_llm's feature server, never offered to share); None if the folder cannot be written (then this
-    process is simply not seen by others: the warning is advice, never a reason to fail)."""
+def claim(server: str, threads: int, base_url: str = "", spec: str = "") -> Held | None:
+    """Record a started server (or CPU job) for the other processes; `spec` (spec_hash) and `base_url` let
+    them share it, and a record without them (causal_llm's in-process feature server, training's torch
+    threads) is never offered. None if the folder cannot be written (then this process is simply not seen
+    by others: the warning is advice, never a reason to fail)."""
     folder = run_dir()
     try:
         if not folder.is_dir():
@@ -84,7 +89,7 @@ def claim(server: str, spec: LocalServer, base_url: str) -> Held | None:
     path = folder / f"{token}.json"
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        record = Claim(os.getpid(), server, spec.threads, base_url, spec_hash(spec), " ".join(sys.argv)[:200])
+        record = Claim(os.getpid(), server, threads, base_url, spec, " ".join(sys.argv)[:200])
         os.write(fd, json.dumps({**record.__dict__, "started": time.time()}).encode())
         os.rename(writing, path)
     except OSError:  # a full disk, say: not recorded, and nothing half-written left behind
@@ -120,11 +125,12 @@ def live_claims() -> list[Claim]:
     return found
 
 
-def contention(starting: dict[str, LocalServer], cores: int | None = None) -> str | None:
-    """The warning for servers about to start in this process, or None when all processes' servers fit the cores."""
+def contention(starting: dict[str, int], specs: dict[str, str] | None = None, cores: int | None = None) -> str | None:
+    """The warning for servers (or jobs) about to start in this process, name -> threads, or None when every
+    process's fit the cores. `specs`: name -> spec_hash of those that another process's server can stand in for."""
     cores = cores or os.cpu_count() or 1
     others = [c for c in live_claims() if c.pid != os.getpid()]
-    mine = sum(s.threads for s in starting.values())
+    mine = sum(starting.values())
     theirs = sum(c.threads for c in others)
     if not others or not starting or mine + theirs <= cores:
         return None
@@ -133,12 +139,27 @@ def contention(starting: dict[str, LocalServer], cores: int | None = None) -> st
         by_pid.setdefault(c.pid, []).append(c)
     named = "; ".join(f"pid {pid} ({cs[0].command or '?'}): {sum(c.threads for c in cs)} thread(s)"
                       for pid, cs in by_pid.items())
-    message = (f"other routeweave processes on this machine run embedded llama.cpp servers with {theirs} thread(s) "
-               f"[{named}]; with this process's {mine} the {cores} cores are oversubscribed, and every llama.cpp "
-               "server on them, theirs and this one's, runs many times slower (18x measured on 2 cores). "
+    message = (f"other routeweave processes on this machine run embedded llama.cpp servers or training with {theirs} "
+               f"thread(s) [{named}]; with this process's {mine} the {cores} cores are oversubscribed, and every "
+               "llama.cpp server on them, theirs and this one's, runs many times slower (18x measured on 2 cores). "
                "Let the other process finish first")
-    same = {name: c.base_url for name, s in starting.items() for c in others if c.base_url and c.spec == spec_hash(s)}
+    same = {name: c.base_url for name, h in (specs or {}).items() for c in others if c.base_url and h and c.spec == h}
     if same:
         message += (f", or share its server instead of starting one: ROUTEWEAVE_ATTACH_SERVERS='{json.dumps(same)}' "
                     "(while that process runs)")
     return message + ", or lower 'threads' in the pools' [servers.*] tables."
+
+
+@contextmanager
+def cpu_job(name: str, threads: int) -> Iterator[None]:
+    """A CPU-heavy job that is no llama.cpp server (training's torch threads), warned about and recorded like
+    one for as long as it runs."""
+    warning = contention({name: threads})
+    if warning:
+        warnings.warn(CpuContention(warning), stacklevel=3)
+    held = claim(name, threads)
+    try:
+        yield
+    finally:
+        if held is not None:
+            held.release()

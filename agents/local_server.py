@@ -18,7 +18,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cpu_claims import CpuContention, Held, claim, contention
+from .cpu_claims import CpuContention, Held, claim, contention, spec_hash
 from .errors import ConfigError, env_number
 from .pool import Pool
 from .settings import LocalServer
@@ -88,7 +88,7 @@ class EmbeddedServer:
         self._server = xllamacpp.Server(params)
         self.base_url = f"http://127.0.0.1:{params.port}"
         self._wait_healthy(timeout_s)
-        self._claim = claim(self.name, self.spec, self.base_url)
+        self._claim = claim(self.name, self.spec.threads, self.base_url, spec_hash(self.spec))
         return self.base_url
 
     def adapter_paths(self) -> list[Path]:
@@ -161,7 +161,7 @@ class ServerFleet:
         external = attached_servers()
         check_thread_budget({n: s.spec for n, s in self._servers.items() if n not in external})
         starting = {n: s.spec for n, s in self._servers.items() if n not in external and s.base_url is None}
-        warning = contention(starting)
+        warning = contention({n: s.threads for n, s in starting.items()}, {n: spec_hash(s) for n, s in starting.items()})
         if warning:
             warnings.warn(CpuContention(warning), stacklevel=2)
         try:

@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 import urllib.request
 import warnings
@@ -102,4 +103,30 @@ def test_the_persistent_feature_server_is_recorded_and_never_offered_to_share(ru
         assert record.base_url == ""
     finally:
         features.close()
+    assert live_claims() == []
+
+
+def test_a_training_job_is_recorded_and_warned_like_a_server_and_never_offered_to_share(run_dir, tmp_path, routeweave_cmd):
+    """`routeweave train sft|grpo` runs under cpu_job: torch's threads count like a server's, in both directions."""
+    from routeweave.agents.cpu_claims import cpu_job
+
+    env = {**os.environ, "ROUTEWEAVE_RUN_DIR": str(run_dir)}
+    code = (f"import sys, time\nfrom routeweave.agents.cpu_claims import cpu_job\nwith cpu_job('train sft', {CORES}):\n"
+            "    print('ready', flush=True)\n    time.sleep(600)\n")
+    other = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "ready"
+        with pytest.warns(CpuContention) as caught:
+            with cpu_job("train grpo", 1):
+                assert {c.pid for c in live_claims()} == {other.pid, os.getpid()}
+        message = str(caught[0].message)
+        assert f"pid {other.pid}" in message and "ROUTEWEAVE_ATTACH_SERVERS" not in message
+        assert [c.pid for c in live_claims()] == [other.pid]  # released when the job ends
+        sft = subprocess.run([*routeweave_cmd, "train", "sft", "--work", str(tmp_path)], env=env, capture_output=True,
+                             text=True, timeout=300)  # the CLI runs under it (then stops: no trajectories here)
+        assert sft.returncode == 2 and f"pid {other.pid}" in sft.stderr and "warning: other routeweave" in sft.stderr
+    finally:
+        other.kill()
+        other.wait(timeout=30)
+        other.stdout.close()
     assert live_claims() == []

@@ -193,19 +193,25 @@ def run_data(args) -> int:
 
 @_guard
 def run_sft(args) -> int:
+    from routeweave.agents.cpu_claims import cpu_job
+
     from .sft import train_sft
 
     work = _work(args)
     over = {k: v for k, v in (("epochs", args.epochs), ("max_steps", args.max_steps), ("base", args.base),
                               ("precision", args.precision), ("from_adapter", getattr(args, "from_adapter", None)),
                               ("learning_rate", getattr(args, "learning_rate", None))) if v is not None}
-    stats = train_sft(work / "trajectories.jsonl", work, SFTSettings(**over), stop_after_min=args.stop_after)
+    settings = SFTSettings(**over)
+    with cpu_job("routeweave train sft (torch)", settings.threads):  # other processes see its threads, and it theirs
+        stats = train_sft(work / "trajectories.jsonl", work, settings, stop_after_min=args.stop_after)
     print(json.dumps({k: v for k, v in stats.items() if k != "log"}))
     return 0 if stats["complete"] else EXIT_INCOMPLETE
 
 
 @_guard
 def run_grpo(args) -> int:
+    from routeweave.agents.cpu_claims import cpu_job
+
     from .grpo import GRPOSettings, train_grpo
     from .reward import RewardSettings
 
@@ -213,8 +219,9 @@ def run_grpo(args) -> int:
     over = {k: v for k, v in (("max_steps", args.steps), ("base", args.base), ("pool", args.pool),
                               ("micro_batch", getattr(args, "micro_batch", None))) if v}
     settings = GRPOSettings(reward=RewardSettings(alpha=args.alpha), **over)
-    stats = train_grpo(work, settings, data_dir=_data_dir(args), init_adapter=work / "sft" / "adapter",
-                       stop_after_min=args.stop_after)
+    with cpu_job("routeweave train grpo (torch)", settings.threads):
+        stats = train_grpo(work, settings, data_dir=_data_dir(args), init_adapter=work / "sft" / "adapter",
+                           stop_after_min=args.stop_after)
     print(json.dumps(stats))
     return 0 if stats["complete"] else EXIT_INCOMPLETE
 
