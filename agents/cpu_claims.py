@@ -9,7 +9,12 @@ server, one whose lock is free was left by a process that died (a kill -9 includ
 next reader. Starting servers that, with the others', ask for more threads than the cores warns
 (`CpuContention`), naming the other processes and, when one of them runs the same server, how to share it
 instead (`$ROUTEWEAVE_ATTACH_SERVERS`). Training's torch threads and causal_llm's offline feature batches are
-recorded and warned about the same way (`cpu_job`), never offered to share."""
+recorded and warned about the same way (`cpu_job`), never offered to share.
+
+`ROUTEWEAVE_CPU=wait` makes a process wait instead, before it starts its servers or job, until the others'
+threads leave room for its own; waiters go one at a time (an flock on `.admit` in the folder), so two
+queued jobs never start together when the cores free up. Batch jobs queue that way: `ROUTEWEAVE_CPU=wait
+routeweave train all …` behind a running `eval qa`."""
 
 from __future__ import annotations
 
@@ -26,9 +31,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import ConfigError
 from .settings import LocalServer
 
 RUN_DIR_ENV = "ROUTEWEAVE_RUN_DIR"
+MODE_ENV = "ROUTEWEAVE_CPU"
 
 
 class CpuContention(RuntimeWarning):
@@ -37,6 +44,49 @@ class CpuContention(RuntimeWarning):
 
 def run_dir() -> Path:
     return Path(os.environ.get(RUN_DIR_ENV) or "/tmp/routeweave-servers")
+
+
+def mode() -> str:
+    """`$ROUTEWEAVE_CPU`: 'warn' (the default) or 'wait'."""
+    value = (os.environ.get(MODE_ENV) or "warn").strip().lower()
+    if value not in ("warn", "wait"):
+        raise ConfigError(f"${MODE_ENV} must be 'warn' (start, and warn when the cores are oversubscribed) or 'wait' "
+                          f"(wait until other routeweave processes leave room), got {value!r}")
+    return value
+
+
+@contextmanager
+def admission(threads: dict[str, int], poll_s: float = 0.5) -> Iterator[None]:
+    """Around starting servers or a job: in 'wait' mode, wait (one waiter at a time) until the other processes'
+    threads and `threads` fit the cores, and hold the turn until the body has recorded its claims; in 'warn'
+    mode, warn when they do not fit."""
+    if mode() != "wait" or not threads:
+        yield
+        return
+    folder = run_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / ".admit", os.O_CREAT | os.O_RDWR, 0o666)
+    except OSError:  # cannot queue here: start as in 'warn' mode
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # the queue: the next waiter looks only once this one has started
+        cores, told = os.cpu_count() or 1, False
+        while True:
+            others = [c for c in live_claims() if c.pid != os.getpid()]
+            if not others or sum(c.threads for c in others) + sum(threads.values()) <= cores:
+                break
+            if not told:
+                pids = ", ".join(sorted({str(c.pid) for c in others}))
+                warnings.warn(CpuContention(f"waiting for the cores ($ROUTEWEAVE_CPU=wait): pid {pids} use "
+                                            f"{sum(c.threads for c in others)} of {cores}, this process needs "
+                                            f"{sum(threads.values())}"), stacklevel=4)
+                told = True
+            time.sleep(poll_s)
+        yield
+    finally:
+        os.close(fd)
 
 
 def spec_hash(spec: LocalServer) -> str:
@@ -142,7 +192,7 @@ def contention(starting: dict[str, int], specs: dict[str, str] | None = None, co
     message = (f"other routeweave processes on this machine run embedded llama.cpp servers or training with {theirs} "
                f"thread(s) [{named}]; with this process's {mine} the {cores} cores are oversubscribed, and every "
                "llama.cpp server on them, theirs and this one's, runs many times slower (18x measured on 2 cores). "
-               "Let the other process finish first")
+               "Let the other process finish first (ROUTEWEAVE_CPU=wait queues for it)")
     same = {name: c.base_url for name, h in (specs or {}).items() for c in others if c.base_url and h and c.spec == h}
     if same:
         message += (f", or share its server instead of starting one: ROUTEWEAVE_ATTACH_SERVERS='{json.dumps(same)}' "
@@ -154,10 +204,11 @@ def contention(starting: dict[str, int], specs: dict[str, str] | None = None, co
 def cpu_job(name: str, threads: int) -> Iterator[None]:
     """A CPU-heavy job that is no llama.cpp server (training's torch threads), warned about and recorded like
     one for as long as it runs."""
-    warning = contention({name: threads})
-    if warning:
-        warnings.warn(CpuContention(warning), stacklevel=3)
-    held = claim(name, threads)
+    with admission({name: threads}):
+        warning = contention({name: threads})
+        if warning:
+            warnings.warn(CpuContention(warning), stacklevel=3)
+        held = claim(name, threads)
     try:
         yield
     finally:

@@ -18,7 +18,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cpu_claims import CpuContention, Held, claim, contention, spec_hash
+from .cpu_claims import CpuContention, Held, admission, claim, contention, spec_hash
 from .errors import ConfigError, env_number
 from .pool import Pool
 from .settings import LocalServer
@@ -161,18 +161,20 @@ class ServerFleet:
         external = attached_servers()
         check_thread_budget({n: s.spec for n, s in self._servers.items() if n not in external})
         starting = {n: s.spec for n, s in self._servers.items() if n not in external and s.base_url is None}
-        warning = contention({n: s.threads for n, s in starting.items()}, {n: spec_hash(s) for n, s in starting.items()})
-        if warning:
-            warnings.warn(CpuContention(warning), stacklevel=2)
-        try:
-            for name, server in self._servers.items():
-                if name in external:
-                    server.base_url = external[name].rstrip("/")
-                elif server.base_url is None:
-                    server.start()
-        except BaseException:
-            self.close()
-            raise
+        threads = {n: s.threads for n, s in starting.items()}
+        with admission(threads):  # ROUTEWEAVE_CPU=wait: until other processes leave room (cpu_claims)
+            warning = contention(threads, {n: spec_hash(s) for n, s in starting.items()})
+            if warning:
+                warnings.warn(CpuContention(warning), stacklevel=2)
+            try:
+                for name, server in self._servers.items():
+                    if name in external:
+                        server.base_url = external[name].rstrip("/")
+                    elif server.base_url is None:
+                        server.start()
+            except BaseException:
+                self.close()
+                raise
         return self
 
     def base_urls(self) -> dict[str, str]:

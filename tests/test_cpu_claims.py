@@ -149,3 +149,69 @@ def test_offline_feature_batches_are_warned_and_recorded(busy):
     with pytest.warns(CpuContention, match=f"pid {busy.pid}"):
         assert len(LlamaFeatures(layers=4, threads=1).embed(["What is the capital of Peru?"])) == 1
     assert [c.pid for c in live_claims()] == [busy.pid]
+
+
+def test_wait_mode_starts_only_when_the_cores_are_free_and_queued_jobs_never_overlap(busy, run_dir, tmp_path):
+    """ROUTEWEAVE_CPU=wait: two jobs that each need every core wait behind a busy process, then run one at a time."""
+    log = tmp_path / "log"
+    code = ("import sys, time\nfrom routeweave.agents.cpu_claims import cpu_job\n"
+            f"with cpu_job('job', {CORES}):\n"
+            f"    open({str(log)!r}, 'a').write(f'start {{time.time()}}\\n')\n    time.sleep(1.0)\n"
+            f"    open({str(log)!r}, 'a').write(f'end {{time.time()}}\\n')\n")
+    env = {**os.environ, "ROUTEWEAVE_RUN_DIR": str(run_dir), "ROUTEWEAVE_CPU": "wait"}
+    jobs = [subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    time.sleep(3.0)
+    assert not log.exists(), "a job started while another process held every core"
+    busy.kill()
+    errs = [j.communicate(timeout=120)[1] for j in jobs]
+    assert [j.returncode for j in jobs] == [0, 0], errs
+    assert sum("waiting for the cores" in e for e in errs) >= 1  # said why it waited
+    events = [line.split() for line in log.read_text().splitlines()]
+    assert [kind for kind, _ in events] == ["start", "end", "start", "end"], events  # one after the other
+
+
+def test_a_bad_cpu_mode_is_a_clear_error(run_dir, monkeypatch):
+    from routeweave.agents.cpu_claims import cpu_job
+    from routeweave.agents.errors import ConfigError
+
+    monkeypatch.setenv("ROUTEWEAVE_CPU", "sometimes")
+    with pytest.raises(ConfigError, match=r"\$ROUTEWEAVE_CPU must be 'warn' .* or 'wait'"):
+        with cpu_job("job", 1):
+            pass
+
+
+def test_waiters_take_turns_while_one_is_starting(run_dir, tmp_path, monkeypatch):
+    """A waiter holds its turn until its servers or job are recorded: another one does not look meanwhile, even
+    with the cores free (else both could see the same free cores and start together)."""
+    from routeweave.agents.cpu_claims import admission
+
+    monkeypatch.setenv("ROUTEWEAVE_CPU", "wait")
+    entered = tmp_path / "entered"
+    code = ("import time\nfrom routeweave.agents.cpu_claims import cpu_job\n"
+            f"with cpu_job('job', 1):\n    open({str(entered)!r}, 'w').write(str(time.time()))\n")
+    with admission({"starting": 1}):
+        other = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "ROUTEWEAVE_RUN_DIR": str(run_dir)})
+        time.sleep(3.0)  # it has long since imported and asked for its turn
+        assert not entered.exists(), "another waiter went ahead while this one was starting"
+        left = time.time()
+    assert other.wait(timeout=60) == 0 and float(entered.read_text()) >= left
+
+
+def test_wait_mode_holds_a_pools_servers_until_the_cores_are_free(busy, monkeypatch):
+    """`ROUTEWEAVE_CPU=wait routeweave eval qa …` behind a job that holds every core: its servers start after it."""
+    import threading
+
+    monkeypatch.setenv("ROUTEWEAVE_CPU", "wait")
+    fleet = ServerFleet(load_pool("embedded"))
+    started = threading.Event()
+    thread = threading.Thread(target=lambda: (fleet.start(), started.set()), daemon=True)
+    with pytest.warns(CpuContention, match="waiting for the cores"):
+        thread.start()
+        assert not started.wait(3.0), "the servers started while another process held every core"
+        busy.kill()
+        busy.wait(timeout=30)
+        assert started.wait(60.0)
+    try:
+        assert [c.pid for c in live_claims()] == [os.getpid()]
+    finally:
+        fleet.close()
