@@ -46,6 +46,15 @@ def run_dir() -> Path:
     return Path(os.environ.get(RUN_DIR_ENV) or "/tmp/routeweave-servers")
 
 
+def _folder() -> Path:
+    """The run folder, made if missing, writable by every user (sticky: each removes only its own files)."""
+    folder = run_dir()
+    if not folder.is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o1777)
+    return folder
+
+
 def mode() -> str:
     """`$ROUTEWEAVE_CPU`: 'warn' (the default) or 'wait'."""
     value = (os.environ.get(MODE_ENV) or "warn").strip().lower()
@@ -57,17 +66,16 @@ def mode() -> str:
 
 @contextmanager
 def admission(threads: dict[str, int], poll_s: float = 0.5) -> Iterator[None]:
-    """Around starting servers or a job: in 'wait' mode, wait (one waiter at a time) until the other processes'
-    threads and `threads` fit the cores, and hold the turn until the body has recorded its claims; in 'warn'
-    mode, warn when they do not fit."""
-    if mode() != "wait" or not threads:
-        yield
-        return
-    folder = run_dir()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder / ".admit", os.O_CREAT | os.O_RDWR, 0o666)
-    except OSError:  # cannot queue here: start as in 'warn' mode
+    """Around starting servers or a job. In 'wait' mode: wait (one waiter at a time) until the other processes'
+    threads and `threads` fit the cores, and hold the turn until the body has recorded its claims. In 'warn'
+    mode (or where the folder cannot be used): go at once."""
+    fd = None
+    if mode() == "wait" and threads:
+        try:
+            fd = os.open(_folder() / ".admit", os.O_CREAT | os.O_RDONLY, 0o644)  # flock needs no write access
+        except OSError:
+            fd = None
+    if fd is None:
         yield
         return
     try:
@@ -126,11 +134,8 @@ def claim(server: str, threads: int, base_url: str = "", spec: str = "") -> Held
     them share it, and a record without them (causal_llm's in-process feature server, training's torch
     threads) is never offered. None if the folder cannot be written (then this process is simply not seen
     by others: the warning is advice, never a reason to fail)."""
-    folder = run_dir()
     try:
-        if not folder.is_dir():
-            folder.mkdir(parents=True, exist_ok=True)
-            folder.chmod(0o1777)  # every user's processes record theirs here (sticky: each removes only its own)
+        folder = _folder()  # every user's processes record theirs here
         token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         writing = folder / f"{token}.writing"  # not read until renamed, locked and whole
         fd = os.open(writing, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
