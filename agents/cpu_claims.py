@@ -87,9 +87,9 @@ def admission(threads: dict[str, int], poll_s: float = 0.5) -> Iterator[None]:
                 break
             if not told:
                 pids = ", ".join(sorted({str(c.pid) for c in others}))
-                warnings.warn(CpuContention(f"waiting for the cores ($ROUTEWEAVE_CPU=wait): pid {pids} use "
-                                            f"{sum(c.threads for c in others)} of {cores}, this process needs "
-                                            f"{sum(threads.values())}"), stacklevel=4)
+                warnings.warn(CpuContention(f"waiting for the cores ($ROUTEWEAVE_CPU=wait): other routeweave processes "
+                                            f"(pid {pids}) use {sum(c.threads for c in others)} thread(s) of {cores} "
+                                            f"cores; this process needs {sum(threads.values())}"), stacklevel=4)
                 told = True
             time.sleep(poll_s)
         yield
