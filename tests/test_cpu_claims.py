@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -20,25 +19,23 @@ import pytest
 from routeweave.agents.cpu_claims import CpuContention, live_claims
 from routeweave.agents.local_server import ServerFleet
 from routeweave.agents.pool import POOLS_DIR, load_pool
+from support.serve import ServeProcess
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 CORES = os.cpu_count() or 1
 
 
-def start_serve(cmd: list[str], pool: str, env: dict) -> tuple[subprocess.Popen, str]:
-    """A real `routeweave serve`, once it listens (its servers are up by then)."""
-    proc = subprocess.Popen([*cmd, "serve", "--pool", pool, "--port", "0", "--no-ui"], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    line = proc.stdout.readline()
-    assert "routeweave serve on http://" in line, proc.stderr.read()[-2000:] if proc.poll() is not None else line
-    url = line.split(" on ")[1].strip()
-    for _ in range(200):  # until it answers (uvicorn's SIGTERM handler is installed by then)
+def serving(folder, pool) -> ServeProcess:
+    """A real `routeweave serve` (tests/support), once it answers: uvicorn's SIGTERM handler is installed by then."""
+    folder.mkdir(parents=True, exist_ok=True)
+    proc = ServeProcess(folder, pool=pool, args=["--no-ui"]).start()
+    for _ in range(200):
         try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2):
-                break
+            with urllib.request.urlopen(proc.url + "/healthz", timeout=2):
+                return proc
         except OSError:
             time.sleep(0.05)
-    return proc, url
+    return proc
 
 
 @pytest.fixture
@@ -63,39 +60,36 @@ def busy(run_dir):
         other.stdout.close()
 
 
-def test_a_second_process_is_warned_and_a_killed_ones_record_is_dropped(run_dir, tmp_path, rw_home, routeweave_cmd):
+def test_a_second_process_is_warned_and_a_killed_ones_record_is_dropped(run_dir, tmp_path, rw_home):
     every_core = tmp_path / "every-core.toml"  # the embedded pool, its server taking all the cores
     every_core.write_text(re.sub(r"(?m)^threads = 2", f"threads = {CORES}", (POOLS_DIR / "embedded.toml").read_text()))
-    env = {**os.environ, "ROUTEWEAVE_RUN_DIR": str(run_dir)}
-    first, _ = start_serve(routeweave_cmd, str(every_core), env)
+    first = serving(tmp_path / "first", every_core)  # ROUTEWEAVE_RUN_DIR reaches it through os.environ
     try:
         [theirs] = live_claims()
-        assert theirs.pid == first.pid and theirs.threads == CORES and "serve" in theirs.command
+        assert theirs.pid == first.proc.pid and theirs.threads == CORES and "serve" in theirs.command
 
         fleet = ServerFleet(load_pool("embedded"))  # the same model and adapters, fewer threads
         with pytest.warns(CpuContention) as caught:
             fleet.start()
         try:
             message = str(caught[0].message)
-            assert f"pid {first.pid}" in message and f"{CORES} thread(s)" in message
+            assert f"pid {first.proc.pid}" in message and f"{CORES} thread(s)" in message
             attach = json.loads(re.search(r"ROUTEWEAVE_ATTACH_SERVERS='(.*?)'", message).group(1))
             assert attach == {"local": theirs.base_url}  # it can share the running server instead
-            assert {c.pid for c in live_claims()} == {first.pid, os.getpid()}
+            assert {c.pid for c in live_claims()} == {first.proc.pid, os.getpid()}
         finally:
             fleet.close()
-        assert [c.pid for c in live_claims()] == [first.pid]  # a clean stop removes its record
+        assert [c.pid for c in live_claims()] == [first.proc.pid]  # a clean stop removes its record
 
-        second, _ = start_serve(routeweave_cmd, "embedded", env)  # the CLI says it in one plain line
-        second.terminate()
-        err = second.communicate(timeout=60)[1]
-        assert second.returncode == 0 and "warning: other routeweave processes on this machine run embedded llama.cpp servers" in err
-        assert "Traceback" not in err and "CpuContention" not in err
-        assert [c.pid for c in live_claims()] == [first.pid]  # a stopped serve removes its record
+        second = serving(tmp_path / "second", "embedded")  # the CLI says it in one plain line
+        second.stop()  # SIGTERM
+        out = "".join(second.output)
+        assert second.proc.returncode == 0 and "warning: other routeweave processes on this machine run embedded" in out
+        assert "Traceback" not in out and "CpuContention" not in out
+        assert [c.pid for c in live_claims()] == [first.proc.pid]  # a stopped serve removes its record
     finally:
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=30)
-        first.stdout.close()
-        first.stderr.close()
+        first.proc.kill()  # SIGKILL
+        first.proc.wait(timeout=30)
 
     assert len(list(run_dir.glob("*.json"))) == 1  # the killed process could not remove its record...
     assert live_claims() == [] and not list(run_dir.glob("*.json"))  # ...and its free lock says it is stale

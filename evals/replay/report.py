@@ -38,17 +38,17 @@ def totals(replayed: list[Repriced], policy: PolicyReplay | None = None) -> dict
     unknown = [u for r in replayed for u in r.unknown]
     known = [r.cost_usd for r in replayed]
     quality = [r.recorded.quality for r in replayed if r.recorded.quality is not None]
-    repriced = None if any(c is None for c in known) else sum(known)  # type: ignore[misc]
+    repriced = {"cost_usd_repriced": None if any(c is None for c in known) else sum(known),  # type: ignore[misc]
+                "cost_usd_repriced_known": sum(r.known_usd for r in replayed)}
+    paths = _policy_paths(replayed, policy) if policy is not None else {  # without a policy: the recorded paths
+        "cost_usd_replayed": repriced["cost_usd_repriced"], "cost_usd_replayed_known": repriced["cost_usd_repriced_known"],
+        "quality_replayed": _mean(quality), "sessions_replayed_known": sum(1 for c in known if c is not None)}
     out: dict[str, Any] = {
         "sessions": len(replayed),
         "cost_usd_recorded": sum(r.cost_usd_recorded for r in replayed),
-        "cost_usd_repriced": repriced,
-        "cost_usd_repriced_known": sum(r.known_usd for r in replayed),
-        "cost_usd_replayed": repriced,
-        "cost_usd_replayed_known": sum(r.known_usd for r in replayed),
+        **repriced,
         "quality_recorded": _mean(quality),
-        "quality_replayed": _mean(quality),
-        "sessions_replayed_known": sum(1 for c in known if c is not None),
+        **paths,
         "unknown": {
             "steps": sum(1 for u in unknown if u.reason != NO_TRACE),
             "by_expert": dict(Counter(u.who for u in unknown if u.reason != NO_TRACE)),
@@ -63,7 +63,6 @@ def totals(replayed: list[Repriced], policy: PolicyReplay | None = None) -> dict
         "router_decided": sum(1 for r in replayed if r.router_decided),
     }
     if policy is not None:
-        out.update(_policy_paths(replayed, policy))
         out["policy"] = {"name": policy.name, "questions": policy.questions, "scored": policy.scored,
                          "refused": policy.refused, "unknown": sum(policy.unknown.values()),
                          "quality": policy.quality, "cost_usd": policy.cost_usd,
