@@ -73,7 +73,10 @@ class EmbeddedServer:
         import xllamacpp  # heavy native module: imported only when a server is really wanted
 
         params = xllamacpp.CommonParams()
-        params.model.path = str(resolve_gguf(self.spec.gguf))
+        try:
+            params.model.path = str(resolve_gguf(self.spec.gguf))
+        except ServerError as exc:
+            raise ServerError(f"[servers.{self.name}] gguf: {exc}") from None
         params.n_parallel = self.spec.n_parallel
         params.n_ctx = self.spec.n_ctx
         params.cpuparams.n_threads = self.spec.threads

@@ -166,6 +166,12 @@ def load_pool(spec: str | Path | None = None) -> Pool:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise PoolError(f"pool file {path} does not exist (shipped pools: {', '.join(shipped_pools())})") from None
+    except IsADirectoryError:
+        raise PoolError(f"pool file {path} is a directory: pass the pool's .toml file inside it") from None
+    except PermissionError:
+        raise PoolError(f"pool file {path} can't be read (permission denied): check its mode and owner") from None
+    except UnicodeDecodeError as exc:
+        raise PoolError(f"pool file {path} is not UTF-8 text (byte {exc.start}): a pool is a TOML file") from None
     except tomllib.TOMLDecodeError as exc:
         raise PoolError(f"pool file {path} is not valid TOML: {exc}") from None
     try:
@@ -182,7 +188,9 @@ def _explain(path: Path, raw: dict, exc: ValidationError) -> str:
     for err in exc.errors():
         loc = list(err["loc"])
         where = ".".join(str(p) for p in loc) or "(top level)"
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")  # a validator's own message, without pydantic's label
+        if err["type"] in ("model_type", "dict_type"):
+            msg = "should be a table: a [section] or an inline { key = value, ... }"
         if len(loc) >= 2 and loc[0] == "experts" and isinstance(loc[1], int):
             experts = raw.get("experts") or []
             entry = experts[loc[1]] if loc[1] < len(experts) and isinstance(experts[loc[1]], dict) else {}

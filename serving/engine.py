@@ -16,7 +16,7 @@ from typing import Any
 from ..agents.errors import ConfigError
 from ..agents.pool import Pool
 from ..agents.runtime import Runtime
-from ..graphs import GraphContext, graph_spec
+from ..graphs import GraphContext, graph_names, graph_spec
 from ..policies import Policy
 from .checkpointers import Closer, checkpointer_url, open_checkpointer
 from .locks import FileLocks, LeaseLocks
@@ -31,6 +31,18 @@ _checkpointer_url = checkpointer_url  # the parameter of Engine shadows the func
 # next step runs (a kill in that window repeats one step). "exit": only when the session ends (a killed
 # session starts over; traces are still written per step) - opt-in, for throughput over resumability.
 DURABILITY = ("sync", "async", "exit")
+
+
+def check_policy_fits(graph: str, policy: "str | Path | Policy | None"):
+    """The graph's spec; a policy given to a graph that does not route with one is an error, never dropped
+    unread (`ask --policy knn` on the default router-r1 graph would otherwise run the router silently)."""
+    spec = graph_spec(graph)
+    if policy is not None and not spec.uses_policy:
+        takers = " or ".join(n for n in graph_names() if graph_spec(n).uses_policy)
+        raise ConfigError(f"the {graph} graph does not route with a policy (its router model decides), so policy "
+                          f"'{getattr(policy, 'name', policy)}' would be ignored: pick a graph that uses one "
+                          f"(--graph {takers}), or drop --policy")
+    return spec
 
 
 class Engine:
@@ -82,7 +94,7 @@ class Engine:
 
     def policy(self, name: str, policy: "str | Path | Policy | None" = None) -> Policy | None:
         """The policy graph `name` routes with: the one given, or the graph's default for this pool."""
-        spec = graph_spec(name)
+        spec = check_policy_fits(name, policy)
         if not spec.uses_policy:
             return None
         return resolve_policy(self.pool, policy if policy is not None else default_policy(self.pool, spec))

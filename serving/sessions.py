@@ -19,11 +19,11 @@ from typing import Any
 
 from ..agents.errors import ConfigError
 from ..agents.pool import Pool, load_pool
-from ..graphs import STATE_FORMAT, Step, graph_spec
+from ..graphs import STATE_FORMAT, Step
 from ..graphs.state import expert_calls
 from . import metrics
 from .caps import SessionCaps
-from .engine import Engine
+from .engine import Engine, check_policy_fits
 
 FORMAT_KEY = "routeweave_format"  # in each checkpoint's metadata: the state format that wrote it
 READABLE_FORMATS = {1, STATE_FORMAT}  # 1: routeweave 0.1 wrote no key; its state keys and node names are unchanged
@@ -254,7 +254,7 @@ def open_graph(
     kind (`graph_names()`; `policy` by name or saved directory for single-shot and cascade). Close it (or
     use `with`) to stop the servers. For several kinds over one pool, use `Engine(pool).start().graph(...)`."""
     pool = pool if isinstance(pool, Pool) else load_pool(pool)
-    graph_spec(graph)  # fail fast on an unknown name, before starting anything
+    check_policy_fits(graph, policy)  # fail fast on an unknown name or a policy it can't use, before starting
     engine = Engine(pool, db_path=db_path, cache_dir=cache_dir).start()
     try:
         return RouterGraph(engine, name=graph, policy=policy, owns_engine=True)

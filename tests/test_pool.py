@@ -80,6 +80,35 @@ def test_missing_and_invalid_files(tmp_path):
         load_pool(tmp_path / "nope.toml")
     with pytest.raises(PoolError, match="not valid TOML"):
         load_pool(_write(tmp_path, "[router\n"))
+    folder = tmp_path / "pools.d"
+    folder.mkdir()
+    with pytest.raises(PoolError, match="is a directory: pass the pool's .toml file"):
+        load_pool(str(folder) + "/")
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe[router]")
+    with pytest.raises(PoolError, match=f"pool file {binary} is not UTF-8"):
+        load_pool(binary)
+
+
+def test_validator_and_type_errors_read_as_advice(tmp_path):
+    for change, needle in [(('server = "local"', 'server = "lcoal"'), "router uses server 'lcoal'"),
+                           (('model = "openai/x"', 'model = "openai/x"\nprice = 0.1'), "router.price: should be a table")]:
+        with pytest.raises(PoolError, match=needle) as info:
+            load_pool(_write(tmp_path, GOOD.replace(*change)))
+        assert "Value error" not in str(info.value) and "instance of" not in str(info.value)
+
+
+def test_a_missing_corpus_or_model_file_names_the_expert_or_server(tmp_path):
+    from routeweave.agents.experts import build_expert
+    from routeweave.agents.local_server import EmbeddedServer, ServerError
+    from routeweave.serving import ConfigError
+
+    pool = load_pool(_write(tmp_path, GOOD.replace('"builtin:hotpotqa"', f'"{tmp_path}/gone.jsonl"')))
+    with pytest.raises(ConfigError, match=r"expert 'Wiki' \(retrieval\): corpus file not found"):
+        build_expert(pool.experts[0], type("Context", (), {"cache_dir": tmp_path})())
+    server = EmbeddedServer("local", pool.servers["local"].model_copy(update={"gguf": str(tmp_path / "gone.gguf")}))
+    with pytest.raises(ServerError, match=r"\[servers.local\] gguf: model file .*gone.gguf does not exist"):
+        server.start()
 
 
 def test_with_enabled(tmp_path):

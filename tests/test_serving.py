@@ -40,6 +40,24 @@ def test_ask_refuses_an_empty_question_before_starting_anything(tmp_path, capsys
         assert "the question is empty" in capsys.readouterr().err
     assert not (tmp_path / "t.db").exists()
 
+def test_a_policy_the_graph_would_ignore_is_refused_before_starting_anything(tmp_path, capsys):
+    """`ask --policy knn` on the default router-r1 graph used to run the router and drop the policy unread."""
+    pool = write_mock_pool(tmp_path)
+    for graph in ([], ["--graph", "direct"]):
+        for policy in ("knn", str(tmp_path / "no-such-dir")):
+            assert main(["ask", "q?", "--pool", str(pool), "--policy", policy, "--trace-db", str(tmp_path / "t.db"), *graph]) == 2
+            err = capsys.readouterr().err
+            assert "does not route with a policy" in err and "--graph cascade or single-shot" in err
+    assert main(["eval", "qa", "--dataset", "hotpotqa-train", "--policy", "knn", "--run", "r", "--pool", str(pool),
+                 "--db", str(tmp_path / "e.db"), "--trace-db", str(tmp_path / "t.db")]) == 2
+    assert "does not route with a policy" in capsys.readouterr().err
+    assert not (tmp_path / "t.db").exists() and not (tmp_path / "e.db").exists()
+    with Engine(load_pool(pool), db_path=tmp_path / "t.db").start() as engine:
+        with pytest.raises(ConfigError, match="does not route with a policy"):
+            engine.graph("router-r1", "cheapest")
+        assert engine.graph("single-shot", "cheapest").policy_name == "cheapest"
+
+
 def test_graph_models_always_learned_policies_only_when_fitted(tmp_path, monkeypatch):
     monkeypatch.setenv("ROUTEWEAVE_DB", str(tmp_path / "data" / "routeweave.db"))
     pool = load_pool(write_mock_pool(tmp_path))

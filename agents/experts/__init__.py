@@ -52,4 +52,9 @@ def build_expert(settings: ExpertSettings, context: ExpertContext) -> ExpertClie
     except KeyError:
         raise ConfigError(f"expert '{settings.name}' has kind '{settings.kind}'; known kinds: "
                           f"{', '.join(expert_kinds())}") from None
-    return kind.client(settings, context)
+    try:
+        return kind.client(settings, context)
+    except ConfigError:
+        raise
+    except (ValueError, OSError) as exc:  # a corpus, module or file the settings name that isn't there
+        raise ConfigError(f"expert '{settings.name}' ({settings.kind}): {exc}") from None

@@ -104,11 +104,13 @@ def run_qa(args: argparse.Namespace) -> int:
         return 2
     concurrency = args.concurrency or (1 if pool.servers else 2)  # benchmarks/results/qa_throughput.md
     from routeweave.agents.adapters import file_sha256
-    from routeweave.graphs import graph_names, graph_spec
+    from routeweave.graphs import graph_spec
+    from routeweave.serving.engine import check_policy_fits
 
-    known = graph_names()
-    if args.graph not in known:
-        print(f"error: unknown graph '{args.graph}'; known: {', '.join(known)}", file=sys.stderr)
+    try:
+        check_policy_fits(args.graph, args.policy)  # an unknown graph, or a policy it would ignore
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     per_dataset, problems, names, hashes = [], [], [], {}
     try:
