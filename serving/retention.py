@@ -65,29 +65,33 @@ async def prune(db_path: Path, older_than_s: float, *, checkpointer_url: str | N
     close = None
     if saver is None:
         saver, close = await open_checkpointer(checkpointer_url, Path(db_path))
+    pruned = 0
     try:
         for i, session_id in enumerate(ids):
-            await saver.adelete_thread(session_id)
+            config = {"configurable": {"thread_id": session_id}}
+            if await saver.aget_tuple(config) is not None:  # count what is deleted, not what was asked for
+                await saver.adelete_thread(session_id)
+                pruned += 1
             if i % 100 == 99:
                 await asyncio.sleep(0)  # let a serving loop answer requests between batches
     finally:
         if close is not None:
             await close()
-    if traces and ids:
-        _delete_traces(db_path, ids)
+    deleted = _delete_traces(db_path, ids) if traces and ids else 0
     if vacuum and checkpointer_url is None:
         _vacuum(checkpoint_path(Path(db_path)))
         if traces:
             _vacuum(Path(db_path))
-    return {"sessions": len(ids), "checkpoints_pruned": len(ids), "traces_deleted": len(ids) if traces else 0}
+    return {"sessions": len(ids), "checkpoints_pruned": pruned, "traces_deleted": deleted}
 
 
-def _delete_traces(db_path: Path, ids: list[str]) -> None:
+def _delete_traces(db_path: Path, ids: list[str]) -> int:
+    """Delete those sessions' steps and session rows; the number of sessions deleted."""
     conn = sqlite3.connect(str(db_path), timeout=30)
     try:
         with conn:
-            for table in (STEPS, SESSIONS):
-                conn.executemany(f"DELETE FROM {table} WHERE session_id = ?", [(i,) for i in ids])
+            conn.executemany(f"DELETE FROM {STEPS} WHERE session_id = ?", [(i,) for i in ids])
+            return sum(conn.execute(f"DELETE FROM {SESSIONS} WHERE session_id = ?", (i,)).rowcount for i in ids)
     finally:
         conn.close()
 
@@ -109,8 +113,8 @@ async def prune_every(db_path: Path, older_than_s: float, every_s: float, saver:
             cutoff = time.time() - older_than_s
             done = await prune(db_path, older_than_s, saver=saver, since=since)
             since = cutoff - 60  # the next pass looks at what finished since (a minute's overlap for clock steps)
-            if done["sessions"]:
-                log(f"gc: pruned the checkpoints of {done['sessions']} finished session(s)")
+            if done["checkpoints_pruned"]:
+                log(f"gc: pruned the checkpoints of {done['checkpoints_pruned']} finished session(s)")
         except Exception as exc:  # noqa: BLE001 - retention must never take the service down
             log(f"gc: failed ({type(exc).__name__}: {exc}); retrying in {every_s:.0f} s")
         await asyncio.sleep(every_s)

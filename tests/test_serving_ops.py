@@ -4,6 +4,7 @@ SIGKILL mid-session, `routeweave gc` from the command line."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -128,9 +129,11 @@ def test_gc_prunes_only_finished_sessions_checkpoints_keeps_traces_and_evals_and
     kept_before = count(checkpoints, "SELECT count(*) FROM checkpoints WHERE thread_id = ?", killed)
     steps_before = count(db, "SELECT count(*) FROM rw_steps")
 
-    out = cli(["gc", "--older-than", "0", "--db", str(db)])
+    out = cli(["gc", "--older-than", "0", "--db", str(db), "--json"])
     assert out.returncode == 0, out.stderr
-    assert '"sessions": 2' in out.stdout
+    assert json.loads(out.stdout) == {"sessions": 2, "checkpoints_pruned": 2, "traces_deleted": 0}
+    again = cli(["gc", "--older-than", "0", "--db", str(db)])  # nothing left to prune: it says so
+    assert again.stdout.startswith("2 finished session(s) older than 0: deleted the checkpoints of 0 (the others had none")
     for s in finished:
         assert count(checkpoints, "SELECT count(*) FROM checkpoints WHERE thread_id = ?", s) == 0
         assert count(checkpoints, "SELECT count(*) FROM writes WHERE thread_id = ?", s) == 0
@@ -138,7 +141,7 @@ def test_gc_prunes_only_finished_sessions_checkpoints_keeps_traces_and_evals_and
     assert count(db, "SELECT count(*) FROM rw_steps") == steps_before  # traces kept
     assert count(db, "SELECT count(*) FROM rw_sessions") == 3
     assert (tmp_path / "evals.db").read_bytes() == evals_before
-    assert cli(["gc", "--older-than", "1d", "--db", str(db)]).stdout.strip().startswith('{"sessions": 0')
+    assert json.loads(cli(["gc", "--older-than", "1d", "--db", str(db), "--json"]).stdout)["sessions"] == 0
 
     with open_graph(load_pool(fast), db_path=db, cache_dir=tmp_path / "cache") as graph:  # the killed one goes on
         result = graph.resume(killed)
@@ -146,8 +149,9 @@ def test_gc_prunes_only_finished_sessions_checkpoints_keeps_traces_and_evals_and
     assert kinds[0] == "think" and "route" in kinds and result["stop_reason"] is not None
     assert count(db, "SELECT count(*) FROM rw_sessions WHERE session_id = ? AND finished IS NOT NULL", killed) == 1
 
-    out = cli(["gc", "--older-than", "0", "--db", str(db), "--traces"])
-    assert '"traces_deleted": 3' in out.stdout and count(db, "SELECT count(*) FROM rw_steps") == 0
+    out = json.loads(cli(["gc", "--older-than", "0", "--db", str(db), "--traces", "--json"]).stdout)
+    assert out == {"sessions": 3, "checkpoints_pruned": 1, "traces_deleted": 3} and count(db, "SELECT count(*) FROM rw_steps") == 0
+    assert json.loads(cli(["gc", "--older-than", "0", "--db", str(db), "--traces", "--json"]).stdout)["traces_deleted"] == 0
     assert (tmp_path / "evals.db").read_bytes() == evals_before
 
 

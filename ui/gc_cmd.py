@@ -21,6 +21,9 @@ def register(sub) -> None:
     gc.add_argument("--checkpointer-url", help="a Postgres checkpointer (default: $ROUTEWEAVE_CHECKPOINTER_URL, else SQLite)")
     gc.add_argument("--traces", action="store_true", help="also delete those sessions' trace rows")
     gc.add_argument("--vacuum", action="store_true", help="then shrink the SQLite files (rewrites them: best when idle)")
+    gc.add_argument("--json", action="store_true",
+                    help='print {"sessions", "checkpoints_pruned", "traces_deleted"}: the finished sessions old enough, '
+                         "those whose checkpoints were deleted now, those whose traces were")
     gc.set_defaults(run=run_gc)
 
 
@@ -35,5 +38,11 @@ def run_gc(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(done))
+    if args.json:
+        print(json.dumps(done))
+        return 0
+    print(f"{done['sessions']} finished session(s) older than {args.older_than}: deleted the checkpoints of "
+          f"{done['checkpoints_pruned']}" + (" (the others had none left)" if done["checkpoints_pruned"] < done["sessions"] else "")
+          + (f", and the traces of {done['traces_deleted']}" if args.traces else "; traces kept (--traces deletes them)")
+          + ("; files vacuumed" if args.vacuum else ""))
     return 0
