@@ -5,6 +5,7 @@ so no llama.cpp server starts."""
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import httpx
@@ -69,6 +70,22 @@ def test_non_stream_usage_is_the_whole_session(server):
     # steps only when asked
     plain = client(server).chat.completions.create(model="routeweave-r1", messages=QUESTION)
     assert "steps" not in extra(plain) and extra(plain)["session_id"] != rw["session_id"]
+
+
+def significant_digits(number: str) -> int:
+    mantissa = number.lower().split("e")[0].replace("-", "").replace(".", "").lstrip("0")
+    return len(mantissa.rstrip("0")) if "." in number else len(mantissa)
+
+
+def test_dollars_and_units_carry_no_binary_noise(server):
+    """9.929999999999999e-05 is what a sum of prices looks like in binary; a reply says 9.93e-05."""
+    body = {"model": "routeweave-r1", "messages": QUESTION, "routeweave": {"include_steps": True}}
+    texts = [httpx.post(server.url + "/v1/chat/completions", json=body, timeout=60).text]
+    with httpx.stream("POST", server.url + "/v1/chat/completions", json={**body, "stream": True}, timeout=60) as r:
+        texts.append(r.read().decode())
+    for text in texts:
+        numbers = re.findall(r'(?<=[:\[,])-?\d+\.\d+(?:e-?\d+)?(?=[,}\]])', text)
+        assert numbers and max(map(significant_digits, numbers)) <= 12, sorted(numbers, key=significant_digits)[-3:]
 
 
 def test_stream_sends_steps_then_answer_then_usage(server):

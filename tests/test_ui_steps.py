@@ -16,6 +16,7 @@ KINDS = ["guard", "decide", "think", "route", "answer", "notice", "fallback"]
 @pytest.mark.parametrize("value, text", [
     (0, "$0"), (0.000284, "$0.000284"), (1.4e-05, "$0.000014"), (2.5999999999999995e-05, "$0.000026"),
     (0.005, "$0.005"), (0.01, "$0.01"), (1.0, "$1"), (12.3456, "$12.3456"), (0.00012345, "$0.000123"),
+    (0.0002598, "$0.00026"), (0.0009996, "$0.001"),  # rounded, as ask prints $0.000260: never truncated
 ])
 def test_usd_is_readable(value, text):
     assert usd(value) == text

@@ -40,7 +40,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..serving import DEFAULT_MODEL, Service, count_overload, count_request, render_metrics
+from ..serving import DEFAULT_MODEL, Service, count_overload, count_request, json_text, render_metrics
 from .openai_wire import (
     APIError,
     extra_fields,
@@ -257,7 +257,7 @@ async def _stream(graph, inputs, model_id, spec, budget, include_steps, include_
 
     def chunk(delta: dict[str, Any] | None, finish: str | None = None, **extra) -> bytes:
         choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
-        return b"data: " + json.dumps({**base, "choices": choices, **extra}, separators=(",", ":")).encode() + b"\n\n"
+        return b"data: " + json_text({**base, "choices": choices, **extra}, separators=(",", ":")).encode() + b"\n\n"
 
     yield chunk({"role": "assistant", "content": ""}, routeweave={"session_id": session_id})
     started = time.perf_counter()

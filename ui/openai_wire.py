@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from ..serving import SessionCaps
+from ..serving import SessionCaps, json_text
 
 FINISH = {"answered": "stop", "budget": "length", "overspent": "length", "refused": "content_filter"}
 
@@ -69,7 +69,8 @@ class APIError(Exception):
 
 
 def json_response(data: Any, status: int = 200) -> Response:
-    return Response(json.dumps(data, separators=(",", ":")), status_code=status, media_type="application/json")
+    """A JSON reply whose dollar amounts read as amounts (12 significant digits: no 9.929999999999999e-05)."""
+    return Response(json_text(data, separators=(",", ":")), status_code=status, media_type="application/json")
 
 
 # -- request parsing ------------------------------------------------------------------------------------

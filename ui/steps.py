@@ -4,6 +4,7 @@ same Step dicts, so nothing here looks at which graph ran; an unknown kind rende
 from __future__ import annotations
 
 import html
+import math
 from typing import Any
 
 from ..graphs import Step, outcome, status_word
@@ -20,11 +21,8 @@ def usd(value: float | None) -> str:
         return "$0"
     if value >= 0.01:
         return f"${value:,.4f}".rstrip("0").rstrip(".")
-    digits = f"{value:.10f}".rstrip("0")
-    # keep three significant digits after the leading zeros
-    head, _, tail = digits.partition(".")
-    zeros = len(tail) - len(tail.lstrip("0"))
-    return f"${head}.{tail[: zeros + 3]}"
+    zeros = -math.floor(math.log10(value)) - 1  # after the point, before the first significant digit
+    return f"${value:.{zeros + 3}f}".rstrip("0").rstrip(".")  # three significant digits, rounded
 
 
 def short(text: str | None, limit: int = 160) -> str:
