@@ -58,6 +58,18 @@ def test_a_policy_the_graph_would_ignore_is_refused_before_starting_anything(tmp
         assert engine.graph("single-shot", "cheapest").policy_name == "cheapest"
 
 
+def test_sessions_on_a_new_machine_says_none_yet_and_refuses_a_limit_below_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ROUTEWEAVE_DB", str(tmp_path / "data" / "routeweave.db"))
+    assert main(["sessions"]) == 0 and "no sessions stored yet" in capsys.readouterr().out
+    assert main(["sessions", "--json"]) == 0 and json.loads(capsys.readouterr().out) == []
+    assert main(["sessions", "--db", str(tmp_path / "typo.db")]) == 1  # a path typed by hand: probably a typo
+    assert "no trace database" in capsys.readouterr().err
+    for bad in ("0", "-1", "x"):
+        with pytest.raises(SystemExit) as exited:
+            main(["sessions", "--limit", bad])
+        assert exited.value.code == 2 and "must be a whole number >= 1" in capsys.readouterr().err
+
+
 def test_graph_models_always_learned_policies_only_when_fitted(tmp_path, monkeypatch):
     monkeypatch.setenv("ROUTEWEAVE_DB", str(tmp_path / "data" / "routeweave.db"))
     pool = load_pool(write_mock_pool(tmp_path))

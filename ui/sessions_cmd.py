@@ -25,10 +25,20 @@ def register(sub) -> None:
     resume.set_defaults(run=run_resume)
     sessions = sub.add_parser("sessions", help="list stored sessions (--unfinished: the ones that can be resumed)")
     sessions.add_argument("--unfinished", action="store_true", help="only sessions that began and never finished")
-    sessions.add_argument("--limit", type=int, default=20, help="newest N sessions (default %(default)s)")
+    sessions.add_argument("--limit", type=positive_int, default=20, help="newest N sessions (default %(default)s)")
     sessions.add_argument("--db", "--trace-db", dest="db", type=Path, help=f"trace database (default {default_db_path()})")
     sessions.add_argument("--json", action="store_true", help="print a JSON list, one object per session")
     sessions.set_defaults(run=run_sessions)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
 
 
 def run_resume(args: argparse.Namespace) -> int:
@@ -47,8 +57,11 @@ def run_resume(args: argparse.Namespace) -> int:
 def run_sessions(args: argparse.Namespace) -> int:
     db = args.db or default_db_path()
     if not Path(db).exists():
-        print(f"error: no trace database at {db}", file=sys.stderr)
-        return 1
+        if args.db:  # a path the user typed: more likely a typo than an empty store
+            print(f"error: no trace database at {db}", file=sys.stderr)
+            return 1
+        print("[]" if args.json else f"no sessions stored yet ({db} is created by the first `routeweave ask`)")
+        return 0
     traces = TraceStore(db)
     locks = FileLocks(lock_dir(Path(db)))
     rows = traces.unfinished(args.limit) if args.unfinished else traces.recent(args.limit)
