@@ -8,6 +8,7 @@ else `<data dir>/policies/<pool file stem>-<hash of its expert names>/`. `routew
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 from ..agents.errors import ConfigError
@@ -93,13 +94,28 @@ def resolve_policy(pool: Pool, spec: "str | Path | Policy | None", *, check: boo
     if (saved / "policy.json").is_file():
         return check_experts(load_policy(saved), pool, str(saved)) if check else load_policy(saved)
     if learns(name):
-        others = sorted(str(p.parent) for p in (data_dir() / "policies").glob(f"*/{name}/policy.json"))
-        elsewhere = (f"; fitted copies for other pools (other experts, so not used here): {', '.join(others)}"
-                     if others else "")
+        same, other = _fitted_elsewhere(pool, name)
+        elsewhere = (f"; fitted for another pool file with the same experts (use it with --policy DIR): {', '.join(same)}"
+                     if same else "")
+        elsewhere += f"; fitted for other experts (not usable here): {', '.join(other)}" if other else ""
         raise ConfigError(f"the '{name}' policy learns from recorded outcomes and has not been fitted for this pool: "
                           f"run `routeweave fit --pool POOL --runs RUN...` (it saves into {saved}), "
                           f"or pass --policy with a directory saved by Policy.save{elsewhere}")
     return policy_class(name)()
+
+
+def _fitted_elsewhere(pool: Pool, name: str) -> tuple[list[str], list[str]]:
+    """Saved copies of policy `name` in other pools' folders: those fitted for this pool's experts (a copy of
+    the pool file under another name, say), and the others."""
+    enabled = sorted(e.name for e in pool.enabled)
+    same, other = [], []
+    for found in sorted((data_dir() / "policies").glob(f"*/{name}/policy.json")):
+        try:
+            experts = sorted(json.loads(found.read_text()).get("model_means") or {})
+        except (OSError, ValueError):
+            experts = []
+        (same if experts == enabled else other).append(str(found.parent))
+    return same, other
 
 
 def default_policy(pool: Pool, spec: GraphSpec) -> str | None:

@@ -120,7 +120,14 @@ def test_fit_turns_runs_of_each_expert_into_served_policies(tmp_path, monkeypatc
     # another pool (other experts) has no fitted knn: the error names it and where the other pool's copy is
     with pytest.raises(ConfigError, match="has not been fitted for this pool") as err:
         Engine(fitted_pool.with_enabled(["Mock"]), db_path=tmp_path / "rw.db").policy("single-shot", "knn")
-    assert f"fitted copies for other pools (other experts, so not used here): {fitted_dir(fitted_pool)}" in str(err.value)
+    assert f"fitted for other experts (not usable here): {fitted_dir(fitted_pool)}" in str(err.value)
+    # the same experts in a copy of the pool file under another name: that copy is offered as usable
+    renamed = pool_file.with_name("copy-of-pool.toml")
+    renamed.write_text(pool_file.read_text())
+    with pytest.raises(ConfigError, match="has not been fitted for this pool") as err:
+        Engine(load_pool(renamed), db_path=tmp_path / "rw.db").policy("single-shot", "knn")
+    assert (f"fitted for another pool file with the same experts (use it with --policy DIR): {fitted_dir(fitted_pool)}/knn"
+            in str(err.value)) and "other experts" not in str(err.value)
     # runs that do not fit the pool are refused with what to do
     for runs, needle in [(["mock"], "missing: Pricey"), (["mock", "loop"], "ran graph router-r1"),
                          (["mock", "nope"], "no run named 'nope'")]:
