@@ -199,6 +199,7 @@ def test_unknown_steps_leave_the_recorded_quality_whole(recorded, tmp_path):
     assert report["quality_replayed"] == report["quality_recorded"] is not None
     markdown = to_markdown(report, ids=["cheap-test", "strong-test"])
     assert " of 24)" not in markdown and f"| {report['quality_recorded']:.3f} | {report['quality_recorded']:.3f} |" in markdown
+    assert "12 step(s) could not be priced (Cheap ×12: not in the pool), recorded at" in markdown  # said once
 
 
 def test_json_output_has_no_binary_float_noise(recorded, capsys):

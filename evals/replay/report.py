@@ -87,9 +87,11 @@ def build(replayed: list[Repriced], *, pool: str, policy: PolicyReplay | None = 
     if out["unknown"]["steps"] or out["unknown"]["traces_missing"]:
         u = out["unknown"]
         names = ", ".join(f"{k} ×{v}" for k, v in u["by_expert"].items()) or "none"
-        notes.append(f"{u['steps']} step(s) could not be priced ({names}; "
-                     + "; ".join(f"{k}: {v}" for k, v in u["by_reason"].items())
-                     + f"), recorded at ${u['cost_usd_recorded']:.6f}: the re-priced total is unknown, "
+        reasons = list(u["by_reason"].items())
+        why = (f"{names}: {reasons[0][0]}" if len(reasons) == 1  # one reason: no count to repeat
+               else f"{names}; " + "; ".join(f"{k}: {v}" for k, v in reasons))
+        notes.append(f"{u['steps']} step(s) could not be priced ({why}), recorded at ${u['cost_usd_recorded']:.6f}: "
+                     "the re-priced total is unknown, "
                      f"${out['cost_usd_repriced_known']:.6f} without them")
     if policy is not None and policy.unknown:
         names = ", ".join(f"{k} ×{v}" for k, v in policy.unknown.items())
