@@ -8,6 +8,7 @@ run time. Embeddings are cached in memory by a hash of the text. Any object with
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -67,10 +68,23 @@ class CachedEmbedder:
         return len(self._cache)
 
 
-def wordllama_package_dir() -> Path:
+def _wordllama():
+    """The wordllama module, imported without the root-logger set-up it does at import
+    (`logging.basicConfig(level=INFO)`), which made every library's INFO lines print (gguf's writer in
+    `fit`, LiteLLM's in `serve`): the application's logging configuration is its own."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
     import wordllama
+    import wordllama.inference  # noqa: F401 - it calls basicConfig too
 
-    return Path(wordllama.__file__).resolve().parent
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    root.setLevel(level)
+    return wordllama
+
+
+def wordllama_package_dir() -> Path:
+    return Path(_wordllama().__file__).resolve().parent
 
 
 class WordLlamaEmbedder(CachedEmbedder):
@@ -83,9 +97,7 @@ class WordLlamaEmbedder(CachedEmbedder):
 
     def _load(self):
         if self._model is None:
-            from wordllama import WordLlama
-
-            self._model = WordLlama.load(
+            self._model = _wordllama().WordLlama.load(
                 config=self._config, dim=self.dim, cache_dir=wordllama_package_dir(), disable_download=True
             )
         return self._model

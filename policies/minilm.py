@@ -51,8 +51,14 @@ def load_minilm(threads: int | None = None):
     path = str(pkg.get_model_path())
     if threads:
         torch.set_num_threads(threads)
-    tok = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
-    model = transformers.AutoModel.from_pretrained(path, local_files_only=True)
+    bars = transformers.utils.logging.is_progress_bar_enabled()
+    transformers.utils.logging.disable_progress_bar()  # a 22M model loads in a blink: no "Loading weights" bar
+    try:
+        tok = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
+        model = transformers.AutoModel.from_pretrained(path, local_files_only=True)
+    finally:
+        if bars:
+            transformers.utils.logging.enable_progress_bar()
     return tok, model.eval()
 
 

@@ -31,3 +31,30 @@ def test_wordllama_embeds_offline():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_loading_the_embedder_leaves_the_applications_logging_alone():
+    """wordllama calls logging.basicConfig(level=INFO) at import: every library's INFO lines then printed
+    (gguf's writer in `fit`, LiteLLM's in `serve`)."""
+    code = textwrap.dedent("""
+        import logging
+        from routeweave.policies.embed import WordLlamaEmbedder
+        WordLlamaEmbedder().embed(["a question"])
+        logging.getLogger("gguf.gguf_writer").info("an INFO line nobody asked for")
+        logging.getLogger("app").warning("a warning still shows")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "nobody asked for" not in out.stderr and "a warning still shows" in out.stderr
+
+
+def test_loading_minilm_prints_no_progress_bar():
+    from routeweave.policies.minilm import extra_installed
+
+    if not extra_installed("bert"):
+        import pytest
+
+        pytest.skip("the 'bert' extra is not installed (pip install -e \".[bert]\")")
+    code = "from routeweave.policies.minilm import load_minilm; load_minilm()"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "Loading weights" not in out.stderr, out.stderr[-500:]
