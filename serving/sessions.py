@@ -138,7 +138,8 @@ class RouterGraph:
         question = (inputs or {}).get("question") or values.get("question", "")
         if inputs is not None:
             meta = {"experts": [e.name for e in self.pool.enabled], "policy": self.policy_name,
-                    "limits": inputs.get("limits"), "pool": str(self.pool.source or ""), "pool_hash": self.pool_hash}
+                    "limits": inputs.get("limits"), "pool": str(self.pool.source or ""), "pool_hash": self.pool_hash,
+                    "budget_usd": (inputs.get("limits") or {}).get("budget_usd", self.pool.limits.budget_usd)}
             self.traces.begin(session_id, question, graph=self.name, meta=meta)
         started = time.perf_counter()
         with metrics.IN_FLIGHT.track_inprogress():

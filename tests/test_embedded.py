@@ -46,6 +46,7 @@ def test_cli_ask_json_then_trace(rw_home, routeweave_cmd):
 
     text = subprocess.run([*routeweave_cmd, "trace", result["session_id"], "--db", db], capture_output=True, text=True)
     assert "Answer:" in text.stdout and result["session_id"] in text.stdout
+    assert " of $0.005 · " in text.stdout  # the budget it ran under, as ask prints it
     missing = subprocess.run([*routeweave_cmd, "trace", "no-such-session", "--db", db], capture_output=True, text=True)
     assert missing.returncode == 1 and "no session" in missing.stderr
 

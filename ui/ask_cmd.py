@@ -94,5 +94,6 @@ def print_session(session: dict, *, as_json: bool) -> int:
     for step in session["steps"]:
         print(render_step(step))
     status = session.get("status", "finished")
-    print(render_result(session) if status == "finished" else render_unfinished(session, status))
+    budget = (session.get("meta") or {}).get("budget_usd")  # the cap it ran under (sessions stored since 2026-11-29)
+    print(render_result(session, budget_usd=budget) if status == "finished" else render_unfinished(session, status))
     return 0

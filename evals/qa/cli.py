@@ -1,6 +1,6 @@
 """`routeweave eval qa` (run a QA benchmark through a graph; resumable) and `routeweave eval report`.
 
-    routeweave eval qa --dataset hotpotqa --limit 50 --graph router-r1 --run r1-hotpot --concurrency 2
+    routeweave eval qa --dataset hotpotqa --limit 50 --graph router-r1 --run r1-hotpot
     routeweave eval qa --dataset nq,popqa --limit 50 --graph direct --run direct
     routeweave eval report r1-hotpot direct --out docs/       # Markdown + PNG (EM vs cost)
 
