@@ -58,5 +58,10 @@ class SessionCaps(BaseModel):
                 merged = merged.model_copy(update={"allowed": chosen})
         return merged.model_dump(exclude_defaults=True)
 
+    def capped(self, pool: Pool) -> dict[str, Any]:
+        """The options asked above the pool's caps -> the value applied instead (lowered, never raised)."""
+        limits = self.limits(pool)
+        return {k: v for k, v in limits.items() if getattr(self, k) != v}
+
     def budget(self, pool: Pool) -> float:
         return self.limits(pool).get("budget_usd", pool.limits.budget_usd)

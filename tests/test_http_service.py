@@ -158,10 +158,15 @@ def test_per_request_options(server):
     c = client(server)
     # a budget above the server's cap is lowered to it, never raised
     reply = c.chat.completions.create(model="routeweave-r1", messages=QUESTION, extra_body={"routeweave": {"budget_usd": 5.0}})
-    assert extra(reply)["budget_usd"] == 0.01
+    assert extra(reply)["budget_usd"] == 0.01 and extra(reply)["capped"] == {"budget_usd": 0.01}  # said, not silent
     lowered = c.chat.completions.create(model="routeweave-r1", messages=QUESTION,
                                         extra_body={"routeweave": {"budget_usd": 0.0001, "max_rounds": 1}})
     assert extra(lowered)["budget_usd"] == 0.0001 and extra(lowered)["cost_usd"] <= 0.0001
+    assert extra(lowered)["capped"] == {}
+    with httpx.stream("POST", server.url + "/v1/chat/completions", json={
+            "model": "routeweave-r1", "messages": QUESTION, "stream": True, "routeweave": {"max_rounds": 99}}) as r:
+        last = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: {")][-1]
+    assert last["routeweave"]["capped"] == {"max_rounds": 2}
     # the experts a request enables are the only ones a policy may pick
     picked = c.chat.completions.create(model="routeweave-cheapest", messages=QUESTION,
                                        extra_body={"routeweave": {"experts": ["Pricey"], "include_steps": True}})

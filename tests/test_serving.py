@@ -70,6 +70,16 @@ def test_sessions_on_a_new_machine_says_none_yet_and_refuses_a_limit_below_one(t
         assert exited.value.code == 2 and "must be a whole number >= 1" in capsys.readouterr().err
 
 
+def test_ask_says_when_an_option_is_lowered_to_the_pools_cap(tmp_path, capsys):
+    pool = write_mock_pool(tmp_path)
+    argv = ["ask", "When was the Eiffel Tower finished?", "--pool", str(pool), "--trace-db", str(tmp_path / "t.db")]
+    assert main([*argv, "--budget", "5"]) == 0
+    captured = capsys.readouterr()
+    assert "warning: --budget 5.0 is above the pool's cap; the session runs with 0.01" in captured.err
+    assert " of $0.01 · " in captured.out
+    assert main([*argv, "--budget", "0.001"]) == 0 and "above the pool's cap" not in capsys.readouterr().err
+
+
 def test_graph_models_always_learned_policies_only_when_fitted(tmp_path, monkeypatch):
     monkeypatch.setenv("ROUTEWEAVE_DB", str(tmp_path / "data" / "routeweave.db"))
     pool = load_pool(write_mock_pool(tmp_path))

@@ -48,6 +48,10 @@ def run_ask(args: argparse.Namespace) -> int:
         caps = SessionCaps.parse({"budget_usd": args.budget, "max_rounds": args.max_rounds, "experts": experts})
         pool = load_pool(args.pool)
         caps.constraints(pool)  # unknown experts fail here, before a server starts
+        for option, applied in caps.capped(pool).items():  # lowered to the pool's cap, never raised: said, not silent
+            flag = {"budget_usd": "--budget", "max_rounds": "--max-rounds"}.get(option, option)
+            print(f"warning: {flag} {getattr(caps, option)} is above the pool's cap; the session runs with {applied}",
+                  file=sys.stderr)
         graph = open_graph(pool, graph=args.graph, policy=args.policy, db_path=args.db)
     except (ConfigError, ValueError) as exc:  # configuration the user can fix
         print(f"error: {exc}", file=sys.stderr)

@@ -175,6 +175,7 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
         question = question_of(body)
         ignored, unread = ignored_params(body), unread_messages(body)
         caps, include_steps = parse_options(body)
+        notes = {"ignored_messages": unread, "capped": caps.capped(service.pool)}  # said in the reply
         stream = False if body.get("stream") is None else body["stream"]
         if not isinstance(stream, bool):
             raise APIError(400, "'stream' must be true or false", param="stream")
@@ -213,7 +214,7 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": result["answer"]},
                              "finish_reason": finish_reason(result)}],
                 "usage": usage_of(result),
-                "routeweave": extra_fields(result, spec, budget, include_steps, wall_s, ignored, unread),
+                "routeweave": extra_fields(result, spec, budget, include_steps, wall_s, ignored, notes),
             })
         # The session is driven by its own task, which holds the admission slot until the session ends: a
         # client that leaves early (even before the first byte) neither leaks the slot nor frees it while its
@@ -223,7 +224,7 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
         async def drive() -> None:
             try:
                 async for piece in _stream(graph, inputs, model_id, spec, budget, include_steps,
-                                           bool(stream_options.get("include_usage")), ignored, unread):
+                                           bool(stream_options.get("include_usage")), ignored, notes):
                     pieces.put_nowait(piece)
             finally:
                 in_flight[0] -= 1
@@ -250,7 +251,7 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
 
 
 async def _stream(graph, inputs, model_id, spec, budget, include_steps, include_usage, ignored,
-                  unread) -> AsyncIterator[bytes]:
+                  notes) -> AsyncIterator[bytes]:
     session_id = uuid.uuid4().hex
     created = int(time.time())
     base = {"id": f"chatcmpl-{session_id}", "object": "chat.completion.chunk", "created": created, "model": model_id}
@@ -272,7 +273,7 @@ async def _stream(graph, inputs, model_id, spec, budget, include_steps, include_
             if result["answer"]:
                 yield chunk({"content": result["answer"]})
             yield chunk({}, finish_reason(result),
-                        routeweave=extra_fields(result, spec, budget, include_steps, wall_s, ignored, unread))
+                        routeweave=extra_fields(result, spec, budget, include_steps, wall_s, ignored, notes))
             if include_usage:
                 yield chunk(None, usage=usage_of(result), routeweave={"session_id": session_id, "cost_usd": result["cost_usd"]})
     except ValueError as exc:  # bad inputs found by the graph: the headers are sent, so the error is an event

@@ -184,7 +184,10 @@ def usage_of(result: dict[str, Any]) -> dict[str, int]:
 
 
 def extra_fields(result: dict[str, Any], spec, budget_usd: float, include_steps: bool, wall_s: float,
-                 ignored: Sequence[str] = (), unread: int = 0) -> dict[str, Any]:
+                 ignored: Sequence[str] = (), notes: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The reply's `routeweave` object; `notes`: `ignored_messages` (messages besides the last user one: the
+    session never read them) and `capped` (options asked above the server's caps -> the value applied)."""
+    notes = notes or {}
     extra = {
         "session_id": result["session_id"],
         "cost_usd": result["cost_usd"],
@@ -200,7 +203,8 @@ def extra_fields(result: dict[str, Any], spec, budget_usd: float, include_steps:
         "policy": spec.policy,
         "trace_url": f"/v1/sessions/{result['session_id']}",
         "ignored_params": list(ignored),  # OpenAI parameters the request sent that routeweave does not apply
-        "ignored_messages": unread,  # messages besides the last user one: the session never read them
+        "ignored_messages": notes.get("ignored_messages", 0),
+        "capped": notes.get("capped", {}),
     }
     if include_steps:
         extra["steps"] = result["steps"]
