@@ -18,7 +18,6 @@ import json
 import os
 import re
 import sqlite3
-import tempfile
 import threading
 import unicodedata
 from collections.abc import Iterator, Sequence
@@ -26,6 +25,8 @@ from pathlib import Path
 
 import sqlite_utils
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .files import temp_beside
 
 BUILTIN_CORPORA = {"hotpotqa": "hotpotqa_corpus.jsonl.gz"}
 _INDEX_VERSION = "v1"  # bump when the schema or tokenizer changes: old cache files are then ignored
@@ -102,7 +103,7 @@ def _build_index(corpus: Path, dest: Path) -> None:
     if not rows:
         raise ValueError(f"{corpus}: the corpus has no passages")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    fd, tmp = temp_beside(dest)
     os.close(fd)
     try:
         db = sqlite_utils.Database(tmp, execute_plugins=False)

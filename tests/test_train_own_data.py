@@ -14,6 +14,7 @@ from routeweave.training._graph import protocol
 from routeweave.training.base import TrainingError
 from routeweave.training.build_data import teacher_set
 from routeweave.training.data_settings import DataSettings
+from routeweave.training.export import write_stage_pool
 from routeweave.training.sources import question_file
 
 from support.train import SHARED, require_shared
@@ -92,7 +93,7 @@ def test_shipped_questions_are_kept_unless_questions_only(tmp_path):
     ({"question": "Q?", "answer": "a"}, "neither HotpotQA's fields"),
     ({**BRIDGE, "supporting_facts": [["Nowhere", 0]]}, "'supporting_facts' names 'Nowhere'"),
     ({**BRIDGE, "context": "not paragraphs"}, "fields 'context' and 'supporting_facts' must be HotpotQA's"),
-    ({k: v for k, v in BRIDGE.items() if k != "_id"}, "field 'id' (or '_id') is missing"),
+    ({**BRIDGE, "_id": ["own", 1]}, "field 'id' must be text or an integer, got ['own', 1]"),
     ({**MUSIQUE, "paragraphs": [{"idx": 0}]}, "'paragraphs' needs 'idx', 'title' and 'paragraph_text'"),
     ({**MUSIQUE, "question_decomposition": [{"answer": "x", "paragraph_support_idx": 0}]},
      "question_decomposition[0]): field 'question' is missing"),
@@ -108,6 +109,26 @@ def test_bad_rows_name_the_file_the_line_and_the_field(tmp_path, row, message):
     with pytest.raises(TrainingError) as err:
         question_file(path)
     assert str(path) in str(err.value) and "line 2" in str(err.value) and message in str(err.value)
+
+
+def test_rows_without_an_id_are_named_by_their_line_or_index_as_eval_qa_names_them(tmp_path):
+    """docs/training.md lists question, answer, supporting_facts and context: a row of your own without an id is
+    trained on, named as `eval qa --dataset FILE` names it (its line, or its index in a JSON array), so the ids
+    of its trajectories and of its eval rows agree; the shipped samples must still carry theirs."""
+    from routeweave.evals.qa.datasets import load_dataset
+    from routeweave.training.sources import hotpotqa_row
+
+    lines = tmp_path / "noids.jsonl"
+    rows = [{k: v for k, v in BRIDGE.items() if k != "_id"}, COMPARISON, {**BRIDGE, "_id": None, "question": "Where is Brannoch?"}]
+    lines.write_text(json.dumps(rows[0]) + "\n\n" + "\n".join(map(json.dumps, rows[1:])) + "\n")  # line 2 blank
+    assert [e.id for e in question_file(lines)] == ["1", "own-2", "4"]
+    assert [e.id for e in question_file(lines)] == [e.id for e in load_dataset(lines).examples]
+    array = tmp_path / "hops.json"
+    array.write_text(json.dumps([{k: v for k, v in MUSIQUE.items() if k != "id"}, {**MUSIQUE, "id": 7}]))
+    assert [(e.id, e.kind) for e in question_file(array)] == [("0", ""), ("7", "")]
+    assert [e.id for e in question_file(array)] == [e.id for e in load_dataset(array).examples]
+    with pytest.raises(TrainingError, match=r"x.jsonl \(line 9\): field 'id' \(or '_id'\) is missing"):
+        hotpotqa_row({k: v for k, v in BRIDGE.items() if k != "_id"}, tmp_path / "x.jsonl", "line 9")
 
 
 def test_null_answer_aliases_mean_none(tmp_path):
@@ -151,7 +172,7 @@ def test_train_data_records_the_pool_and_stages_write_it_with_the_adapter(routew
     that pool (its experts, its corpus) with the router on the adapter, not the embedded pool."""
     require_shared()
     from routeweave.agents.pool import load_pool
-    from routeweave.training.export import served_pool, write_pool_for
+    from routeweave.training.export import served_pool, write_pool_for, write_stage_pool
 
     mine, _, pool = _own_files(tmp_path)
     work = tmp_path / "w"
@@ -167,6 +188,53 @@ def test_train_data_records_the_pool_and_stages_write_it_with_the_adapter(routew
     assert written.enabled[0].corpus == str(tmp_path / "handbook.jsonl")
     assert written.router.adapter == "router" and written.servers["local"].adapters == {"router": str(adapter.resolve())}
     assert load_pool(write_pool_for(adapter, None)).enabled[0].name == "Wiki"  # no --pool: the embedded pool
+    # what the stages write (write_stage_pool): P, its retriever on the corpus the teacher searched for the questions
+    staged = load_pool(write_stage_pool(adapter, work))
+    assert staged.expert("Handbook").corpus == str((work / "corpus-train.jsonl.gz").resolve())
+
+
+def test_the_stage_pool_searches_the_paragraphs_of_your_questions(routeweave_cmd, tmp_path):
+    """docs/training.md's "Your own pool and data" without --pool: the pool file a stage writes (what the user
+    evaluates with) searches the corpus the teacher searched for the --questions, which holds their paragraphs;
+    the embedded pool's builtin corpus holds none of them (EM 0 and 'answer seen 0.000' in the user's eval). Its
+    header says what it is (the embedded pool on the trained adapter), not the prompted pool's comment. Without
+    --questions (the shipped recipe) the pool keeps the builtin corpus."""
+    require_shared()
+    from routeweave.agents.bm25 import open_retriever
+    from routeweave.agents.pool import load_pool
+    from routeweave.training.build_data import write_train_corpus
+    from routeweave.training.export import save_json_atomic
+
+    mine, _, _ = _own_files(tmp_path)
+    work = tmp_path / "w"
+    out = subprocess.run([*routeweave_cmd, "train", "data", "--work", str(work), "--questions", str(mine), "--questions-only",
+                          "--llm-share", "0", "--variants", "1"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    for name in ("trajectories.jsonl", "data.json", "corpus-train.jsonl.gz"):  # readable as files open() makes
+        assert (work / name).stat().st_mode & 0o777 == 0o644, name  # (mkstemp alone leaves 0600)
+    adapter = work / "sft" / "router-lora.gguf"
+    adapter.parent.mkdir()
+    adapter.write_bytes(b"GGUF")
+    path = write_stage_pool(adapter, work)
+    written, text = load_pool(path), path.read_text()
+    corpus = written.expert("Wiki").corpus
+    assert corpus == str((work / "corpus-train.jsonl.gz").resolve())
+    found = open_retriever(corpus, tmp_path / "cache").search("Brannoch", 2)
+    assert any(p.title == "Brannoch" and "Tessaly River" in p.text for p in found), found  # the question's own paragraph
+    assert not open_retriever("builtin:hotpotqa", tmp_path / "cache").search("Brannoch Tessaly", 1)
+    assert text.startswith(f"# the embedded pool with its router on the trained adapter {adapter.resolve()}\n")
+    assert "PROMPTED" not in text and "no trained adapter" not in text and "corpus-train.jsonl.gz" in text.split("\n\n")[0]
+    assert written.router.adapter == "router" and [e.name for e in written.enabled] == ["Wiki", "SmolLM2"]
+    (work / "corpus-train.jsonl.gz").unlink()  # the record names questions whose corpus is gone: say what to run
+    with pytest.raises(TrainingError, match=f"corpus-train.jsonl.gz, the corpus holding their paragraphs, is missing: "
+                                            f"run `routeweave train data --work {work}`"):
+        write_stage_pool(adapter, work)
+    shipped = tmp_path / "shipped"  # the shipped recipe's record (no --questions): the builtin corpus, as before
+    write_train_corpus(shipped / "corpus-train.jsonl.gz", [("Extra", "A MuSiQue-like paragraph.")])
+    save_json_atomic(shipped / "data.json", {"total": 752, "settings": DataSettings().model_dump()})
+    (shipped / "sft").mkdir()
+    (shipped / "sft" / "router-lora.gguf").write_bytes(b"GGUF")
+    assert load_pool(write_stage_pool(shipped / "sft" / "router-lora.gguf", shipped)).expert("Wiki").corpus == "builtin:hotpotqa"
 
 
 def test_a_pool_whose_router_cannot_apply_a_gguf_adapter_gets_the_embedded_pool_said_so(tmp_path, capsys):

@@ -13,9 +13,10 @@ import gzip
 import json
 import os
 import random
-import tempfile
 from collections import Counter
 from pathlib import Path
+
+from routeweave.agents.files import temp_beside
 
 from ._graph import load_pool, open_retriever, prompt_version, read_corpus, resolve_corpus
 from .base import TrainingError
@@ -27,12 +28,13 @@ from .expert_lists import pool_view
 from .teacher import build, choose_pool, retrieval_search
 
 SHIPPED_CORPUS = "builtin:hotpotqa"
+TRAIN_CORPUS = "corpus-train.jsonl.gz"  # in WORK; the stages' pool file searches it when --questions brought paragraphs
 
 
 def write_train_corpus(path: Path, extra: list[tuple[str, str]], corpora: tuple[str, ...] = (SHIPPED_CORPUS,)) -> Path:
     rows = sorted(set().union(*(read_corpus(resolve_corpus(c)) for c in corpora)) | set(extra))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_beside(path)
     os.close(fd)
     with gzip.GzipFile(tmp, "wb", mtime=0) as gz:
         for title, text in rows:
@@ -98,7 +100,7 @@ def teacher_set(data_dir: Path, work: Path, settings: DataSettings, *, cache_dir
     if not shipped and not own:
         raise TrainingError("--questions-only without --questions: there is nothing to train on")
     corpora = tuple(dict.fromkeys((SHIPPED_CORPUS, retrieval.corpus)))
-    corpus = write_train_corpus(work / "corpus-train.jsonl.gz", paragraphs_of(shipped, datasets=("musique",)) + paragraphs_of(own),
+    corpus = write_train_corpus(work / TRAIN_CORPUS, paragraphs_of(shipped, datasets=("musique",)) + paragraphs_of(own),
                                 corpora)
     shown = {"passage_chars": retrieval.passage_chars, "reply_chars": retrieval.reply_chars}  # what the pool shows
     shipped_search = retrieval_search(open_retriever(SHIPPED_CORPUS, cache_dir), retrieval.top_k, s.rank_by_question, **shown)

@@ -267,7 +267,7 @@ def run_export(args) -> int:
 
     from ._graph import prompt_version
     from .base import DEFAULT_GGUF, TrainingError, load_base
-    from .export import export_peft_model, served_pool, write_pool_for
+    from .export import export_peft_model, write_stage_pool
     from .warm_start import folder_metadata
 
     if not (args.adapter / "adapter_config.json").is_file():
@@ -276,7 +276,7 @@ def run_export(args) -> int:
     base, _ = load_base(DEFAULT_GGUF)
     model = PeftModel.from_pretrained(base, str(args.adapter))
     out = export_peft_model(model, args.out, metadata={k: str(v) for k, v in meta.items()})
-    pool = write_pool_for(out, served_pool(_work(args)))
+    pool = write_stage_pool(out, _work(args))
     print(f"wrote {out} and {pool}")
     return 0
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
+
+from routeweave.agents.files import temp_beside
 
 from .base import TrainingError
 
@@ -67,7 +68,7 @@ def write_gguf_adapter(path: Path, tensors: dict, *, alpha: float, metadata: dic
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_beside(path)
     os.close(fd)
     try:
         writer = gguf.GGUFWriter(tmp, "llama")
@@ -119,9 +120,17 @@ def read_metadata(path: Path) -> dict[str, str]:
 def save_json_atomic(path: Path, data) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_beside(path)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def save_text_atomic(path: Path, text: str) -> None:
+    path = Path(path)
+    fd, tmp = temp_beside(path)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
     os.replace(tmp, path)
 
 
@@ -141,6 +150,48 @@ def served_pool(work: Path) -> str | None:
                             "run train data again, or delete the file to use the embedded pool") from None
 
 
+def served_corpus(work: Path) -> Path | None:
+    """The corpus the stages' pool file searches in place of its retriever's own: WORK/corpus-train.jsonl.gz when
+    `train data --questions` brought paragraphs (the corpus the teacher searched for those questions: the pool's
+    corpus, the shipped HotpotQA one, the questions' paragraphs and, without --questions-only, MuSiQue's); None (the
+    pool's own corpus, as the shipped recipe serves) without them."""
+    from .build_data import TRAIN_CORPUS
+
+    path = Path(work) / DATA_RECORD
+    if not path.is_file() or not json.loads(path.read_text(encoding="utf-8")).get("settings", {}).get("questions"):
+        return None
+    corpus = Path(work) / TRAIN_CORPUS
+    if not corpus.is_file():
+        raise TrainingError(f"{path} records --questions, but {corpus}, the corpus holding their paragraphs, is missing: "
+                            f"run `routeweave train data --work {work}` with the same options again")
+    return corpus.resolve()
+
+
+def _key(line: str) -> str | None:
+    head = line.strip()
+    return head.split("=", 1)[0].strip() if "=" in head and not head.startswith("#") else None
+
+
+def _with_corpus(text: str, expert: str, corpus: Path) -> str:
+    """A pool file's text with the [[experts]] table named EXPERT searching CORPUS (its corpus line replaced)."""
+    import tomllib
+
+    lines, block, out = text.splitlines(), None, []
+    for n, line in enumerate(lines):
+        head = line.strip()
+        if head.startswith("["):
+            block = n if head == "[[experts]]" else None
+        if block is not None and _key(line) == "corpus":
+            rest = lines[block + 1:]
+            end = next((i for i, x in enumerate(rest) if x.strip().startswith("[")), len(rest))
+            names = [tomllib.loads(x)["name"] for x in rest[:end] if _key(x) == "name"]
+            if names == [expert]:
+                out.append(f"corpus = {json.dumps(str(corpus))}   # written by routeweave train: see the top of this file")
+                continue
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
 def _with_router_adapter(text: str, server: str, adapter: Path) -> str:
     """A pool file's text with `adapters = { router = ADAPTER }` on the router's server and `adapter = "router"`
     on the router: earlier such lines of those two tables are replaced, everything else is kept as written."""
@@ -151,7 +202,7 @@ def _with_router_adapter(text: str, server: str, adapter: Path) -> str:
             section = head.strip("[]").strip()
         elif head.startswith("[["):
             section = None
-        key = head.split("=", 1)[0].strip() if "=" in head and not head.startswith("#") else None
+        key = _key(line)
         if (section == f"servers.{server}" and key == "adapters") or (section == "router" and key == "adapter"):
             continue
         out.append(line)
@@ -162,16 +213,31 @@ def _with_router_adapter(text: str, server: str, adapter: Path) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_pool_for(adapter: Path, pool_spec: str | None = None) -> Path:
+def _body(text: str) -> str:
+    """The pool file without its opening comments: they describe that file's own router, not this adapter."""
+    lines = text.splitlines()
+    first = next((i for i, x in enumerate(lines) if x.strip() and not x.lstrip().startswith("#")), len(lines))
+    return "\n".join(lines[first:]) + "\n"
+
+
+def write_stage_pool(adapter: Path, work: Path) -> Path:
+    """The pool file of a stage's adapter in WORK: the pool and corpus `train data` recorded there."""
+    return write_pool_for(adapter, served_pool(work), served_corpus(work))
+
+
+def write_pool_for(adapter: Path, pool_spec: str | None = None, corpus: Path | None = None) -> Path:
     """Write ADAPTER.toml beside a GGUF adapter: the pool the router was trained for (``pool_spec``, from
-    `train data --pool`; default the embedded pool) with its router using that adapter, so a stage can be
-    evaluated before it is shipped (`routeweave eval qa --pool WORK/sft/router-lora.toml`). A pool whose router
-    is not on an embedded llama.cpp server cannot apply a GGUF adapter: the embedded pool is written then, and
-    the fallback is said on stderr and in the file."""
+    `train data --pool`; default the embedded pool, written from `embedded-prompted`, the embedded pool without
+    the shipped adapter) with its router using that adapter, so a stage can be evaluated before it is shipped
+    (`routeweave eval qa --pool WORK/sft/router-lora.toml`); with ``corpus``, its retrieval expert (the one the
+    teacher searched with) searches that file. A pool whose router is not on an embedded llama.cpp server cannot
+    apply a GGUF adapter: the embedded pool is written then, and that is said on stderr and in the file."""
     import sys
 
     from routeweave.agents.errors import ConfigError
     from routeweave.agents.pool import load_pool, pool_path
+
+    from .expert_lists import pool_view
 
     spec, note = pool_spec or "embedded-prompted", ""
     server = load_pool(spec).router.server
@@ -181,17 +247,28 @@ def write_pool_for(adapter: Path, pool_spec: str | None = None) -> Path:
         print(f"note: {note}", file=sys.stderr)
         spec, server = "embedded-prompted", load_pool("embedded-prompted").router.server
     source = pool_path(spec)
-    pool = adapter.with_suffix(".toml")
+    retrieval = pool_view(load_pool(spec)).retrieval
+    what = "the embedded pool" if spec == "embedded-prompted" else f"the pool {source.stem!r}"
+    head = [f"# {what} with its router on the trained adapter {adapter.resolve()}",
+            f"# (written by routeweave train from {source}, whose opening comments are left out: they describe its own router)"]
+    text = _with_router_adapter(_body(source.read_text(encoding="utf-8")), server, adapter)
+    if corpus is not None:
+        head.append(f"# its retriever {retrieval!r} searches {corpus}: the corpus the teacher searched for your --questions "
+                    "(the pool's own corpus, the shipped HotpotQA one, your questions' paragraphs and, without --questions-only, "
+                    "MuSiQue's)")
+        text = _with_corpus(text, retrieval, corpus)
+    pool = adapter.resolve().with_suffix(".toml")  # absolute: a bare ".F.toml.tmp" would be read as a shipped pool's name
     tmp = pool.with_name(f".{pool.name}.tmp")
-    head = f"# {adapter.name}: the pool {source.stem!r} ({source}) with its router on this adapter (written by routeweave train)\n"
-    tmp.write_text(head + (f"# note: {note}\n" if note else "") + _with_router_adapter(source.read_text(encoding="utf-8"), server, adapter),
-                   encoding="utf-8")
+    tmp.write_text("\n".join(head) + "\n" + (f"# note: {note}\n" if note else "") + "\n" + text, encoding="utf-8")
     try:
-        load_pool(tmp)
+        written = load_pool(tmp)
+        if corpus is not None and written.expert(retrieval).corpus != str(corpus):
+            raise ConfigError(f"its expert {retrieval!r} has no `corpus = ...` line of its own in an [[experts]] table")
     except ConfigError as exc:
         tmp.unlink(missing_ok=True)
+        fix = f" and to the [[experts]] table of {retrieval!r} `corpus = \"{corpus}\"`" if corpus is not None else ""
         raise TrainingError(f"could not point pool {source} at {adapter}: {exc}. Add to its [servers.{server}] table "
-                            f"`adapters = {{ router = \"{adapter.resolve()}\" }}` and to its [router] table "
-                            "`adapter = \"router\"`") from None
+                            f"`adapters = {{ router = \"{adapter.resolve()}\" }}`, to its [router] table "
+                            f"`adapter = \"router\"`{fix}") from None
     os.replace(tmp, pool)
     return pool

@@ -128,9 +128,14 @@ def train_grpo(work: Path, settings: GRPOSettings, *, data_dir: Path, init_adapt
         reward_weights=[1.0, 1.0, settings.reward.alpha], disable_tqdm=True, gradient_checkpointing=False,
         lr_scheduler_type="constant", warmup_steps=0,
     )
-    trainer = GRPOTrainer(model=model, reward_funcs=[format_reward, outcome_reward, cost_reward], args=config,
-                          train_dataset=data, processing_class=tok, rollout_func=rollout,
-                          callbacks=[deadline(started, stop_after_min), stamp_checkpoints(meta)])
+
+    class RouterGRPOTrainer(GRPOTrainer):
+        def create_model_card(self, *args, **kwargs):  # TRL's Hub boilerplate; the finished stage writes card.py's
+            pass
+
+    trainer = RouterGRPOTrainer(model=model, reward_funcs=[format_reward, outcome_reward, cost_reward], args=config,
+                                train_dataset=data, processing_class=tok, rollout_func=rollout,
+                                callbacks=[deadline(started, stop_after_min), stamp_checkpoints(meta)])
     resume = _last_checkpoint(out)
     if resume:
         log(f"resuming from {resume}")
@@ -139,6 +144,6 @@ def train_grpo(work: Path, settings: GRPOSettings, *, data_dir: Path, init_adapt
     stats = {"steps": trainer.state.global_step, "max_steps": settings.max_steps, "complete": done,
              "wall_s": time.monotonic() - started, "curve": str(curve)}
     if done:
-        peft_dir, gguf = save_adapter(trainer.model, out, metadata=meta)
+        peft_dir, gguf = save_adapter(trainer.model, out, metadata=meta, steps=trainer.state.global_step)
         stats.update(peft_adapter=str(peft_dir), gguf_adapter=str(gguf))
     return stats

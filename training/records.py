@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from routeweave.agents.files import temp_beside
 
 from .base import TrainingError
 
@@ -39,7 +40,7 @@ def write_jsonl(path: Path, rows: Iterable[BaseModel]) -> int:
     """Write rows to `path` atomically (temp file + rename): a half-written file never has its name."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_beside(path)
     n = 0
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:

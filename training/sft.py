@@ -117,9 +117,11 @@ def adapter_metadata(s_base: str, prompt_version: str, stage: str) -> dict[str, 
     return {"base_sha256": file_sha256(path), "base_file": path.name, "prompt_version": prompt_version, "stage": stage}
 
 
-def save_adapter(model, out_dir: Path, *, metadata: dict[str, str]) -> tuple[Path, Path]:
-    """PEFT form (a folder) and GGUF form, both written beside their final names and then renamed."""
-    from .export import export_peft_model, save_json_atomic, served_pool, write_pool_for
+def save_adapter(model, out_dir: Path, *, metadata: dict[str, str], steps: int | None = None) -> tuple[Path, Path]:
+    """PEFT form (a folder) and GGUF form, both written beside their final names and then renamed; the pool file
+    using the GGUF one, and the stage's README.md (card.py) saying what it is."""
+    from .card import write_card
+    from .export import export_peft_model, save_json_atomic, write_stage_pool
 
     peft_dir = out_dir / "adapter"
     tmp = out_dir / ".adapter.tmp"
@@ -129,10 +131,11 @@ def save_adapter(model, out_dir: Path, *, metadata: dict[str, str]) -> tuple[Pat
     if peft_dir.exists():
         shutil.rmtree(peft_dir)
     os.replace(tmp, peft_dir)
-    if "base_sha256" not in metadata:  # a Hugging Face base (GPU recipe): vLLM serves the PEFT folder
-        return peft_dir, None
-    gguf = export_peft_model(model, out_dir / "router-lora.gguf", metadata=metadata)
-    write_pool_for(gguf, served_pool(out_dir.parent))
+    gguf = None
+    if "base_sha256" in metadata:  # else a Hugging Face base (GPU recipe): vLLM serves the PEFT folder
+        gguf = export_peft_model(model, out_dir / "router-lora.gguf", metadata=metadata)
+        write_stage_pool(gguf, out_dir.parent)
+    write_card(out_dir, metadata, steps)
     return peft_dir, gguf
 
 
@@ -195,6 +198,9 @@ def train_sft(trajectories: Path, work: Path, settings: SFTSettings, *, stop_aft
                 loss = router_token_loss(model, inputs, num_items_in_batch)
             return (loss, None) if return_outputs else loss
 
+        def create_model_card(self, *args, **kwargs):  # TRL's Hub boilerplate; the finished stage writes card.py's
+            pass
+
     meta = {**adapter_metadata(settings.base, next(iter(versions)), "sft"), "epochs": str(settings.epochs),
             **({"from_adapter": str(settings.from_adapter)} if settings.from_adapter else {}), "precision": precision}
     trainer = RouterSFTTrainer(model=model, args=config, train_dataset=data, processing_class=tok, peft_config=peft_config,
@@ -210,6 +216,6 @@ def train_sft(trajectories: Path, work: Path, settings: SFTSettings, *, stop_aft
              "train_runtime_s": result.metrics.get("train_runtime"), "dataset_tokens": tokens,
              "log": [h for h in trainer.state.log_history if "loss" in h]}
     if done:
-        peft_dir, gguf = save_adapter(trainer.model, out, metadata=meta)
+        peft_dir, gguf = save_adapter(trainer.model, out, metadata=meta, steps=trainer.state.global_step)
         stats.update(peft_adapter=str(peft_dir), gguf_adapter=str(gguf))
     return stats

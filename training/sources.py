@@ -70,13 +70,22 @@ def _titles_and_paragraphs(row: dict, path: Path, where: str) -> tuple[list[str]
     return [str(t) for t in titles], paragraphs
 
 
-def hotpotqa_row(row: dict, path: Path, where: str, origin: str = "") -> TrainExample:
-    titles, paragraphs = _titles_and_paragraphs(row, path, where)
-    qid = row.get("id", row.get("_id"))
+def _row_id(row: dict, path: Path, where: str, fallback: str | None) -> str:
+    """The row's 'id' (or '_id'); a row of your own without one is named by its line (or index) in the file, as
+    `eval qa` names it; the shipped samples (no fallback) must have theirs."""
+    qid = next((row[k] for k in ("id", "_id") if row.get(k) is not None), fallback)
     if qid is None:
         raise TrainingError(f"{path} ({where}): field 'id' (or '_id') is missing")
+    if not isinstance(qid, (str, int)) or isinstance(qid, bool):
+        raise TrainingError(f"{path} ({where}): field 'id' must be text or an integer, got {qid!r}")
+    return str(qid)
+
+
+def hotpotqa_row(row: dict, path: Path, where: str, origin: str = "", fallback_id: str | None = None) -> TrainExample:
+    titles, paragraphs = _titles_and_paragraphs(row, path, where)
+    qid = _row_id(row, path, where, fallback_id)
     return TrainExample(
-        id=str(qid), dataset="hotpotqa", question=_text(row, "question", path, where),
+        id=qid, dataset="hotpotqa", question=_text(row, "question", path, where),
         answers=[_text(row, "answer", path, where)], kind=row.get("type", ""), origin=origin,
         hops=[Hop(question=t, answer=None, title=t) for t in titles], paragraphs=paragraphs,
     )
@@ -101,7 +110,7 @@ def hotpotqa_train(data_dir: Path, lines: tuple[int, int] = HOTPOT_TRAIN_LINES) 
     return out
 
 
-def musique_row(row: dict, path: Path, where: str, origin: str = "") -> TrainExample:
+def musique_row(row: dict, path: Path, where: str, origin: str = "", fallback_id: str | None = None) -> TrainExample:
     paras = _need(row, "paragraphs", path, where)
     try:
         titles = {p["idx"]: p["title"] for p in paras}
@@ -124,9 +133,10 @@ def musique_row(row: dict, path: Path, where: str, origin: str = "") -> TrainExa
     if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
         raise TrainingError(f"{path} ({where}): field 'answer_aliases' must be a list of texts, got {aliases!r}")
     answers = [_text(row, "answer", path, where), *(a for a in aliases if a.strip())]
+    qid = _row_id(row, path, where, fallback_id)
     return TrainExample(
-        id=str(_need(row, "id", path, where)), dataset="musique", question=_text(row, "question", path, where),
-        answers=answers, hops=hops, kind=str(row["id"]).split("__")[0], origin=origin, paragraphs=texts,
+        id=qid, dataset="musique", question=_text(row, "question", path, where),
+        answers=answers, hops=hops, kind=qid.split("__")[0] if "__" in qid else "", origin=origin, paragraphs=texts,
     )
 
 
@@ -140,8 +150,9 @@ def musique_train(data_dir: Path) -> list[TrainExample]:
 def question_file(path: Path) -> list[TrainExample]:
     """Your own training questions (`train data --questions FILE`): JSON Lines or a JSON array (told apart by the
     content, as `eval qa` reads a dataset file), each row in HotpotQA's shape (question, answer, supporting_facts,
-    context) or MuSiQue's (question, answer, question_decomposition, paragraphs).
-    Their paragraphs join the corpus their trajectories search."""
+    context) or MuSiQue's (question, answer, question_decomposition, paragraphs); a row without an 'id' (or '_id')
+    is named by its line (JSON Lines) or its index (a JSON array), as `eval qa` names it. Their paragraphs join
+    the corpus their trajectories search."""
     from routeweave.evals.qa.datasets import read_records  # the eval datasets' reader: JSON array or JSON Lines, by content
 
     path = Path(path)
@@ -153,20 +164,20 @@ def question_file(path: Path) -> list[TrainExample]:
             where = f"line {line}" if line is not None else f"index {index}"
             if error:
                 raise TrainingError(f"{path} ({where}): {error}")
-            rows.append((where, row))
+            rows.append((where, str(line if line is not None else index), row))
     except ValueError as exc:  # not a valid JSON array
         raise TrainingError(str(exc)) from None
     if not rows:
         raise TrainingError(f"{path}: no questions in it")
     origin = path.stem.replace(":", "_")
     out = []
-    for where, row in rows:
+    for where, number, row in rows:
         if not isinstance(row, dict):
             raise TrainingError(f"{path} ({where}): a row must be a JSON object")
         if "question_decomposition" in row:
-            out.append(musique_row(row, path, where, origin))
+            out.append(musique_row(row, path, where, origin, fallback_id=number))
         elif "supporting_facts" in row:
-            out.append(hotpotqa_row(row, path, where, origin))
+            out.append(hotpotqa_row(row, path, where, origin, fallback_id=number))
         else:
             raise TrainingError(f"{path} ({where}): neither HotpotQA's fields (question, answer, supporting_facts, "
                                 "context) nor MuSiQue's (question, answer, question_decomposition, paragraphs)")
