@@ -41,6 +41,7 @@ def test_the_docs_quick_block_trains_on_your_questions_and_the_eval_finds_their_
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     out = subprocess.run(["bash", "-e", "-c", block], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "Warning:" not in out.stderr, out.stderr[-3000:]  # no library deprecation noise the user can't act on
     work = tmp_path / "rw-try" / "W"
     data = json.loads(out.stdout.splitlines()[0])
     assert data["myq:kept"] == 4 and data["settings"]["questions_only"], data

@@ -24,6 +24,24 @@ class TrainingError(RuntimeError):
     """A training input or artefact that cannot be used; the message names the file and the field."""
 
 
+def no_checkpointing(config_cls) -> dict[str, bool]:
+    """Activation checkpointing off, under the name this transformers knows: `gradient_checkpointing` was renamed
+    `activation_checkpointing` (5.x warns on the old name; 4.x knows only the old one)."""
+    new = "activation_checkpointing" in getattr(config_cls, "__dataclass_fields__", {})
+    return {"activation_checkpointing" if new else "gradient_checkpointing": False}
+
+
+def quiet_known_warnings() -> None:
+    """Silence the library warnings a training run here always triggers and that ask nothing of the user: TRL
+    reading transformers' deprecated `is_gradient_checkpointing`, and PEFT finding no config.json beside the GGUF
+    base (the vocabulary is the GGUF's own, unmodified, as PEFT then assumes)."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=r"Could not find a config file in .* will assume that the vocabulary",
+                            category=UserWarning)
+
+
 def gguf_file(spec: str = DEFAULT_GGUF) -> Path:
     """'package:file.gguf' inside an installed package, or a path (as the pool's [servers.*].gguf)."""
     from routeweave.agents.local_server import ServerError, resolve_gguf

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .base import DEFAULT_GGUF, TrainingError, deadline, load_base, stamp_checkpoints
+from .base import DEFAULT_GGUF, TrainingError, deadline, load_base, no_checkpointing, quiet_known_warnings, stamp_checkpoints
 from .reward import RewardSettings
 
 
@@ -61,6 +61,7 @@ def train_grpo(work: Path, settings: GRPOSettings, *, data_dir: Path, init_adapt
     from .sources import hotpotqa_train
 
     torch.set_num_threads(settings.threads)
+    quiet_known_warnings()
     if not (init_adapter / "adapter_config.json").is_file():
         raise TrainingError(f"GRPO starts from a PEFT adapter: {init_adapter}/adapter_config.json not found "
                             "(run `routeweave train sft` first)")
@@ -125,7 +126,7 @@ def train_grpo(work: Path, settings: GRPOSettings, *, data_dir: Path, init_adapt
         beta=0.0, num_iterations=1, logging_steps=1, save_steps=settings.save_steps, save_total_limit=2,
         seed=settings.seed, report_to=[], use_cpu=not torch.cuda.is_available(), bf16=torch.cuda.is_available(),
         max_completion_length=4096,
-        reward_weights=[1.0, 1.0, settings.reward.alpha], disable_tqdm=True, gradient_checkpointing=False,
+        reward_weights=[1.0, 1.0, settings.reward.alpha], disable_tqdm=True, **no_checkpointing(GRPOConfig),
         lr_scheduler_type="constant", warmup_steps=0,
     )
 

@@ -16,7 +16,8 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .base import DEFAULT_GGUF, TrainingError, deadline, file_sha256, gguf_file, load_base, stamp_checkpoints
+from .base import (DEFAULT_GGUF, TrainingError, deadline, file_sha256, gguf_file, load_base, no_checkpointing,
+                   quiet_known_warnings, stamp_checkpoints)
 
 Precision = Literal["fp32", "bf16", "auto"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
@@ -165,6 +166,7 @@ def train_sft(trajectories: Path, work: Path, settings: SFTSettings, *, stop_aft
     from .masking import encode
 
     torch.set_num_threads(settings.threads)
+    quiet_known_warnings()
     bf16 = cpu_bf16(settings)
     precision = "bf16" if bf16 else "fp32"
     log(f"SFT matmuls: {precision} (--precision {settings.precision})")
@@ -190,7 +192,7 @@ def train_sft(trajectories: Path, work: Path, settings: SFTSettings, *, stop_aft
         lr_scheduler_type="cosine", warmup_steps=5, logging_steps=5, save_steps=settings.save_steps,
         save_total_limit=2, seed=settings.seed, report_to=[], use_cpu=not _gpu(), dataloader_num_workers=0,
         max_length=settings.max_length, bf16=False, fp16=False, disable_tqdm=True,
-        gradient_checkpointing=False,  # recomputing activations costs a third more CPU; memory is ample
+        **no_checkpointing(SFTConfig),  # recomputing activations costs a third more CPU; memory is ample
     )
     class RouterSFTTrainer(SFTTrainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
