@@ -20,7 +20,7 @@ from .settings import Endpoint, Limits, LocalServer, Reliability, RouterModel, S
 POOLS_DIR = Path(__file__).parent / "pools"
 # Expert fields added after pools were first hashed enter the hash only when set away from their default, so a
 # pool's hash (which guards resumed sessions and eval runs) survives the upgrade that added them.
-LATER_EXPERT_FIELDS = ("reply_chars", "passage_chars", "concurrency")
+LATER_EXPERT_FIELDS = ("reply_chars", "passage_chars", "concurrency", "latency_s")
 DEFAULT_POOL = "embedded"
 Expert = ExpertSettings  # one [[experts]] entry, of any kind
 

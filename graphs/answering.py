@@ -36,7 +36,7 @@ def candidates(pool: Pool) -> list[Candidate]:
         if reader is not None:
             price = pool.router.price if reader == "router" else pool.expert(reader).price
             cost += price.cost_usd(READ_PROMPT_TOKENS, ANSWER_TOKENS)
-        out.append(Candidate(name=e.name, cost_usd=cost, description=e.description))
+        out.append(Candidate(name=e.name, cost_usd=cost, latency_s=e.latency_s, description=e.description))
     return out
 
 

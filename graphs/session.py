@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..agents.pool import Pool
 from ..agents.settings import Limits
-from ..policies import Constraints, Request
+from ..policies import Candidate, Constraints, Request, apply_constraints
 from .budget import Ledger
 from .metering import Meter
 from .state import SessionState, make_step
@@ -41,11 +41,20 @@ def constraints(state: SessionState) -> Constraints:
     return Constraints(**(state.get("constraints") or {}))
 
 
-def session_experts(pool: Pool, state: SessionState, disabled: set[str] = frozenset()) -> list:
-    """The pool's enabled experts that this session's constraints allow (Tryage: allowed / blocked), less
-    those taken out of service while running (`Runtime.disabled`)."""
+def session_experts(pool: Pool, state: SessionState, disabled: set[str] = frozenset()) -> tuple[list, str]:
+    """The pool's enabled experts that this session's constraints allow, less those taken out of service while
+    running (`Runtime.disabled`), and why none is left if so. The rule is the policies' (`apply_constraints`:
+    allowed, blocked, max_cost_usd on one call's price, max_latency_s on the pool's latency_s estimates);
+    min_quality needs a policy's quality predictions, which an LLM router has not: refused, never ignored."""
     rule = constraints(state)
-    return [e for e in pool.enabled if rule.allows(e.name) and e.name not in disabled]
+    if rule.min_quality is not None:
+        return [], ("min_quality needs predicted qualities, which the router-r1 graph has not: use a graph that "
+                    "routes with a fitted policy (single-shot), or drop min_quality")
+    experts = [e for e in pool.enabled if e.name not in disabled]
+    offered = [Candidate(name=e.name, cost_usd=e.typical_cost_usd(), latency_s=e.latency_s) for e in experts]
+    kept, why = apply_constraints(rule, offered)
+    names = {c.name for c in kept}
+    return [e for e in experts if e.name in names], why
 
 
 def policy_request(state: SessionState, disabled: set[str] = frozenset()) -> Request:

@@ -49,8 +49,9 @@ def apply_constraints(cons: Constraints, candidates: Sequence[Candidate]) -> tup
     if cons.max_cost_usd is not None:
         steps.append((f"max_cost_usd={cons.max_cost_usd:g}", lambda c: c.cost_usd <= cons.max_cost_usd))
     if cons.max_latency_s is not None:
-        steps.append(
-            (f"max_latency_s={cons.max_latency_s:g}", lambda c: c.latency_s is None or c.latency_s <= cons.max_latency_s)
+        steps.append(  # an unknown latency can't be shown to meet the limit: never silently passed
+            (f"max_latency_s={cons.max_latency_s:g} (an expert without a latency estimate does not qualify: give it "
+             "latency_s in the pool)", lambda c: c.latency_s is not None and c.latency_s <= cons.max_latency_s)
         )
     for label, ok in steps:
         kept = [c for c in kept if ok(c)]

@@ -70,7 +70,7 @@ class Candidate(_Model):
     name: str
     model_key: str | None = None
     cost_usd: float = Field(0.0, ge=0, description="estimated cost of one call")
-    latency_s: float | None = Field(None, ge=0, description="expected latency; None = unknown (passes)")
+    latency_s: float | None = Field(None, ge=0, description="expected latency; None = unknown (fails max_latency_s)")
     quality_prior: float | None = Field(None, description="prior quality if no policy estimate exists")
     description: str = ""
 

@@ -44,18 +44,26 @@ class SessionCaps(BaseModel):
 
     def constraints(self, pool: Pool, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         """`experts` as constraints.allowed (only when it narrows the pool), merged with other constraints."""
+        if extra is not None and not isinstance(extra, dict):
+            raise ValueError(f"constraints must be an object like {{'blocked': ['SmolLM2']}}, got {type(extra).__name__}")
         try:
             merged = Constraints.model_validate(extra or {})
         except ValidationError as exc:
-            raise ValueError(f"bad constraints: {exc.errors()[0]['msg']}") from None
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            if err["type"] == "extra_forbidden":
+                raise ValueError(f"unknown constraint '{where}'; known: {', '.join(Constraints.model_fields)}") from None
+            raise ValueError(f"constraint '{where}' {err['msg'].lower()}, got {err.get('input')!r}") from None
+        known = {e.name.lower(): e.name for e in pool.enabled}
+        named = [*(self.experts or []), *(merged.allowed or [])]  # a typo there would narrow the set unseen; an
+        if unknown := [n for n in named if n.lower() not in known]:  # unknown name in `blocked` blocks nothing here
+            raise ValueError(f"unknown or disabled expert(s): {', '.join(unknown)}; enabled: {', '.join(known.values())}")
         if self.experts is not None:
-            known = {e.name.lower(): e.name for e in pool.enabled}
-            unknown = [n for n in self.experts if n.lower() not in known]
-            if unknown:
-                raise ValueError(f"unknown or disabled expert(s): {', '.join(unknown)}; enabled: {', '.join(known.values())}")
-            chosen = sorted({known[n.lower()] for n in self.experts})
-            if set(chosen) != set(known.values()):
-                merged = merged.model_copy(update={"allowed": chosen})
+            chosen = {known[n.lower()] for n in self.experts}
+            if merged.allowed is not None:  # both given: only experts both allow
+                chosen &= {known[n.lower()] for n in merged.allowed}
+            if chosen != set(known.values()):
+                merged = merged.model_copy(update={"allowed": sorted(chosen)})
         return merged.model_dump(exclude_defaults=True)
 
     def capped(self, pool: Pool) -> dict[str, Any]:

@@ -127,6 +127,9 @@ class RouterGraph:
         values = snapshot.values if snapshot and snapshot.values else {}
         if inputs is None:
             self._check_resumable(session_id, snapshot)
+        elif values:  # a new question under a stored session's id would write over its trace
+            raise ValueError(f"session {session_id} already exists ({'finished' if values.get('stop_reason') else 'unfinished'}): "
+                             "ask with a new session_id (or none); finish an interrupted one with graph.resume(session_id)")
         stored, journaled = len(values.get("steps", [])), []
         if inputs is None:
             # Calls that finished before a crash are in the trace already and in the checkpointer's pending
@@ -184,7 +187,9 @@ class RouterGraph:
     def _inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """{"question": str} plus optional session caps (SessionCaps: budget_usd, max_rounds, max_tokens,
         experts), which may lower the pool's limits but never raise them, and `constraints`."""
-        inputs = dict(inputs or {})
+        if not isinstance(inputs, dict):
+            raise ValueError(f"inputs must be a dict, got {type(inputs).__name__}: graph.invoke({{'question': 'Who ...?'}})")
+        inputs = dict(inputs)
         question = inputs.pop("question", None)
         if not isinstance(question, str) or not question.strip():
             raise ValueError("inputs need a non-empty 'question' string, e.g. graph.invoke({'question': 'Who ...?'})")

@@ -155,8 +155,10 @@ def test_constraints_reach_the_policy(engine):
     result = engine.graph("single-shot", "cheapest").invoke(
         {"question": "q?", "constraints": {"blocked": ["Wiki", "Cheap"]}})
     assert [s["expert"] for s in result["steps"] if s["kind"] == "route"] == ["Strong"]
-    refused = engine.graph("single-shot", "cheapest").invoke({"question": "q?", "constraints": {"allowed": ["Nope"]}})
+    refused = engine.graph("single-shot", "cheapest").invoke({"question": "q?", "constraints": {"blocked": ["Wiki", "Cheap", "Strong"]}})
     assert refused["stop_reason"] == "refused" and not [s for s in refused["steps"] if s["kind"] == "route"]
+    with pytest.raises(ValueError, match=r"unknown or disabled expert\(s\): Nope; enabled: Cheap, Strong, Wiki"):
+        engine.graph("single-shot", "cheapest").invoke({"question": "q?", "constraints": {"allowed": ["Nope"]}})
     with pytest.raises(ValueError):
         engine.graph("single-shot").invoke({"question": "q?", "constraints": {"max_cost_usd": -1}})
 
@@ -197,7 +199,7 @@ def test_router_r1_honours_allowed_and_blocked_experts(engine):
     assert not [s for s in result["steps"] if s["kind"] == "route"]
     state = graph._loop.run(graph.compiled.aget_state({"configurable": {"thread_id": result["session_id"]}})).values
     assert "- Cheap" not in state["messages"][0]["content"] and "- Strong" in state["messages"][0]["content"]
-    none_left = graph.invoke({"question": "q?", "constraints": {"allowed": ["Nope"]}})
+    none_left = graph.invoke({"question": "q?", "constraints": {"blocked": ["Wiki", "Cheap", "Strong", "Elsewhere"]}})
     assert none_left["stop_reason"] == "refused" and none_left["cost_usd"] == 0
 
 

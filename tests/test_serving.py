@@ -5,6 +5,7 @@ runs of each expert into fitted policies that the service then serves."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -78,6 +79,51 @@ def test_ask_says_when_an_option_is_lowered_to_the_pools_cap(tmp_path, capsys):
     assert "warning: --budget 5.0 is above the pool's cap; the session runs with 0.01" in captured.err
     assert " of $0.01 · " in captured.out
     assert main([*argv, "--budget", "0.001"]) == 0 and "above the pool's cap" not in capsys.readouterr().err
+
+
+def test_every_constraint_binds_the_llm_router_or_refuses_the_session(tmp_path):
+    """README: constraints restrict experts "for the LLM router and every policy alike"; router-r1 once applied
+    only allowed/blocked and ran past max_cost_usd, max_latency_s and min_quality."""
+    from routeweave.graphs.session import session_experts
+
+    text = write_mock_pool(tmp_path).read_text()
+    timed = tmp_path / "timed.toml"
+    timed.write_text(text.replace('price = { input_per_m = 0.20', 'latency_s = 1.0\nprice = { input_per_m = 0.20')
+                     .replace('price = { input_per_m = 2.0', 'latency_s = 10.0\nprice = { input_per_m = 2.0'))
+    pool, timed_pool = load_pool(tmp_path / "mock-pool.toml"), load_pool(timed)
+    mock, pricey = (e.typical_cost_usd() for e in pool.enabled)
+    def names(p, **rule):
+        return [e.name for e in session_experts(p, {"constraints": rule})[0]]
+    assert names(pool, max_cost_usd=(mock + pricey) / 2) == ["Mock"] and names(pool, blocked=["mock"]) == ["Pricey"]
+    assert names(timed_pool, max_latency_s=5) == ["Mock"] and names(pool, max_latency_s=5) == []  # unknown: not passed
+    assert "latency estimate" in session_experts(pool, {"constraints": {"max_latency_s": 5}})[1]
+    with Engine(pool, db_path=tmp_path / "t.db").start() as engine:
+        graph = engine.graph("router-r1")
+        for rule, needle in [({"max_cost_usd": 1e-9}, "max_cost_usd=1e-09"), ({"min_quality": 0.5}, "min_quality needs"),
+                             ({"max_latency_s": 5}, "latency estimate")]:
+            result = graph.invoke({"question": "When was the Eiffel Tower finished?", "constraints": rule})
+            assert result["stop_reason"] == "refused" and not any(s["kind"] == "route" for s in result["steps"])
+            assert needle in result["steps"][-1]["text"], result["steps"][-1]
+        single = engine.graph("single-shot", "cheapest")  # a policy graph: the same latency rule
+        assert single.invoke({"question": "q?", "constraints": {"max_latency_s": 5}})["stop_reason"] == "refused"
+
+
+def test_bad_inputs_and_a_reused_session_id_are_refused_with_what_to_do(tmp_path):
+    with Engine(load_pool(write_mock_pool(tmp_path)), db_path=tmp_path / "t.db").start() as engine:
+        graph = engine.graph("router-r1")
+        for inputs, needle in [("hello", "inputs must be a dict"),
+                               ({"question": "q?", "constraints": {"alowed": ["Mock"]}}, "unknown constraint 'alowed'; known:"),
+                               ({"question": "q?", "constraints": {"allowed": ["Google"]}}, "unknown or disabled expert(s): Google"),
+                               ({"question": "q?", "constraints": {"max_cost_usd": "x"}}, "constraint 'max_cost_usd'")]:
+            with pytest.raises(ValueError, match=re.escape(needle)):
+                graph.invoke(inputs)
+        both = graph._inputs({"question": "q?", "experts": ["Mock", "Pricey"], "constraints": {"allowed": ["Mock"]}})
+        assert both["constraints"]["allowed"] == ["Mock"]  # experts and allowed together: what both allow
+        first = graph.invoke({"question": "When was the Eiffel Tower finished?"})
+        before = engine.traces.get(first["session_id"])
+        with pytest.raises(ValueError, match="already exists .finished.: ask with a new session_id"):
+            graph.invoke({"question": "another?"}, session_id=first["session_id"])
+        assert engine.traces.get(first["session_id"]) == before  # its trace untouched
 
 
 def test_graph_models_always_learned_policies_only_when_fitted(tmp_path, monkeypatch):

@@ -27,6 +27,8 @@ class ExpertSettings(Strict):
     enabled: bool = True
     reply_chars: int = Field(REPLY_CHARS, ge=100, le=32_000, description="characters of each of its replies that the "
                              "router reads (the rest is cut): small for a small router's context, larger for a big router")
+    latency_s: float | None = Field(None, gt=0, description="expected seconds of one call: what a request's "
+                                    "max_latency_s constraint compares (unset: unknown, so such a request skips it)")
 
     @property
     def answers(self) -> bool:

@@ -52,11 +52,10 @@ class R1Nodes:
         if state.get("overspent"):
             return self._fallback(state, round, "a provider billed beyond its reservation", stop_reason="overspent")
         limits = session_limits(self.pool, state)
-        experts = session_experts(self.pool, state, self.runtime.disabled)
+        experts, why = session_experts(self.pool, state, self.runtime.disabled)
         names = [e.name for e in experts]
         if not experts:
-            return self._fallback(state, round, "no enabled expert is allowed by the request's constraints",
-                                  stop_reason="refused")
+            return self._fallback(state, round, f"the request's constraints leave no expert: {why}", stop_reason="refused")
         messages = state.get("messages") or [
             {"role": "system", "content": system_prompt(experts, budget_usd=limits.budget_usd, max_rounds=limits.max_rounds)},
             question_message(state["question"]),
