@@ -102,6 +102,11 @@ class TraceStore:
     def _sessions(self, where: str | None, limit: int) -> list[dict[str, Any]]:
         with self._lock:
             rows = list(self.db[SESSIONS].rows_where(where, order_by="started desc", limit=limit))
+            for row in rows:  # not finished: its cost is not set yet, but its stored steps say what it has spent
+                if row.get("finished") is None:
+                    spent, rounds = self.db.execute(f"SELECT coalesce(sum(cost_usd), 0), coalesce(max(round), 0) FROM {STEPS} "
+                                                    "WHERE session_id = ?", [row["session_id"]]).fetchone()
+                    row["spent_usd"], row["rounds"] = spent, rounds
         for row in rows:
             row["meta"] = json.loads(row.get("meta") or "{}")
         return rows

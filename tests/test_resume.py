@@ -15,6 +15,7 @@ import time
 import pytest
 
 from routeweave.serving import TraceStore
+from routeweave.ui.steps import usd
 from support.stub_openai import StubServer
 
 pytestmark = pytest.mark.slow
@@ -95,6 +96,11 @@ def test_kill_9_mid_round_then_resume_never_repeats_a_finished_call(stub, tmp_pa
 
     listed = subprocess.run([*routeweave_cmd, "sessions", "--unfinished", "--db", str(db)], capture_output=True, text=True)
     assert session in listed.stdout and "interrupted: resumable" in listed.stdout
+    traces = TraceStore(db)
+    spent = sum(s["cost_usd"] for s in traces.get(session)["steps"])
+    traces.close()
+    row = next(line for line in listed.stdout.splitlines() if line.startswith(session))
+    assert spent > 0 and f"{usd(spent)} so far" in row  # what the killed session had spent ($0 before)
     shown = subprocess.run([*routeweave_cmd, "trace", session, "--db", str(db)], capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr  # a session cut short is shown as far as it got, with what it spent
     assert "Unfinished: interrupted: resumable" in shown.stdout and f"routeweave resume {session}" in shown.stdout

@@ -88,6 +88,7 @@ def print_table(rows: list[dict], *, empty: str) -> None:
         question = " ".join((row.get("question") or "").split())
         answer = " ".join((row.get("answer") or "").split())
         text = f"{question} → {answer}" if row.get("finished") else question
-        lines.append((row["session_id"], minute(row.get("started")), row.get("graph") or "?", ended, usd(row.get("cost_usd")),
+        cost = usd(row.get("cost_usd")) if row.get("finished") else f"{usd(row.get('spent_usd'))} so far"
+        lines.append((row["session_id"], minute(row.get("started")), row.get("graph") or "?", ended, cost,
                       str(row.get("rounds") or 0), text if len(text) <= 90 else text[:89] + "…"))
     print(aligned(lines))
