@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..agents.errors import ConfigError
-from ..agents.pool import Pool
+from ..agents.pool import Pool, load_pool
 from ..agents.runtime import Runtime
 from ..graphs import GraphContext, graph_names, graph_spec
 from ..policies import Policy
@@ -46,17 +46,17 @@ def check_policy_fits(graph: str, policy: "str | Path | Policy | None"):
 
 
 class Engine:
-    def __init__(self, pool: Pool, *, db_path: Path | None = None, cache_dir: Path | None = None,
+    def __init__(self, pool: "Pool | str | Path | None", *, db_path: Path | None = None, cache_dir: Path | None = None,
                  checkpointer_url: str | None = None, loop: asyncio.AbstractEventLoop | None = None,
                  durability: str = "sync"):
         if durability not in DURABILITY:
             raise ConfigError(f"unknown durability {durability!r}: use one of {', '.join(DURABILITY)}")
         self.durability = durability
-        self.pool = pool
+        self.pool = pool if isinstance(pool, Pool) else load_pool(pool)  # a shipped pool's name, a file, None: default
         self.db_path = Path(db_path) if db_path else default_db_path()
         # None: SQLite beside the traces; "postgresql://...": LangGraph's Postgres saver, shared by instances.
         self.checkpointer_url = _checkpointer_url(checkpointer_url)
-        self.runtime = Runtime(pool, cache_dir=Path(cache_dir) if cache_dir else default_cache_dir())
+        self.runtime = Runtime(self.pool, cache_dir=Path(cache_dir) if cache_dir else default_cache_dir())
         self.traces = TraceStore(self.db_path)
         self.loop = LoopThread(loop)  # a loop the caller serves on, or (None) one in a thread of its own
         self.guard = None
@@ -67,6 +67,8 @@ class Engine:
         self._lock = threading.Lock()
 
     def start(self) -> "Engine":
+        if self._saver is not None:  # started already: a second start would run a second loop and servers
+            return self
         self.guard = resolve_policy(self.pool, self.pool.guard, check=False)  # a bad guard fails before anything starts
         self.runtime.start()
         self.note_overspend()

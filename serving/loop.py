@@ -36,15 +36,26 @@ class LoopThread:
         self._thread = threading.Thread(target=self.loop.run_forever, name="routeweave-loop", daemon=True)
         self._thread.start()
 
+    def check(self) -> None:
+        """Raise, saying what to do, unless the loop can run coroutines."""
+        if self.loop is None:
+            raise RuntimeError("the engine is not running (closed, or never started): open the graph again "
+                               "(open_graph(...)), or call Engine.start() first")
+
+    def _require(self, coro) -> None:
+        if self.loop is None:
+            coro.close()  # never scheduled: no "coroutine was never awaited" warning on top of the error
+            self.check()
+
     def run(self, coro):
         """Run `coro` on the loop from another thread (or, for an adopted loop not yet running, right here)."""
-        assert self.loop is not None, "the engine is not started"
+        self._require(coro)
         if self._adopted and not self.loop.is_running():
             return self.loop.run_until_complete(coro)
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
     async def arun(self, coro):
-        assert self.loop is not None, "the engine is not started"
+        self._require(coro)
         if asyncio.get_running_loop() is self.loop:
             return await coro
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))

@@ -201,6 +201,7 @@ class RouterGraph:
     def _locked(self, inputs: dict[str, Any] | None, session_id: str, emit: Callable[[Step], None] | None,
                 new: bool = False):
         """The session's run, holding its lock: one runner per session (locks.py); SessionBusy otherwise."""
+        self.engine.loop.check()  # before any coroutine is made: a closed engine says so, and nothing is left unawaited
         return self.engine.locks.arun(self._run(inputs, session_id, emit, new=new), session_id)
 
     def invoke(self, inputs: dict[str, Any], *, session_id: str | None = None) -> dict[str, Any]:

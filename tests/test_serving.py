@@ -126,6 +126,21 @@ def test_bad_inputs_and_a_reused_session_id_are_refused_with_what_to_do(tmp_path
         assert engine.traces.get(first["session_id"]) == before  # its trace untouched
 
 
+def test_an_engine_takes_a_pool_name_starts_once_and_says_when_it_is_closed(tmp_path, recwarn):
+    import threading
+
+    assert Engine("embedded", db_path=tmp_path / "e.db").pool.router.adapter == "router"  # a name, as open_graph takes
+    engine = Engine(str(write_mock_pool(tmp_path)), db_path=tmp_path / "t.db")
+    threads = threading.active_count()
+    assert engine.start() is engine and engine.start() is engine and threading.active_count() == threads + 1
+    graph = engine.graph("router-r1")
+    assert graph.invoke({"question": "When was the Eiffel Tower finished?"})["session_id"]
+    engine.close()
+    with pytest.raises(RuntimeError, match=r"the engine is not running \(closed, or never started\): open the graph again"):
+        graph.invoke({"question": "q?"})
+    assert not [w for w in recwarn if "never awaited" in str(w.message)]
+
+
 def test_graph_models_always_learned_policies_only_when_fitted(tmp_path, monkeypatch):
     monkeypatch.setenv("ROUTEWEAVE_DB", str(tmp_path / "data" / "routeweave.db"))
     pool = load_pool(write_mock_pool(tmp_path))
