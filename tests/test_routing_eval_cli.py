@@ -167,3 +167,20 @@ def test_eval_routing_names_a_missing_extra_in_one_line(monkeypatch, capsys):
     monkeypatch.setattr(BertPolicy, "fit", missing)
     assert main(["eval", "routing", "--data", "gsm8k", "--policies", "bert"]) == 2
     assert "error: the 'bert' policy needs the 'bert' extra" in capsys.readouterr().err
+
+
+def test_the_plot_gives_each_of_many_policies_its_own_colour(tmp_path, monkeypatch):
+    """With 14 curves the default 10-colour cycle drew knn and verifier alike."""
+    import matplotlib.pyplot as plt
+
+    from routeweave.evals.routing.report import to_png
+
+    shown = []
+    monkeypatch.setattr(plt, "close", lambda fig: shown.append(fig))
+    result = {"dataset": "t", "split": {"kind": "holdout", "seed": 0, "folds": [{"q_weak": 0.1, "q_strong": 0.9}]},
+              "results": [{"policy": f"p{i}", "points": [{"cost_norm": 0.0, "quality": 0.1 + i / 100},
+                                                          {"cost_norm": 1.0, "quality": 0.5 + i / 100}]} for i in range(14)]}
+    assert to_png(result, tmp_path / "p.png").stat().st_size > 1000
+    colours = [tuple(line.get_color()) if not isinstance(line.get_color(), str) else line.get_color()
+               for line in shown[0].axes[0].get_lines() if line.get_label().startswith("p")]
+    assert len(colours) == 14 and len(set(colours)) == 14

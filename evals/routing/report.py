@@ -67,10 +67,12 @@ def to_png(result: dict[str, Any], path: str | Path) -> Path | None:
         return None
     f0 = result["split"]["folds"][0]
     fig, ax = plt.subplots(figsize=(8, 5))
-    for r in result["results"]:
+    colours = plt.get_cmap("tab20").colors  # 20 distinct colours: the default cycle of 10 repeated past ten curves
+    for i, r in enumerate(result["results"]):
         pts = sorted(r["points"], key=lambda p: p["cost_norm"])
         style = "--" if r["policy"] in ("random", "best_single", "oracle", "cheapest") else "-"
-        ax.plot([p["cost_norm"] for p in pts], [p["quality"] for p in pts], style, marker=".", label=r["policy"])
+        ax.plot([p["cost_norm"] for p in pts], [p["quality"] for p in pts], style, marker=".", label=r["policy"],
+                color=colours[(2 * i) % 20 + (2 * i) // 20 % 2])
     ax.axhline(f0["q_weak"], color="grey", lw=0.8, ls=":")
     ax.axhline(f0["q_strong"], color="red", lw=0.8, ls=":")
     ax.set_xlabel("normalised cost (0 = weak model, 1 = best single model)")
