@@ -122,7 +122,11 @@ def test_kill_9_mid_round_then_resume_never_repeats_a_finished_call(stub, tmp_pa
     assert [(s["kind"], s["expert"]) for s in stored["steps"]] == [(s["kind"], s["expert"]) for s in result["steps"]]
     assert stored["finished"]
     again = subprocess.run([*routeweave_cmd, "sessions", "--unfinished", "--db", str(db)], capture_output=True, text=True)
-    assert session not in again.stdout
+    assert session not in again.stdout and "resume one" not in again.stderr  # nothing left to resume: no hint
+    calls = dict(stub.calls)  # resuming a finished session says so and calls nothing
+    twice = subprocess.run([*routeweave_cmd, "resume", session, "--db", str(db)], capture_output=True, text=True, timeout=120)
+    assert twice.returncode == 0 and "had already finished (stop: answered): nothing to resume" in twice.stderr
+    assert "Answer: 1889" in twice.stdout and dict(stub.calls) == calls
 
 
 def test_one_runner_per_session_and_the_same_pool(stub, tmp_path, routeweave_cmd):

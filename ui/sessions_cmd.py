@@ -43,6 +43,15 @@ def positive_int(text: str) -> int:
 
 def run_resume(args: argparse.Namespace) -> int:
     db = args.db or default_db_path()
+    stored = None
+    if Path(db).exists():
+        traces = TraceStore(db)
+        stored = traces.get(args.session_id)
+        traces.close()
+    if stored is not None and stored.get("finished"):  # nothing to resume: say so, start no model server
+        print(f"session {args.session_id} had already finished (stop: {stored.get('stop_reason')}): nothing to "
+              "resume; this is its stored trace", file=sys.stderr)
+        return print_session({**stored, "status": "finished"}, as_json=args.json)
     try:
         result = resume_session(args.session_id, db_path=db, pool_spec=args.pool)
     except SessionBusy as exc:
@@ -71,7 +80,7 @@ def run_sessions(args: argparse.Namespace) -> int:
         print(json_text(rows, indent=1, default=str))
         return 0
     print_table(rows, empty="no unfinished sessions" if args.unfinished else f"no sessions stored in {db} yet")
-    if args.unfinished and rows:
+    if args.unfinished and any(row["status"] == "interrupted: resumable" for row in rows):
         print("resume one: routeweave resume SESSION_ID", file=sys.stderr)
     return 0
 
