@@ -15,6 +15,7 @@ import json
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,40 @@ CSS = """
         background: #10b981; font-size: 0.85rem; }
 """
 
+# plain symbols only (steps.ICONS): machines without an emoji font draw an emoji as an empty box
+PENDING_TITLE = "◌ Working…"
+
+# Keeps the newest output in view. Gradio's own autoscroll follows only when the pane is within 100 px of its
+# bottom after an update, so the update that adds a question and its pending step (more than 100 px) left the
+# pane behind, still showing the previous session. This follows every update of the chat until the user
+# scrolls up themselves (wheel, touch, keys, scrollbar), and again once they are back at the bottom or ask a
+# new question (`ask`). Scroll events alone cannot tell the user's scrolling from the pane growing under a
+# programmatic scroll, so only reaching the bottom is read from them.
+FOLLOW_JS = """(ask) => {
+  const st = window.rwChatFollow || (window.rwChatFollow = {follow: true, box: null});
+  const root = document.getElementById("rw-chat");
+  if (!root) return;
+  if (!st.box || !root.contains(st.box)) {
+    const box = [...root.querySelectorAll("*")].find(e => /auto|scroll/.test(getComputedStyle(e).overflowY));
+    if (!box) return;
+    st.box = box;
+    const stop = () => { st.follow = false; };
+    box.addEventListener("scroll", () => {
+      if (box.scrollHeight - box.scrollTop - box.clientHeight < 32) st.follow = true; });
+    box.addEventListener("wheel", (e) => { if (e.deltaY < 0) stop(); }, {passive: true});
+    box.addEventListener("touchmove", stop, {passive: true});
+    box.addEventListener("keydown", (e) => { if (["ArrowUp", "PageUp", "Home"].includes(e.key)) stop(); });
+    box.addEventListener("mousedown", (e) => { if (e.target === box) stop(); });  // on its scrollbar
+  }
+  if (ask === true) st.follow = true;
+  const box = st.box;
+  if (!st.follow) return;
+  const bottom = () => { if (st.follow && box.isConnected) box.scrollTop = box.scrollHeight; };
+  bottom();
+  requestAnimationFrame(bottom);
+  for (const ms of [80, 300, 700]) setTimeout(bottom, ms);
+}"""
+
 HEADER = """<div id="rw-header"><h1>routeweave</h1>
 <p>A small router model asks expert models sub-questions within a budget. Every step shows who was asked
 what, what it said, and what it cost.</p></div>"""
@@ -61,13 +96,31 @@ def asked_html(question: str | None) -> str:
     return f'<div class="rw-asked"><span class="rw-q">Q</span>{html.escape(question.strip())}</div>'
 
 
+def _session_label(row: dict[str, Any]) -> str:
+    """question · graph/policy · cost · start time: one question asked on different routes reads apart."""
+    question = " ".join((row.get("question") or "").split())
+    question = question if len(question) <= 60 else question[:59] + "…"
+    policy = (row.get("meta") or {}).get("policy")
+    route = (row.get("graph") or "unknown graph") + (f"/{policy}" if policy else "")
+    started = time.strftime("%b %d %H:%M:%S", time.localtime(row["started"])) if row.get("started") else "not started"
+    return f"{question} · {route} · {usd(row.get('cost_usd'))} · {started}"
+
+
 def _session_choices(service: Service, limit: int = 30) -> list[tuple[str, str]]:
-    choices = []
-    for row in service.traces.recent(limit):
-        question = " ".join((row.get("question") or "").split())
-        question = question if len(question) <= 60 else question[:59] + "…"
-        choices.append((f"{question} · {usd(row.get('cost_usd'))}", row["session_id"]))
-    return choices
+    return [(_session_label(row), row["session_id"]) for row in service.traces.recent(limit)]
+
+
+def _check_settings(budget_usd: float | None, enabled: list[str], cap: float) -> None:
+    """The settings the form cannot rule out, refused with what to change (before SessionCaps' generic wording)."""
+    if budget_usd is not None and not budget_usd > 0:  # 0, negative or NaN
+        raise ValueError(f"The budget must be above $0: enter at most {usd(cap)} under Route settings → Budget, "
+                         "or clear the field to use the pool's budget.")
+    if not enabled:
+        raise ValueError("No expert is enabled: tick at least one under Route settings → Experts enabled.")
+
+
+def _notice(text: str) -> dict[str, Any]:
+    return {"role": "assistant", "content": f"⚠ {html.escape(text)}"}
 
 
 def _export(session: dict[str, Any]) -> str:
@@ -112,8 +165,10 @@ def build_ui(service: Service) -> gr.Blocks:
                 with gr.Accordion("Route settings", open=True):
                     model = gr.Dropdown(models, value=DEFAULT_MODEL, label="Graph or policy", elem_id="rw-model",
                                         info="routeweave-r1: the router loop; routeweave-<policy>: one expert picked by a policy")
+                    # no minimum/maximum: Gradio would refuse an out-of-range value with bare "Error" badges over
+                    # the whole page; run() lowers a budget above the cap (and says so) and refuses one of $0 or less
                     budget = gr.Number(value=pool.limits.budget_usd, label=f"Budget, USD (at most {usd(pool.limits.budget_usd)})",
-                                       minimum=0, maximum=pool.limits.budget_usd, step=0.0005, elem_id="rw-budget")
+                                       step=0.0005, elem_id="rw-budget")
                     rounds = gr.Slider(1, pool.limits.max_rounds, value=pool.limits.max_rounds, step=1, label="Max rounds",
                                        elem_id="rw-rounds")
                     chosen = gr.CheckboxGroup(experts, value=experts, label="Experts enabled", elem_id="rw-experts")
@@ -133,13 +188,17 @@ def build_ui(service: Service) -> gr.Blocks:
             cap = pool.limits.budget_usd if budget_usd is None else min(budget_usd, pool.limits.budget_usd)
             history.append({"role": "user", "content": html.escape(text)})
             try:
+                _check_settings(budget_usd, list(enabled or []), pool.limits.budget_usd)
+                if budget_usd is not None and budget_usd > pool.limits.budget_usd:  # lowered, never raised: said
+                    history.append(_notice(f"Budget lowered to the pool's cap {usd(cap)} (you asked for {usd(budget_usd)}); "
+                                           "the session runs at the cap."))
                 caps = SessionCaps.parse({"budget_usd": budget_usd,
                                           "max_rounds": int(max_rounds), "experts": list(enabled or [])})
                 caps.constraints(service.pool)
                 inputs = service.session_inputs(text, caps)
                 graph = service.graph(model_id)
                 steps: list = []
-                pending = {"role": "assistant", "content": "", "metadata": {"title": "⏳ Working…", "status": "pending"}}
+                pending = {"role": "assistant", "content": "", "metadata": {"title": PENDING_TITLE, "status": "pending"}}
                 yield history + [pending], totals_html(None, cap, steps, running=True), "", gr.skip(), gr.skip(), gr.skip()
                 async for event in graph.astream(inputs):
                     if event["type"] == "step":
@@ -154,11 +213,12 @@ def build_ui(service: Service) -> gr.Blocks:
                        gr.DownloadButton(value=_export(session), interactive=True),
                        gr.Dropdown(choices=_session_choices(service), value=None))
             except (ValueError, KeyError) as exc:
-                history.append({"role": "assistant", "content": f"⚠️ {html.escape(str(exc))}"})
-                yield history, totals_html(None, cap), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                history.append(_notice(str(exc)))
+                yield history, totals_html(None, max(cap, 0.0)), gr.skip(), gr.skip(), gr.skip(), gr.skip()
 
         outputs = [chat, totals, question, current, export, past]
         for trigger in (ask.click, question.submit):
+            trigger(None, None, None, js="() => (" + FOLLOW_JS + ")(true)")  # a new question: follow its route
             trigger(lambda text: asked_html(text) if (text or "").strip() else gr.skip(), [question], [asked]).then(
                 run, [question, chat, model, budget, rounds, chosen], outputs)
 
@@ -172,6 +232,14 @@ def build_ui(service: Service) -> gr.Blocks:
             cap = cap.get("budget_usd") or pool.limits.budget_usd
             return (_session_view(session, cap), totals_html(session, cap), session_id, asked_html(session.get("question")),
                     gr.DownloadButton(value=_export(session), interactive=True))
+
+        chat.change(None, None, None, js=FOLLOW_JS)
+
+        def clear():  # the chat's trash button: the cards beside it showed the cleared session, clear them too
+            return (asked_html(None), totals_html(None, pool.limits.budget_usd), None,
+                    gr.DownloadButton(value=None, interactive=False), gr.Dropdown(value=None))
+
+        chat.clear(clear, None, [asked, totals, current, export, past])
 
         past.change(show, [past], [chat, totals, current, asked, export])
         refresh.click(lambda: gr.Dropdown(choices=_session_choices(service)), None, [past])
