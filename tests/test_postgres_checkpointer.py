@@ -235,7 +235,7 @@ def test_an_instance_killed_mid_session_is_resumed_by_another(database, tmp_path
     import time
 
     from support.stub_openai import StubServer
-    from test_resume import wait_for_step, write_pool
+    from test_resume import wait_for_journal, wait_for_step, write_pool
 
     env = {**os.environ, CHECKPOINTER_URL_ENV: database, "ROUTEWEAVE_LEASE_S": "20"}
     with StubServer() as stub:
@@ -245,6 +245,7 @@ def test_an_instance_killed_mid_session_is_resumed_by_another(database, tmp_path
                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             session = wait_for_step(a_db, "Fast")
+            wait_for_journal(session, url=database)  # the trace row can precede the shared journal's commit
         finally:
             os.kill(a.pid, signal.SIGKILL)
             a.wait(timeout=10)

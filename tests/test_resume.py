@@ -11,10 +11,12 @@ import signal
 import sqlite3
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 from routeweave.serving import TraceStore
+from routeweave.serving.paths import checkpoint_path
 from routeweave.ui.steps import usd
 from support.stub_openai import StubServer
 
@@ -81,10 +83,38 @@ def wait_for_step(db, expert: str, timeout: float = 60.0) -> str:
     raise AssertionError(f"no finished call of {expert} within {timeout}s")
 
 
+def wait_for_journal(session: str, *, db: Path | None = None, url: str | None = None, timeout: float = 30.0) -> None:
+    """Until a finished expert call's reply of `session` is journaled: a pending write on channel 'replies' in
+    the SQLite checkpoints beside `db`, or in the Postgres checkpointer at `url`. LangGraph writes it right
+    after the trace row (within milliseconds): the promise is about journaled calls, so a test kills after it."""
+    query = "select 1 from {} where thread_id = {} and channel = 'replies'"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if url:
+            import psycopg
+
+            with psycopg.connect(url) as conn:
+                if conn.execute(query.format("checkpoint_writes", "%s"), [session]).fetchone():
+                    return
+        else:
+            path = checkpoint_path(db)
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                if conn.execute(query.format("writes", "?"), [session]).fetchone():
+                    return
+            except sqlite3.OperationalError:  # not created yet
+                pass
+            finally:
+                conn.close()
+        time.sleep(0.02)
+    raise AssertionError(f"no journaled reply of session {session} within {timeout}s")
+
+
 def test_kill_9_mid_round_then_resume_never_repeats_a_finished_call(stub, tmp_path, routeweave_cmd):
     pool, db = write_pool(tmp_path, stub), tmp_path / "rw.db"
     proc = start_ask(routeweave_cmd, pool, db)
     session = wait_for_step(db, "Fast")
+    wait_for_journal(session, db=db)
     deadline = time.monotonic() + 3  # the two calls start together; on a loaded machine Slow's may land a bit later
     while stub.calls["slow:4.0"] == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
