@@ -277,8 +277,10 @@ def test_past_sessions_name_their_graph_or_policy_and_time(served, page, shots):
     open_ui(served, page)
     question = "Past-list question: when was the Eiffel Tower finished?"
     ask(page, question, 0)
-    page.locator("#rw-model input").fill("routeweave-cheapest")
-    page.keyboard.press("Enter")
+    page.locator("#rw-model input").click()  # pick the option itself: a typed value may not be committed yet
+    page.locator("ul[role=listbox] li").filter(has_text="routeweave-cheapest").first.click()  # when Ask is clicked
+    page.locator("#rw-header").click()
+    assert page.locator("#rw-model input").input_value() == "routeweave-cheapest"
     ask(page, question, 1)
     page.get_by_text("Past sessions", exact=True).click()
     page.locator("#rw-past input").click()
