@@ -18,7 +18,7 @@ import pytest
 from routeweave.serving import TraceStore
 from routeweave.serving.paths import checkpoint_path
 from routeweave.ui.steps import usd
-from support.stub_openai import StubServer
+from support.stub_openai import StubServer, write_stub_pool
 
 pytestmark = pytest.mark.slow
 
@@ -30,32 +30,9 @@ def stub():
 
 
 def write_pool(tmp_path, stub, slow: float = 4.0, price: float = 1.0):
-    path = tmp_path / "pool.toml"
-    path.write_text(f"""
-[router]
-model = "openai/router:Fast, Slow"
-api_base = "{stub.api_base}"
-grammar = false
-price = {{ input_per_m = {price}, output_per_m = {price} }}
-[limits]
-budget_usd = 0.05
-[reliability]
-num_retries = 0
-[[experts]]
-name = "Fast"
-model = "openai/ok"
-api_base = "{stub.api_base}"
-description = "fast"
-price = {{ input_per_m = 1.0, output_per_m = 1.0 }}
-[[experts]]
-name = "Slow"
-model = "openai/slow:{slow}"
-api_base = "{stub.api_base}"
-description = "slow"
-timeout = 30
-price = {{ input_per_m = 1.0, output_per_m = 1.0 }}
-""")
-    return path
+    return write_stub_pool(tmp_path / "pool.toml", stub, router="router:Fast, Slow", router_price=price,
+                           experts={"Fast": "ok", "Slow": f"slow:{slow}"}, expert_lines={"Slow": "timeout = 30"},
+                           tables="[limits]\nbudget_usd = 0.05\n[reliability]\nnum_retries = 0")
 
 
 def start_ask(cmd, pool, db):

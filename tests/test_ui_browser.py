@@ -187,27 +187,12 @@ IN_VIEW_JS = """(el) => {
 def served_slowly(tmp_path_factory):
     """`routeweave serve` whose expert is a real HTTP server answering after 0.7 s, as a real model does: the
     route arrives step by step, each update on its own (the mocked pool sends a whole route at once)."""
-    from support.stub_openai import StubServer
+    from support.stub_openai import StubServer, write_stub_pool
 
     folder = tmp_path_factory.mktemp("ui-serve-slow")
     with StubServer() as stub:
-        pool = folder / "slow-pool.toml"
-        pool.write_text(f"""
-[router]
-model = "openai/router:Slow"
-api_base = "{stub.api_base}"
-grammar = false
-price = {{ input_per_m = 0.10, output_per_m = 0.10 }}
-[limits]
-budget_usd = 0.01
-max_rounds = 2
-[[experts]]
-name = "Slow"
-model = "openai/slow:0.7"
-api_base = "{stub.api_base}"
-description = "answers after 0.7 s"
-price = {{ input_per_m = 0.20, output_per_m = 0.60 }}
-""", encoding="utf-8")
+        pool = write_stub_pool(folder / "slow-pool.toml", stub, router="router:Slow", experts={"Slow": "slow:0.7"},
+                               tables="[limits]\nbudget_usd = 0.01\nmax_rounds = 2")
         with ServeProcess(folder, pool=pool) as proc:
             yield proc
 

@@ -166,3 +166,18 @@ class StubServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def write_stub_pool(path, stub: "StubServer", *, router: str, experts: dict[str, str], router_price: float = 0.1,
+                    tables: str = "", expert_lines: dict[str, str] | None = None):
+    """A pool file whose router and experts are this stub's models ("openai/<model>"): `router` is the router's
+    model string (e.g. "router:Fast, Slow"), `experts` name -> model, `tables` extra TOML tables ([limits],
+    [reliability]), `expert_lines` name -> extra lines of that expert. Returns the path."""
+    lines = ["[router]", f'model = "openai/{router}"', f'api_base = "{stub.api_base}"', "grammar = false",
+             f"price = {{ input_per_m = {router_price}, output_per_m = {router_price} }}", tables.strip()]
+    for name, model in experts.items():
+        lines += ["[[experts]]", f'name = "{name}"', f'model = "openai/{model}"', f'api_base = "{stub.api_base}"',
+                  f'description = "{name.lower()}"', "price = { input_per_m = 1.0, output_per_m = 1.0 }",
+                  (expert_lines or {}).get(name, "")]
+    path.write_text("\n".join(line for line in lines if line) + "\n", encoding="utf-8")
+    return path
