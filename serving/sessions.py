@@ -46,6 +46,7 @@ def summarize(session_id: str, question: str, state: dict[str, Any]) -> dict[str
         "rounds": state.get("round", 0),
         "expert_calls": expert_calls(steps),
         "latency_s": sum(s["latency_s"] for s in steps if s["kind"] != "route") + _route_latency(steps),
+        "capped": {},  # options asked above the pool's caps -> the value applied (set by the run that asked)
         "steps": steps,
     }
 
@@ -123,6 +124,7 @@ class RouterGraph:
         """Runs on the owned loop. Steps are stored as they happen, so a crash loses at most the calls in flight.
         `new`: the id was just made, so there is no stored state to read first."""
         config = self._config(session_id)
+        capped = inputs.pop("capped", {}) if inputs is not None else {}  # said in the result, not given to the graph
         snapshot = None if new and inputs is not None else await self.compiled.aget_state(config)
         values = snapshot.values if snapshot and snapshot.values else {}
         if inputs is None:
@@ -149,7 +151,7 @@ class RouterGraph:
             final = await self._steps(inputs, config, session_id, stored, journaled, emit)
         if final is None:
             final = (await self.compiled.aget_state(config)).values
-        result = summarize(session_id, question, final)
+        result = {**summarize(session_id, question, final), "capped": capped}
         self.traces.finish(session_id, result)
         if result["overspent_usd"] or result["stop_reason"] == "overspent":
             self.engine.note_overspend()
@@ -196,7 +198,7 @@ class RouterGraph:
         constraints = inputs.pop("constraints", None)
         caps = SessionCaps.parse(inputs)
         return {"question": question.strip(), "limits": caps.limits(self.pool),
-                "constraints": caps.constraints(self.pool, constraints)}
+                "constraints": caps.constraints(self.pool, constraints), "capped": caps.capped(self.pool)}
 
     def _locked(self, inputs: dict[str, Any] | None, session_id: str, emit: Callable[[Step], None] | None,
                 new: bool = False):

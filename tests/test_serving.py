@@ -12,7 +12,7 @@ import pytest
 from routeweave.evals.qa.store import ResultStore
 from routeweave.policies import Candidate, Request, load_policy
 from routeweave.policies.minilm import extra_installed
-from routeweave.serving import ConfigError, Engine, Service, SessionCaps, fitted_dir, load_pool, model_specs
+from routeweave.serving import ConfigError, Engine, Service, SessionCaps, fitted_dir, load_pool, model_specs, open_graph
 from routeweave.ui.cli import main
 from support.serve import write_mock_pool
 
@@ -79,6 +79,17 @@ def test_ask_says_when_an_option_is_lowered_to_the_pools_cap(tmp_path, capsys):
     assert "warning: --budget 5.0 is above the pool's cap; the session runs with 0.01" in captured.err
     assert " of $0.01 · " in captured.out
     assert main([*argv, "--budget", "0.001"]) == 0 and "above the pool's cap" not in capsys.readouterr().err
+
+
+def test_python_result_says_when_an_option_is_lowered_to_the_pools_cap(tmp_path):
+    """graph.invoke / stream once lowered a budget above the cap in silence; the result's `capped` says so."""
+    with open_graph(write_mock_pool(tmp_path), db_path=tmp_path / "t.db") as graph:
+        high = graph.invoke({"question": "When was the Eiffel Tower finished?", "budget_usd": 5, "max_rounds": 1})
+        assert high["capped"] == {"budget_usd": 0.01} and graph.traces.get(high["session_id"])["meta"]["budget_usd"] == 0.01
+        low = graph.invoke({"question": "When was the Eiffel Tower finished?", "budget_usd": 0.001})
+        assert low["capped"] == {}
+        streamed = list(graph.stream({"question": "When was the Eiffel Tower finished?", "max_rounds": 99}))
+        assert streamed[-1]["type"] == "result" and set(streamed[-1]["capped"]) == {"max_rounds"}
 
 
 def test_every_constraint_binds_the_llm_router_or_refuses_the_session(tmp_path):
