@@ -37,6 +37,12 @@ def test_eval_routing_gsm8k_json(tmp_path):
     assert by["oracle"]["auc"] > by["knn"]["auc"] > by["random"]["auc"] + 0.01  # the CLI runs real fits (regressions: test_policies_learned.py)
     assert by["best_single"]["apgr"] == pytest.approx(0.5)
     assert {p.name for p in tmp_path.iterdir()} >= {"gsm8k.json", "gsm8k.md", "gsm8k.png", "routing.sqlite"}
+    again = cli("--data", "gsm8k", "--policies", "knn", "--opt", "knn.k=5", "--test-frac", "0.4", "--out", str(tmp_path))
+    assert again.returncode == 0, again.stderr
+    import sqlite_utils  # a second run appends to routing.sqlite: each run's record says what it was asked
+    runs = list(sqlite_utils.Database(tmp_path / "routing.sqlite")["routing_runs"].rows_where(order_by="run_id"))
+    assert [(json.loads(r["options"]), r["test_frac"]) for r in runs] == [({}, 0.3), ({"knn": {"k": 5}}, 0.4)]
+    assert "options: `knn.k=5`" in (tmp_path / "gsm8k.md").read_text()
 
 
 @needs_data

@@ -28,6 +28,10 @@ def _fmt(v: Any, pct: bool = False) -> str:
     return str(v)
 
 
+def _options(options: dict[str, dict]) -> str:
+    return "; ".join(f"`{p}.{k}={v}`" for p, opts in options.items() for k, v in opts.items())
+
+
 def to_markdown(result: dict[str, Any]) -> str:
     f0 = result["split"]["folds"][0]
     split = result["split"]
@@ -35,6 +39,7 @@ def to_markdown(result: dict[str, Any]) -> str:
         f"### {result['dataset']} — {split['kind']} split, seed {split['seed']}, "
         f"{f0['n_train']} train / {f0['n_test']} test queries",
         "",
+        *([f"options: {_options(result['options'])}", ""] if result.get("options") else []),
         f"weak = `{f0['weak']}` (q={f0['q_weak']:.3f}), strong = best single = `{f0['strong']}` (q={f0['q_strong']:.3f})"
         + ("; all models cost the same, so the cost axis is flat" if f0["flat_cost"] else ""),
         "",
@@ -93,8 +98,10 @@ def to_sqlite(result: dict[str, Any], db_path: str | Path) -> str:
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
     split = result["split"]
     db["routing_runs"].insert({"run_id": run_id, "dataset": result["dataset"], "split": split["kind"],
-                               "seed": split["seed"], "n_queries": result["n_queries"],
-                               "models": json.dumps(result["models"])}, pk="run_id")
+                               "seed": split["seed"], "test_frac": split.get("test_frac"), "n_queries": result["n_queries"],
+                               "models": json.dumps(result["models"]),  # and what was asked, so runs appended
+                               "options": json.dumps(result.get("options") or {})},  # to one file tell apart
+                              pk="run_id", alter=True)
     db["routing_results"].insert_all(
         ({"run_id": run_id, "dataset": result["dataset"], **{k: r.get(k) for k in SUMMARY_KEYS}} for r in result["results"]),
         pk=("run_id", "policy"), alter=True)

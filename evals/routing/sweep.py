@@ -82,7 +82,7 @@ def evaluate(table: OutcomeTable, policies: list[str], *, seed: int = 0, test_fr
     split = {"kind": f"{folds}-fold" if folds else "holdout", "seed": seed,
              "test_frac": None if folds else test_frac, "folds": fold_info}
     return {"dataset": table.name, "split": split, "n_queries": len(table), "models": table.models,
-            "cost_note": table.meta.get("cost_note"), "results": results}
+            "options": options or {}, "cost_note": table.meta.get("cost_note"), "results": results}
 
 
 def _average(rs: list[dict]) -> dict:
