@@ -11,7 +11,7 @@ from pathlib import Path
 from .errors import ConfigError
 from .experts import ExpertClient, build_expert
 from .features import LlamaFeatures
-from .llm import Target, build_router, deployments, make_target
+from .llm import Target, build_router, close_clients, deployments, make_target
 from .local_server import ServerFleet
 from .pool import Pool
 from .settings import Endpoint
@@ -102,6 +102,10 @@ class Runtime:
             self.fleet.close()
             raise
         return self
+
+    async def aclose_clients(self) -> int:
+        """On the engine's loop, before it stops: the HTTP clients of this loop's model calls."""
+        return await close_clients()
 
     def close(self) -> None:
         for source in self._features.values():

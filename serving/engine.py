@@ -130,6 +130,8 @@ class Engine:
             self.loop.run(self.locks.close())
             self.loop.run(self._close_saver())
             self._close_saver = None
+        if self.loop.loop is not None:
+            self.loop.run(self.runtime.aclose_clients())
         self.loop.stop()
         self.traces.close()
         self.runtime.close()

@@ -185,3 +185,19 @@ def test_workers_serve_from_n_processes_sharing_one_llama_server(tmp_path):
     assert all("llama" not in maps[pid].lower() for pid in seen)  # ... the workers never load it
     assert reply.status_code == 200 and reply.json()["usage"]["completion_tokens"] > 0
     assert metric(text, "routeweave_requests_total", model="routeweave-direct", status="200") == 1
+
+
+def test_closing_the_engine_closes_its_model_clients(tmp_path):
+    """LiteLLM caches an HTTP client per event loop; the engine's loop used to close with it open, so every
+    process that asked a question printed "ResourceWarning: unclosed resource <TCPTransport ...>" at exit."""
+    from support.stub_openai import write_stub_pool
+
+    with StubServer() as stub:
+        pool = write_stub_pool(tmp_path / "pool.toml", stub, router="router:Fast", experts={"Fast": "ok"})
+        script = (f"from routeweave.serving import open_graph\n"
+                  f"with open_graph({str(pool)!r}, db_path={str(tmp_path / 't.db')!r}) as g:\n"
+                  f"    print(g.invoke({{'question': 'When was the Eiffel Tower finished?'}})['stop_reason'])\n")
+        run = subprocess.run([sys.executable, "-X", "dev", "-W", "always::ResourceWarning", "-c", script],
+                             capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert run.returncode == 0 and run.stdout.split() == ["answered"], run.stderr[-2000:]
+    assert "ResourceWarning" not in run.stderr, run.stderr[-2000:]
