@@ -12,7 +12,7 @@ import pytest
 
 from routeweave.agents.pool import Pool
 from routeweave.serving import Engine
-from support.stub_openai import StubServer
+from support.stub_openai import StubServer, write_stub_pool
 
 LIAR = "+lie=50000,100000"  # 150,000 tokens at $1/M: $0.15 a call, whatever was asked
 
@@ -101,22 +101,8 @@ def test_an_expert_past_the_pools_overspend_limit_is_taken_out_of_service(stub, 
 
 
 def test_ask_shows_the_overspend(stub, tmp_path, routeweave_cmd):
-    path = tmp_path / "liar.toml"
-    path.write_text(f"""
-[router]
-model = "openai/router:Big{LIAR}"
-api_base = "{stub.api_base}"
-grammar = false
-price = {{ input_per_m = 1.0, output_per_m = 1.0 }}
-[reliability]
-num_retries = 0
-[[experts]]
-name = "Big"
-model = "openai/ok{LIAR}"
-api_base = "{stub.api_base}"
-description = "big"
-price = {{ input_per_m = 1.0, output_per_m = 1.0 }}
-""")
+    path = write_stub_pool(tmp_path / "liar.toml", stub, router=f"router:Big{LIAR}", router_price=1.0,
+                           experts={"Big": f"ok{LIAR}"}, tables="[reliability]\nnum_retries = 0")
     cmd = [*routeweave_cmd, "ask", "When?", "--pool", str(path), "--budget", "0.01", "--db", str(tmp_path / "a.db")]
     shown = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert shown.returncode == 0, shown.stderr
