@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from routeweave.graphs import make_step
@@ -67,3 +69,34 @@ def test_the_cli_result_line_shows_a_tiny_budget_instead_of_rounding_it_to_zero(
               "rounds": 0, "stop_reason": "budget", "session_id": "s"}
     assert "of $0.0000001 ·" in render_result(result, budget_usd=1e-7)
     assert "of $0.005 ·" in render_result(result, budget_usd=0.005)
+
+
+def test_a_failing_session_is_said_in_the_chat_with_its_stored_session(tmp_path, caplog):
+    """Fault injection: a session that raises something other than a settings error (a full disk, a bug of
+    ours) once showed Gradio's bare "Error" badge and lost the question; the chat now says what failed and
+    where its stored steps are, and the server's log has the traceback."""
+    import asyncio
+
+    from routeweave.serving import Service
+    from routeweave.ui.chat_app import build_ui
+    from support.serve import write_mock_pool
+
+    service = Service(write_mock_pool(tmp_path), db_path=tmp_path / "rw.db")  # not started: the graph is faked
+
+    class Failing:
+        async def astream(self, inputs, *, session_id, new):
+            yield {"type": "step", "step": make_step("think", round=0, text="look it up")}
+            raise OSError(28, "No space left on device")
+
+    service.graph = lambda model_id: Failing()
+    run = next(f.fn for f in build_ui(service).fns.values() if getattr(f.fn, "__name__", "") == "run")
+
+    async def drive():
+        return [out async for out in run("When was the Eiffel Tower finished?", [], "routeweave-r1", None, 2, ["Mock"])]
+
+    outputs = asyncio.run(drive())
+    said = outputs[-1][0][-1]["content"]
+    assert "The session failed: OSError" in said and "No space left on device" in said
+    assert re.search(r"routeweave resume [0-9a-f]{32}", said)  # the stored steps are named, to finish or read
+    assert outputs[-1][0][0]["content"] == "When was the Eiffel Tower finished?"  # the question is kept
+    assert "chat session failed" in caplog.text and "Traceback" in caplog.text

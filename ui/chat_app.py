@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import os
 import re
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,8 @@ import gradio as gr  # noqa: E402
 
 from ..serving import DEFAULT_MODEL, Service, SessionCaps  # noqa: E402
 from .steps import answer_message, step_message, totals_html, usd  # noqa: E402
+
+log = logging.getLogger("routeweave.ui")
 
 CSS = """
 .gradio-container { max-width: 1240px !important; margin: auto; }
@@ -119,6 +123,13 @@ def _check_settings(budget_usd: float | None, enabled: list[str], cap: float) ->
         raise ValueError("No expert is enabled: tick at least one under Route settings → Experts enabled.")
 
 
+def _failure(exc: BaseException, session_id: str | None) -> str:
+    """What the chat says when a session fails for a reason the user did not cause (the traceback is logged)."""
+    stored = (f" The steps above are stored: `routeweave trace {session_id}` shows them, `routeweave resume "
+              f"{session_id}` finishes the session." if session_id else "")
+    return f"The session failed: {type(exc).__name__}: {exc}.{stored} The server's log has the details."
+
+
 def _notice(text: str) -> dict[str, Any]:
     return {"role": "assistant", "content": f"⚠ {html.escape(text)}"}
 
@@ -187,6 +198,7 @@ def build_ui(service: Service) -> gr.Blocks:
             budget_usd = None if budget_usd in (None, "") else float(budget_usd)
             cap = pool.limits.budget_usd if budget_usd is None else min(budget_usd, pool.limits.budget_usd)
             history.append({"role": "user", "content": html.escape(text)})
+            session_id, steps = uuid.uuid4().hex, []  # the id known here, so a failure can name what it stored
             try:
                 _check_settings(budget_usd, list(enabled or []), pool.limits.budget_usd)
                 if budget_usd is not None and budget_usd > pool.limits.budget_usd:  # lowered, never raised: said
@@ -197,10 +209,9 @@ def build_ui(service: Service) -> gr.Blocks:
                 caps.constraints(service.pool)
                 inputs = service.session_inputs(text, caps)
                 graph = service.graph(model_id)
-                steps: list = []
                 pending = {"role": "assistant", "content": "", "metadata": {"title": PENDING_TITLE, "status": "pending"}}
                 yield history + [pending], totals_html(None, cap, steps, running=True), "", gr.skip(), gr.skip(), gr.skip()
-                async for event in graph.astream(inputs):
+                async for event in graph.astream(inputs, session_id=session_id, new=True):
                     if event["type"] == "step":
                         steps.append(event["step"])
                         history.append(step_message(event["step"], len(steps) - 1))
@@ -214,6 +225,11 @@ def build_ui(service: Service) -> gr.Blocks:
                        gr.Dropdown(choices=_session_choices(service), value=None))
             except (ValueError, KeyError) as exc:
                 history.append(_notice(str(exc)))
+                yield history, totals_html(None, max(cap, 0.0)), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            except Exception as exc:  # noqa: BLE001 - a fault of ours or the machine's: said in the chat, not
+                # as Gradio's bare "Error" badge, with the traceback in the server's log
+                log.exception("chat session failed")
+                history.append(_notice(_failure(exc, session_id if steps else None)))
                 yield history, totals_html(None, max(cap, 0.0)), gr.skip(), gr.skip(), gr.skip(), gr.skip()
 
         outputs = [chat, totals, question, current, export, past]
