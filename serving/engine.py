@@ -33,15 +33,19 @@ _checkpointer_url = checkpointer_url  # the parameter of Engine shadows the func
 DURABILITY = ("sync", "async", "exit")
 
 
-def check_policy_fits(graph: str, policy: "str | Path | Policy | None"):
+def check_policy_fits(graph: str, policy: "str | Path | Policy | None", pool: Pool | None = None):
     """The graph's spec; a policy given to a graph that does not route with one is an error, never dropped
-    unread (`ask --policy knn` on the default router-r1 graph would otherwise run the router silently)."""
+    unread (`ask --policy knn` on the default router-r1 graph would otherwise run the router silently).
+    With `pool`, the policy the graph would route with is checked too (an unknown or unfitted name, a
+    directory without a saved policy), without loading it: before a command starts any model server."""
     spec = graph_spec(graph)
     if policy is not None and not spec.uses_policy:
         takers = " or ".join(n for n in graph_names() if graph_spec(n).uses_policy)
         raise ConfigError(f"the {graph} graph does not route with a policy (its router model decides), so policy "
                           f"'{getattr(policy, 'name', policy)}' would be ignored: pick a graph that uses one "
                           f"(--graph {takers}), or drop --policy")
+    if pool is not None and spec.uses_policy:
+        resolve_policy(pool, policy if policy is not None else default_policy(pool, spec), load=False)
     return spec
 
 

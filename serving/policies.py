@@ -76,12 +76,20 @@ def check_experts(policy: Policy, pool: Pool, where: str) -> Policy:
     return policy
 
 
-def resolve_policy(pool: Pool, spec: "str | Path | Policy | None", *, check: bool = True) -> Policy | None:
-    """A policy object from a registered name, a saved directory or an object; see the module docstring."""
+def resolve_policy(pool: Pool, spec: "str | Path | Policy | None", *, check: bool = True,
+                   load: bool = True) -> Policy | None:
+    """A policy object from a registered name, a saved directory or an object; see the module docstring.
+    `load=False`: only the checks that need no loading (an unknown name, an unfitted one, a directory that
+    holds no saved policy), so a command fails on them before it starts a model server; returns None."""
     if spec is None or isinstance(spec, Policy):
         return check_experts(spec, pool, "the given object") if spec is not None and check else spec
     path = Path(spec)
     if path.is_dir():
+        if not load:
+            if not (path / "policy.json").is_file():
+                raise ConfigError(f"{path} does not hold a saved policy (no policy.json): pass a directory written by "
+                                  "Policy.save or `routeweave fit`, or a policy name")
+            return None
         try:
             policy = load_policy(path)
         except (OSError, ValueError, KeyError) as exc:
@@ -92,6 +100,8 @@ def resolve_policy(pool: Pool, spec: "str | Path | Policy | None", *, check: boo
         raise ConfigError(f"unknown policy '{name}'; known: {', '.join(policy_names())} (or a directory saved by Policy.save)")
     saved = fitted_dir(pool) / name
     if (saved / "policy.json").is_file():
+        if not load:
+            return None
         return check_experts(load_policy(saved), pool, str(saved)) if check else load_policy(saved)
     if learns(name):
         same, other = _fitted_elsewhere(pool, name)
@@ -101,7 +111,7 @@ def resolve_policy(pool: Pool, spec: "str | Path | Policy | None", *, check: boo
         raise ConfigError(f"the '{name}' policy learns from recorded outcomes and has not been fitted for this pool: "
                           f"run `routeweave fit --pool POOL --runs RUN...` (it saves into {saved}), "
                           f"or pass --policy with a directory saved by Policy.save{elsewhere}")
-    return policy_class(name)()
+    return policy_class(name)() if load else None
 
 
 def _fitted_elsewhere(pool: Pool, name: str) -> tuple[list[str], list[str]]:

@@ -263,7 +263,7 @@ def open_graph(
     kind (`graph_names()`; `policy` by name or saved directory for single-shot and cascade). Close it (or
     use `with`) to stop the servers. For several kinds over one pool, use `Engine(pool).start().graph(...)`."""
     pool = pool if isinstance(pool, Pool) else load_pool(pool)
-    check_policy_fits(graph, policy)  # fail fast on an unknown name or a policy it can't use, before starting
+    check_policy_fits(graph, policy, pool)  # an unknown, unfitted or unusable policy fails before anything starts
     engine = Engine(pool, db_path=db_path, cache_dir=cache_dir).start()
     try:
         return RouterGraph(engine, name=graph, policy=policy, owns_engine=True)

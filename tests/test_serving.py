@@ -59,6 +59,27 @@ def test_a_policy_the_graph_would_ignore_is_refused_before_starting_anything(tmp
         assert engine.graph("single-shot", "cheapest").policy_name == "cheapest"
 
 
+def test_an_unknown_or_unfitted_policy_is_refused_before_a_server_starts(tmp_path, monkeypatch, capsys):
+    """`ask --graph single-shot --policy lenght` (a typo) or an unfitted `knn` once started the model servers,
+    waiting for the cores, before saying so."""
+    from routeweave.agents.runtime import Runtime
+
+    started = []
+    monkeypatch.setattr(Runtime, "start", lambda self: started.append(1))
+    monkeypatch.setenv("ROUTEWEAVE_DB", str(tmp_path / "data" / "rw.db"))  # no fitted policies here
+    pool, empty = write_mock_pool(tmp_path), tmp_path / "empty"
+    empty.mkdir()
+    for policy, needle in [("lenght", "unknown policy 'lenght'"), ("knn", "has not been fitted for this pool"),
+                           (str(empty), "does not hold a saved policy")]:
+        argv = ["--pool", str(pool), "--graph", "single-shot", "--policy", policy]
+        assert main(["ask", "q?", *argv, "--trace-db", str(tmp_path / "t.db")]) == 2
+        assert needle in capsys.readouterr().err
+        assert main(["eval", "qa", "--dataset", "hotpotqa-train", "--run", "r", *argv, "--db", str(tmp_path / "e.db"),
+                     "--trace-db", str(tmp_path / "t.db")]) == 2
+        assert needle in capsys.readouterr().err
+    assert not started and not (tmp_path / "t.db").exists() and not (tmp_path / "e.db").exists()
+
+
 def test_sessions_on_a_new_machine_says_none_yet_and_refuses_a_limit_below_one(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ROUTEWEAVE_DB", str(tmp_path / "data" / "routeweave.db"))
     assert main(["sessions"]) == 0 and "no sessions stored yet" in capsys.readouterr().out

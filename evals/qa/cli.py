@@ -108,7 +108,7 @@ def run_qa(args: argparse.Namespace) -> int:
     from routeweave.serving.engine import check_policy_fits
 
     try:
-        check_policy_fits(args.graph, args.policy)  # an unknown graph, or a policy it would ignore
+        check_policy_fits(args.graph, args.policy, pool)  # an unknown graph; a policy it would ignore, unknown or unfitted
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
