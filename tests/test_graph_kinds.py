@@ -82,6 +82,9 @@ def test_every_graph_and_policy_answers_with_common_steps(engine, fitted, graph_
     assert all(set(s) == STEP_KEYS for s in result["steps"])
     assert result["steps"][-1]["kind"] in {"answer", "fallback"}
     assert result["cost_usd"] == pytest.approx(sum(s["cost_usd"] for s in result["steps"]))
+    # the steps' dollars are what the budget's ledger charged: a graph that steps one call twice fails here
+    state = graph._loop.run(graph.compiled.aget_state({"configurable": {"thread_id": result["session_id"]}})).values
+    assert result["cost_usd"] == pytest.approx(state["spent_usd"]) and state["spent_usd"] > 0
     assert result["cost_usd"] <= 0.05
     stored = engine.traces.get(result["session_id"])
     assert stored["graph"] == graph_name and len(stored["steps"]) == len(result["steps"])
