@@ -21,7 +21,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 
@@ -30,8 +29,9 @@ from ..agents.pool import Pool
 from .metrics import MULTIPROC_ENV
 
 
-def run_workers(pool: Pool, sock: socket.socket, argv: list[str], workers: int, *, log=print) -> int:
-    """Start the model servers, then `workers` copies of `routeweave serve` with `argv` on `sock`; wait."""
+def run_workers(pool: Pool, sock: socket.socket, command: list[str], workers: int, *, log=print) -> int:
+    """Start the model servers, then `workers` copies of `command` (a `routeweave serve` command line, given by
+    the CLI that owns it) on `sock`, each told its socket and index; wait."""
     fleet = ServerFleet(pool).start()
     metrics_dir = tempfile.mkdtemp(prefix="routeweave-metrics-")
     env = {**os.environ, ATTACH_ENV: json.dumps(fleet.base_urls()), MULTIPROC_ENV: metrics_dir}
@@ -44,8 +44,7 @@ def run_workers(pool: Pool, sock: socket.socket, argv: list[str], workers: int, 
     old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         for i in range(workers):
-            cmd = [sys.executable, "-m", "routeweave.ui.cli", "serve", *argv, "--listen-fd", str(sock.fileno()),
-                   "--worker-index", str(i)]
+            cmd = [*command, "--listen-fd", str(sock.fileno()), "--worker-index", str(i)]
             procs.append(subprocess.Popen(cmd, pass_fds=[sock.fileno()], env=env))
         log(f"{workers} workers: pids {' '.join(str(p.pid) for p in procs)}; model servers {fleet.base_urls() or 'none'}")
         code = 0

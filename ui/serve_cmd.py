@@ -118,9 +118,10 @@ def _run(app, args: argparse.Namespace, what: str, service: Service) -> None:
     loop.run_until_complete(uvicorn.Server(config).serve(sockets=[sock]))
 
 
-def _worker_argv(args: argparse.Namespace) -> list[str]:
-    """The flags of this command for each worker of --workers (the socket comes from the parent)."""
-    argv = ["--max-body", str(args.max_body), "--max-sessions", str(args.max_sessions), "--gc-every", str(args.gc_every),
+def _worker_command(args: argparse.Namespace) -> list[str]:
+    """This command for each worker of --workers (the socket and index are added by the parent)."""
+    argv = [sys.executable, "-m", "routeweave.ui.cli", "serve", "--max-body", str(args.max_body),
+            "--max-sessions", str(args.max_sessions), "--gc-every", str(args.gc_every),
             "--durability", args.durability]
     for flag, value in (("--pool", args.pool), ("--db", args.db), ("--gc-older-than", args.gc_older_than)):
         if value is not None:
@@ -134,7 +135,7 @@ def run_workers(args: argparse.Namespace) -> int:
         if args.gc_older_than:
             parse_duration(args.gc_older_than)
         sock = _listen(args, f"serve ({args.workers} workers)")
-        return start_workers(pool, sock, _worker_argv(args), args.workers,
+        return start_workers(pool, sock, _worker_command(args), args.workers,
                              log=lambda m: print(m, file=sys.stderr, flush=True))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
