@@ -23,12 +23,16 @@ POOLS_DIR = Path(__file__).parent / "pools"
 LATER_EXPERT_FIELDS = ("reply_chars", "passage_chars", "concurrency", "latency_s")
 DEFAULT_POOL = "embedded"
 Expert = ExpertSettings  # one [[experts]] entry, of any kind
+# The union of the registered kinds' settings, built now rather than in the (string) annotation below: pydantic
+# evaluates annotations lazily and would defer or reword a broken kind module's error ("'Pool' is not fully
+# defined", "Unable to evaluate type annotation") instead of raising the registry's ExpertKindError.
+ExpertEntry = settings_union()
 
 
 class Pool(Strict):
     servers: dict[str, LocalServer] = {}
     router: RouterModel
-    experts: list[settings_union()] = Field(..., min_length=1)  # type: ignore[valid-type]
+    experts: list[ExpertEntry] = Field(..., min_length=1)  # type: ignore[valid-type]
     limits: Limits = Limits()
     reliability: Reliability = Reliability()
     aggregate: str = Field("concat", description="how replies of several experts to one sub-question are merged")

@@ -7,13 +7,19 @@ every way a tool can fail reported as the call's error, never the session's."""
 from __future__ import annotations
 
 import asyncio
+import importlib
+import sys
+import textwrap
 import threading
+import tomllib
 
 import pytest
+from pydantic import Field, create_model
 
+import routeweave.agents.experts as registry
 from routeweave.agents.bm25 import format_passages, open_retriever
 from routeweave.agents.errors import ConfigError
-from routeweave.agents.experts import expert_kinds
+from routeweave.agents.experts import ExpertKind, expert_kinds, settings_union
 from routeweave.agents.pool import Pool, PoolError, load_pool
 from routeweave.agents.runtime import Runtime
 from routeweave.graphs.router_r1.prompt import system_prompt
@@ -23,8 +29,8 @@ ROUTER = {"model": "openai/mock-router", "api_base": "http://127.0.0.1:9", "gram
           "mock_response": "<think>t</think><answer>Bram Stoker</answer>", "price": {"input_per_m": 0.1, "output_per_m": 0.1}}
 
 
-def pool_with(*experts: dict, **extra) -> Pool:
-    return Pool.model_validate({"router": ROUTER, "experts": list(experts), "limits": {"budget_usd": 0.01}, **extra})
+def pool_with(*experts: dict, model: type[Pool] = Pool, **extra) -> Pool:
+    return model.model_validate({"router": ROUTER, "experts": list(experts), "limits": {"budget_usd": 0.01}, **extra})
 
 
 def test_every_kind_is_registered_once_with_a_working_example():
@@ -34,29 +40,92 @@ def test_every_kind_is_registered_once_with_a_working_example():
         assert kind.name == name and kind.summary and kind.example["name"]
 
 
-@pytest.mark.parametrize("kind", sorted(expert_kinds()))
-def test_kind_contract(kind, tmp_path):
-    example = expert_kinds()[kind].example
-    pool = pool_with(example)
+def check_contract(kind: ExpertKind, tmp_path, model: type[Pool] = Pool) -> None:
+    pool = pool_with(kind.example, model=model)
     expert = pool.experts[0]
-    assert expert.kind == kind and type(expert) is expert_kinds()[kind].settings
+    assert expert.kind == kind.name and type(expert) is kind.settings
     assert f"- {expert.name} ({expert.price_label()}): {expert.description}" in system_prompt(
         [expert], budget_usd=0.01, max_rounds=2)
+    query = kind.contract_query  # what this kind answers: "Who wrote Dracula?" unless the kind says otherwise
     runtime = Runtime(pool, cache_dir=tmp_path).start()
     try:
         client = runtime.experts[expert.name]
-        cost = client.reservation("Who wrote Dracula?")
+        cost = client.reservation(query)
         assert cost.usd >= 0 and cost.tokens >= 0
-        record = asyncio.run(client.ask("Who wrote Dracula?", question="Who wrote the novel Dracula?"))  # every kind takes it
-        assert record.error is None and record.text.strip() and record.who == expert.name
+        record = asyncio.run(client.ask(query, question=query))  # every kind takes `question`
+        assert record.error is None, f"the {kind.name} kind's example failed its contract_query {query!r}: {record.error}"
+        assert record.text.strip() and record.who == expert.name
         assert record.cost_usd <= cost.usd + 1e-12 and record.tokens <= cost.tokens  # the reservation is the most it costs
     finally:
         runtime.close()
     with Engine(pool, db_path=tmp_path / "t.db", cache_dir=tmp_path) as engine:
-        result = engine.graph("single-shot", "cheapest").invoke({"question": "Who wrote Dracula?"})
+        result = engine.graph("single-shot", "cheapest").invoke({"question": query})
     assert result["stop_reason"] == "answered" and result["answer"].strip()
     kinds = [s["kind"] for s in result["steps"]]
     assert kinds == (["decide", "route", "answer"] if expert.answers else ["decide", "route", "read", "answer"])
+
+
+@pytest.mark.parametrize("kind", sorted(expert_kinds()))
+def test_kind_contract(kind, tmp_path):
+    check_contract(expert_kinds()[kind], tmp_path)
+
+
+def recipe() -> tuple[str, str]:
+    """The kind module and the pool entry that agents/experts/__init__.py's docstring tells a contributor to write
+    (its blocks indented by four spaces)."""
+    blocks, lines = [], []
+    for line in [*registry.__doc__.splitlines(), "end"]:
+        if line.startswith("    ") or (lines and not line.strip()):
+            lines.append(line)
+        elif lines:
+            blocks.append(textwrap.dedent("\n".join(lines)).strip() + "\n")
+            lines = []
+    return (next(b for b in blocks if "KIND = ExpertKind(" in b), next(b for b in blocks if b.startswith("[[experts]]")))
+
+
+@pytest.fixture
+def recipe_kind(tmp_path):
+    """The docstring's kind, written to a temporary folder of the experts package and registered (with llm only,
+    so that a real kind of the same name does not clash); a pool model whose union has it."""
+    module, entry = recipe()
+    folder = tmp_path / "kinds"
+    folder.mkdir()
+    (folder / "recipe_kind.py").write_text(module)
+    importlib.invalidate_caches()
+    saved = registry.KIND_MODULES
+    registry.__path__.append(str(folder))
+    registry.KIND_MODULES = ("llm", "recipe_kind")
+    expert_kinds.cache_clear()
+    try:
+        kind = next(k for k in expert_kinds().values() if k.name != "llm")
+        model = create_model("RecipePool", __base__=Pool, experts=(list[settings_union()], Field(..., min_length=1)))
+        yield kind, model, tomllib.loads(entry)["experts"][0]
+    finally:
+        registry.KIND_MODULES = saved
+        registry.__path__.remove(str(folder))
+        sys.modules.pop(f"{registry.__name__}.recipe_kind", None)
+        expert_kinds.cache_clear()
+
+
+def test_the_registry_docstring_is_a_working_recipe_for_a_kind(recipe_kind, tmp_path):
+    """Its module registers, the [[experts]] entry it shows loads in a pool, and the contract test it names passes."""
+    kind, model, entry = recipe_kind
+    expert = pool_with(entry, model=model).experts[0]
+    assert type(expert) is kind.settings and expert.kind == kind.name == entry["kind"]
+    assert "test_kind_contract" in registry.__doc__ and "KIND_MODULES" in registry.__doc__
+    check_contract(kind, tmp_path, model)
+
+
+def test_the_contract_asks_a_kind_its_own_contract_query(recipe_kind, tmp_path):
+    """A calculator rightly fails on "Who wrote Dracula?": the contract asks it the `contract_query` it declares."""
+    kind, model, _ = recipe_kind
+    assert kind.contract_query != ExpertKind.contract_query == "Who wrote Dracula?"
+    runtime = Runtime(pool_with(kind.example, model=model), cache_dir=tmp_path).start()
+    try:
+        assert asyncio.run(runtime.experts[kind.example["name"]].ask("Who wrote Dracula?")).error
+    finally:
+        runtime.close()
+    check_contract(kind, tmp_path, model)
 
 
 @pytest.mark.parametrize("rank", [False, True])

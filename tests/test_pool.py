@@ -1,5 +1,8 @@
 """Pool files: the shipped ones load; a bad one gets an error naming the file, the expert and the field."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,8 +59,10 @@ def test_unknown_field_is_refused_with_advice(tmp_path):
     "change, needle",
     [
         (('server = "local"', 'server = "gpu"'), "no [servers.gpu] table"),
-        (('description = "d"', 'description = "d"\n[[experts]]\nname = "Wiki"\nkind = "retrieval"\ncorpus = "x"\ndescription = "e"'), "unique"),
-        (('description = "d"', 'description = "d"\n[[experts]]\nname = "WIKI"\nkind = "retrieval"\ncorpus = "x"\ndescription = "e"'), "unique, ignoring case"),
+        (('description = "d"', 'description = "d"\n[[experts]]\nname = "Wiki"\nkind = "retrieval"\ncorpus = "x"\n'
+          'description = "e"'), "unique"),
+        (('description = "d"', 'description = "d"\n[[experts]]\nname = "WIKI"\nkind = "retrieval"\ncorpus = "x"\n'
+          'description = "e"'), "unique, ignoring case"),
         (('kind = "retrieval"', 'kind = "llm"'), "needs 'model'"),
         (('server = "local"', 'server = "local"\napi_base = "http://x"'), "not both"),
         (('name = "Wiki"', 'name = "Wiki pedia"'), "a name is a letter, then up to 39"),
@@ -147,3 +152,35 @@ def test_a_pools_hash_survives_the_upgrade_that_added_the_view_fields():
     for field, value in (("reply_chars", 1300), ("passage_chars", 600)):
         changed = {**HASHED, "experts": [{**HASHED["experts"][0], field: value}, HASHED["experts"][1]]}
         assert Pool.model_validate(changed).fingerprint() != "263a57c27fcd698f"
+
+
+# -- registering an expert kind (agents/experts/__init__.py) -------------------------------------------------
+
+CALC = 'from typing import Literal\nfrom .base import ExpertKind, ExpertSettings\n\n\n' \
+       'class CalcSettings(ExpertSettings):\n    kind: Literal["calc"]\n\n\n'
+
+
+@pytest.mark.parametrize("registered, source, error", [
+    ("calcultor", CALC + 'KIND = ExpertKind("calc", CalcSettings, object, "adds", example={})\n',
+     "KIND_MODULES names 'calcultor', which cannot be imported: No module named 'routeweave.agents.experts.calcultor'. "
+     "There is no agents/experts/calcultor.py: fix the name in KIND_MODULES (the modules there: calc, llm, python, retrieval)"),
+    ("calc", "import sympy_is_not_here\n", "KIND_MODULES names 'calc', which cannot be imported: ModuleNotFoundError: "
+     "No module named 'sympy_is_not_here'. Fix agents/experts/calc.py"),
+    ("calc", CALC + 'KIND = ExpertKind("calc", CalcSettings, object, "adds")\n', "KIND_MODULES names 'calc', which cannot "
+     "be imported: TypeError: ExpertKind.__init__() missing 1 required positional argument: 'example'. Fix agents/experts/calc.py"),
+    ("calc", CALC, "agents/experts/calc.py defines no KIND = ExpertKind(...): add it"),
+    ("calc", CALC + 'KIND = ExpertKind("calculator", CalcSettings, object, "adds", example={})\n',
+     "agents/experts/calc.py: KIND is named 'calculator' but CalcSettings.kind is Literal['calc']; a pool file's "
+     "`kind = ...` picks the kind by both, so make them the same: `kind: Literal['calculator']` in CalcSettings, or rename KIND"),
+], ids=["misspelt-in-KIND_MODULES", "its-import-missing", "KIND-missing-a-field", "no-KIND", "kind-differs-from-name"])
+def test_a_broken_expert_kind_fails_importing_the_pool_saying_what_to_fix(tmp_path, registered, source, error):
+    """A kind module (agents/experts/calc.py, here in a folder added to the package) that cannot be registered
+    fails `import routeweave.agents.pool` with the registry's own error, not one pydantic defers or rewords."""
+    (tmp_path / "calc.py").write_text(source)
+    script = ("import sys\nimport routeweave.agents.experts as experts\n"
+              "experts.__path__.append(sys.argv[1])\nexperts.KIND_MODULES += (sys.argv[2],)\n"
+              "import routeweave.agents.pool\nprint('imported')\n")
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path), registered], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and "imported" not in out.stdout, out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith(f"routeweave.agents.experts.ExpertKindError: {error}"), out.stderr
+    assert f"pydantic{os.sep}_internal" not in out.stderr  # raised while building the union, not inside class building

@@ -73,11 +73,14 @@ class ExpertContext(Protocol):
 
 @dataclass(frozen=True)
 class ExpertKind:
-    """One registered kind: its pool `kind` value, settings model and client factory, a one-line summary and
-    a minimal working `[[experts]]` entry (docs and the contract test over every kind use it)."""
+    """One registered kind: its pool `kind` value, settings model and client factory, a one-line summary,
+    a minimal working `[[experts]]` entry (docs and the contract test over every kind use it), and the query
+    that the contract test (tests/test_expert_kinds.py) asks the example expert, which must answer it without
+    an error: a kind that cannot answer the default (a calculator) gives one it can, e.g. "2 + 3"."""
 
     name: str
     settings: type[ExpertSettings]
     client: Callable[[Any, ExpertContext], ExpertClient]
     summary: str
     example: dict[str, Any]
+    contract_query: str = "Who wrote Dracula?"
