@@ -81,6 +81,11 @@ class PolicyNodes:
                 features[name] = (await asyncio.to_thread(source.embed, [request.text()]))[0].tolist()
             request = request.model_copy(update={"features": features})
         decision = self.policy.decide(request, self.candidates)
+        if not isinstance(decision, Decision):
+            cls = type(self.policy)
+            raise TypeError(f"the '{self.policy.name}' policy's decide ({cls.__module__}.{cls.__qualname__}.decide) returned "
+                            f"{type(decision).__name__} {decision!r:.120}, expected a routeweave.policies.Decision: return "
+                            "Decision(policy=self.name, experts=[...], reason=...), or self.refusal(reason) to refuse")
         update, shown, text = self.plan(decision, state)
         step = make_step("decide", 0, expert=shown, text=text, error="refused" if decision.refused else None)
         if decision.refused:

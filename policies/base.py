@@ -23,6 +23,7 @@ import numpy as np
 
 from .embed import Embedder, default_embedder
 from .outcomes import OutcomeTable
+from .registry import PolicyOptionError, options_failed, unsaved_options
 from .types import Candidate, Constraints, Decision, Request
 
 FORMAT = 1
@@ -70,6 +71,11 @@ class Policy(ABC):
     default_knob: ClassVar[float | None] = 0.0
     knob_doc: ClassVar[str] = "cost weight lambda >= 0: argmax(score - lambda * normalised cost); 0 = best predicted"
 
+    def __new__(cls, *args: Any, **options: Any) -> "Policy":
+        obj = super().__new__(cls)
+        obj._given = dict(options)  # the constructor's options: save() checks that params keep each one
+        return obj
+
     def __init__(self, *, seed: int = 0, knob: float | None = None, embedder: Embedder | None = None) -> None:
         self.seed = seed
         self.knob = self.default_knob if knob is None else knob
@@ -112,12 +118,25 @@ class Policy(ABC):
 
     def request_scores(self, request: Request, candidates: Sequence[Candidate]) -> np.ndarray:
         """(1, m) scores for one request; policies fed precomputed features (``Request.features``) override it."""
-        return self.scores([request.text()], candidates)
+        return self.checked_scores(self.scores([request.text()], candidates), 1, candidates)
 
     def table_scores(self, table: OutcomeTable, candidates: Sequence[Candidate]) -> np.ndarray:
         """``scores`` over an outcome table's queries (offline evaluation, calibration); a policy that reads
         answers (``reads_answers``) also reads the table's recorded answers."""
-        return self.scores(table.queries, candidates)
+        return self.checked_scores(self.scores(table.queries, candidates), len(table.queries), candidates)
+
+    def checked_scores(self, S: Any, n: int, candidates: Sequence[Candidate], method: str = "scores") -> np.ndarray:
+        """``method``'s result as a float array of shape (n queries, m candidates), or an error saying what it was."""
+        want = f"expected (n, m) = (queries, candidates) = ({n}, {len(candidates)}): one row per query"
+        try:
+            A = np.asarray(S, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"{self.name or type(self).__qualname__}.{method} returned {type(S).__name__} {S!r:.80}, "
+                            f"not numbers: {want}, one column per candidate, as a numpy array") from None
+        if A.shape != (n, len(candidates)):
+            raise ValueError(f"{self.name or type(self).__qualname__}.{method} returned shape {A.shape}, {want}, one "
+                             "column per candidate" + (" (a 1-D result: wrap it as [row])" if A.ndim == 1 else ""))
+        return A
 
     def answer_confidence(self, request: Request, candidate: Candidate, answer: str) -> float | None:
         """A cascade's signal: this policy's P(``candidate``'s ``answer`` is good enough), read from the
@@ -177,7 +196,7 @@ class Policy(ABC):
         cands, why = apply_constraints(request.constraints, candidates)
         if not cands:
             return self.refusal(why)
-        S = self.request_scores(request, cands)
+        S = self.checked_scores(self.request_scores(request, cands), 1, cands, "request_scores")
         scores = {c.name: round(float(s), 6) for c, s in zip(cands, S[0]) if np.isfinite(s)}
         mq = request.constraints.min_quality
         if mq is not None:
@@ -240,6 +259,9 @@ class Policy(ABC):
         pass
 
     def save(self, directory: str | Path) -> Path:
+        lost = unsaved_options(self, getattr(self, "_given", {}))
+        if lost:
+            raise ValueError(lost)
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         meta = {"format": FORMAT, "policy": self.name, "params": self.params, "seed": self.seed,
@@ -264,7 +286,12 @@ class Policy(ABC):
         if meta.get("policy") != cls.name:
             raise ValueError(f"{d} holds a '{meta.get('policy')}' policy, not '{cls.name}'")
         knob = meta["knob"] if not isinstance(meta["knob"], str) else float(meta["knob"])  # "inf", "-inf"
-        obj = cls(seed=meta["seed"], knob=knob, **{**meta["params"], **options})
+        given = {"seed": meta["seed"], "knob": knob, **meta["params"], **options}
+        try:
+            obj = cls(**given)
+        except TypeError as exc:
+            raise PolicyOptionError(f"{d}: {options_failed(cls, given, exc)} (saved by another version? refit "
+                                    "and save it again)") from exc
         obj.model_means, obj.cost_scale, obj.fitted = meta["model_means"], meta["cost_scale"], meta["fitted"]
         arrays: dict[str, np.ndarray] = {}
         if (d / "arrays.npz").exists():

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..agents.errors import ConfigError
 from ..agents.pool import Pool
 from ..graphs.registry import GraphSpec
-from ..policies import Policy, load_policy, policy_class, policy_names
+from ..policies import Policy, get_policy, load_policy, policy_class, policy_names
 from ..policies.minilm import extra_installed
 from .paths import data_dir
 
@@ -111,7 +111,7 @@ def resolve_policy(pool: Pool, spec: "str | Path | Policy | None", *, check: boo
         raise ConfigError(f"the '{name}' policy learns from recorded outcomes and has not been fitted for this pool: "
                           f"run `routeweave fit --pool POOL --runs RUN...` (it saves into {saved}), "
                           f"or pass --policy with a directory saved by Policy.save{elsewhere}")
-    return policy_class(name)() if load else None
+    return get_policy(name) if load else None  # a constructor error is a PolicyOptionError naming the policy
 
 
 def _fitted_elsewhere(pool: Pool, name: str) -> tuple[list[str], list[str]]:

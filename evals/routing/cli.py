@@ -31,8 +31,18 @@ def _parse_options(items: list[str]) -> dict[str, dict]:
     return out
 
 
+def other_policies(chosen: list[str]) -> list[str]:
+    """The registered policies a run of ``chosen`` leaves out that --policies can add: every one (learned or
+    rule-based) but the chosen, the baselines (always run) and the evaluation-only ones."""
+    from routeweave.policies import policy_names
+
+    from .sweep import BASELINES
+
+    return [n for n in policy_names(include_eval_only=False) if n not in chosen and n not in BASELINES]
+
+
 def run(args: argparse.Namespace) -> int:
-    from routeweave.policies import policy_class, policy_names
+    from routeweave.policies import policy_names
     from routeweave.policies.minilm import ExtraMissing
 
     from .calibration import reliability_png
@@ -41,9 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     names = [p.strip() for p in (args.policies or DEFAULT_POLICIES).split(",") if p.strip()]
     if args.policies is None:
-        others = [n for n in policy_names(include_eval_only=False) if policy_class(n).trainable and n not in names
-                  and n not in BASELINES]
-        print(f"policies: {', '.join(names)} (the default set); also: {', '.join(others)}, with --policies "
+        print(f"policies: {', '.join(names)} (the default set); also: {', '.join(other_policies(names))}, with --policies "
               "(docs/routing-results.md gives the commands of its tables)", file=sys.stderr)
     unknown = [p for p in names if p not in policy_names()]
     if unknown:
