@@ -86,11 +86,16 @@ def test_retries_recover_a_flaky_expert_and_fallbacks_take_over(stub, tmp_path):
 def test_a_failing_router_ends_the_session_with_a_fallback(stub, tmp_path):
     pool = fault_pool(stub, router_says="unused", experts=[expert("Good", stub.api_base, "ok")])
     pool = pool.model_copy(update={"router": pool.router.model_copy(update={"model": "openai/500", "mock_response": None})})
+    before = stub.calls["500"]
     with Engine(pool, db_path=tmp_path / "t.db", cache_dir=tmp_path / "c") as engine:
         result = engine.graph("router-r1").invoke({"question": "q?"})
     assert result["steps"][-1]["kind"] == "fallback" and result["answer"]
     assert "no evidence" in result["steps"][-1]["text"]  # it asked nobody: no evidence to claim an answer from
     assert [s for s in result["steps"] if s["kind"] == "think" and s["error"]]
+    # a failed call is the provider's fault, not unusable output: `failed`, once (LiteLLM did the retrying;
+    # a correction turn would fail the same way, e.g. a prompt past the context window)
+    assert result["stop_reason"] == "failed"
+    assert len([s for s in result["steps"] if s["kind"] == "think"]) == 1 and stub.calls["500"] - before == 2  # 1 + 1 retry
 
 
 def test_a_thousand_distinct_injected_faults_crash_no_session(stub, tmp_path):
@@ -159,3 +164,18 @@ def test_a_policy_graphs_answer_cut_at_its_token_limit_is_marked(stub, tmp_path,
     with Engine(pool, db_path=tmp_path / "t.db", cache_dir=tmp_path / "c") as engine:
         result = engine.graph("single-shot", "cheapest").invoke({"question": "What is the capital of France?"})
     assert result["answer"] == "Paris" and result["truncated"] is truncated
+
+
+def test_ask_exits_non_zero_when_the_session_failed(stub, tmp_path, capsys):
+    """A down router server once gave exit 0 and a fallback: scripts could not tell it from an answer."""
+    from routeweave.ui.cli import main
+    from support.stub_openai import write_stub_pool
+
+    pool = write_stub_pool(tmp_path / "pool.toml", stub, router="500", experts={"Good": "ok"},
+                           tables="[reliability]\nnum_retries = 0")
+    for json_flag in ([], ["--json"]):
+        assert main(["ask", "q?", "--pool", str(pool), "--trace-db", str(tmp_path / "t.db"), *json_flag]) == 1
+        out = capsys.readouterr().out
+        assert "failed" in out and "the router call failed" in out
+    good = write_stub_pool(tmp_path / "good.toml", stub, router="router:Good", experts={"Good": "ok"})
+    assert main(["ask", "q?", "--pool", str(good), "--trace-db", str(tmp_path / "t.db")]) == 0

@@ -40,6 +40,9 @@ def register(sub) -> None:
     trace.set_defaults(run=run_trace)
 
 
+EXIT_FAILED = 1  # the session ended `failed`: a call it could not do without (the router's, the one expert's) failed
+
+
 def run_ask(args: argparse.Namespace) -> int:
     try:
         if not args.question.strip():
@@ -59,15 +62,17 @@ def run_ask(args: argparse.Namespace) -> int:
     inputs = {"question": args.question, **caps.model_dump(exclude_none=True)}
     with graph:
         if args.json:
-            print(json_text(graph.invoke(inputs), indent=2))
-            return 0
-        print(f"Q: {args.question}")
-        for event in graph.stream(inputs):
-            if event["type"] == "step":
-                print(render_step(event["step"]), flush=True)
-            else:
-                print(render_result(event, budget_usd=caps.budget(pool)))
-    return 0
+            result = graph.invoke(inputs)
+            print(json_text(result, indent=2))
+        else:
+            print(f"Q: {args.question}")
+            for event in graph.stream(inputs):
+                if event["type"] == "step":
+                    print(render_step(event["step"]), flush=True)
+                else:
+                    result = event
+                    print(render_result(event, budget_usd=caps.budget(pool)))
+    return EXIT_FAILED if result["stop_reason"] == "failed" else 0  # a model server down: said to scripts too
 
 
 def run_trace(args: argparse.Namespace) -> int:
