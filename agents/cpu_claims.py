@@ -79,7 +79,12 @@ def admission(threads: dict[str, int], poll_s: float = 0.5) -> Iterator[None]:
         yield
         return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # the queue: the next waiter looks only once this one has started
+        try:  # the queue: the next waiter looks only once this one has started
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # another process is waiting its turn: say so before queueing behind it
+            warnings.warn(CpuContention("waiting for the cores ($ROUTEWEAVE_CPU=wait): another routeweave process "
+                                        "is queued for them first"), stacklevel=4)
+            fcntl.flock(fd, fcntl.LOCK_EX)
         cores, told = os.cpu_count() or 1, False
         while True:
             others = [c for c in live_claims() if c.pid != os.getpid()]

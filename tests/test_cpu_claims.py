@@ -184,11 +184,14 @@ def test_waiters_take_turns_while_one_is_starting(run_dir, tmp_path, monkeypatch
     code = ("import time\nfrom routeweave.agents.cpu_claims import cpu_job\n"
             f"with cpu_job('job', 1):\n    open({str(entered)!r}, 'w').write(str(time.time()))\n")
     with admission({"starting": 1}):
-        other = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "ROUTEWEAVE_RUN_DIR": str(run_dir)})
+        other = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "ROUTEWEAVE_RUN_DIR": str(run_dir)},
+                                 stderr=subprocess.PIPE, text=True)
         time.sleep(3.0)  # it has long since imported and asked for its turn
         assert not entered.exists(), "another waiter went ahead while this one was starting"
         left = time.time()
-    assert other.wait(timeout=60) == 0 and float(entered.read_text()) >= left
+    err = other.communicate(timeout=60)[1]
+    assert other.returncode == 0 and float(entered.read_text()) >= left
+    assert "another routeweave process is queued for them first" in err  # it said why it waited, not silent
 
 
 def test_wait_mode_holds_a_pools_servers_until_the_cores_are_free(busy, monkeypatch):
