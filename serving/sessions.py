@@ -137,15 +137,17 @@ class RouterGraph:
             # Calls that finished before a crash are in the trace already and in the checkpointer's pending
             # writes, past its last committed checkpoint; resuming replays those writes: not stored twice.
             committed = await self.compiled.checkpointer.aget_tuple(config)
-            done = len(((committed.checkpoint if committed else {}).get("channel_values") or {}).get("steps") or [])
+            done_steps = ((committed.checkpoint if committed else {}).get("channel_values") or {}).get("steps") or []
             trace = self.traces.get_steps(session_id)
-            stored, journaled = len(trace), trace[done:]
+            if self.traces.get(session_id) is None:  # begun on another instance sharing the checkpointer: this
+                # trace store gets the session's header and the steps committed there, then what runs here
+                self._begin(session_id, values.get("question", ""), values.get("limits"), resumed=True)
+                self.traces.add_steps(session_id, 0, list(done_steps))
+                trace = list(done_steps)
+            stored, journaled = len(trace), trace[len(done_steps):]
         question = (inputs or {}).get("question") or values.get("question", "")
         if inputs is not None:
-            meta = {"experts": [e.name for e in self.pool.enabled], "policy": self.policy_name,
-                    "limits": inputs.get("limits"), "pool": str(self.pool.source or ""), "pool_hash": self.pool_hash,
-                    "budget_usd": (inputs.get("limits") or {}).get("budget_usd", self.pool.limits.budget_usd)}
-            self.traces.begin(session_id, question, graph=self.name, meta=meta)
+            self._begin(session_id, question, inputs.get("limits"))
         started = time.perf_counter()
         with metrics.IN_FLIGHT.track_inprogress():
             final = await self._steps(inputs, config, session_id, stored, journaled, emit)
@@ -176,6 +178,12 @@ class RouterGraph:
                         if emit:
                             emit(step)
         return final
+
+    def _begin(self, session_id: str, question: str, limits: dict | None, resumed: bool = False) -> None:
+        meta = {"experts": [e.name for e in self.pool.enabled], "policy": self.policy_name, "limits": limits,
+                "pool": str(self.pool.source or ""), "pool_hash": self.pool_hash,
+                "budget_usd": (limits or {}).get("budget_usd", self.pool.limits.budget_usd)}
+        self.traces.begin(session_id, question, graph=self.name, meta={**meta, "resumed_here": True} if resumed else meta)
 
     def _check_resumable(self, session_id: str, snapshot) -> None:
         if not (snapshot and snapshot.values):

@@ -193,8 +193,12 @@ def test_session_started_on_one_instance_is_read_and_resumed_on_another(database
         assert again["answer"] == resumed["answer"]
         assert len(_checkpoint_rows(database, "moved")) == len(after)
 
-        # Traces stay per instance: B recorded the steps it ran, A the step it ran before stopping.
-        assert b.traces.get("moved") is not None and a.traces.get("moved") is not None
+        # Traces stay per instance: A has the step it ran before stopping; B, which never began the session,
+        # has its header (question, graph) and every step: those committed on A, then its own.
+        assert a.traces.get("moved") is not None
+        on_b = b.traces.get("moved")
+        assert on_b["question"] == "When was it built?" and on_b["graph"] == "router-r1" and on_b["meta"]["resumed_here"]
+        assert [(s["kind"], s["query"]) for s in on_b["steps"]] == [(s["kind"], s["query"]) for s in whole["steps"]]
 
 
 def test_two_instances_start_together_and_share_concurrent_sessions(database, tmp_path):
