@@ -233,3 +233,25 @@ def test_eval_routing_hint_lists_every_policy_the_default_set_leaves_out(registr
     assert {"length", "cheapest", "ladder", "verifier", "stack"} <= set(others)
     assert set(others) == set(policy_names(include_eval_only=False)) - set(default) - set(BASELINES)
     assert "oracle" not in others and "random" not in others
+
+
+def test_the_policy_in_docs_extending_works_as_written(tmp_path):
+    """docs/extending.md's example policy, copied as policies/length.py: registered, routes as it says, and its
+    option survives save/load."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "extending.md").read_text(encoding="utf-8")
+    (tmp_path / "length.py").write_text(re.search(r"```python\n(.*?)```", doc, re.S).group(1), encoding="utf-8")
+    out = _run(f"""
+        import routeweave.policies as p
+        p.__path__.append({str(tmp_path)!r})  # as if policies/length.py had been added
+        from routeweave.policies import Candidate, Request, get_policy, load_policy
+        cands = [Candidate(name="Cheap", cost_usd=0.001), Candidate(name="Pricey", cost_usd=0.01)]
+        policy = get_policy("length", words=3)
+        assert policy.decide(Request(query="Who?"), cands).experts == ["Cheap"]
+        assert policy.decide(Request(query="Who wrote the novel Dracula, and when?"), cands).experts == ["Pricey"]
+        policy.save({str(tmp_path / "saved")!r})
+        assert load_policy({str(tmp_path / "saved")!r}).params == {{"words": 3}}
+        """)
+    assert out.returncode == 0, out.stderr
