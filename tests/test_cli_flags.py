@@ -113,3 +113,15 @@ def test_version_names_the_installed_package(capsys):
     with pytest.raises(SystemExit) as done:
         build_parser().parse_args(["--version"])
     assert done.value.code == 0 and capsys.readouterr().out.strip() == f"routeweave {version('routeweave')}"
+
+
+def test_every_graph_is_named_in_the_help_of_each_graph_flag():
+    """Help texts list the graphs by hand (building them from the registry would import every graph for every
+    command): a graph added without its name there fails here."""
+    from routeweave.graphs import graph_names
+
+    flags = [(name, a) for name, parser in commands(build_parser()) for a in parser._actions if "--graph" in a.option_strings]
+    assert len(flags) >= 2, flags  # ask and eval qa at least
+    for name, action in flags:
+        missing = [g for g in graph_names() if g not in action.help]
+        assert not missing, f"`routeweave {' '.join(name)} --graph` help lacks {missing}: {action.help!r}"

@@ -23,8 +23,8 @@ def register(sub) -> None:
     ask.add_argument("question")
     pool_argument(ask)
     ask.add_argument("--graph", default="router-r1", help="router-r1 (default), single-shot, cascade or direct")
-    ask.add_argument("--policy", help="for single-shot/cascade: a policy name (cheapest, random, or one fitted with "
-                                      "`routeweave fit`) or a saved policy directory")
+    ask.add_argument("--policy", help="for single-shot/cascade: a policy name (a rule such as cheapest at once, a learned "
+                                      "one once `routeweave fit` fitted it; a wrong name lists them) or a saved policy directory")
     ask.add_argument("--budget", type=float, metavar="USD", help="cap on the session's spend (lowers the pool's)")
     ask.add_argument("--max-rounds", type=int, metavar="N", help="most search rounds before the router must answer")
     ask.add_argument("--experts", help="comma-separated experts this session may use (default: the pool's enabled ones)")

@@ -38,8 +38,9 @@ def register(subparsers) -> None:
     qa.add_argument("--limit", type=int, default=None, help="questions per dataset (default: all)")
     qa.add_argument("--seed", type=int, default=0,
                     help="seeded random sample of --limit questions (default 0); -1 = the first --limit rows")
-    qa.add_argument("--graph", default="router-r1", help="router-r1 | single-shot | cascade | direct")
-    qa.add_argument("--policy", default=None, help="routing policy for single-shot/cascade (see routeweave.policies)")
+    qa.add_argument("--graph", default="router-r1", help="router-r1 (default), single-shot, cascade or direct")
+    qa.add_argument("--policy", default=None, help="for single-shot/cascade: a policy name (a learned one once `routeweave "
+                                                   "fit` fitted it; a wrong name lists them) or a saved policy directory")
     qa.add_argument("--pool", default=None, help="a shipped pool (embedded, embedded-prompted, remote, vllm) or a pool file (TOML); default: embedded")
     qa.add_argument("--experts", default=None,
                     help="comma-separated experts to enable ('largest' = the priciest LLM expert); default: the pool's")
