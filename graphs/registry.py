@@ -57,6 +57,10 @@ _GRAPHS: dict[str, GraphSpec] = {}
 def register_graph(spec: GraphSpec) -> GraphSpec:
     if spec.name in _GRAPHS and _GRAPHS[spec.name] is not spec:
         raise ValueError(f"graph '{spec.name}' is registered twice")
+    clash = [g.name for g in _GRAPHS.values() if g.model == spec.model and g.name != spec.name]
+    if clash:  # the served model id routeweave-<model> would silently stand for only one of them
+        raise ValueError(f"graph '{spec.name}' serves as routeweave-{spec.model}, as graph '{clash[0]}' already does: "
+                         "give GraphSpec(model=...) a name of its own")
     _GRAPHS[spec.name] = spec
     return spec
 

@@ -225,3 +225,12 @@ def test_each_policy_is_served_on_a_graph_that_can_act_on_it(policy):
     a graph whose nodes judge answers and escalate, every other one on a graph that routes once."""
     spec = graph_for_policy(policy_class(policy).reads_answers)
     assert spec.uses_policy and spec.judges_answers == policy_class(policy).reads_answers
+
+
+def test_a_graph_that_would_share_another_graphs_served_model_id_is_refused():
+    from routeweave.graphs.registry import GraphSpec, register_graph
+
+    taken = graph_spec("direct")
+    with pytest.raises(ValueError, match="serves as routeweave-direct, as graph 'direct' already does"):
+        register_graph(GraphSpec(name="my-direct", build=taken.build, description="a copy", model=taken.model))
+    assert "my-direct" not in graph_names()
