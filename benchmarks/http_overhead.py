@@ -66,7 +66,7 @@ class StubGraph:
 
         return summarize(session_id, QUESTION, {"steps": self.steps, "answer": "1889", "stop_reason": "answered", "round": 1})
 
-    async def ainvoke(self, inputs, *, session_id=None):
+    async def ainvoke(self, inputs, *, session_id=None, new=False):
         return self.result(session_id or "stub")
 
     async def astream(self, inputs, *, session_id=None, new=False):

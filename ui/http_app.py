@@ -2,8 +2,8 @@
 
     POST /v1/chat/completions   stream or not; `model` picks the graph/policy (GET /v1/models lists them)
     GET  /v1/models, /v1/models/{id}
-    GET  /v1/sessions?limit=N   recent sessions;  GET /v1/sessions/{id}   one session's trace, step by step
-    GET  /healthz;  GET /metrics   Prometheus text (serving/metrics.py lists the metrics)
+    GET  /v1/sessions?limit=N   recent sessions (N: 1-1000, default 20);  GET /v1/sessions/{id}   one session's trace, step by step
+    GET|HEAD /healthz;  GET /metrics   Prometheus text (serving/metrics.py lists the metrics)
     /ui                         the Gradio chat UI (when mounted)
 
 The question is the last `user` message (the graphs answer one question; earlier turns are not sent to
@@ -20,15 +20,16 @@ structured step in the chunk's `routeweave.step`; then the answer as `delta.cont
 `finish_reason` and `routeweave` (session id, cost); then, with `stream_options.include_usage`, the usage
 chunk; then `[DONE]`.
 
-Errors are OpenAI's shape `{"error": {"message", "type", "param", "code"}}` with a 4xx status: bad JSON,
-a body over the limit (413), missing messages, an unknown model (404), a bad option (400), a missing or
-wrong API key (401) when `ROUTEWEAVE_API_KEY` is set."""
+Errors are OpenAI's shape `{"error": {"message", "type", "param", "code"}}` (ui/http_errors.py): 4xx for the
+request's faults, 502 `session_failed` for a session that ended `failed` (no answer), 500 `server_error` for
+anything unexpected (both with `error.session_id`). A stream's 200 is sent already: it ends with the error
+as an event, `data: {"error": ...}`, then `[DONE]`. Request metrics count that error's status, or 499 when
+the client left before the end of its reply."""
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import os
 import time
 import uuid
@@ -36,11 +37,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from ..serving import DEFAULT_MODEL, Service, count_overload, count_request, json_text, render_metrics
+from . import http_errors
 from .openai_wire import (
     APIError,
     extra_fields,
@@ -50,6 +50,7 @@ from .openai_wire import (
     parse_options,
     question_of,
     read_json,
+    session_failure,
     unread_messages,
     usage_of,
 )
@@ -57,6 +58,7 @@ from .steps import step_line
 
 API_KEY_ENV = "ROUTEWEAVE_API_KEY"
 MAX_BODY_BYTES = 256 * 1024
+MAX_LIST = 1000  # sessions one GET /v1/sessions lists
 
 
 def _unfitted(model_id: str) -> str:
@@ -79,23 +81,7 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
     api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
     app = FastAPI(title="routeweave", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.service = service
-
-    @app.exception_handler(APIError)
-    async def _api_error(request: Request, exc: APIError):
-        return exc.response()
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException):
-        if not request.url.path.startswith("/v1"):
-            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
-        return APIError(exc.status_code, str(exc.detail), code=code).response()
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, exc: RequestValidationError):
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        return APIError(400, f"{where}: {first.get('msg', 'invalid request')}", param=where or None).response()
+    http_errors.install(app, ui=ui)
 
     def authorize(request: Request) -> None:
         if api_key is None:
@@ -106,7 +92,7 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
             raise APIError(401, "a valid API key is required: send 'Authorization: Bearer <key>'",
                            type="authentication_error", code="invalid_api_key")
 
-    @app.get("/healthz")
+    @app.api_route("/healthz", methods=["GET", "HEAD"])
     async def healthz():
         return {"status": "ok", "models": len(service.models), "experts": service.expert_names(), "pid": os.getpid(),
                 "model_servers": service.model_servers()}
@@ -132,9 +118,13 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
         return model_card(service.models[model_id])
 
     @app.get("/v1/sessions")
-    async def sessions(request: Request, limit: int = 20):
+    async def sessions(request: Request):
         authorize(request)
-        return {"object": "list", "data": service.traces.recent(max(1, min(limit, 200)))}
+        raw = request.query_params.get("limit", "20")
+        if not (raw.isdecimal() and 1 <= int(raw) <= MAX_LIST):
+            raise APIError(400, f"'limit' must be a whole number from 1 to {MAX_LIST}, got {raw[:40]!r}", param="limit",
+                           code="invalid_value")
+        return {"object": "list", "data": service.traces.recent(int(raw))}
 
     @app.get("/v1/sessions/{session_id}")
     async def session(session_id: str, request: Request):
@@ -158,7 +148,11 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
         except APIError as exc:
             count_request(request.state.model, exc.status)
             raise
-        count_request(request.state.model, 200)
+        except Exception:
+            count_request(request.state.model, 500)
+            raise  # answered by http_errors.CatchAll
+        if not isinstance(response, _CountedStream):  # a stream is counted when it ends
+            count_request(request.state.model, 499 if await request.is_disconnected() else response.status_code)
         return response
 
     async def chat(request: Request):
@@ -187,7 +181,7 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
         try:
             caps.constraints(service.pool)  # unknown or disabled experts are a 400 before anything runs
         except ValueError as exc:
-            raise APIError(400, str(exc), param="routeweave.experts") from None
+            raise APIError(400, f"routeweave.experts: {exc}", param="routeweave.experts", code="invalid_option") from None
         inputs = service.session_inputs(question, caps)
         spec = service.models[model_id]
         graph = service.graph(model_id)
@@ -197,15 +191,19 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
             raise APIError(429, f"{in_flight[0]} sessions are running, the most this server admits; retry shortly",
                            type="rate_limit_error", code="too_many_sessions")
         in_flight[0] += 1
+        session_id = request.state.session_id = uuid.uuid4().hex  # known to the 500 of an unexpected failure
         if not stream:
             started = time.perf_counter()
             try:
-                result = await graph.ainvoke(inputs)
+                result = await graph.ainvoke(inputs, session_id=session_id, new=True)
             except ValueError as exc:
                 raise APIError(400, str(exc)) from None
             finally:
                 in_flight[0] -= 1
             wall_s = time.perf_counter() - started
+            extra = extra_fields(result, spec, budget, include_steps, wall_s, ignored, notes)
+            if failure := session_failure(result, extra):
+                raise failure
             return json_response({
                 "id": f"chatcmpl-{result['session_id']}",
                 "object": "chat.completion",
@@ -214,17 +212,18 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": result["answer"]},
                              "finish_reason": finish_reason(result)}],
                 "usage": usage_of(result),
-                "routeweave": extra_fields(result, spec, budget, include_steps, wall_s, ignored, notes),
+                "routeweave": extra,
             })
         # The session is driven by its own task, which holds the admission slot until the session ends: a
         # client that leaves early (even before the first byte) neither leaks the slot nor frees it while its
         # session still runs (a session always runs to its end and is stored).
         pieces: asyncio.Queue[bytes | None] = asyncio.Queue()
+        outcome = {"status": 200, "sent": False}  # the status its error event carries; whether it was all sent
 
         async def drive() -> None:
             try:
-                async for piece in _stream(graph, inputs, model_id, spec, budget, include_steps,
-                                           bool(stream_options.get("include_usage")), ignored, notes):
+                async for piece in _stream(graph, inputs, session_id, model_id, spec, budget, include_steps,
+                                           bool(stream_options.get("include_usage")), ignored, notes, outcome):
                     pieces.put_nowait(piece)
             finally:
                 in_flight[0] -= 1
@@ -237,9 +236,10 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
         async def relay() -> AsyncIterator[bytes]:
             while (piece := await pieces.get()) is not None:
                 yield piece
+            outcome["sent"] = True
 
-        return StreamingResponse(
-            relay(),
+        return _CountedStream(
+            relay(), model_id, outcome,
             media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
@@ -250,9 +250,22 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
     return app
 
 
-async def _stream(graph, inputs, model_id, spec, budget, include_steps, include_usage, ignored,
-                  notes) -> AsyncIterator[bytes]:
-    session_id = uuid.uuid4().hex
+class _CountedStream(StreamingResponse):
+    """A stream counted in the request metrics when it ends: 499 if the client left before its end."""
+
+    def __init__(self, content, model: str, outcome: dict[str, Any], **kwargs) -> None:
+        super().__init__(content, **kwargs)
+        self.model, self.outcome = model, outcome
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            count_request(self.model, self.outcome["status"] if self.outcome["sent"] else 499)
+
+
+async def _stream(graph, inputs, session_id, model_id, spec, budget, include_steps, include_usage, ignored,
+                  notes, outcome) -> AsyncIterator[bytes]:
     created = int(time.time())
     base = {"id": f"chatcmpl-{session_id}", "object": "chat.completion.chunk", "created": created, "model": model_id}
 
@@ -270,14 +283,22 @@ async def _stream(graph, inputs, model_id, spec, budget, include_steps, include_
                 continue
             result = event
             wall_s = time.perf_counter() - started
-            if result["answer"]:
-                yield chunk({"content": result["answer"]})
-            yield chunk({}, finish_reason(result),
-                        routeweave=extra_fields(result, spec, budget, include_steps, wall_s, ignored, notes))
+            extra = extra_fields(result, spec, budget, include_steps, wall_s, ignored, notes)
+            failure = session_failure(result, extra)
+            if failure is None:  # a failed session's fallback text is no answer: no content, no finish_reason
+                if result["answer"]:
+                    yield chunk({"content": result["answer"]})
+                yield chunk({}, finish_reason(result), routeweave=extra)
             if include_usage:
                 yield chunk(None, usage=usage_of(result), routeweave={"session_id": session_id, "cost_usd": result["cost_usd"]})
+            if failure is not None:  # the status line has gone out: the error is an event
+                outcome["status"] = failure.status
+                yield failure.event()
     except ValueError as exc:  # bad inputs found by the graph: the headers are sent, so the error is an event
-        yield b"data: " + json.dumps(APIError(400, str(exc)).body()).encode() + b"\n\n"
+        outcome["status"] = 400
+        yield APIError(400, str(exc), session_id=session_id).event()
     except Exception as exc:  # noqa: BLE001  an engine failure ends the stream with an error event, not a hang
-        yield b"data: " + json.dumps(APIError(500, f"{type(exc).__name__}: {exc}", type="server_error").body()).encode() + b"\n\n"
+        http_errors.log_unexpected(exc, f"the stream of {model_id}", session_id)
+        outcome["status"] = 500
+        yield http_errors.unexpected(exc, session_id).event()
     yield b"data: [DONE]\n\n"

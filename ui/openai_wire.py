@@ -1,5 +1,6 @@
 """OpenAI's wire format for the HTTP service: parsing a chat-completions request (the question, routeweave's
-own options) and shaping replies and errors (`{"error": {"message", "type", "param", "code"}}`)."""
+own options) and shaping replies and errors (`{"error": {"message", "type", "param", "code"}}`, plus
+`session_id` when the error belongs to a session)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from ..serving import SessionCaps, json_text
 
@@ -19,8 +20,11 @@ def finish_reason(result: dict[str, Any]) -> str:
     """OpenAI's finish_reason: 'length' also when the answer itself was cut at its call's token limit."""
     reason = FINISH.get(result["stop_reason"], "stop")
     return "length" if reason == "stop" and result.get("truncated") else reason
+
+
 OPTION_KEYS = {*SessionCaps.model_fields, "include_steps"}
 APPLIED = {"model", "messages", "stream", "stream_options", "routeweave"}
+MAX_DEPTH = 64  # JSON nesting a request may have (an honest one nests about 5 deep)
 
 
 def _num(lo: float, hi: float):
@@ -55,17 +59,41 @@ ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 
 
 class APIError(Exception):
+    """An error reply: `session_id` joins the error object (the trace to read), `extra` the body's top level."""
+
     def __init__(self, status: int, message: str, *, type: str = "invalid_request_error", param: str | None = None,
-                 code: str | None = None):
+                 code: str | None = None, session_id: str | None = None, extra: dict[str, Any] | None = None):
         super().__init__(message)
         self.status, self.message, self.type, self.param, self.code = status, message, type, param, code
+        self.session_id, self.extra = session_id, extra or {}
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+        error = {"message": self.message, "type": self.type, "param": self.param, "code": self.code}
+        return {"error": {**error, "session_id": self.session_id} if self.session_id else error, **self.extra}
 
-    def response(self) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else {"Retry-After": "1"} if self.status == 429 else None
-        return JSONResponse(self.body(), status_code=self.status, headers=headers)
+    def event(self) -> bytes:
+        """The error as a server-sent event: what a stream whose status line has gone out ends with."""
+        return b"data: " + json_text(self.body(), separators=(",", ":")).encode() + b"\n\n"
+
+    def response(self, headers: dict[str, str] | None = None) -> Response:
+        headers = {**(headers or {}), **({"WWW-Authenticate": "Bearer"} if self.status == 401 else
+                                         {"Retry-After": "1"} if self.status == 429 else {})}
+        return Response(json_text(self.body(), separators=(",", ":")), status_code=self.status, headers=headers,
+                        media_type="application/json")
+
+
+def session_failure(result: dict[str, Any], extra: dict[str, Any] | None = None) -> APIError | None:
+    """A session that ended `failed` (the router's model server is down, the only expert failed) has no answer,
+    only a fallback text: a 502 naming the call that failed (from its steps), None for any other session."""
+    if result["stop_reason"] != "failed":
+        return None
+    calls = [s for s in result["steps"] if s["error"] and s["kind"] != "notice" and not s["error"].startswith("not called")]
+    who = calls and ("the router" if calls[-1]["expert"] in (None, "router") else f"expert {calls[-1]['expert']}")
+    cause = f"{who}'s call failed: {calls[-1]['error'].rstrip('. ')}" if calls else "no model call answered"
+    sid = result["session_id"]
+    return APIError(502, f"the session failed, so there is no answer: {cause}. Check that model's server (GET /healthz "
+                         f"lists the model servers) and retry; the session's steps: GET /v1/sessions/{sid}",
+                    type="upstream_error", code="session_failed", session_id=sid, extra={"routeweave": extra} if extra else None)
 
 
 def json_response(data: Any, status: int = 200) -> Response:
@@ -90,9 +118,28 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
         body = json.loads(b"".join(chunks) or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
         raise APIError(400, f"the body is not valid JSON: {exc}", code="invalid_json") from None
+    except RecursionError:  # nested past what the parser can
+        raise _nested_too_deep() from None
     if not isinstance(body, dict):
         raise APIError(400, "the body must be a JSON object", code="invalid_json")
+    if _too_deep(body):
+        raise _nested_too_deep()
     return body
+
+
+def _nested_too_deep() -> APIError:
+    return APIError(400, f"the body's JSON is nested more than {MAX_DEPTH} levels deep: send a chat-completions request "
+                         "({model, messages, ...})", code="invalid_json")
+
+
+def _too_deep(value: Any) -> bool:
+    """Nested more than MAX_DEPTH objects or lists (checked level by level, without recursion)."""
+    level = [value]
+    for _ in range(MAX_DEPTH):
+        level = [c for v in level for c in (v.values() if isinstance(v, dict) else v) if isinstance(c, (dict, list))]
+        if not level:
+            return False
+    return True
 
 
 def text_of(content: Any) -> str | None:
@@ -121,9 +168,12 @@ def question_of(body: dict[str, Any]) -> str:
     if not users:
         raise APIError(400, "'messages' has no 'user' message to answer", param="messages", code="invalid_messages")
     text = text_of(users[-1].get("content"))
-    if text is None or not text.strip():
+    if text is None:
         raise APIError(400, "the last user message must be text (a string or text parts only: images, audio and files "
                             "are not read by routeweave's models)", param="messages", code="invalid_messages")
+    if not text.strip():
+        raise APIError(400, "the last user message is empty: put the question to answer in its 'content'",
+                       param="messages", code="invalid_messages")
     return text.strip()
 
 
@@ -160,19 +210,29 @@ def parse_options(body: dict[str, Any]) -> tuple[SessionCaps, bool]:
     """The request's `routeweave` object: session caps, and whether to include the steps in the reply."""
     options = body.get("routeweave") or {}
     if not isinstance(options, dict):
-        raise APIError(400, "'routeweave' must be an object", param="routeweave")
-    unknown = set(options) - OPTION_KEYS
+        raise APIError(400, '\'routeweave\' must be an object, e.g. {"budget_usd": 0.002, "include_steps": true}',
+                       param="routeweave", code="invalid_option")
+    unknown = sorted(set(options) - OPTION_KEYS)
     if unknown:
-        raise APIError(400, f"unknown routeweave option(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(OPTION_KEYS))}",
-                       param="routeweave")
+        raise APIError(400, f"unknown routeweave option(s): {', '.join(unknown)}; known: {', '.join(sorted(OPTION_KEYS))}",
+                       param=f"routeweave.{unknown[0]}", code="unknown_option")
     caps = {k: v for k, v in options.items() if k != "include_steps"}
     if not isinstance(options.get("include_steps", False), bool):
         raise APIError(400, f"routeweave.include_steps must be true or false, got {json.dumps(options['include_steps'])[:40]}",
-                       param="routeweave.include_steps")
+                       param="routeweave.include_steps", code="invalid_option")
     try:
         return SessionCaps.parse(caps, prefix="routeweave."), bool(options.get("include_steps"))
     except ValueError as exc:
-        raise APIError(400, str(exc), param="routeweave") from None
+        bad = next((k for k in SessionCaps.model_fields if k in caps and not _parses({k: caps[k]})), None)  # as parse's order
+        raise APIError(400, str(exc), param=f"routeweave.{bad}" if bad else "routeweave", code="invalid_option") from None
+
+
+def _parses(caps: dict[str, Any]) -> bool:
+    try:
+        SessionCaps.parse(caps)
+        return True
+    except ValueError:
+        return False
 
 
 # -- responses ------------------------------------------------------------------------------------------
