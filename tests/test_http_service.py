@@ -187,7 +187,10 @@ def test_auth_on(secured):
     response = httpx.post(secured.url + "/v1/chat/completions", json={"model": "routeweave-r1", "messages": QUESTION})
     assert_openai_error(response, 401, "invalid_api_key")
     assert_openai_error(httpx.get(secured.url + "/v1/models"), 401)
-    assert httpx.get(secured.url + "/healthz").status_code == 200
+    open_health = httpx.get(secured.url + "/healthz")  # a balancer's check needs no key, and learns no addresses
+    assert open_health.status_code == 200 and set(open_health.json()) == {"status", "models"}
+    full = httpx.get(secured.url + "/healthz", headers={"Authorization": f"Bearer {KEY}"}).json()
+    assert {"pid", "model_servers", "experts"} <= set(full)
     reply = client(secured, KEY).chat.completions.create(model="routeweave-r1", messages=QUESTION)
     assert reply.choices[0].message.content
     stream = client(secured, KEY).chat.completions.create(model="routeweave-r1", messages=QUESTION, stream=True)

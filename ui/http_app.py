@@ -93,9 +93,13 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
                            type="authentication_error", code="invalid_api_key")
 
     @app.api_route("/healthz", methods=["GET", "HEAD"])
-    async def healthz():
-        return {"status": "ok", "models": len(service.models), "experts": service.expert_names(), "pid": os.getpid(),
-                "model_servers": service.model_servers()}
+    async def healthz(request: Request):
+        health = {"status": "ok", "models": len(service.models)}  # a load balancer's check needs no key
+        try:
+            authorize(request)
+        except APIError:  # with a key set, the rest (the model servers' addresses: they take no key) is for its holders
+            return health
+        return {**health, "experts": service.expert_names(), "pid": os.getpid(), "model_servers": service.model_servers()}
 
     @app.get("/")
     async def root():
