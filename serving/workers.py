@@ -11,27 +11,40 @@ and attaches to the parent's model servers instead of starting its own ($ROUTEWE
 - `--max-sessions` is per worker: N workers admit up to N x max-sessions in all.
 - Metrics: the workers share a prometheus_client multiprocess folder; /metrics on any worker sums all.
 - Retention (`--gc-older-than`) runs in worker 0 only.
-- If a worker exits, the parent stops the others and exits with its code (a supervisor restarts the lot)."""
+- If a worker exits, the parent stops the others and exits with its code (128 + the signal's number when a
+  signal ended it, as shells report it), so a supervisor restarts the lot.
+- SIGTERM or SIGINT to the parent: it sends SIGTERM to the workers and gives them the graceful timeout (plus
+  a margin to close their engines) to finish the requests in flight before it kills them.
+- A worker whose parent dies (even by SIGKILL, which the parent cannot pass on) stops too (`follow_parent`):
+  the model servers died with the parent, and a worker left listening would answer every request badly
+  and hold the port against a restart."""
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 
 from ..agents.local_server import ATTACH_ENV, ServerFleet
 from ..agents.pool import Pool
 from .metrics import MULTIPROC_ENV
 
+CLOSE_MARGIN_S = 5.0  # after the graceful timeout: the worker closes its engine (checkpointer, trace store)
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
-def run_workers(pool: Pool, sock: socket.socket, command: list[str], workers: int, *, log=print) -> int:
+
+def run_workers(pool: Pool, sock: socket.socket, command: list[str], workers: int, *, graceful_s: float = 30.0,
+                log=print) -> int:
     """Start the model servers, then `workers` copies of `command` (a `routeweave serve` command line, given by
-    the CLI that owns it) on `sock`, each told its socket and index; wait."""
+    the CLI that owns it) on `sock`, each told its socket, index and parent; wait."""
     fleet = ServerFleet(pool).start()
     metrics_dir = tempfile.mkdtemp(prefix="routeweave-metrics-")
     env = {**os.environ, ATTACH_ENV: json.dumps(fleet.base_urls()), MULTIPROC_ENV: metrics_dir}
@@ -41,32 +54,78 @@ def run_workers(pool: Pool, sock: socket.socket, command: list[str], workers: in
     def stop(signum, _frame) -> None:
         stopping.append(signum)
 
+    # (signal.signal works only on the main thread, so the workers are started from it, and PR_SET_PDEATHSIG,
+    # which fires when the thread that started a child ends, fires only when this process ends)
     old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         for i in range(workers):
-            cmd = [*command, "--listen-fd", str(sock.fileno()), "--worker-index", str(i)]
+            cmd = [*command, "--listen-fd", str(sock.fileno()), "--worker-index", str(i), "--parent-pid", str(os.getpid())]
             procs.append(subprocess.Popen(cmd, pass_fds=[sock.fileno()], env=env))
         log(f"{workers} workers: pids {' '.join(str(p.pid) for p in procs)}; model servers {fleet.base_urls() or 'none'}")
         code = 0
         while not stopping:
             exited = [p for p in procs if p.poll() is not None]
             if exited:
-                code = exited[0].returncode or 1
-                log(f"worker {exited[0].pid} exited with {exited[0].returncode}: stopping the others")
+                code = exit_code(exited[0].returncode)
+                log(f"worker {exited[0].pid} {ended(exited[0].returncode)}: stopping the others")
                 break
             time.sleep(0.2)
         return code
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_workers(procs, graceful_s, log=log)
         for s, handler in old.items():
             signal.signal(s, handler)
         fleet.close()
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def exit_code(returncode: int) -> int:
+    """The parent's exit code for a worker's: 128 + N for a worker ended by signal N (Popen's -N; sys.exit(-9)
+    would be 247), 1 for a worker that ended with 0 on its own (a worker never should)."""
+    return 128 - returncode if returncode < 0 else (returncode or 1)
+
+
+def ended(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with {returncode}"
+
+
+def stop_workers(procs: list[subprocess.Popen], graceful_s: float, *, log=print) -> None:
+    """SIGTERM to each worker still running; they get `graceful_s` (their uvicorn's graceful timeout) and a
+    margin to finish, all at once, before the ones left are killed."""
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    deadline = time.monotonic() + graceful_s + CLOSE_MARGIN_S
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log(f"worker {p.pid} still running {graceful_s + CLOSE_MARGIN_S:g} s after SIGTERM: killing it")
+            p.kill()
+            p.wait()
+
+
+def follow_parent(parent_pid: int | None = None, *, every_s: float = 1.0) -> None:
+    """In a worker: SIGTERM to itself (the graceful path) when its parent dies. On Linux the kernel sends it
+    (PR_SET_PDEATHSIG); everywhere a thread also watches the parent's pid every `every_s`, which covers a
+    parent that died before this ran (the worker was already re-parented) and systems without prctl."""
+    parent = parent_pid or os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(ctypes.c_int(PR_SET_PDEATHSIG), ctypes.c_ulong(signal.SIGTERM), ctypes.c_ulong(0),
+                       ctypes.c_ulong(0), ctypes.c_ulong(0))
+        except (OSError, AttributeError):  # no libc to load, or no prctl in it: the watcher alone
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="routeweave-parent-watch", daemon=True).start()

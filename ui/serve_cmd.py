@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import socket
@@ -22,7 +23,9 @@ from ..serving import (
     prune_every,
     start_workers,
 )
+from ..serving.workers import follow_parent
 from .ask_cmd import pool_argument
+from .serve_checks import bind, check_args
 
 
 def at_least(low: float, kind: type = int, note: str = ""):
@@ -45,6 +48,9 @@ def _common(parser: argparse.ArgumentParser, port: int) -> None:
     pool_argument(parser)
     parser.add_argument("--db", "--trace-db", dest="db", type=Path,
                         help=f"trace database; checkpoints go beside it (default {default_db_path()})")
+    parser.add_argument("--graceful-timeout", type=at_least(0, float), default=30.0, metavar="SECONDS",
+                        help="on SIGTERM or SIGINT, how long requests in flight may run on before they are cancelled "
+                             "(default 30)")
 
 
 def register(sub) -> None:
@@ -66,6 +72,7 @@ def register(sub) -> None:
                             "faster, a killed session starts over)")
     serve.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)  # a worker of --workers: the parent's socket
     serve.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
+    serve.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)  # a worker stops when this process ends
     serve.set_defaults(run=run_serve)
     chat = sub.add_parser("chat", help="open the chat UI alone (a browser page showing each answer's route)")
     _common(chat, 7860)
@@ -76,8 +83,16 @@ def _close_on_sigterm() -> None:
     """SIGTERM (systemd, docker stop, a balancer) ends the process through Python, so the `finally` that closes
     the service runs: uvicorn shuts down on it, then raises it again with the handler that was there before
     its own, which by default ends the process at once, the service never closed."""
-    if threading.current_thread() is threading.main_thread():  # (signal handlers can only be set there)
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if threading.current_thread() is not threading.main_thread():  # (signal handlers can only be set there)
+        return
+    seen = []
+
+    def leave(*_) -> None:
+        if not seen:  # once: a second SIGTERM (a worker's parent died: the kernel's and the watcher's) would
+            seen.append(1)  # interrupt the closing the first one started
+            sys.exit(0)
+
+    signal.signal(signal.SIGTERM, leave)
 
 
 def _service(args: argparse.Namespace):
@@ -92,37 +107,60 @@ def _service(args: argparse.Namespace):
         return None
 
 
-def _listen(args: argparse.Namespace, what: str) -> socket.socket:
-    if args.__dict__.get("listen_fd") is not None:  # a worker: the parent bound it and printed its address
+def _socket(args: argparse.Namespace) -> socket.socket:
+    """The listening socket: a worker's from its parent (which checked the arguments), else checked and bound
+    here, before anything slow starts. ConfigError when an argument or the address will not do."""
+    if args.__dict__.get("listen_fd") is not None:
         return socket.socket(fileno=args.listen_fd)
-    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((args.host, args.port))
-    sock.listen(2048)  # connections wait in the backlog until the server (or a worker) accepts them
+    check_args(args)
+    return bind(args.host, args.port)
+
+
+def _announce(sock: socket.socket, what: str) -> None:
     host, port = sock.getsockname()[:2]
     print(f"routeweave {what} on http://{host}:{port}", flush=True)  # tests read the port from this line
-    return sock
 
 
-def _run(app, args: argparse.Namespace, what: str, service: Service) -> None:
+class _OneLineCancel(logging.Filter):
+    """A request still running when the graceful timeout ran out is cancelled: uvicorn logs its CancelledError
+    with a ~90-line traceback. One line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
+            record.msg, record.args = "a request was cancelled: still running when --graceful-timeout ran out", ()
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def _run(app, args: argparse.Namespace, what: str, service: Service, sock: socket.socket) -> None:
     import uvicorn
 
-    sock = _listen(args, what)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=3)
+    grace = args.graceful_timeout
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets=None) -> None:
+            if self.server_state.tasks:
+                print(f"stopping: {len(self.server_state.tasks)} request(s) in flight get up to {grace:g} s to finish "
+                      f"(--graceful-timeout)", file=sys.stderr, flush=True)
+            await super().shutdown(sockets)
+
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=grace)
+    logging.getLogger("uvicorn.error").addFilter(_OneLineCancel())  # (after Config: it sets uvicorn's logging up)
     loop = service.engine.loop.loop  # the engine's loop (not asyncio's current one: importing gradio may replace that)
     if args.__dict__.get("gc_older_than") and args.__dict__.get("worker_index", 0) == 0:
         gc = prune_every(service.engine.db_path, parse_duration(args.gc_older_than), args.gc_every, service.engine.saver,
                          log=lambda m: print(m, file=sys.stderr, flush=True))
         loop.create_task(gc)
-    loop.run_until_complete(uvicorn.Server(config).serve(sockets=[sock]))
+    if args.__dict__.get("listen_fd") is None:  # (a worker's parent printed the address)
+        _announce(sock, what)
+    loop.run_until_complete(Server(config).serve(sockets=[sock]))
 
 
 def _worker_command(args: argparse.Namespace) -> list[str]:
-    """This command for each worker of --workers (the socket and index are added by the parent)."""
+    """This command for each worker of --workers (the socket, index and parent are added by the parent)."""
     argv = [sys.executable, "-m", "routeweave.ui.cli", "serve", "--max-body", str(args.max_body),
             "--max-sessions", str(args.max_sessions), "--gc-every", str(args.gc_every),
-            "--durability", args.durability]
+            "--durability", args.durability, "--graceful-timeout", str(args.graceful_timeout)]
     for flag, value in (("--pool", args.pool), ("--db", args.db), ("--gc-older-than", args.gc_older_than)):
         if value is not None:
             argv += [flag, str(value)]
@@ -132,38 +170,54 @@ def _worker_command(args: argparse.Namespace) -> list[str]:
 def run_workers(args: argparse.Namespace) -> int:
     try:
         pool = load_pool(args.pool)
-        if args.gc_older_than:
-            parse_duration(args.gc_older_than)
-        sock = _listen(args, f"serve ({args.workers} workers)")
-        return start_workers(pool, sock, _worker_command(args), args.workers,
+        sock = _socket(args)
+        _announce(sock, f"serve ({args.workers} workers)")
+        return start_workers(pool, sock, _worker_command(args), args.workers, graceful_s=args.graceful_timeout,
                              log=lambda m: print(m, file=sys.stderr, flush=True))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
 
+def _start(args: argparse.Namespace) -> tuple[socket.socket, Service] | None:
+    """The checked socket and the started service, or None once the error is printed."""
+    _close_on_sigterm()
+    if args.__dict__.get("listen_fd") is not None:  # a worker of --workers: it ends with its parent
+        follow_parent(args.parent_pid)
+    try:
+        sock = _socket(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+    service = _service(args)
+    if service is None:
+        sock.close()
+        return None
+    return sock, service
+
+
 def run_serve(args: argparse.Namespace) -> int:
     if args.workers > 1 and args.listen_fd is None:
         return run_workers(args)
-    _close_on_sigterm()
-    service = _service(args)
-    if service is None:
+    started = _start(args)
+    if started is None:
         return 2
+    sock, service = started
     from .http_app import create_app
 
     try:
         app = create_app(service, max_body_bytes=args.max_body, ui=not args.no_ui, max_sessions=args.max_sessions)
-        _run(app, args, "serve" + ("" if args.no_ui else " (UI at /ui)"), service)
+        _run(app, args, "serve" + ("" if args.no_ui else " (UI at /ui)"), service, sock)
     finally:
         service.close()
     return 0
 
 
 def run_chat(args: argparse.Namespace) -> int:
-    _close_on_sigterm()
-    service = _service(args)
-    if service is None:
+    started = _start(args)
+    if started is None:
         return 2
+    sock, service = started
     from fastapi import FastAPI
 
     from .chat_app import mount_ui
@@ -171,7 +225,7 @@ def run_chat(args: argparse.Namespace) -> int:
     try:
         app = mount_ui(FastAPI(docs_url=None, redoc_url=None, openapi_url=None), service, path="",
                        api_key=os.environ.get("ROUTEWEAVE_API_KEY") or None)
-        _run(app, args, "chat", service)
+        _run(app, args, "chat", service, sock)
     finally:
         service.close()
     return 0

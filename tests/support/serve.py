@@ -105,3 +105,30 @@ class ServeProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def worker_pids(proc: ServeProcess, timeout: float = 60.0) -> list[int]:
+    """The worker pids a `serve --workers N` parent logged ("N workers: pids A B; ...")."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in list(proc.output):
+            match = re.search(r"workers: pids ([\d ]+);", line)
+            if match:
+                return [int(p) for p in match.group(1).split()]
+        time.sleep(0.1)
+    raise RuntimeError("no 'workers: pids' line:\n" + "".join(proc.output[-40:]))
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process runs (a zombie, dead and waiting for whoever adopted it to reap it, does not)."""
+    if not Path("/proc/self/stat").exists():  # no /proc: ask the kernel (a zombie counts as running here)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")

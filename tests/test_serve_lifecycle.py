@@ -1,0 +1,240 @@
+"""`routeweave serve`'s process lifecycle, on real processes (mocked or stub models: no llama.cpp): a parent
+killed with SIGKILL takes its workers with it, arguments and the port are checked before anything starts,
+SIGTERM lets the requests in flight finish, and a worker killed by a signal gives the parent 128 + N."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from support.serve import ServeProcess, pid_alive, worker_pids, write_mock_pool
+from support.stub_openai import StubServer, write_stub_pool
+
+QUESTION = [{"role": "user", "content": "When was the Eiffel Tower finished?"}]
+
+
+def wait_gone(pids: list[int], timeout: float) -> list[int]:
+    """The pids still running after up to `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return [p for p in pids if pid_alive(p)]
+
+
+def kill_all(pids: list[int]) -> None:
+    for pid in pids:
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_killing_the_parent_with_sigkill_stops_its_workers_and_frees_the_port(tmp_path):
+    proc = ServeProcess(tmp_path, args=["--no-ui", "--workers", "2"]).start()
+    workers: list[int] = []
+    try:
+        workers = worker_pids(proc)
+        seen, deadline = set(), time.monotonic() + 120
+        while seen != set(workers):  # both workers serve (a worker still starting up stops once it is up)
+            try:
+                seen.add(httpx.get(proc.url + "/healthz", timeout=5).json()["pid"])
+            except httpx.HTTPError:
+                time.sleep(0.2)
+            assert time.monotonic() < deadline, (seen, "".join(proc.output))
+        proc.proc.kill()  # SIGKILL: the parent cannot pass anything on
+        proc.proc.wait(timeout=10)
+        left = wait_gone(workers, 8)
+        assert not left, f"workers {left} outlived their parent"
+        host, port = proc.url.rsplit("/", 1)[1].rsplit(":", 1)
+        with socket.socket() as again:  # what a restart does
+            again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            again.bind((host, int(port)))
+            again.listen()
+    finally:
+        proc.stop()
+        kill_all(workers)
+
+
+FOLLOWER = """\
+import sys, time
+from routeweave.serving import workers
+real = sys.platform
+sys.platform = {platform!r}  # 'linux': the kernel's PR_SET_PDEATHSIG; anything else: the watcher thread alone
+workers.follow_parent({parent}, every_s={every})
+sys.platform = real
+print("ready", flush=True)
+time.sleep(120)
+"""
+MIDDLE = """\
+import subprocess, sys
+child = subprocess.Popen([sys.executable, "-c", sys.argv[1]])
+print(child.pid, flush=True)
+child.wait()
+"""
+
+
+@pytest.mark.parametrize("how", ["kernel", "watcher"])
+def test_a_worker_stops_when_its_parent_dies_by_the_kernels_signal_and_by_the_watcher_alone(how):
+    if how == "kernel" and not sys.platform.startswith("linux"):
+        pytest.skip("PR_SET_PDEATHSIG is Linux's")
+    # the follower's parent is `middle`: killed with SIGKILL once the follower is ready
+    code = FOLLOWER.format(platform="linux" if how == "kernel" else "elsewhere", parent="__import__('os').getppid()",
+                           every=3600 if how == "kernel" else 0.2)  # (kernel: the watcher looks once, then sleeps an hour)
+    middle = subprocess.Popen([sys.executable, "-c", MIDDLE, code], stdout=subprocess.PIPE, text=True)
+    follower = int(middle.stdout.readline())
+    try:
+        assert middle.stdout.readline().strip() == "ready"
+        middle.kill()
+        middle.wait()
+        assert not wait_gone([follower], 5), f"the follower outlived its parent ({how})"
+    finally:
+        kill_all([follower])
+        middle.kill()
+        middle.wait()
+
+
+def run_serve(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, float]:
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "ROUTEWEAVE_CACHE_DIR": str(tmp_path / "cache")}
+    start = time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "routeweave.ui.cli", "serve", "--no-ui", "--pool", str(write_mock_pool(tmp_path)),
+                          *args], capture_output=True, text=True, env=env, timeout=120)
+    return out, time.monotonic() - start
+
+
+@pytest.mark.parametrize("workers", [[], ["--workers", "2"]], ids=["single", "workers"])
+@pytest.mark.parametrize("case", ["port in use", "bad duration", "db under a file"])
+def test_startup_errors_exit_2_with_one_line_before_anything_starts(tmp_path, case, workers):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    (tmp_path / "a-file").write_text("not a folder")
+    args, says = {
+        "port in use": (["--port", str(taken.getsockname()[1])], "is already in use"),
+        "bad duration": (["--port", "0", "--gc-older-than", "7days"], "cannot read the duration '7days'"),
+        "db under a file": (["--port", "0", "--db", str(tmp_path / "a-file" / "x.db")], "a-file is a file, not a folder"),
+    }[case]
+    if "--db" not in args:
+        args += ["--db", str(tmp_path / "data" / "routeweave.db")]
+    try:
+        out, took = run_serve(tmp_path, *args, *workers)
+    finally:
+        taken.close()
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert out.stderr.startswith("error: ") and says in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "Traceback" not in out.stderr and " on http://" not in out.stdout  # refused before it served (or said it would)
+    assert not (tmp_path / "data" / "routeweave.db").exists()  # the engine never opened its database
+    assert took < 30
+
+
+def slow_serve(tmp_path: Path, stub: StubServer, seconds: float, args: list[str]) -> ServeProcess:
+    pool = write_stub_pool(tmp_path / "pool.toml", stub, router="router:Slow", experts={"Slow": f"slow:{seconds:g}"})
+    return ServeProcess(tmp_path, pool=pool, args=["--no-ui", *args]).start()
+
+
+def ask_in_thread(url: str, replies: dict, name: str, *, stream: bool = False) -> threading.Thread:
+    body = {"model": "routeweave-r1", "messages": QUESTION, "stream": stream}
+
+    def ask() -> None:
+        try:
+            if stream:
+                with httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=120) as r:
+                    replies[name] = (r.status_code, [line for line in r.iter_lines() if line])
+            else:
+                r = httpx.post(url + "/v1/chat/completions", json=body, timeout=120)
+                replies[name] = (r.status_code, r.json() if r.headers.get("content-type") == "application/json" else r.text)
+        except httpx.HTTPError as exc:
+            replies[name] = (None, repr(exc))
+
+    thread = threading.Thread(target=ask)
+    thread.start()
+    return thread
+
+
+def wait_active(stub: StubServer, model: str, n: int) -> None:
+    deadline = time.monotonic() + 60
+    while stub.active[model] < n:
+        assert time.monotonic() < deadline, f"{model}: {stub.active[model]} of {n} calls in flight"
+        time.sleep(0.05)
+
+
+def test_sigterm_lets_requests_in_flight_finish(tmp_path):
+    """Sessions of ~5 s: SIGTERM half a second into them; both end normally (uvicorn gave them 3 s before)."""
+    with StubServer() as stub:
+        proc = slow_serve(tmp_path, stub, 5, [])
+        try:
+            replies: dict = {}
+            threads = [ask_in_thread(proc.url, replies, "plain"), ask_in_thread(proc.url, replies, "stream", stream=True)]
+            wait_active(stub, "slow:5", 2)
+            time.sleep(0.5)
+            proc.proc.send_signal(signal.SIGTERM)
+            for t in threads:
+                t.join(timeout=60)
+            code = proc.proc.wait(timeout=60)
+        finally:
+            proc.stop()
+    status, body = replies["plain"]
+    assert status == 200 and body["choices"][0]["message"]["content"] == "1889", replies["plain"]
+    status, lines = replies["stream"]
+    assert status == 200 and lines[-1] == "data: [DONE]" and any('"finish_reason":"stop"' in line for line in lines), lines[-3:]
+    assert code == 0, "".join(proc.output)
+    assert "Traceback" not in "".join(proc.output) and "2 request(s) in flight" in "".join(proc.output)
+
+
+def test_requests_still_running_after_the_graceful_timeout_are_cancelled_with_one_log_line_each(tmp_path):
+    with StubServer() as stub:
+        proc = slow_serve(tmp_path, stub, 5, ["--graceful-timeout", "1"])
+        try:
+            replies: dict = {}
+            threads = [ask_in_thread(proc.url, replies, str(i)) for i in range(2)]
+            wait_active(stub, "slow:5", 2)
+            proc.proc.send_signal(signal.SIGTERM)
+            for t in threads:
+                t.join(timeout=60)
+            code = proc.proc.wait(timeout=30)
+        finally:
+            proc.stop()
+    log = "".join(proc.output)
+    assert code == 0 and all(r[0] != 200 for r in replies.values()), (replies, log)
+    assert "Traceback" not in log and "CancelledError" not in log, log[:3000]
+    assert log.count("a request was cancelled") == 2 and len(proc.output) < 10, log
+
+
+@pytest.mark.slow
+def test_workers_parent_gives_its_workers_the_graceful_timeout_on_sigterm(tmp_path):
+    """A session of 18 s with --workers 2: the parent used to kill its workers 15 s after SIGTERM, and each
+    worker's uvicorn cancelled the session after 3 s."""
+    with StubServer() as stub:
+        proc = slow_serve(tmp_path, stub, 18, ["--workers", "2"])
+        try:
+            replies: dict = {}
+            thread = ask_in_thread(proc.url, replies, "long")
+            wait_active(stub, "slow:18", 1)
+            proc.proc.send_signal(signal.SIGTERM)
+            thread.join(timeout=90)
+            code = proc.proc.wait(timeout=60)
+        finally:
+            proc.stop()
+    status, body = replies["long"]
+    assert status == 200 and body["choices"][0]["message"]["content"] == "1889", replies
+    assert code == 0, "".join(proc.output)
+
+
+def test_a_worker_killed_by_a_signal_makes_the_parent_exit_128_plus_its_number(tmp_path):
+    proc = ServeProcess(tmp_path, args=["--no-ui", "--workers", "2"]).start()
+    workers: list[int] = []
+    try:
+        workers = worker_pids(proc)
+        os.kill(workers[0], signal.SIGKILL)
+        code = proc.proc.wait(timeout=60)
+    finally:
+        proc.stop()
+        kill_all(workers)
+    assert code == 128 + signal.SIGKILL, "".join(proc.output)
+    assert f"worker {workers[0]} was killed by SIGKILL: stopping the others" in "".join(proc.output)
