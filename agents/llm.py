@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import ConfigError
-from .records import CallRecord, Cost
+from .records import EMPTY_REPLY, CallRecord, Cost
 from .settings import Endpoint, Price, Reliability
 
 # LiteLLM otherwise fetches its model price map from the network at import.
@@ -241,7 +241,7 @@ async def complete(
         cost_usd=price.cost_usd(prompt, completion),
         cost_units=price.cost_units(completion),
         latency_s=latency,
-        error=None if text.strip() else "empty reply",
+        error=None if text.strip() else EMPTY_REPLY,
         confidence=_confidence(response.choices[0], confidence_after) if logprobs and response.choices else None,
         deployment=deployment or None,
         usage_missing=missing,

@@ -15,6 +15,9 @@ class Cost:
     tokens: int = 0
 
 
+EMPTY_REPLY = "empty reply"  # the error of a call the model answered with nothing
+
+
 class CallRecord(BaseModel):
     """One metered call to an expert or the router."""
 
@@ -34,6 +37,11 @@ class CallRecord(BaseModel):
     overspent_usd: float = Field(0.0, ge=0, description="dollars charged beyond its reservation")
     overspent_tokens: int = Field(0, ge=0, description="tokens charged beyond its reservation")
     truncated: bool = Field(False, description="the reply was cut at max_tokens (finish_reason 'length')")
+
+    @property
+    def replied(self) -> bool:
+        """The model answered, if only with nothing usable: not a down server, a refused request, a timeout."""
+        return self.error is None or self.error == EMPTY_REPLY
 
     @property
     def overspent(self) -> bool:

@@ -28,7 +28,7 @@ from typing import Any, Callable, Literal
 from pydantic import Field
 
 from ..errors import ConfigError
-from ..records import CallRecord, Cost
+from ..records import EMPTY_REPLY, CallRecord, Cost
 from .base import READER_HELP, TYPICAL_PROMPT_TOKENS, ExpertContext, ExpertKind, ExpertSettings
 
 
@@ -95,7 +95,7 @@ class PythonExpert:
             if isinstance(reply, str) and reply.strip():
                 return CallRecord(who=self.name, text=reply, cost_usd=self.settings.price_per_call_usd,
                                   latency_s=time.perf_counter() - started)
-            error = "empty reply" if isinstance(reply, str) or reply is None else f"returned {type(reply).__name__}, not str"
+            error = EMPTY_REPLY if isinstance(reply, str) or reply is None else f"returned {type(reply).__name__}, not str"
         # a call that ran was paid for, whatever it returned
         return CallRecord(who=self.name, cost_usd=self.settings.price_per_call_usd,
                           latency_s=time.perf_counter() - started, error=error)

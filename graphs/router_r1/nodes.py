@@ -87,13 +87,15 @@ class R1Nodes:
         extra = [notice] if notice else []
 
         turn: Turn | TurnError
-        if record.error:  # after LiteLLM's own retries: a down server, a prompt past the context window. Not the
-            # router's output, so no correction turn (it would fail the same way): the session ends `failed`
+        if not record.replied:  # after LiteLLM's own retries: a down server, a prompt past the context window. Not
+            # the router's output, so no correction turn (it would fail the same way): the session ends `failed`
             notice = make_step("notice", round, expert="router", text=f"the router call failed: {record.error}",
                                error="router call failed")
             done = self._fallback(state, round, "the router call failed", stop_reason="failed")
             done["steps"] = [step_from_call("think", round, record, expert="router", text=""), *extra, notice, *done["steps"]]
             return {**done, **spent}
+        elif record.error:  # it answered with nothing: told so, as any unusable output
+            turn = TurnError(message="Your reply was empty: write <think>...</think> then <search>...</search> or <answer>...</answer>.")
         else:
             turn = parse_turn(record.text, names, max_searches=max_searches)
             if must_answer and isinstance(turn, Turn) and turn.kind == "search":
