@@ -54,8 +54,9 @@ def test_sessions_with_adversarial_router_outputs_all_end_with_an_answer_or_a_cl
         with Engine(mock_pool(text, "fact"), db_path=tmp_path / f"{i}.db", cache_dir=tmp_path) as engine:
             result = engine.graph("router-r1").invoke({"question": "q?"})
         assert result["answer"].strip(), text
-        # an empty mock_response is no mock to LiteLLM: that call goes to the dead api_base and fails
-        assert result["stop_reason"] in ({"failed"} if text == "" else {"answered", "unparseable", "budget"}), text
+        # an empty mock_response is, depending on LiteLLM's version, no mock (the call goes to the dead api_base:
+        # `failed`) or an empty reply (unusable output: `unparseable`)
+        assert result["stop_reason"] in ({"failed", "unparseable"} if text == "" else {"answered", "unparseable", "budget"}), text
         assert result["steps"][-1]["kind"] in {"answer", "fallback"}
 
 
