@@ -4,6 +4,7 @@ SIGTERM lets the requests in flight finish, and a worker killed by a signal give
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -164,66 +165,64 @@ def wait_active(stub: StubServer, model: str, n: int) -> None:
         time.sleep(0.05)
 
 
-def test_sigterm_lets_requests_in_flight_finish(tmp_path):
-    """Sessions of ~5 s: SIGTERM half a second into them; both end normally (uvicorn gave them 3 s before)."""
+def sigterm_mid_session(tmp_path: Path, seconds: float, args: list[str], asks: dict[str, bool], *,
+                        after: float = 0.0) -> tuple[dict, int, str]:
+    """Serve a pool whose only expert takes `seconds`; send one request per entry of `asks` (name: stream?),
+    SIGTERM the server `after` seconds once all of them are calling the expert; the replies, serve's exit
+    code and its log."""
     with StubServer() as stub:
-        proc = slow_serve(tmp_path, stub, 5, [])
+        proc = slow_serve(tmp_path, stub, seconds, args)
         try:
             replies: dict = {}
-            threads = [ask_in_thread(proc.url, replies, "plain"), ask_in_thread(proc.url, replies, "stream", stream=True)]
-            wait_active(stub, "slow:5", 2)
-            time.sleep(0.5)
+            threads = [ask_in_thread(proc.url, replies, name, stream=stream) for name, stream in asks.items()]
+            wait_active(stub, f"slow:{seconds:g}", len(threads))
+            time.sleep(after)
             proc.proc.send_signal(signal.SIGTERM)
             for t in threads:
-                t.join(timeout=60)
+                t.join(timeout=90)
             code = proc.proc.wait(timeout=60)
         finally:
             proc.stop()
+    return replies, code, "".join(proc.output)
+
+
+def test_sigterm_lets_requests_in_flight_finish(tmp_path):
+    """Sessions of ~5 s: SIGTERM half a second into them; both end normally (uvicorn gave them 3 s before)."""
+    replies, code, log = sigterm_mid_session(tmp_path, 5, [], {"plain": False, "stream": True}, after=0.5)
     status, body = replies["plain"]
     assert status == 200 and body["choices"][0]["message"]["content"] == "1889", replies["plain"]
     status, lines = replies["stream"]
     assert status == 200 and lines[-1] == "data: [DONE]" and any('"finish_reason":"stop"' in line for line in lines), lines[-3:]
-    assert code == 0, "".join(proc.output)
-    assert "Traceback" not in "".join(proc.output) and "2 request(s) in flight" in "".join(proc.output)
+    assert code == 0, log
+    assert "Traceback" not in log and "2 request(s) in flight" in log
 
 
-def test_requests_still_running_after_the_graceful_timeout_are_cancelled_with_one_log_line_each(tmp_path):
-    with StubServer() as stub:
-        proc = slow_serve(tmp_path, stub, 5, ["--graceful-timeout", "1"])
-        try:
-            replies: dict = {}
-            threads = [ask_in_thread(proc.url, replies, str(i)) for i in range(2)]
-            wait_active(stub, "slow:5", 2)
-            proc.proc.send_signal(signal.SIGTERM)
-            for t in threads:
-                t.join(timeout=60)
-            code = proc.proc.wait(timeout=30)
-        finally:
-            proc.stop()
-    log = "".join(proc.output)
-    assert code == 0 and all(r[0] != 200 for r in replies.values()), (replies, log)
+def test_requests_still_running_after_the_graceful_timeout_get_a_503_and_one_log_line_each(tmp_path):
+    """Cut off by --graceful-timeout: a 503 `shutting_down` naming the session, which is stored unfinished (a
+    stream, its 200 sent, ends with that error as an event); uvicorn's own answer was a plain-text 500."""
+    replies, code, log = sigterm_mid_session(tmp_path, 5, ["--graceful-timeout", "1"], {"plain": False, "stream": True})
+    assert code == 0, (replies, log)
+    status, body = replies["plain"]
+    assert status == 503 and body["error"]["code"] == "shutting_down", replies["plain"]
+    assert body["error"]["session_id"] and body["error"]["session_id"] in body["error"]["message"], body
+    status, lines = replies["stream"]
+    assert status == 200 and lines[-1] == "data: [DONE]" and '"code":"shutting_down"' in lines[-2], lines[-3:]
     assert "Traceback" not in log and "CancelledError" not in log, log[:3000]
-    assert log.count("a request was cancelled") == 2 and len(proc.output) < 10, log
+    assert log.count("a request was cancelled") == 2 and len(log.splitlines()) < 10, log
+    listed = subprocess.run([sys.executable, "-m", "routeweave.ui.cli", "sessions", "--unfinished", "--json", "--db",
+                             str(tmp_path / "routeweave.db")], capture_output=True, text=True, timeout=60)
+    unfinished = {row["session_id"] for row in json.loads(listed.stdout)}
+    assert body["error"]["session_id"] in unfinished, (listed.stdout, listed.stderr)
 
 
 @pytest.mark.slow
 def test_workers_parent_gives_its_workers_the_graceful_timeout_on_sigterm(tmp_path):
     """A session of 18 s with --workers 2: the parent used to kill its workers 15 s after SIGTERM, and each
     worker's uvicorn cancelled the session after 3 s."""
-    with StubServer() as stub:
-        proc = slow_serve(tmp_path, stub, 18, ["--workers", "2"])
-        try:
-            replies: dict = {}
-            thread = ask_in_thread(proc.url, replies, "long")
-            wait_active(stub, "slow:18", 1)
-            proc.proc.send_signal(signal.SIGTERM)
-            thread.join(timeout=90)
-            code = proc.proc.wait(timeout=60)
-        finally:
-            proc.stop()
+    replies, code, log = sigterm_mid_session(tmp_path, 18, ["--workers", "2"], {"long": False})
     status, body = replies["long"]
     assert status == 200 and body["choices"][0]["message"]["content"] == "1889", replies
-    assert code == 0, "".join(proc.output)
+    assert code == 0, log
 
 
 def test_a_worker_killed_by_a_signal_makes_the_parent_exit_128_plus_its_number(tmp_path):

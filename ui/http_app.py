@@ -22,8 +22,9 @@ chunk; then `[DONE]`.
 
 Errors are OpenAI's shape `{"error": {"message", "type", "param", "code"}}` (ui/http_errors.py): 4xx for the
 request's faults, 502 `session_failed` for a session that ended `failed` (no answer), 500 `server_error` for
-anything unexpected (both with `error.session_id`). A stream's 200 is sent already: it ends with the error
-as an event, `data: {"error": ...}`, then `[DONE]`. Request metrics count that error's status, or 499 when
+anything unexpected (both with `error.session_id`), 503 `shutting_down` for a request still running when
+serve's --graceful-timeout ran out (its session stays stored, unfinished). A stream's 200 is sent already: it
+ends with the error as an event, `data: {"error": ...}`, then `[DONE]`. Request metrics count that error's status, or 499 when
 the client left before the end of its reply."""
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response
 
-from ..serving import DEFAULT_MODEL, Service, count_overload, count_request, json_text, render_metrics
+from ..serving import DEFAULT_MODEL, Service, count_overload, count_request, render_metrics
 from . import http_errors
 from .openai_wire import (
     APIError,
@@ -54,7 +55,7 @@ from .openai_wire import (
     unread_messages,
     usage_of,
 )
-from .steps import step_line
+from .http_stream import CountedStream, session_stream
 
 API_KEY_ENV = "ROUTEWEAVE_API_KEY"
 MAX_BODY_BYTES = 256 * 1024
@@ -152,10 +153,13 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
         except APIError as exc:
             count_request(request.state.model, exc.status)
             raise
+        except asyncio.CancelledError:  # the graceful timeout ran out: a 503 (http_errors.CatchAll)
+            count_request(request.state.model, 503)
+            raise
         except Exception:
             count_request(request.state.model, 500)
             raise  # answered by http_errors.CatchAll
-        if not isinstance(response, _CountedStream):  # a stream is counted when it ends
+        if not isinstance(response, CountedStream):  # a stream is counted when it ends
             count_request(request.state.model, 499 if await request.is_disconnected() else response.status_code)
         return response
 
@@ -226,7 +230,7 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
 
         async def drive() -> None:
             try:
-                async for piece in _stream(graph, inputs, session_id, model_id, spec, budget, include_steps,
+                async for piece in session_stream(graph, inputs, session_id, model_id, spec, budget, include_steps,
                                            bool(stream_options.get("include_usage")), ignored, notes, outcome):
                     pieces.put_nowait(piece)
             finally:
@@ -242,7 +246,7 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
                 yield piece
             outcome["sent"] = True
 
-        return _CountedStream(
+        return CountedStream(
             relay(), model_id, outcome,
             media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -252,57 +256,3 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
 
         mount_ui(app, service, api_key=api_key)
     return app
-
-
-class _CountedStream(StreamingResponse):
-    """A stream counted in the request metrics when it ends: 499 if the client left before its end."""
-
-    def __init__(self, content, model: str, outcome: dict[str, Any], **kwargs) -> None:
-        super().__init__(content, **kwargs)
-        self.model, self.outcome = model, outcome
-
-    async def __call__(self, scope, receive, send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            count_request(self.model, self.outcome["status"] if self.outcome["sent"] else 499)
-
-
-async def _stream(graph, inputs, session_id, model_id, spec, budget, include_steps, include_usage, ignored,
-                  notes, outcome) -> AsyncIterator[bytes]:
-    created = int(time.time())
-    base = {"id": f"chatcmpl-{session_id}", "object": "chat.completion.chunk", "created": created, "model": model_id}
-
-    def chunk(delta: dict[str, Any] | None, finish: str | None = None, **extra) -> bytes:
-        choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
-        return b"data: " + json_text({**base, "choices": choices, **extra}, separators=(",", ":")).encode() + b"\n\n"
-
-    yield chunk({"role": "assistant", "content": ""}, routeweave={"session_id": session_id})
-    started = time.perf_counter()
-    try:
-        async for event in graph.astream(inputs, session_id=session_id, new=True):
-            if event["type"] == "step":
-                step = event["step"]
-                yield chunk({"reasoning_content": step_line(step) + "\n"}, routeweave={"step": step})
-                continue
-            result = event
-            wall_s = time.perf_counter() - started
-            extra = extra_fields(result, spec, budget, include_steps, wall_s, ignored, notes)
-            failure = session_failure(result, extra)
-            if failure is None:  # a failed session's fallback text is no answer: no content, no finish_reason
-                if result["answer"]:
-                    yield chunk({"content": result["answer"]})
-                yield chunk({}, finish_reason(result), routeweave=extra)
-            if include_usage:
-                yield chunk(None, usage=usage_of(result), routeweave={"session_id": session_id, "cost_usd": result["cost_usd"]})
-            if failure is not None:  # the status line has gone out: the error is an event
-                outcome["status"] = failure.status
-                yield failure.event()
-    except ValueError as exc:  # bad inputs found by the graph: the headers are sent, so the error is an event
-        outcome["status"] = 400
-        yield APIError(400, str(exc), session_id=session_id).event()
-    except Exception as exc:  # noqa: BLE001  an engine failure ends the stream with an error event, not a hang
-        http_errors.log_unexpected(exc, f"the stream of {model_id}", session_id)
-        outcome["status"] = 500
-        yield http_errors.unexpected(exc, session_id).event()
-    yield b"data: [DONE]\n\n"

@@ -6,6 +6,7 @@ The chat UI under /ui keeps its own errors."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from fastapi import FastAPI, Request
@@ -25,6 +26,15 @@ def unexpected(exc: BaseException, session_id: str | None = None) -> APIError:
     return APIError(500, f"the server failed{where}: {type(exc).__name__}: {exc}. This is not the request's fault: "
                          "retry; if it persists, the traceback is in the server's log", type="server_error",
                     code="internal_error", session_id=session_id)
+
+
+def shutting_down(session_id: str | None = None) -> APIError:
+    """The reply to a request still running when the server's graceful timeout ran out (uvicorn cancels it)."""
+    stored = (f"; session {session_id} is stored unfinished: `routeweave resume {session_id}` (with the server's "
+              f"--db) finishes it without repeating its paid calls") if session_id else ""
+    return APIError(503, f"the server is shutting down and this request was still running when its --graceful-timeout "
+                         f"ran out{stored}. Retry the request (on another instance, or once this one is back)",
+                    type="server_error", code="shutting_down", session_id=session_id)
 
 
 def log_unexpected(exc: BaseException, what: str, session_id: str | None = None) -> None:
@@ -51,6 +61,10 @@ class CatchAll:
 
         try:
             await self.app(scope, receive, tracked)
+        except asyncio.CancelledError:  # the graceful timeout ran out: say so (uvicorn's own answer is a plain 500)
+            if not started:
+                await shutting_down(state.get("session_id")).response({"Retry-After": "1"})(scope, receive, send)
+            raise  # still cancelled: uvicorn logs one line (serve's filter) and closes the connection
         except Exception as exc:  # noqa: BLE001  answered here, logged once, not raised on to uvicorn
             session_id = state.get("session_id")
             log_unexpected(exc, f"{scope.get('method')} {scope.get('path')}", session_id)
