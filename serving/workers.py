@@ -9,7 +9,8 @@ and attaches to the parent's model servers instead of starting its own ($ROUTEWE
   time, each write a short transaction; the others wait on SQLite's busy timeout), or the Postgres
   checkpointer when $ROUTEWEAVE_CHECKPOINTER_URL is set.
 - `--max-sessions` is per worker: N workers admit up to N x max-sessions in all.
-- Metrics: the workers share a prometheus_client multiprocess folder; /metrics on any worker sums all.
+- Metrics: the workers share a prometheus_client multiprocess folder; /metrics on any worker sums all. A
+  parent killed by SIGKILL cannot remove its folder: the next `serve --workers` on the machine does.
 - Retention (`--gc-older-than`) runs in worker 0 only.
 - If a worker exits, the parent stops the others and exits with its code (128 + the signal's number when a
   signal ended it, as shells report it), so a supervisor restarts the lot.
@@ -39,6 +40,7 @@ from .metrics import MULTIPROC_ENV
 
 CLOSE_MARGIN_S = 5.0  # after the graceful timeout: the worker closes its engine (checkpointer, trace store)
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+METRICS_PREFIX = "routeweave-metrics-"  # + the parent's pid: a folder in the temp dir, removed when serve ends
 
 
 def run_workers(pool: Pool, sock: socket.socket, command: list[str], workers: int, *, graceful_s: float = 30.0,
@@ -46,7 +48,8 @@ def run_workers(pool: Pool, sock: socket.socket, command: list[str], workers: in
     """Start the model servers, then `workers` copies of `command` (a `routeweave serve` command line, given by
     the CLI that owns it) on `sock`, each told its socket, index and parent; wait."""
     fleet = ServerFleet(pool).start()
-    metrics_dir = tempfile.mkdtemp(prefix="routeweave-metrics-")
+    sweep_metrics_dirs(log=log)
+    metrics_dir = tempfile.mkdtemp(prefix=f"{METRICS_PREFIX}{os.getpid()}-")
     env = {**os.environ, ATTACH_ENV: json.dumps(fleet.base_urls()), MULTIPROC_ENV: metrics_dir}
     procs: list[subprocess.Popen] = []
     stopping = []
@@ -77,6 +80,27 @@ def run_workers(pool: Pool, sock: socket.socket, command: list[str], workers: in
             signal.signal(s, handler)
         fleet.close()
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def sweep_metrics_dirs(*, log=print) -> list[str]:
+    """Remove the metrics folders of parents that died without removing theirs (SIGKILL): each is named after
+    its parent's pid. A folder whose pid runs (another serve, or a reused pid) is left alone."""
+    swept = []
+    for entry in os.scandir(tempfile.gettempdir()):
+        pid = entry.name[len(METRICS_PREFIX):].split("-", 1)[0]
+        if not (entry.name.startswith(METRICS_PREFIX) and pid.isdigit() and entry.is_dir(follow_symlinks=False)):
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue
+        except ProcessLookupError:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            swept.append(entry.path)
+        except PermissionError:  # another user's running process
+            continue
+    if swept:
+        log(f"removed {len(swept)} metrics folder(s) left by serve processes that were killed: {' '.join(swept)}")
+    return swept
 
 
 def exit_code(returncode: int) -> int:

@@ -38,7 +38,10 @@ def kill_all(pids: list[int]) -> None:
 
 
 def test_killing_the_parent_with_sigkill_stops_its_workers_and_frees_the_port(tmp_path):
-    proc = ServeProcess(tmp_path, args=["--no-ui", "--workers", "2"]).start()
+    """...and the next `serve --workers` removes the metrics folder the killed parent left."""
+    temp = tmp_path / "temp"  # the processes' temp dir, where the workers' metrics folder goes
+    temp.mkdir()
+    proc = ServeProcess(tmp_path, args=["--no-ui", "--workers", "2"], env={"TMPDIR": str(temp)}).start()
     workers: list[int] = []
     try:
         workers = worker_pids(proc)
@@ -58,6 +61,17 @@ def test_killing_the_parent_with_sigkill_stops_its_workers_and_frees_the_port(tm
             again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             again.bind((host, int(port)))
             again.listen()
+        left_behind = list(temp.glob(f"routeweave-metrics-{proc.proc.pid}-*"))
+        assert len(left_behind) == 1, list(temp.iterdir())
+        restart = ServeProcess(tmp_path, args=["--no-ui", "--workers", "2"], env={"TMPDIR": str(temp)}).start()
+        try:
+            workers += worker_pids(restart)  # logged once the folder is made (and the old one swept)
+            assert not left_behind[0].exists(), "".join(restart.output)
+            assert "removed 1 metrics folder(s) left by serve processes that were killed" in "".join(restart.output)
+            assert [p.name for p in temp.iterdir()] == [f"routeweave-metrics-{restart.proc.pid}-" + p.name.split("-")[-1]
+                                                        for p in temp.iterdir()], list(temp.iterdir())  # its own only
+        finally:
+            restart.stop()
     finally:
         proc.stop()
         kill_all(workers)

@@ -53,19 +53,20 @@ class ServeProcess:
     """`routeweave serve` (or `chat`) in a child process on a free port; `url` once it listens."""
 
     def __init__(self, folder: Path, *, pool: Path | str | None = None, api_key: str | None = None, args: list[str] | None = None,
-                 command: str = "serve"):
+                 command: str = "serve", env: dict[str, str] | None = None):
         self.folder = Path(folder)
         self.pool = pool or write_mock_pool(self.folder)
         self.api_key = api_key
         self.args = args or []
         self.command = command
+        self.env = env or {}
         self.url: str | None = None
         self.proc: subprocess.Popen | None = None
         self.output: list[str] = []
 
     def start(self, timeout: float = 120.0) -> "ServeProcess":
         env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-               "ROUTEWEAVE_CACHE_DIR": str(self.folder / "cache"), "PYTHONUNBUFFERED": "1"}
+               "ROUTEWEAVE_CACHE_DIR": str(self.folder / "cache"), "PYTHONUNBUFFERED": "1", **self.env}
         env.pop("ROUTEWEAVE_API_KEY", None)
         if self.api_key:
             env["ROUTEWEAVE_API_KEY"] = self.api_key
