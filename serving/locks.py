@@ -207,6 +207,13 @@ class LeaseLocks(_Locks):
                                             "expires >= now()", (session_id,))).fetchone()
         return row["owner"] if row else None
 
+    async def aholders(self) -> dict[str, str]:
+        """Every session whose lease is live, with its holder."""
+        async with self.pool.connection() as conn:
+            rows = await (await conn.execute("SELECT session_id, owner FROM routeweave_session_leases WHERE "
+                                             "expires >= now()")).fetchall()
+        return {row["session_id"]: row["owner"] for row in rows}
+
     async def release(self, session_id: str) -> None:
         self._held.discard(session_id)
         async with self.pool.connection() as conn:

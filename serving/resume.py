@@ -5,6 +5,7 @@ each one as it finished."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,50 @@ async def _from_checkpoint(session_id: str, db_path: Path) -> dict[str, Any] | N
     return {"session_id": session_id, "graph": meta.get("routeweave_graph"),
             "meta": {"pool": meta.get("routeweave_pool"), "pool_hash": meta.get("routeweave_pool_hash"),
                      "policy": meta.get("routeweave_policy")}}
+
+
+def shared_unfinished(db_path: Path, limit: int) -> list[dict[str, Any]] | None:
+    """With a Postgres checkpointer ($ROUTEWEAVE_CHECKPOINTER_URL), the `limit` newest sessions its checkpoints hold
+    unfinished, whichever instance ran them, each with its status: `running (HOLDER)` while an instance's lease
+    holds it, else `interrupted: resumable`. None with SQLite (each instance's own trace lists its sessions)."""
+    url = checkpointer_url()
+    return None if url is None else asyncio.run(_shared_unfinished(url, db_path, limit))
+
+
+async def _shared_unfinished(url: str, db_path: Path, limit: int) -> list[dict[str, Any]]:
+    from .locks import LeaseLocks
+
+    saver, close = await open_checkpointer(url, db_path)
+    try:
+        leases = LeaseLocks(saver.conn)
+        await leases.setup()
+        holders = await leases.aholders()
+        async with saver.conn.connection() as conn:  # every session, newest checkpoint first
+            threads = await (await conn.execute(
+                "SELECT thread_id, max(checkpoint_id) AS last, min(checkpoint ->> 'ts') AS started FROM checkpoints "
+                "WHERE checkpoint_ns = '' GROUP BY thread_id ORDER BY last DESC")).fetchall()
+        rows = []
+        for thread in threads:
+            found = await saver.aget_tuple({"configurable": {"thread_id": thread["thread_id"]}})
+            values = (found.checkpoint.get("channel_values") or {}) if found else {}
+            if found is None or values.get("stop_reason") or "question" not in values:
+                continue  # finished (or not a routeweave session)
+            steps = values.get("steps") or []
+            holder = holders.get(thread["thread_id"])
+            rows.append({"session_id": thread["thread_id"], "started": _epoch(thread["started"]),
+                         "graph": (found.metadata or {}).get("routeweave_graph"), "question": values["question"],
+                         "finished": None, "spent_usd": sum(s.get("cost_usd") or 0.0 for s in steps),
+                         "rounds": max((s.get("round") or 0 for s in steps), default=0),
+                         "status": f"running ({holder})" if holder else "interrupted: resumable"})
+            if len(rows) >= limit:
+                break
+        return rows
+    finally:
+        await close()
+
+
+def _epoch(iso: str | None) -> float | None:
+    return datetime.fromisoformat(iso).timestamp() if iso else None
 
 
 def find_session(session_id: str, db_path: Path) -> dict[str, Any]:

@@ -253,6 +253,12 @@ def test_an_instance_killed_mid_session_is_resumed_by_another(database, tmp_path
         finally:
             os.kill(a.pid, signal.SIGKILL)
             a.wait(timeout=10)
+        listing = [*routeweave_cmd, "sessions", "--unfinished", "--db", str(b_db), "--json"]
+        listed = subprocess.run(listing, env=env, capture_output=True, text=True, timeout=120)
+        assert listed.returncode == 0 and not b_db.exists(), listed.stderr  # B's own trace knows nothing of it
+        row = next(r for r in json.loads(listed.stdout) if r["session_id"] == session)
+        assert row["question"] == "When?" and row["status"] == f"running (pid {a.pid} on {socket.gethostname()})", row
+        assert row["spent_usd"] > 0 and row["started"] is not None, row  # Fast's call was paid
         resume = [*routeweave_cmd, "resume", session, "--db", str(b_db), "--json"]
         busy = subprocess.run(resume, env=env, capture_output=True, text=True, timeout=120)
         assert busy.returncode == 3 and f"pid {a.pid}" in busy.stderr  # A's lease still holds the session
@@ -264,3 +270,5 @@ def test_an_instance_killed_mid_session_is_resumed_by_another(database, tmp_path
         result = json.loads(busy.stdout)
         assert result["stop_reason"] == "answered" and stub.calls["ok"] == 1  # Fast's finished call was not made again
         assert sorted(s["expert"] for s in result["steps"] if s["kind"] == "route") == ["Fast", "Slow"]
+        listed = subprocess.run(listing, env=env, capture_output=True, text=True, timeout=120)
+        assert session not in {r["session_id"] for r in json.loads(listed.stdout)}, listed.stdout  # finished now

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..serving import ConfigError, TraceStore, aligned, default_db_path, json_text, minute
 from ..serving.locks import FileLocks, SessionBusy
 from ..serving.paths import lock_dir
-from ..serving.resume import resume_session
+from ..serving.resume import resume_session, shared_unfinished
 from .ask_cmd import pool_argument, print_session, session_status
 from .steps import usd
 
@@ -24,7 +24,8 @@ def register(sub) -> None:
     resume.add_argument("--json", action="store_true", help="print one JSON object")
     resume.set_defaults(run=run_resume)
     sessions = sub.add_parser("sessions", help="list stored sessions (--unfinished: the ones that can be resumed)")
-    sessions.add_argument("--unfinished", action="store_true", help="only sessions that began and never finished")
+    sessions.add_argument("--unfinished", action="store_true", help="only sessions that began and never finished (with "
+                          "$ROUTEWEAVE_CHECKPOINTER_URL: every instance's, from the shared checkpoints)")
     sessions.add_argument("--limit", type=positive_int, default=20, help="newest N sessions (default %(default)s)")
     sessions.add_argument("--db", "--trace-db", dest="db", type=Path, help=f"trace database (default {default_db_path()})")
     sessions.add_argument("--json", action="store_true", help="print a JSON list, one object per session")
@@ -65,6 +66,14 @@ def run_resume(args: argparse.Namespace) -> int:
 
 def run_sessions(args: argparse.Namespace) -> int:
     db = args.db or default_db_path()
+    if args.unfinished:
+        try:
+            shared = shared_unfinished(Path(db), args.limit)  # Postgres: every instance's, not this trace file's
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if shared is not None:
+            return _list(shared, args, empty="no unfinished sessions in the shared checkpoints")
     if not Path(db).exists():
         if args.db:  # a path the user typed: more likely a typo than an empty store
             print(f"error: no trace database at {db}", file=sys.stderr)
@@ -76,10 +85,14 @@ def run_sessions(args: argparse.Namespace) -> int:
     rows = traces.unfinished(args.limit) if args.unfinished else traces.recent(args.limit)
     for row in rows:
         row["status"] = session_status(row, locks)
+    return _list(rows, args, empty="no unfinished sessions" if args.unfinished else f"no sessions stored in {db} yet")
+
+
+def _list(rows: list[dict], args: argparse.Namespace, *, empty: str) -> int:
     if args.json:
         print(json_text(rows, indent=1, default=str))
         return 0
-    print_table(rows, empty="no unfinished sessions" if args.unfinished else f"no sessions stored in {db} yet")
+    print_table(rows, empty=empty)
     if args.unfinished and any(row["status"] == "interrupted: resumable" for row in rows):
         print("resume one: routeweave resume SESSION_ID", file=sys.stderr)
     return 0
