@@ -20,7 +20,9 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from ..agents.records import EMPTY_REPLY
 from ..graphs.metering import NOT_AFFORDABLE
+from ..graphs.state import status_word
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -38,6 +40,9 @@ SESSION_LATENCY = Histogram("routeweave_session_latency_seconds", "Wall time of 
                             registry=REGISTRY)
 CALL_LATENCY = Histogram("routeweave_call_latency_seconds", "Latency of one model or expert call", ["expert"],
                          buckets=BUCKETS, registry=REGISTRY)
+CALL_ERRORS = Counter("routeweave_call_errors", "Model or expert calls that failed (error: failed) or answered with "
+                      "nothing (error: empty), by who was called; the session may still have answered, by a fallback",
+                      ["expert", "error"], registry=REGISTRY)
 BUDGET_REFUSALS = Counter("routeweave_budget_refusals", "Calls not made because the session's budget could not cover them",
                           ["graph"], registry=REGISTRY)
 OVERLOAD = Counter("routeweave_overload_rejections", "Requests refused with 429 because --max-sessions were running",
@@ -62,6 +67,8 @@ def observe_session(graph: str, result: dict[str, Any], wall_s: float) -> None:
             COST.labels(who).inc(step["cost_usd"])
         if step["kind"] in CALL_KINDS and step["latency_s"]:
             CALL_LATENCY.labels(who).observe(step["latency_s"])
+        if step["kind"] in CALL_KINDS and status_word(step) == "failed":
+            CALL_ERRORS.labels(who, "empty" if step["error"] == EMPTY_REPLY else "failed").inc()
     if not refused and result.get("stop_reason") == "budget":  # the router's own turn could not be paid for
         refused = 1
     if refused:

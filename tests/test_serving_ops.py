@@ -85,6 +85,20 @@ def test_metrics_count_requests_sessions_tokens_dollars_latency_refusals_and_429
     assert metric(text, "routeweave_sessions_in_flight") == 0
 
 
+def test_metrics_count_failed_calls_by_expert_though_the_session_answered(tmp_path):
+    """An expert that fails every call: the session still answers (its fallback), so only
+    routeweave_call_errors shows it."""
+    with StubServer() as stub:
+        expert = f'model = "openai/500"\napi_base = "{stub.api_base}"\nprice = {{ input_per_m = 1.0, output_per_m = 2.0 }}\n'
+        with ServeProcess(tmp_path, pool=slow_pool(tmp_path, expert), args=["--no-ui"]) as proc:
+            reply = httpx.post(proc.url + "/v1/chat/completions", json={"model": "routeweave-r1", "messages": QUESTION},
+                               timeout=120)
+            text = httpx.get(proc.url + "/metrics", timeout=30).text
+    assert reply.status_code == 200, reply.text
+    assert metric(text, "routeweave_call_errors_total", error="failed", expert="Mock") == 1, text
+    assert metric(text, "routeweave_call_errors_total", error="failed", expert="router") == 0
+
+
 def cli(args: list[str], **kw) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(TESTS), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     return subprocess.run([sys.executable, "-m", "routeweave.ui.cli", *args], env=env, capture_output=True, text=True,
