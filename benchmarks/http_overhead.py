@@ -66,10 +66,13 @@ class StubGraph:
 
         return summarize(session_id, QUESTION, {"steps": self.steps, "answer": "1889", "stop_reason": "answered", "round": 1})
 
-    async def ainvoke(self, inputs, *, session_id=None, new=False):
+    def new_session_id(self) -> str:
+        return "stub"
+
+    async def ainvoke(self, inputs, *, session_id=None):
         return self.result(session_id or "stub")
 
-    async def astream(self, inputs, *, session_id=None, new=False):
+    async def astream(self, inputs, *, session_id=None):
         for step in self.steps:
             yield {"type": "step", "step": step}
         yield {"type": "result", **self.result(session_id or "stub")}

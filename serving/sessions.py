@@ -83,6 +83,7 @@ class RouterGraph:
         self.compiled, resolved = engine.compiled(name, policy)
         self.policy_name = resolved.name if resolved is not None else None
         self.pool_hash = engine.pool.fingerprint()
+        self._fresh: set[str] = set()  # ids made by new_session_id() and not used yet: nothing stored to read
 
     @property
     def pool(self) -> Pool:
@@ -208,20 +209,35 @@ class RouterGraph:
         return {"question": question.strip(), "limits": caps.limits(self.pool),
                 "constraints": caps.constraints(self.pool, constraints), "capped": caps.capped(self.pool)}
 
-    def _locked(self, inputs: dict[str, Any] | None, session_id: str, emit: Callable[[Step], None] | None,
-                new: bool = False):
+    def new_session_id(self) -> str:
+        """A fresh session id, for a caller that must know it before the session starts (to name it in an error,
+        say). No stored session has it, so its first run does not read the store first."""
+        session_id = uuid.uuid4().hex
+        self._fresh.add(session_id)
+        return session_id
+
+    def _locked(self, inputs: dict[str, Any] | None, session_id: str | None, emit: Callable[[Step], None] | None):
         """The session's run, holding its lock: one runner per session (locks.py); SessionBusy otherwise."""
         self.engine.loop.check()  # before any coroutine is made: a closed engine says so, and nothing is left unawaited
+        if session_id is None:
+            session_id = self.new_session_id()
+        elif not isinstance(session_id, str) or not session_id.strip():
+            raise ValueError(f"session_id must be a non-empty string (or None for a new one), got {session_id!r}")
+        new = inputs is not None and session_id in self._fresh
+        self._fresh.discard(session_id)
         return self.engine.locks.arun(self._run(inputs, session_id, emit, new=new), session_id)
 
     def invoke(self, inputs: dict[str, Any], *, session_id: str | None = None) -> dict[str, Any]:
-        """Answer one question; returns answer, steps, cost, tokens and the session id."""
-        return self._loop.run(self._locked(self._inputs(inputs), session_id or uuid.uuid4().hex, None, session_id is None))
+        """Answer one question. `inputs`: {"question": str} plus optional caps, which may lower the pool's limits
+        but never raise them: `budget_usd`, `max_rounds`, `max_tokens`, `experts` (names to allow), and
+        `constraints` (for the policies). Returns the answer, stop_reason, steps, cost_usd, tokens, rounds,
+        session_id and `capped` (the caps that were lowered to the pool's). `session_id`: None for a new one; an
+        id already stored is refused (ValueError): finish an interrupted session with resume()."""
+        return self._loop.run(self._locked(self._inputs(inputs), session_id, None))
 
-    async def ainvoke(self, inputs: dict[str, Any], *, session_id: str | None = None, new: bool = False) -> dict[str, Any]:
-        """`new=True`: the caller made `session_id` afresh (no stored session has it), so it is not read first."""
-        run = self._locked(self._inputs(inputs), session_id or uuid.uuid4().hex, None, new or session_id is None)
-        return await self._loop.arun(run)
+    async def ainvoke(self, inputs: dict[str, Any], *, session_id: str | None = None) -> dict[str, Any]:
+        """invoke(), awaitable from any event loop."""
+        return await self._loop.arun(self._locked(self._inputs(inputs), session_id, None))
 
     def resume(self, session_id: str) -> dict[str, Any]:
         """Finish a session that was interrupted (its checkpoint says where it stopped): completed calls are
@@ -236,22 +252,19 @@ class RouterGraph:
         events: queue.Queue = queue.Queue()
         inputs = self._inputs(inputs)
         future = asyncio.run_coroutine_threadsafe(
-            self._locked(inputs, session_id or uuid.uuid4().hex, lambda s: events.put({"type": "step", "step": s}),
-                         session_id is None),
-            self._loop.loop,
-        )
+            self._locked(inputs, session_id, lambda s: events.put({"type": "step", "step": s})), self._loop.loop)
         future.add_done_callback(lambda _: events.put(None))
         while (event := events.get()) is not None:
             yield event
         yield {"type": "result", **future.result()}
 
-    async def astream(self, inputs: dict[str, Any], *, session_id: str | None = None,
-                      new: bool = False) -> AsyncIterator[dict[str, Any]]:
+    async def astream(self, inputs: dict[str, Any], *, session_id: str | None = None) -> AsyncIterator[dict[str, Any]]:
+        """stream(), from any event loop."""
         caller = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
         inputs = self._inputs(inputs)
         emit = lambda s: caller.call_soon_threadsafe(events.put_nowait, {"type": "step", "step": s})  # noqa: E731
-        run = self._locked(inputs, session_id or uuid.uuid4().hex, emit, new or session_id is None)
+        run = self._locked(inputs, session_id, emit)
         task = asyncio.ensure_future(self._loop.arun(run))
         task.add_done_callback(lambda _: events.put_nowait(None))
         while (event := await events.get()) is not None:

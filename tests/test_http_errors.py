@@ -202,10 +202,13 @@ class Broken:
     def __init__(self, exc: Exception):
         self.exc = exc
 
-    async def ainvoke(self, inputs, *, session_id, new):
+    def new_session_id(self) -> str:
+        return "broken-session"
+
+    async def ainvoke(self, inputs, *, session_id):
         raise self.exc
 
-    async def astream(self, inputs, *, session_id, new):
+    async def astream(self, inputs, *, session_id):
         from routeweave.graphs import make_step
 
         yield {"type": "step", "step": make_step("think", 0, expert="router", text="look it up")}

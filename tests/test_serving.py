@@ -4,6 +4,8 @@ runs of each expert into fitted policies that the service then serves."""
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 import re
 
@@ -155,7 +157,18 @@ def test_bad_inputs_and_a_reused_session_id_are_refused_with_what_to_do(tmp_path
         before = engine.traces.get(first["session_id"])
         with pytest.raises(ValueError, match="already exists .finished.: ask with a new session_id"):
             graph.invoke({"question": "another?"}, session_id=first["session_id"])
+        for run in (lambda: asyncio.run(graph.ainvoke({"question": "another?"}, session_id=first["session_id"])),
+                    lambda: list(graph.stream({"question": "another?"}, session_id=first["session_id"]))):
+            with pytest.raises(ValueError, match="already exists .finished."):  # ainvoke had a flag that skipped the check
+                run()
         assert engine.traces.get(first["session_id"]) == before  # its trace untouched
+        for bad in (123, "", "  "):
+            with pytest.raises(ValueError, match="session_id must be a non-empty string"):
+                graph.invoke({"question": "q?"}, session_id=bad)
+        fresh = graph.new_session_id()  # known before the session starts (the HTTP service names it in errors)
+        assert graph.invoke({"question": "q?"}, session_id=fresh)["session_id"] == fresh
+        with pytest.raises(ValueError, match="already exists"):  # fresh once only
+            graph.invoke({"question": "q?"}, session_id=fresh)
 
 
 def test_an_engine_takes_a_pool_name_starts_once_and_says_when_it_is_closed(tmp_path, recwarn):

@@ -84,7 +84,10 @@ def test_a_failing_session_is_said_in_the_chat_with_its_stored_session(tmp_path,
     service = Service(write_mock_pool(tmp_path), db_path=tmp_path / "rw.db")  # not started: the graph is faked
 
     class Failing:
-        async def astream(self, inputs, *, session_id, new):
+        def new_session_id(self) -> str:
+            return "0123456789abcdef" * 2
+
+        async def astream(self, inputs, *, session_id):
             yield {"type": "step", "step": make_step("think", round=0, text="look it up")}
             raise OSError(28, "No space left on device")
 

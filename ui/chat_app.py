@@ -17,7 +17,6 @@ import os
 import re
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -198,7 +197,7 @@ def build_ui(service: Service) -> gr.Blocks:
             budget_usd = None if budget_usd in (None, "") else float(budget_usd)
             cap = pool.limits.budget_usd if budget_usd is None else min(budget_usd, pool.limits.budget_usd)
             history.append({"role": "user", "content": html.escape(text)})
-            session_id, steps = uuid.uuid4().hex, []  # the id known here, so a failure can name what it stored
+            session_id, steps = None, []  # the id is known here, so a failure can name what it stored
             try:
                 _check_settings(budget_usd, list(enabled or []), pool.limits.budget_usd)
                 if budget_usd is not None and budget_usd > pool.limits.budget_usd:  # lowered, never raised: said
@@ -209,9 +208,10 @@ def build_ui(service: Service) -> gr.Blocks:
                 caps.constraints(service.pool)
                 inputs = service.session_inputs(text, caps)
                 graph = service.graph(model_id)
+                session_id = graph.new_session_id()
                 pending = {"role": "assistant", "content": "", "metadata": {"title": PENDING_TITLE, "status": "pending"}}
                 yield history + [pending], totals_html(None, cap, steps, running=True), "", gr.skip(), gr.skip(), gr.skip()
-                async for event in graph.astream(inputs, session_id=session_id, new=True):
+                async for event in graph.astream(inputs, session_id=session_id):
                     if event["type"] == "step":
                         steps.append(event["step"])
                         history.append(step_message(event["step"], len(steps) - 1))

@@ -33,7 +33,6 @@ import asyncio
 import hmac
 import os
 import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -199,11 +198,11 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
             raise APIError(429, f"{in_flight[0]} sessions are running, the most this server admits; retry shortly",
                            type="rate_limit_error", code="too_many_sessions")
         in_flight[0] += 1
-        session_id = request.state.session_id = uuid.uuid4().hex  # known to the 500 of an unexpected failure
+        session_id = request.state.session_id = graph.new_session_id()  # known to the 500 of an unexpected failure
         if not stream:
             started = time.perf_counter()
             try:
-                result = await graph.ainvoke(inputs, session_id=session_id, new=True)
+                result = await graph.ainvoke(inputs, session_id=session_id)
             except ValueError as exc:
                 raise APIError(400, str(exc)) from None
             finally:

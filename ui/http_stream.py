@@ -47,7 +47,7 @@ async def session_stream(graph, inputs, session_id, model_id, spec, budget, incl
     yield chunk({"role": "assistant", "content": ""}, routeweave={"session_id": session_id})
     started = time.perf_counter()
     try:
-        async for event in graph.astream(inputs, session_id=session_id, new=True):
+        async for event in graph.astream(inputs, session_id=session_id):
             if event["type"] == "step":
                 step = event["step"]
                 yield chunk({"reasoning_content": step_line(step) + "\n"}, routeweave={"step": step})
