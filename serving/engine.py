@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,7 @@ class Engine:
         self._saver: Any = None
         self._compiled: dict[tuple[str, Any], Any] = {}
         self._lock = threading.Lock()
+        self.running: set[str] = set()  # the sessions running now (a stream left early runs on)
 
     def start(self) -> "Engine":
         if self._saver is not None:  # started already: a second start would run a second loop and servers
@@ -129,7 +132,11 @@ class Engine:
 
         return RouterGraph(self, name=name, policy=policy)
 
-    def close(self) -> None:
+    def close(self, wait_s: float = 30.0) -> None:
+        """Stop the model servers and close the stores. Sessions still running (a stream left early runs on to
+        its end) get up to `wait_s` seconds to finish; any still running then is cancelled, stays stored and
+        resumable (`graph.resume(session_id)`), and a RuntimeWarning names it."""
+        self._drain(wait_s)
         if self._close_saver is not None and self.loop.loop is not None:
             self.loop.run(self.locks.close())
             self.loop.run(self._close_saver())
@@ -139,6 +146,17 @@ class Engine:
         self.loop.stop()
         self.traces.close()
         self.runtime.close()
+
+    def _drain(self, wait_s: float) -> None:
+        if not self.running or not self.loop.can_wait():  # a served loop: its server drains its requests itself
+            return
+        deadline = time.monotonic() + wait_s
+        while self.running and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if self.running:
+            warnings.warn(f"closing the engine cancelled {len(self.running)} session(s) still running after {wait_s:g} s: "
+                          f"{', '.join(sorted(self.running))}; each is stored: graph.resume(session_id) finishes it",
+                          RuntimeWarning, stacklevel=3)
 
     def __enter__(self) -> "Engine":
         return self.start()

@@ -36,6 +36,10 @@ class LoopThread:
         self._thread = threading.Thread(target=self.loop.run_forever, name="routeweave-loop", daemon=True)
         self._thread.start()
 
+    def can_wait(self) -> bool:
+        """True when the loop runs in its own thread and this is another: a caller here may block until it works."""
+        return self._thread is not None and threading.current_thread() is not self._thread
+
     def check(self) -> None:
         """Raise, saying what to do, unless the loop can run coroutines."""
         if self.loop is None:

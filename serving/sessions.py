@@ -23,6 +23,7 @@ from ..graphs import STATE_FORMAT, Step
 from ..graphs.state import expert_calls
 from . import metrics
 from .caps import SessionCaps
+from .checkpointers import describe
 from .engine import Engine, check_policy_fits
 
 FORMAT_KEY = "routeweave_format"  # in each checkpoint's metadata: the state format that wrote it
@@ -101,9 +102,11 @@ class RouterGraph:
     def _loop(self):
         return self.engine.loop
 
-    def close(self) -> None:
+    def close(self, wait_s: float = 30.0) -> None:
+        """Close the engine this graph opened (open_graph), after up to `wait_s` seconds for sessions still
+        running (Engine.close); a graph from Engine.graph() leaves its engine alone."""
         if self._owns_engine:
-            self.engine.close()
+            self.engine.close(wait_s)
 
     def __enter__(self) -> "RouterGraph":
         return self
@@ -188,8 +191,8 @@ class RouterGraph:
 
     def _check_resumable(self, session_id: str, snapshot) -> None:
         if not (snapshot and snapshot.values):
-            raise NoCheckpoint(f"session {session_id} has no checkpoint in {self.engine.db_path.name}'s checkpointer: "
-                             f"nothing to resume (ask the question again)")
+            where = describe(self.engine.checkpointer_url, self.engine.db_path)
+            raise NoCheckpoint(f"session {session_id} has no checkpoint in {where}: nothing to resume (ask the question again)")
         written = (snapshot.metadata or {}).get(FORMAT_KEY, 1)
         if written not in READABLE_FORMATS:
             raise ConfigError(f"session {session_id} was checkpointed in state format {written}; this routeweave "
@@ -225,7 +228,14 @@ class RouterGraph:
             raise ValueError(f"session_id must be a non-empty string (or None for a new one), got {session_id!r}")
         new = inputs is not None and session_id in self._fresh
         self._fresh.discard(session_id)
-        return self.engine.locks.arun(self._run(inputs, session_id, emit, new=new), session_id)
+        return self.engine.locks.arun(self._counted(self._run(inputs, session_id, emit, new=new), session_id), session_id)
+
+    async def _counted(self, run, session_id: str) -> dict[str, Any]:  # closing the engine waits for these
+        self.engine.running.add(session_id)
+        try:
+            return await run
+        finally:
+            self.engine.running.discard(session_id)
 
     def invoke(self, inputs: dict[str, Any], *, session_id: str | None = None) -> dict[str, Any]:
         """Answer one question. `inputs`: {"question": str} plus optional caps, which may lower the pool's limits
@@ -248,11 +258,13 @@ class RouterGraph:
         return await self._loop.arun(self._locked(None, session_id, None))
 
     def stream(self, inputs: dict[str, Any], *, session_id: str | None = None) -> Iterator[dict[str, Any]]:
-        """Yields {"type": "step", "step": ...} as each step happens, then {"type": "result", ...}."""
+        """Yields {"type": "step", "session_id": ..., "step": ...} as each step happens, then {"type": "result",
+        ...}. Leaving early does not stop the session: it runs to its end (close() waits for it)."""
         events: queue.Queue = queue.Queue()
         inputs = self._inputs(inputs)
+        sid = self.new_session_id() if session_id is None else session_id
         future = asyncio.run_coroutine_threadsafe(
-            self._locked(inputs, session_id, lambda s: events.put({"type": "step", "step": s})), self._loop.loop)
+            self._locked(inputs, sid, lambda s: events.put({"type": "step", "session_id": sid, "step": s})), self._loop.loop)
         future.add_done_callback(lambda _: events.put(None))
         while (event := events.get()) is not None:
             yield event
@@ -263,8 +275,9 @@ class RouterGraph:
         caller = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
         inputs = self._inputs(inputs)
-        emit = lambda s: caller.call_soon_threadsafe(events.put_nowait, {"type": "step", "step": s})  # noqa: E731
-        run = self._locked(inputs, session_id, emit)
+        sid = self.new_session_id() if session_id is None else session_id
+        emit = lambda s: caller.call_soon_threadsafe(events.put_nowait, {"type": "step", "session_id": sid, "step": s})  # noqa: E731
+        run = self._locked(inputs, sid, emit)
         task = asyncio.ensure_future(self._loop.arun(run))
         task.add_done_callback(lambda _: events.put_nowait(None))
         while (event := await events.get()) is not None:
@@ -276,12 +289,12 @@ def open_graph(
     pool: str | Path | Pool | None = None,
     *,
     graph: str = "router-r1",
-    policy: str | None = None,
+    policy: str | Path | None = None,
     db_path: Path | None = None,
     cache_dir: Path | None = None,
 ) -> RouterGraph:
     """Load the pool (default: the embedded one), start what it needs and return a ready graph of this
-    kind (`graph_names()`; `policy` by name or saved directory for single-shot and cascade). Close it (or
+    kind (`routeweave.graphs.graph_names()`; `policy` by name or saved directory for single-shot and cascade). Close it (or
     use `with`) to stop the servers. For several kinds over one pool, use `Engine(pool).start().graph(...)`."""
     pool = pool if isinstance(pool, Pool) else load_pool(pool)
     check_policy_fits(graph, policy, pool)  # an unknown, unfitted or unusable policy fails before anything starts

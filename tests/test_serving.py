@@ -14,7 +14,8 @@ import pytest
 from routeweave.evals.qa.store import ResultStore
 from routeweave.policies import Candidate, Request, load_policy
 from routeweave.policies.minilm import extra_installed
-from routeweave.serving import ConfigError, Engine, Service, SessionCaps, fitted_dir, load_pool, model_specs, open_graph
+from routeweave.serving import (ConfigError, Engine, Service, SessionCaps, TraceStore, fitted_dir, load_pool, model_specs,
+                                open_graph)
 from routeweave.ui.cli import main
 from support.serve import write_mock_pool
 
@@ -338,3 +339,32 @@ def test_fit_drops_the_router_training_test_questions_whatever_run_they_came_in(
     assert main(["fit", "--pool", str(write_mock_pool(tmp_path)), "--runs", "mock", "pricey", "--db", str(db), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["questions"] == 12 and summary["dropped_heldout"] == 3 and summary["heldout_checked"] is True
+
+
+def test_a_stream_left_early_runs_to_its_end_and_closing_waits_for_it_or_says_what_it_cancelled(tmp_path):
+    """The README's promise ("leaving a stream early does not stop its session") held only while the graph
+    stayed open: leaving the `with` block cancelled the session in silence."""
+    import warnings
+
+    from support.stub_openai import StubServer, write_stub_pool
+
+    with StubServer() as stub:
+        pool = write_stub_pool(tmp_path / "pool.toml", stub, router="router:Slow", experts={"Slow": "slow:1.5"})
+        with open_graph(pool, db_path=tmp_path / "t.db") as graph:
+            first = next(iter(graph.stream({"question": "When was the Eiffel Tower finished?"})))
+        traces = TraceStore(tmp_path / "t.db")
+        stored = traces.get(first["session_id"])
+        traces.close()
+        assert stored["finished"] and stored["stop_reason"] == "answered", stored  # closing waited for it
+
+        graph = open_graph(pool, db_path=tmp_path / "t.db")
+        first = next(iter(graph.stream({"question": "When was the Eiffel Tower finished?"})))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            graph.close(wait_s=0.2)
+        said = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+        assert any(first["session_id"] in text and "graph.resume(session_id)" in text for text in said), said
+        with open_graph(pool, db_path=tmp_path / "t.db") as graph:
+            assert graph.resume(first["session_id"])["stop_reason"] == "answered"
+            with pytest.raises(ValueError, match=r"no checkpoint in sqlite .*t\.checkpoints\.db: nothing to resume"):
+                graph.resume("no-such-session")  # the file that holds checkpoints, not the trace database
