@@ -179,11 +179,34 @@ def load_pool(spec: str | Path | None = None) -> Pool:
     except tomllib.TOMLDecodeError as exc:
         raise PoolError(f"pool file {path} is not valid TOML: {exc}") from None
     try:
-        pool = Pool.model_validate(raw)
+        pool = Pool.model_validate(_anchored(raw, path.resolve().parent))
     except ValidationError as exc:
         raise PoolError(_explain(path, raw, exc)) from None
     pool._source = path.resolve()
     return pool
+
+
+def _anchored(raw: dict, folder: Path) -> dict:
+    """The pool file's relative file paths (a server's `gguf` and `adapters`, an expert's `corpus`) read from the
+    pool file's folder, as its `policies` folder is, not from wherever the command runs. Names ('builtin:NAME',
+    'package:file') and absolute paths stay as written."""
+    def anchor(value):
+        if not isinstance(value, str) or value.startswith("builtin:") or Path(value).expanduser().is_absolute():
+            return value
+        if ":" in value and not value.startswith("."):  # package:file
+            return value
+        return str(folder / value)
+
+    raw = dict(raw)
+    if isinstance(raw.get("servers"), dict):
+        raw["servers"] = {name: {**table, **({"gguf": anchor(table["gguf"])} if "gguf" in table else {}),
+                                 **({"adapters": {k: anchor(v) for k, v in table["adapters"].items()}}
+                                    if isinstance(table.get("adapters"), dict) else {})}
+                          if isinstance(table, dict) else table for name, table in raw["servers"].items()}
+    if isinstance(raw.get("experts"), list):
+        raw["experts"] = [{**e, "corpus": anchor(e["corpus"])} if isinstance(e, dict) and "corpus" in e else e
+                          for e in raw["experts"]]
+    return raw
 
 
 def _explain(path: Path, raw: dict, exc: ValidationError) -> str:

