@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from .errors import ConfigError
-from .experts import ExpertClient, build_expert
+from .experts import ExpertClient, build_expert, check_expert
 from .features import LlamaFeatures
 from .llm import Target, build_router, close_clients, deployments, make_target
 from .local_server import ServerFleet
@@ -90,6 +90,8 @@ class Runtime:
 
     def start(self) -> "Runtime":
         self.cache_dir.mkdir(parents=True, exist_ok=True)
+        for expert in self.pool.enabled:  # a missing module or corpus is said before the model servers start
+            check_expert(expert)
         self.fleet.start()
         try:
             endpoints = {"router": self.pool.router, **{e.name: e for e in self.pool.callable_endpoints()}}

@@ -260,3 +260,23 @@ def test_python_evidence_is_read_by_the_router_in_single_shot(tmp_path):
     read = next(s for s in result["steps"] if s["kind"] == "read")
     assert read["expert"] == "router" and read["text"] == "reads the reply of Notes" and read["cost_usd"] > 0
     assert result["answer"] == "<think>t</think><answer>Bram Stoker</answer>"  # the mocked reader's text, not the notes
+
+
+@pytest.mark.parametrize("expert, says", [
+    ('kind = "python"\nfunction = "nomodule_xyz:calc"', "cannot import module 'nomodule_xyz'"),
+    ('kind = "retrieval"\ncorpus = "missing.jsonl"', "corpus file not found"),
+], ids=["python", "retrieval"])
+def test_what_an_expert_names_is_checked_before_any_model_server_starts(tmp_path, monkeypatch, expert, says):
+    """A missing module or corpus used to be found after llama.cpp had started (and, under
+    ROUTEWEAVE_CPU=wait, after waiting for the cores)."""
+    from routeweave.agents.local_server import ServerFleet
+    from routeweave.serving import ConfigError, Engine
+
+    started = []
+    monkeypatch.setattr(ServerFleet, "start", lambda self: started.append(self) or self)
+    pool = tmp_path / "pool.toml"
+    pool.write_text('[servers.local]\nthreads = 1\n\n[router]\nmodel = "openai/smollm2-135m"\nserver = "local"\n\n'
+                    f'[[experts]]\nname = "Bad"\ndescription = "d"\n{expert}\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=f"expert 'Bad'.*{says}"):
+        Engine(str(pool), db_path=tmp_path / "t.db").start()
+    assert not started

@@ -58,6 +58,7 @@ Add a kind (here `calculator`) in four steps:
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -145,15 +146,30 @@ def settings_union() -> Any:
     return Annotated[Union[members], Discriminator(_kind_of)]  # type: ignore[valid-type]
 
 
-def build_expert(settings: ExpertSettings, context: ExpertContext) -> ExpertClient:
+def _kind(settings: ExpertSettings) -> ExpertKind:
     try:
-        kind = expert_kinds()[settings.kind]
+        return expert_kinds()[settings.kind]
     except KeyError:
         raise ConfigError(f"expert '{settings.name}' has kind '{settings.kind}'; known kinds: "
                           f"{', '.join(expert_kinds())}") from None
+
+
+def _as_config_error(settings: ExpertSettings, make: Callable[[], Any]) -> Any:
     try:
-        return kind.client(settings, context)
+        return make()
     except ConfigError:
         raise
     except (ValueError, OSError) as exc:  # a corpus, module or file the settings name that isn't there
         raise ConfigError(f"expert '{settings.name}' ({settings.kind}): {exc}") from None
+
+
+def check_expert(settings: ExpertSettings) -> None:
+    """Its kind's quick check (an importable function, an existing corpus), before any model server starts."""
+    kind = _kind(settings)
+    if kind.check is not None:
+        _as_config_error(settings, lambda: kind.check(settings))
+
+
+def build_expert(settings: ExpertSettings, context: ExpertContext) -> ExpertClient:
+    kind = _kind(settings)
+    return _as_config_error(settings, lambda: kind.client(settings, context))

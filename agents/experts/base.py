@@ -76,7 +76,9 @@ class ExpertKind:
     """One registered kind: its pool `kind` value, settings model and client factory, a one-line summary,
     a minimal working `[[experts]]` entry (docs and the contract test over every kind use it), and the query
     that the contract test (tests/test_expert_kinds.py) asks the example expert, which must answer it without
-    an error: a kind that cannot answer the default (a calculator) gives one it can, e.g. "2 + 3"."""
+    an error: a kind that cannot answer the default (a calculator) gives one it can, e.g. "2 + 3". `check`,
+    optional: a quick look at what the settings name (a module, a file), run before any model server starts,
+    raising ValueError / OSError / ConfigError with what is wrong."""
 
     name: str
     settings: type[ExpertSettings]
@@ -84,3 +86,4 @@ class ExpertKind:
     summary: str
     example: dict[str, Any]
     contract_query: str = "Who wrote Dracula?"
+    check: Callable[[Any], None] | None = None

@@ -130,4 +130,5 @@ class PythonExpert:
 
 
 KIND = ExpertKind("python", PythonSettings, PythonExpert, "a Python function (tools, agents) called with the query",
-                  example={"name": "Echo", "kind": "python", "function": "builtins:str", "price_per_call_usd": 1e-6, "description": "repeats the query"})
+                  example={"name": "Echo", "kind": "python", "function": "builtins:str", "price_per_call_usd": 1e-6, "description": "repeats the query"},
+                  check=lambda s: load_function(s.function, s.name))

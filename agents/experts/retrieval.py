@@ -88,4 +88,11 @@ class RetrievalExpert:
 
 
 KIND = ExpertKind("retrieval", RetrievalSettings, RetrievalExpert, "BM25 search over a local corpus (evidence)",
-                  example={"name": "Wiki", "kind": "retrieval", "corpus": "builtin:hotpotqa", "top_k": 2, "description": "search"})
+                  example={"name": "Wiki", "kind": "retrieval", "corpus": "builtin:hotpotqa", "top_k": 2, "description": "search"},
+                  check=lambda s: _resolve_corpus(s.corpus))
+
+
+def _resolve_corpus(corpus: str) -> None:
+    from ..bm25 import resolve_corpus
+
+    resolve_corpus(corpus)
