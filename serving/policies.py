@@ -96,6 +96,9 @@ def resolve_policy(pool: Pool, spec: "str | Path | Policy | None", *, check: boo
             raise ConfigError(f"{path} does not hold a saved policy ({exc})") from None
         return check_experts(policy, pool, str(path)) if check else policy
     name = str(spec)
+    if name not in policy_names() and (isinstance(spec, Path) or "/" in name or name.startswith((".", "~"))):
+        raise ConfigError(f"no policy directory at {path.expanduser().resolve()}: pass a directory written by Policy.save "
+                          f"or `routeweave fit`, or a policy name ({', '.join(policy_names())})")
     if name not in policy_names():
         raise ConfigError(f"unknown policy '{name}'; known: {', '.join(policy_names())} (or a directory saved by Policy.save)")
     saved = fitted_dir(pool) / name

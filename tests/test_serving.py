@@ -73,7 +73,8 @@ def test_an_unknown_or_unfitted_policy_is_refused_before_a_server_starts(tmp_pat
     pool, empty = write_mock_pool(tmp_path), tmp_path / "empty"
     empty.mkdir()
     for policy, needle in [("lenght", "unknown policy 'lenght'"), ("knn", "has not been fitted for this pool"),
-                           (str(empty), "does not hold a saved policy")]:
+                           (str(empty), "does not hold a saved policy"),
+                           (str(tmp_path / "nowhere"), f"no policy directory at {tmp_path / 'nowhere'}")]:
         argv = ["--pool", str(pool), "--graph", "single-shot", "--policy", policy]
         assert main(["ask", "q?", *argv, "--trace-db", str(tmp_path / "t.db")]) == 2
         assert needle in capsys.readouterr().err
