@@ -52,7 +52,13 @@ def check_policy_fits(graph: str, policy: "str | Path | Policy | None", pool: Po
 
 
 class Engine:
-    def __init__(self, pool: "Pool | str | Path | None", *, db_path: Path | None = None, cache_dir: Path | None = None,
+    """One pool's running parts, shared by every graph over it: its model servers and LiteLLM router, the trace
+    store (`db_path`, default routeweave.db in the data folder), the checkpointer (SQLite beside the traces, or
+    Postgres at `checkpointer_url`) and the event loop sessions run on. Nothing starts in the constructor:
+    `start()` (or `with Engine(pool) as engine:`), then `engine.graph(name, policy)` for each kind of graph;
+    `close()` stops it all. `open_graph()` is the shortcut for one graph."""
+
+    def __init__(self, pool: "Pool | str | Path | None" = None, *, db_path: Path | None = None, cache_dir: Path | None = None,
                  checkpointer_url: str | None = None, loop: asyncio.AbstractEventLoop | None = None,
                  durability: str = "sync"):
         if durability not in DURABILITY:
