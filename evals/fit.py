@@ -136,7 +136,7 @@ def register(sub) -> None:
     fit.add_argument("--pool", help="a shipped pool or a pool file (default: embedded)")
     fit.add_argument("--runs", nargs="+", required=True, metavar="RUN", help="one eval qa run per enabled expert")
     fit.add_argument("--policies", help=f"comma-separated (default: every learned one: {', '.join(learned_policies())})")
-    fit.add_argument("--metric", choices=("f1", "em"), default="f1", help="quality column of the outcome table")
+    fit.add_argument("--metric", choices=("f1", "em"), default="f1", help="quality column of the outcome table (default: %(default)s)")
     fit.add_argument("--db", "--results-db", dest="db", type=Path, help=f"eval results database (default {default_results_path()})")
     fit.add_argument("--json", action="store_true", help="print one JSON object")
     fit.set_defaults(run=run_fit)

@@ -30,7 +30,7 @@ def register(sub) -> None:
     p.add_argument("--pool", required=True, help="a shipped pool or a pool file (TOML): the prices to replay at")
     p.add_argument("--policy", metavar="NAME_OR_DIR",
                    help="re-decide the recorded questions with this policy (a name fitted for the pool, or a saved directory)")
-    p.add_argument("--metric", choices=("f1", "em"), default="f1", help="the recorded score used as quality")
+    p.add_argument("--metric", choices=("f1", "em"), default="f1", help="the recorded score used as quality (default: %(default)s)")
     p.add_argument("--db", "--trace-db", dest="db", type=Path, help=f"trace database of the sessions (default {default_db_path()}); "
                                            "a run's rows name their own")
     p.add_argument("--results-db", type=Path, help="eval qa results (default: evals.db beside the trace database)")
