@@ -136,9 +136,9 @@ class Pool(Strict):
     def with_enabled(self, names: list[str]) -> "Pool":
         """A copy of the pool with exactly these experts enabled (unknown names are an error)."""
         wanted = {n.lower() for n in names}
-        unknown = wanted - {e.name.lower() for e in self.experts}
-        if unknown:
-            raise PoolError(f"unknown expert(s): {', '.join(sorted(unknown))}; the pool has {', '.join(e.name for e in self.experts)}")
+        known = {e.name.lower() for e in self.experts}
+        if unknown := [n for n in names if n.lower() not in known]:  # as the user spelt them
+            raise PoolError(f"unknown expert(s): {', '.join(unknown)}; the pool has {', '.join(e.name for e in self.experts)}")
         experts = [e.model_copy(update={"enabled": e.name.lower() in wanted}) for e in self.experts]
         return self.model_copy(update={"experts": experts})
 

