@@ -164,7 +164,14 @@ def pool_path(spec: str | Path | None = None) -> Path:
     return path
 
 
-def load_pool(spec: str | Path | None = None) -> Pool:
+def load_pool(spec: str | Path | dict | None = None) -> Pool:
+    """A shipped pool by name, a pool file (TOML), or a dict of the same tables built in code (its relative
+    paths read from the current directory); None: the embedded pool. A PoolError says what to fix."""
+    if isinstance(spec, dict):
+        try:
+            return Pool.model_validate(_anchored(spec, Path.cwd()))
+        except ValidationError as exc:
+            raise PoolError(_explain("the pool dict", spec, exc)) from None
     path = pool_path(spec)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -181,7 +188,7 @@ def load_pool(spec: str | Path | None = None) -> Pool:
     try:
         pool = Pool.model_validate(_anchored(raw, path.resolve().parent))
     except ValidationError as exc:
-        raise PoolError(_explain(path, raw, exc)) from None
+        raise PoolError(_explain(f"pool file {path}", raw, exc)) from None
     pool._source = path.resolve()
     return pool
 
@@ -209,8 +216,8 @@ def _anchored(raw: dict, folder: Path) -> dict:
     return raw
 
 
-def _explain(path: Path, raw: dict, exc: ValidationError) -> str:
-    lines = [f"pool file {path} has {exc.error_count()} problem(s):"]
+def _explain(what: str, raw: dict, exc: ValidationError) -> str:
+    lines = [f"{what} has {exc.error_count()} problem(s):"]
     kinds = expert_kinds()
     for err in exc.errors():
         loc = list(err["loc"])

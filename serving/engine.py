@@ -58,7 +58,7 @@ class Engine:
     `start()` (or `with Engine(pool) as engine:`), then `engine.graph(name, policy)` for each kind of graph;
     `close()` stops it all. `open_graph()` is the shortcut for one graph."""
 
-    def __init__(self, pool: "Pool | str | Path | None" = None, *, db_path: Path | None = None, cache_dir: Path | None = None,
+    def __init__(self, pool: "Pool | str | Path | dict | None" = None, *, db_path: Path | None = None, cache_dir: Path | None = None,
                  checkpointer_url: str | None = None, loop: asyncio.AbstractEventLoop | None = None,
                  durability: str = "sync"):
         if durability not in DURABILITY:

@@ -286,7 +286,7 @@ class RouterGraph:
 
 
 def open_graph(
-    pool: str | Path | Pool | None = None,
+    pool: str | Path | Pool | dict | None = None,
     *,
     graph: str = "router-r1",
     policy: str | Path | None = None,

@@ -369,3 +369,21 @@ def test_a_stream_left_early_runs_to_its_end_and_closing_waits_for_it_or_says_wh
             assert graph.resume(first["session_id"])["stop_reason"] == "answered"
             with pytest.raises(ValueError, match=r"no checkpoint in sqlite .*t\.checkpoints\.db: nothing to resume"):
                 graph.resume("no-such-session")  # the file that holds checkpoints, not the trace database
+
+
+def shout(query: str) -> str:
+    """A tool for the in-code pool test: importable as test_serving:shout."""
+    return query.upper() + "!"
+
+
+def test_a_pool_built_in_code_runs_and_its_mistakes_read_like_a_pool_files(tmp_path):
+    pool = {"router": {"model": "openai/mock-router", "api_base": "http://127.0.0.1:9", "grammar": False,
+                       "mock_response": "<think>Ask the tool.</think>\n<search>Shout: hello</search>"},
+            "limits": {"max_rounds": 1},
+            "experts": [{"name": "Shout", "kind": "python", "function": "test_serving:shout", "description": "shouts"}]}
+    with open_graph(pool, db_path=tmp_path / "t.db") as graph:
+        result = graph.invoke({"question": "Say hello loudly"})
+    assert [s["reply"] for s in result["steps"] if s["kind"] == "route"] == ["HELLO!"]
+    bad = {**pool, "experts": [{"name": "Two words", "kind": "python", "function": "test_serving:shout", "description": "d"}]}
+    with pytest.raises(ConfigError, match=r"(?s)the pool dict has 1 problem.*expert 'Two words' \(\[\[experts\]\] #1\), field 'name'"):
+        open_graph(bad, db_path=tmp_path / "t.db")
