@@ -81,10 +81,11 @@ def test_a_table_too_small_to_split_is_refused_clearly(tmp_path):
     table = tmp_path / "one.csv"
     table.write_text("query_id,query,model,quality\nq1,hi,a,1\nq1,hi,b,0\n", encoding="utf-8")
     out = cli("--data", str(table), "--policies", "knn")
-    assert out.returncode == 2 and "the table has 1 query: a train/test split needs at least 2" in out.stderr
+    assert out.returncode == 2 and f"error: {table}: the table has 1 query: a train/test split needs at least 2" in out.stderr
     assert "Traceback" not in out.stderr
+    table.write_text("query_id,query,model,quality\n" + "".join(f"q{i},hi {i},a,1\nq{i},hi {i},b,0\n" for i in range(3)))
     out = cli("--data", str(table), "--policies", "knn", "--folds", "5")
-    assert out.returncode == 2 and "--folds must be between 2 and the number of queries (1), got 5" in out.stderr
+    assert out.returncode == 2 and "--folds must be between 2 and the number of queries (3), got 5" in out.stderr
 
 
 def test_a_generic_table_with_responses_feeds_the_verifier_and_one_without_is_refused(tmp_path):
@@ -114,6 +115,7 @@ def test_a_generic_table_with_responses_feeds_the_verifier_and_one_without_is_re
     ("knn.k=abc", "policy 'knn' option k='abc': expected int"),
     ("knn.kk=3", "policy 'knn' has no option 'kk'; it takes: embedder, k, knob, seed, shrink"),
     ("mf.rank=3", "--opt names mf, not among --policies (knn)"),
+    *((bad, f"error: --opt expects POLICY.NAME=VALUE, e.g. knn.k=20, got {bad!r}") for bad in ("knn", "knn.k", "knn=3", ".k=3")),
 ])
 def test_a_bad_policy_option_is_an_error_that_names_it_not_a_traceback(tmp_path, opt, says):
     table = tmp_path / "t.csv"

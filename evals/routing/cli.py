@@ -18,11 +18,10 @@ def _parse_options(items: list[str]) -> dict[str, dict]:
     """--opt knn.k=20 --opt mf.rank=8 -> {"knn": {"k": 20}, "mf": {"rank": 8}} (values parsed as JSON)."""
     out: dict[str, dict] = {}
     for item in items:
-        try:
-            key, value = item.split("=", 1)
-            policy, name = key.split(".", 1)
-        except ValueError:
-            raise SystemExit(f"--opt expects POLICY.NAME=VALUE, got {item!r}") from None
+        key, eq, value = item.partition("=")
+        policy, dot, name = key.partition(".")
+        if not (eq and dot and policy.strip() and name.strip()):
+            raise ValueError(f"--opt expects POLICY.NAME=VALUE, e.g. knn.k=20, got {item!r}")
         try:
             parsed = json.loads(value)
         except json.JSONDecodeError:
@@ -57,7 +56,11 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         print(f"unknown policy: {', '.join(unknown)}; known: {', '.join(policy_names())}", file=sys.stderr)
         return 2
-    options = _parse_options(args.opt)
+    try:
+        options = _parse_options(args.opt)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     stray = sorted(set(options) - set(names) - set(BASELINES))
     if stray:
         print(f"error: --opt names {', '.join(stray)}, not among --policies ({', '.join(names)}); "
@@ -65,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         table = load_table(args.data, data_dir=args.data_dir, pool=args.pool)
-    except DataError as exc:
+    except (DataError, ConfigError) as exc:  # ConfigError: a --pool that cannot be loaded (it says why)
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
@@ -75,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         # whose extra is not installed (each says why)
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for warning in result["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -96,13 +101,16 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     p = subparsers.add_parser("routing", help="offline routing evaluation on per-query outcome data",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True, help=f"dataset name ({', '.join(NAMED)}) or a generic .csv/.jsonl file")
+    p.add_argument("--data", required=True, help=f"dataset name ({', '.join(NAMED)}) or your own outcome table: .csv or .jsonl "
+                   "(optionally .gz), one row per query and model, columns query_id, query, model, quality[, cost_usd, "
+                   "response] (docs/routing-results.md, 'Your own outcome table')")
     p.add_argument("--policies", default=None,
                    help=f"comma-separated policy names (default: {DEFAULT_POLICIES}; random, best_single and oracle "
                    "are always added)")
     p.add_argument("--data-dir", default=None, help="folder of the named datasets (default ../shared/data from the "
                    "repo root, or $ROUTEWEAVE_DATA_DIR)")
-    p.add_argument("--pool", default=None, help="pool TOML to price a generic file that has no cost_usd")
+    p.add_argument("--pool", default=None, help="pool TOML that prices your own table when it has no cost_usd (each model "
+                   "= the pool's expert of that name); refused with a table that has cost_usd or a named dataset")
     p.add_argument("--seed", type=int, default=0, help="seed of the held-out split or the folds (default %(default)s)")
     p.add_argument("--test-frac", type=float, default=0.3, help="share of the queries held out (default %(default)s)")
     p.add_argument("--folds", type=int, default=0, help="k-fold cross-validation instead of one held-out split")

@@ -6,11 +6,11 @@ Named data (read in place; ``--data-dir`` or ``ROUTEWEAVE_DATA_DIR`` overrides t
   llmrouter                  LLMRouter 500 queries x 9 NVIDIA-NIM models, prices from default_llm.json
   routerdc, routerdc_gsm8k, routerdc_arc, routerdc_humaneval, routerdc_math
                              RouterDC 7 open ~7B models (no prices: all priced alike)
-Generic format (any user can produce it): long-form CSV or JSONL, one row per (query, model):
-  query_id, query, model, quality[, cost_usd]
+Generic format (any user can produce it; generic.py): long-form CSV or JSONL, one row per (query, model):
+  query_id, query, model, quality[, cost_usd, response]
 Missing cost_usd is priced from a pool file (price x estimated tokens) or else 1 unit per call. Queries
-that lack some model are skipped and counted in ``meta['skipped']``; malformed rows raise ``DataError``
-naming the file and line."""
+that lack some model are skipped and counted in ``meta['skipped']`` (eval routing warns of them); malformed
+rows raise ``DataError`` naming the file and line."""
 
 from __future__ import annotations
 
@@ -224,6 +224,9 @@ NAMED: dict[str, Callable[[Path], OutcomeTable]] = {
 
 def load_table(name_or_path: str, data_dir: str | Path | None = None, pool: str | Path | None = None) -> OutcomeTable:
     if name_or_path in NAMED:
+        if pool is not None:
+            raise DataError(f"the named dataset {name_or_path} carries its own prices; --pool only prices your own table "
+                            "without cost_usd: drop --pool")
         return NAMED[name_or_path](Path(data_dir) if data_dir else default_data_dir())
     path = Path(name_or_path)
     if not path.exists():

@@ -13,10 +13,12 @@ from routeweave.policies.embed import Embedder
 from .calibration import average as average_calibration
 from .calibration import calibration
 from .features import policy_options
+from .loaders import DataError
 from .metrics import Anchors, summarise
 from .split import kfold, train_test_split
 
 BASELINES = ("random", "best_single", "oracle")
+MIN_TEST = 10  # test queries below which a curve's metrics are noise (warned, not refused)
 
 
 def anchors(train: OutcomeTable, test: OutcomeTable) -> tuple[Anchors, int, int]:
@@ -67,6 +69,12 @@ def evaluate(table: OutcomeTable, policies: list[str], *, seed: int = 0, test_fr
              embedder: Embedder | None = None, options: dict[str, dict] | None = None) -> dict[str, Any]:
     """Baselines random, best_single and oracle are always included, on the same split(s)."""
     names = list(dict.fromkeys([*policies, *BASELINES]))
+    dropped = _dropped(table)
+    if len(table) < 2:
+        n, d = len(table), (dropped or {}).get("queries", 0)
+        lack = f" ({d} more lack{'s' if d == 1 else ''} some model)" if d else ""
+        raise DataError(f"{table.meta.get('path', table.name)}: the table has {n} quer{'y' if n == 1 else 'ies'}{lack}: "
+                        "a train/test split needs at least 2; add queries, each with one row per model")
     splits = kfold(len(table), folds, seed) if folds else [train_test_split(len(table), test_frac, seed)]
     per_fold: list[list[dict]] = []
     fold_info = []
@@ -82,7 +90,49 @@ def evaluate(table: OutcomeTable, policies: list[str], *, seed: int = 0, test_fr
     split = {"kind": f"{folds}-fold" if folds else "holdout", "seed": seed,
              "test_frac": None if folds else test_frac, "folds": fold_info}
     return {"dataset": table.name, "split": split, "n_queries": len(table), "models": table.models,
-            "options": options or {}, "cost_note": table.meta.get("cost_note"), "results": results}
+            "options": options or {}, "cost_note": table.meta.get("cost_note"), "dropped": dropped,
+            "warnings": _warnings(fold_info, dropped, table.models), "results": results}
+
+
+def _dropped(table: OutcomeTable) -> dict | None:
+    """The queries a generic table's loader skipped for lacking some model's outcome (None: none were)."""
+    n = int(table.meta.get("skipped") or 0)
+    if not n:
+        return None
+    return {"queries": n, "of": n + len(table), "reason": "no outcome for some model",
+            "missing": dict(table.meta.get("skipped_missing") or {}), "ids": list(table.meta.get("skipped_ids") or [])[:5]}
+
+
+def _in_folds(idx: list[int], n_folds: int) -> str:
+    return "" if n_folds == 1 else f" in fold{'s' if len(idx) > 1 else ''} {', '.join(map(str, idx))} of {n_folds}"
+
+
+def _warnings(fold_info: list[dict], dropped: dict | None, models: list[str]) -> list[str]:
+    """What makes this evaluation's numbers less than they seem: dropped queries, a test split too small for its
+    metrics, a 'strong' anchor that is not above the weak one (APGR's denominator)."""
+    out = []
+    if dropped:
+        missing = ", ".join(f"{m} missing in {c}" for m, c in dropped["missing"].items())
+        out.append(f"{dropped['queries']} of {dropped['of']} queries dropped: they lack an outcome for some model "
+                   f"({missing}; e.g. {', '.join(dropped['ids'])}); every query needs one row per "
+                   f"model ({', '.join(models)}). The numbers are over the other {dropped['of'] - dropped['queries']}")
+    small = [i for i, f in enumerate(fold_info) if f["n_test"] < MIN_TEST]
+    if small:
+        n = min(fold_info[i]["n_test"] for i in small)
+        out.append(f"only {n} test quer{'y' if n == 1 else 'ies'}{_in_folds(small, len(fold_info))}: APGR, AUC and CPT "
+                   f"over fewer than {MIN_TEST} are not meaningful; evaluate a table of more queries (or a larger "
+                   "--test-frac / fewer --folds)")
+    flat = [i for i, f in enumerate(fold_info) if not f["q_strong"] > f["q_weak"] + 1e-12]
+    if flat:
+        f = fold_info[flat[0]]
+        who = (f"`{f['strong']}` is both the cheapest and the best single model on the training split"
+               if f["strong"] == f["weak"] else
+               f"the strong anchor `{f['strong']}` (best single on the training split) scores q={f['q_strong']:.3f} on "
+               f"the test split, not above the weak `{f['weak']}` (q={f['q_weak']:.3f})")
+        shown = f" (shown: fold {flat[0]})" if len(flat) > 1 else ""
+        out.append(f"{who}{_in_folds(flat, len(fold_info))}{shown}: APGR = (AUC - q_weak) / (q_strong - q_weak) is not "
+                   "meaningful there; evaluate more queries, and check that quality is higher-is-better")
+    return out
 
 
 def _average(rs: list[dict]) -> dict:
@@ -92,7 +142,7 @@ def _average(rs: list[dict]) -> dict:
             continue
         vals = [r[k] for r in rs]
         out[k] = None if any(x is None for x in vals) else float(np.mean(vals))
-    out["points"] = rs[0]["points"]  # the first fold's curve (for the plot)
+    out["points"], out["points_fold"] = rs[0]["points"], 0  # the first fold's curve (for the plot), and it says so
     cals = [r["calibration"] for r in rs if r.get("calibration")]
     out["calibration"] = average_calibration(cals) if len(cals) == len(rs) else None
     return out
