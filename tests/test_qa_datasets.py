@@ -70,7 +70,7 @@ def test_other_shared_files_load_by_path() -> None:
     assert ex.context is not None and len(ex.context) == 20
     full = load_dataset(SHARED / "hotpotqa" / "hotpot_dev_v1_simplified.json", limit=5)
     assert full.total_rows == 7405 and [e.id for e in full.examples] == ["0", "1", "2", "3", "4"]
-    assert full.dataset == "hotpot_dev_v1_simplified"
+    assert full.dataset == "hotpot_dev_v1_simplified.json"  # a file is labelled by its file name
 
 
 @needs_shared
@@ -99,7 +99,7 @@ def test_malformed_jsonl_rows_are_reported_and_skipped(tmp_path: Path) -> None:
         '{"id": "q2", "question": "broken", ',                                   # 2 invalid JSON
         json.dumps({"id": "q3", "golden_answers": ["x"]}),                       # 3 no question
         json.dumps({"id": "q4", "question": "Empty?", "golden_answers": []}),    # 4 empty answers
-        json.dumps({"id": "q5", "question": "Types?", "golden_answers": [1, 2]}),  # 5 wrong answer type
+        json.dumps({"id": "q5", "question": "Types?", "golden_answers": [{"a": 1}]}),  # 5 wrong answer type
         "",                                                                      # 6 blank: ignored
         json.dumps(["not", "an", "object"]),                                     # 7 not an object
         json.dumps({"id": "q8", "question": 42, "golden_answers": ["x"]}),       # 8 question not a string
@@ -221,3 +221,77 @@ def test_example_model_is_strict() -> None:
         Example(id="1", question="Q?", answers=["a"], dataset="d", extra="no")  # type: ignore[call-arg]
     with pytest.raises(ValidationError):
         ex.question = "changed"  # type: ignore[misc]
+
+
+def test_a_line_that_is_not_utf8_is_one_bad_row_with_its_file_and_line(tmp_path: Path) -> None:
+    """One latin-1 byte used to reject the whole file with a bare codec error; now only its line is skipped."""
+    good = [json.dumps({"id": f"q{i}", "question": f"Q{i}?", "answer": "a"}).encode() for i in (1, 3)]
+    bad = '{"id": "q2", "question": "Caf\u00e9?", "answer": "a"}'.encode("latin-1")
+    path = tmp_path / "latin.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b"\n".join([good[0], bad, good[1]]) + b"\n")  # a BOM too
+    result = load_dataset(path)
+    assert [e.id for e in result.examples] == ["q1", "q3"]
+    assert [(p.line, p.message.split(";")[0]) for p in result.problems] == [(2, "not UTF-8: byte 0xe9 at column 30")]
+    assert str(result.problems[0]).startswith(f"{path} (line 2): not UTF-8") and "save the file as UTF-8" in str(result.problems[0])
+    array = tmp_path / "latin.json"  # in a JSON array, only the element holding the byte
+    array.write_bytes(b"[" + b",".join([good[0], bad, good[1]]) + b"]")
+    result = load_dataset(array)
+    assert [e.id for e in result.examples] == ["q1", "q3"]
+    assert [(p.index, p.message.split(";")[0]) for p in result.problems] == [(1, "not UTF-8: byte 0xe9")]
+
+
+def test_numeric_answers_and_the_answers_field(tmp_path: Path) -> None:
+    rows = [{"id": "a", "question": "How many legs has a spider?", "answer": 8},
+            {"id": "b", "question": "Pi to two places?", "answer": [3.14, "3.14159"]},
+            {"id": "c", "question": "Plural field?", "answers": ["x", 2]},
+            {"id": "d", "question": "Both?", "answer": "x", "answers": ["y"]},
+            {"id": "e", "question": "A bool?", "answer": True}]
+    result = load_dataset(_write_jsonl(tmp_path / "nums.jsonl", [json.dumps(r) for r in rows]))
+    assert result.format == "qa"
+    assert [(e.id, e.answers) for e in result.examples] == [("a", ["8"]), ("b", ["3.14", "3.14159"]), ("c", ["x", "2"])]
+    messages = {p.line: p.message for p in result.problems}
+    assert "both 'answer' and 'answers'" in messages[4] and "got bool" in messages[5]
+    flash = load_dataset(_write_jsonl(tmp_path / "f.jsonl", [json.dumps({"question": "Q?", "golden_answers": [1889]})]))
+    assert flash.examples[0].answers == ["1889"]
+    plural_first = load_dataset(_write_jsonl(tmp_path / "p.jsonl", [json.dumps(rows[2])]))
+    assert plural_first.format == "qa" and plural_first.examples[0].answers == ["x", "2"]
+    nothing = load_dataset(_write_jsonl(tmp_path / "n.jsonl", [json.dumps({"question": "Q?", "label": "a"}),
+                                                               json.dumps(rows[0])]))
+    assert "expected 'question' with 'answer', 'answers' or 'golden_answers'; it has 'question', 'label'" in \
+        nothing.problems[0].message and [e.id for e in nothing.examples] == ["a"]
+
+
+def test_a_row_in_another_format_than_the_first_says_which_format_the_file_was_read_as(tmp_path: Path) -> None:
+    lines = [json.dumps({"id": "a", "question": "Q?", "golden_answers": ["x"]}),
+             json.dumps({"id": "b", "question": "Q?", "answer": "x"}),
+             json.dumps({"id": "c", "question": "Q?"})]
+    result = load_dataset(_write_jsonl(tmp_path / "mixed.jsonl", lines))
+    assert [e.id for e in result.examples] == ["a"]
+    two, three = (p.message for p in result.problems)
+    assert two.startswith("missing 'golden_answers' (the file is read as flashrag format, detected from its first row "
+                          "at line 1; this row has 'id', 'question', 'answer', which is qa format: use one format")
+    assert three.startswith("missing 'golden_answers' (the file is read as flashrag format") and three.endswith(
+        "this row has 'id', 'question')")
+
+
+def test_a_csv_file_is_refused_naming_what_is_read_instead(tmp_path: Path) -> None:
+    path = tmp_path / "questions.csv"
+    path.write_text("id,question,answer\nq1,How many legs has a spider?,8\nq2,Capital of France?,Paris\n")
+    with pytest.raises(ValueError) as info:
+        load_dataset(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: no line is a JSON object") and "CSV is not supported" in message
+    assert "JSON Lines" in message and "line 1: invalid JSON" in message
+    renamed = path.rename(tmp_path / "questions.txt")  # by content, not by name
+    with pytest.raises(ValueError, match="CSV is not supported"):
+        load_dataset(renamed)
+
+
+def test_a_file_is_labelled_by_its_file_name_never_as_the_benchmark(tmp_path: Path) -> None:
+    from routeweave.evals.qa.catalog import resolve_dataset
+
+    mine = _write_jsonl(tmp_path / "nq.jsonl", [json.dumps({"question": "Q?", "answer": "a"})])
+    assert load_dataset(mine).dataset == "nq.jsonl" and resolve_dataset(str(mine)) == ("nq.jsonl", mine)
+    bare = _write_jsonl(tmp_path / "HotpotQA", [json.dumps({"question": "Q?", "answer": "a"})])
+    with pytest.raises(ValueError, match=r"named like the catalog dataset 'hotpotqa'.*rename it .*HotpotQA.jsonl"):
+        load_dataset(bare)

@@ -129,7 +129,7 @@ def test_cli_run_resume_refuse_and_report(tmp_path):
     # without a run name: the stored runs, how far each got and what it ran; --json the same as objects
     listed = subprocess.run(eval_cmd("report", "--db", str(tmp_path / "evals.db")), capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0 and listed.stdout.split("\n")[0].split() == ["run", "done", "created", "graph", "pool", "datasets"]
-    assert listed.stdout.split("\n")[1].split()[:2] == ["mock", "5/5"] and "toy (limit 5, the first)" in listed.stdout
+    assert listed.stdout.split("\n")[1].split()[:2] == ["mock", "5/5"] and "toy.jsonl (first 5)" in listed.stdout
     runs = json.loads(subprocess.run(eval_cmd("report", "--db", str(tmp_path / "evals.db"), "--json"), capture_output=True,
                                      text=True, timeout=60).stdout)
     assert [(r["run"], r["done"], r["total"], r["config"]["limit"]) for r in runs] == [("mock", 5, 5, 5)]
@@ -153,7 +153,7 @@ def test_cli_names_the_rows_it_skipped_and_why(tmp_path):
     bad.write_text("not json\n")
     none = subprocess.run(eval_cmd("qa", "--dataset", str(bad), *base[3:], "--run", "bad"), capture_output=True,
                           text=True, timeout=120)
-    assert none.returncode == 2 and "every row was malformed" in none.stderr and "Traceback" not in none.stderr
+    assert none.returncode == 2 and "no line is a JSON object" in none.stderr and "Traceback" not in none.stderr
 
 
 @pytest.mark.parametrize("model, cut", [("ok:1889+length", 1), ("ok:1889", 0)])

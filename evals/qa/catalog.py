@@ -19,7 +19,12 @@ Named splits of a file (1-based line ranges, inclusive):
   enter training (``routeweave train`` reads lines 1-350 only)
 - ``hotpotqa-train``   lines 1-350 (350): the router-training questions; a figure on ``hotpotqa`` includes them
 
-The data folder is ``$ROUTEWEAVE_DATA_DIR``, else ``../shared/data`` (see `default_data_dir`)."""
+The data folder is ``$ROUTEWEAVE_DATA_DIR``, else ``../shared/data`` (see `default_data_dir`).
+
+A dataset's label (``Example.dataset``, the key of its rows in the results DB) is its name above, or for
+any other file the file name with its suffix (``my/nq.jsonl`` -> ``nq.jsonl``), so a user's file is never
+taken for a benchmark of the same name. Runs stored before this labelled a file by its stem (``nq``);
+`resolve_datasets` keeps that label when resuming such a run."""
 
 from __future__ import annotations
 
@@ -73,10 +78,36 @@ def resolve_dataset(name_or_path: StrPath, data_dir: StrPath | None = None) -> t
         return key.lower(), path
     path = Path(name_or_path)
     if path.is_file():
-        return path.stem, path
+        if path.name.lower() in (*DATASET_FILES, *DATASET_SPLITS):
+            raise ValueError(f"{path}: a file named like the catalog dataset {path.name.lower()!r} would be taken for it; "
+                             f"rename it with its suffix, e.g. {path.name}.jsonl")
+        return path.name, path
     if path.suffix or os.sep in key or "/" in key:
         raise FileNotFoundError(f"no such dataset file: {path}")
     raise ValueError(
         f"unknown dataset {key!r}; known names: {', '.join([*DATASET_FILES, *DATASET_SPLITS])}. "
         "A path to a FlashRAG/HotpotQA/2Wiki/MuSiQue .json or .jsonl file works too."
     )
+
+
+def resolve_datasets(names: list[str], data_dir: StrPath | None = None, *,
+                     stored: list[str] | None = None) -> list[tuple[str, Path]]:
+    """(label, file) of each of a run's datasets; two with one label are refused (a run keys its results by
+    (dataset label, question id), so their questions would overwrite each other). ``stored``: the dataset
+    labels of the run being resumed; a file it stored under its stem (the label before file names) keeps it."""
+    out: list[tuple[str, Path]] = []
+    for name in names:
+        label, path = resolve_dataset(name, data_dir)
+        if stored and label == path.name and label not in stored and path.stem in stored:  # a file, stored by stem
+            label = path.stem
+        for (other_label, other), other_name in zip(out, names):
+            if other_label != label:
+                continue
+            if other.resolve() == path.resolve():
+                raise ValueError(f"--dataset names {path} twice ({other_name!r} and {name!r}); list it once")
+            raise ValueError(
+                f"--dataset {other_name!r} ({other}) and {name!r} ({path}) would both be labelled {label!r}, and a "
+                "run keys its results by dataset label and question id, so their questions would overwrite each "
+                "other; rename or copy one of the files to another file name, or evaluate them in separate --run's")
+        out.append((label, path))
+    return out

@@ -1,12 +1,4 @@
-"""`routeweave eval qa` (run a QA benchmark through a graph; resumable) and `routeweave eval report`.
-
-    routeweave eval qa --dataset hotpotqa --limit 50 --graph router-r1 --run r1-hotpot
-    routeweave eval qa --dataset nq,popqa --limit 50 --graph direct --run direct
-    routeweave eval report r1-hotpot direct --out docs/       # Markdown + PNG (EM vs cost)
-
-Running the same `--run` again resumes it: examples that already have a row are skipped, rows are
-upserted, never duplicated. `--stop-after MIN` stops starting new examples after MIN minutes (exit code
-3 while examples remain), so a long run can be done in bounded chunks."""
+"""`routeweave eval qa` (run a QA benchmark through a graph; resumable) and `routeweave eval report`."""
 
 from __future__ import annotations
 
@@ -17,31 +9,61 @@ import time
 from itertools import zip_longest
 from pathlib import Path
 
-from routeweave.serving import aligned, default_db_path, json_text, minute
+from routeweave.serving import default_db_path, json_text
 
 from .datasets import DATASET_FILES, DATASET_SPLITS
 
 EXIT_INCOMPLETE = 3
+QA_DESCRIPTION = """Run QA questions through a graph, scoring and storing each one as it finishes.
+
+    routeweave eval qa --dataset hotpotqa --limit 50 --graph router-r1 --run r1-hotpot
+    routeweave eval qa --dataset nq,popqa --limit 50 --graph direct --run direct
+    routeweave eval qa --dataset my_questions.jsonl --graph direct --run mine
+
+Running the same `--run` again resumes it: questions that already have a row are skipped, rows are
+upserted, never duplicated (after Ctrl-C too). `--stop-after MIN` stops starting new questions after MIN
+minutes (exit code 3 while questions remain), so a long run can be done in bounded chunks. Malformed rows
+of a dataset file are skipped and counted (`--strict` refuses them). Scores: `routeweave eval report RUN`."""
+REPORT_DESCRIPTION = """Report stored QA runs: Markdown (or --json) per dataset beside Router-R1's published figures.
+
+    routeweave eval report                                  # list the stored runs
+    routeweave eval report r1-hotpot direct --out docs/     # also write qa-report.{md,json,png}, qa-report_f1.png
+    routeweave eval report r1-hotpot --questions r1.jsonl   # also one row per question (.jsonl or .csv)"""
 
 
 def _split(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
+def _number(unit: str, *, zero_ok: bool, hint: str):
+    """An argparse type: a number of `unit`, more than 0 (or 0 too with `zero_ok`)."""
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a number of {unit}") from None
+        if not (number >= 0 if zero_ok else number > 0):
+            raise argparse.ArgumentTypeError(f"must be {'0 or more' if zero_ok else 'more than 0'} {unit}, got {value}; {hint}")
+        return number
+    return parse
+
+
 def register(subparsers) -> None:
     qa = subparsers.add_parser(
         "qa", help="run a multi-hop QA benchmark through a graph (resumable, metered)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=QA_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     qa.add_argument("--dataset", required=True,
-                    help=f"dataset name(s), comma-separated ({', '.join([*DATASET_FILES, *DATASET_SPLITS])}), or a .json/.jsonl path")
+                    help=f"dataset name(s), comma-separated ({', '.join([*DATASET_FILES, *DATASET_SPLITS])}), or the path of "
+                    "your own JSON Lines / JSON array file (labelled by its file name; docs/qa-results.md)")
     qa.add_argument("--limit", type=int, default=None, help="questions per dataset (default: all)")
     qa.add_argument("--seed", type=int, default=0,
                     help="seeded random sample of --limit questions (default 0); -1 = the first --limit rows")
     qa.add_argument("--graph", default="router-r1", help="router-r1 (default), single-shot, cascade or direct")
     qa.add_argument("--policy", default=None, help="for single-shot/cascade: a policy name (a learned one once `routeweave "
                                                    "fit` fitted it; a wrong name lists them) or a saved policy directory")
-    qa.add_argument("--pool", default=None, help="a shipped pool (embedded, embedded-prompted, remote, vllm) or a pool file (TOML); default: embedded")
+    qa.add_argument("--pool", default=None,
+                    help="a shipped pool (embedded, embedded-prompted, remote, vllm) or a pool file (TOML); default: embedded")
     qa.add_argument("--experts", default=None,
                     help="comma-separated experts to enable ('largest' = the priciest LLM expert); default: the pool's")
     qa.add_argument("--budget", type=float, default=None, metavar="USD", help="per-question budget (sets the pool's)")
@@ -51,9 +73,13 @@ def register(subparsers) -> None:
                     help="questions in flight at once (default: 1 for a pool on an embedded llama.cpp server, where two "
                     "questions decoded in one batch change greedy outputs and a run would not repeat, and it is as fast "
                     "on 2 cores; 2 otherwise)")
-    qa.add_argument("--timeout", type=float, default=300.0, metavar="S", help="per-question timeout (default 300 s)")
-    qa.add_argument("--stop-after", type=float, default=None, metavar="MIN",
-                    help="start no new question after MIN minutes; resume later with the same command")
+    qa.add_argument("--timeout", type=_number("seconds", zero_ok=True, hint="0 = no timeout"), default=300.0,
+                    metavar="S", help="per-question timeout in seconds (default 300; 0 = no timeout)")
+    qa.add_argument("--stop-after", type=_number("minutes", zero_ok=False, hint="leave --stop-after out to run them all"),
+                    default=None, metavar="MIN", help="start no new question after MIN minutes (> 0); exit 3 while "
+                    "questions remain; resume later with the same command")
+    qa.add_argument("--strict", action="store_true",
+                    help="refuse a dataset file with any malformed row (all listed, exit 2) instead of skipping them")
     qa.add_argument("--retry-errors", action="store_true", help="on resume, run again the questions that failed")
     qa.add_argument("--data-dir", type=Path, default=None, help="folder holding nq/, hotpotqa/, ... (default ../shared/data)")
     qa.add_argument("--db", "--results-db", dest="db", type=Path, default=None,
@@ -63,12 +89,16 @@ def register(subparsers) -> None:
     qa.add_argument("--no-progress", action="store_true", help="no progress bar / progress lines")
     qa.set_defaults(run=run_qa)  # --run NAME is stored as run_name
 
-    report = subparsers.add_parser("report", help="Markdown/JSON report and EM-vs-cost plot of stored QA runs")
+    report = subparsers.add_parser("report", help="Markdown/JSON report and EM-vs-cost plot of stored QA runs",
+                                   description=REPORT_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     report.add_argument("runs", nargs="*", metavar="RUN", help="run names (none: list the stored runs)")
     report.add_argument("--db", "--results-db", dest="db", type=Path, default=None,
                         help="results SQLite file (default: evals.db beside the trace DB)")
     report.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
-    report.add_argument("--out", type=Path, default=None, help="write REPORT.md and REPORT.png into this folder")
+    report.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help="also write NAME.md, NAME.json, NAME.png (EM vs cost) and NAME_f1.png into DIR (NAME: --name)")
+    report.add_argument("--questions", type=Path, default=None, metavar="FILE",
+                        help="also write one row per question of the runs to FILE: .jsonl or .csv by its suffix")
     report.add_argument("--name", default="qa-report", help="file stem for --out (default qa-report)")
     report.add_argument("--title", default="QA evaluation", help="Markdown title")
     report.set_defaults(run=run_report)
@@ -87,6 +117,7 @@ def _results_path(args: argparse.Namespace) -> Path:
 def run_qa(args: argparse.Namespace) -> int:
     from routeweave.serving import ConfigError, load_pool
 
+    from .catalog import resolve_datasets
     from .datasets import load_dataset
     from .runner import effective_pool, open_eval_graph, run_examples
     from .store import ResultStore, RunConfigError
@@ -113,22 +144,34 @@ def run_qa(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    per_dataset, problems, names, hashes = [], [], [], {}
+    per_dataset, problems, names, hashes, skipped = [], [], [], {}, {}
+    stored = None  # the dataset labels of the run being resumed, if any (a file may be stored under its stem)
+    if _results_path(args).exists():
+        with ResultStore(_results_path(args)) as existing:
+            stored = (existing.run_config(run_name) or {}).get("datasets")
     try:
-        for name in _split(args.dataset):
-            loaded = load_dataset(name, data_dir=args.data_dir, limit=args.limit, seed=seed)
+        specs = resolve_datasets(_split(args.dataset), args.data_dir, stored=stored)  # refuses two of one label
+        for name, (label, path) in zip(_split(args.dataset), specs):
+            loaded = load_dataset(name, data_dir=args.data_dir, limit=args.limit, seed=seed, label=label)
             per_dataset.append(loaded.examples)
             problems += loaded.problems
-            names.append(loaded.dataset)
-            hashes[loaded.dataset] = file_sha256(Path(loaded.path))[:16]
+            names.append(label)
+            hashes[label] = file_sha256(path)[:16]
+            skipped[label] = len(loaded.problems)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     # Round-robin over the datasets, so a run stopped early (--stop-after, kill) has covered each evenly.
     examples = [ex for group in zip_longest(*per_dataset) for ex in group if ex is not None]
+    if problems and args.strict:
+        print(f"error: --strict: {len(problems)} malformed row(s), nothing was run:" + "".join(f"\n  - {p}" for p in problems)
+              + "\nFix or delete these rows, or drop --strict to skip them (a run counts the rows it skipped).",
+              file=sys.stderr)
+        return 2
     if problems:
-        shown = "".join(f"\n  - {p}" for p in problems[:5]) + (f"\n  - ... and {len(problems) - 5} more" if len(problems) > 5 else "")
-        print(f"note: {len(problems)} malformed row(s) skipped while loading:{shown}", file=sys.stderr)
+        more = f"\n  - ... and {len(problems) - 5} more (--strict lists every one and runs nothing)" if len(problems) > 5 else ""
+        print(f"note: {len(problems)} malformed row(s) skipped while loading:"
+              + "".join(f"\n  - {p}" for p in problems[:5]) + more, file=sys.stderr)
     if not examples:
         why = "every row was malformed (listed above)" if problems else "empty dataset or --limit 0"
         print(f"error: no questions to run ({why})", file=sys.stderr)
@@ -140,6 +183,7 @@ def run_qa(args: argparse.Namespace) -> int:
         "budget_usd": args.budget, "max_rounds": args.max_rounds,
         # the files' contents (a same-named file elsewhere is another dataset) and the graph's prompt version
         "dataset_sha256": hashes, "graph_version": graph_spec(args.graph).version and graph_spec(args.graph).version(),
+        "skipped_rows": skipped,  # metadata (store.METADATA_KEYS): shown by `eval report`, not compared on resume
     }
     store = ResultStore(_results_path(args))
     try:
@@ -163,19 +207,25 @@ def run_qa(args: argparse.Namespace) -> int:
             except ConfigError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
-            with graph:
-                trace_db = str(getattr(graph, "db_path", None) or args.trace_db or default_db_path())
-                outcome = asyncio.run(run_examples(
-                    graph, examples, store=store, run=run_name, concurrency=concurrency,
-                    timeout_s=args.timeout, deadline=deadline, retry_errors=args.retry_errors,
-                    trace_db=trace_db, progress=not args.no_progress, label=run_name,
-                ))
-        return _finish(args, store, run_name, examples, outcome)
+            try:
+                with graph:
+                    trace_db = str(getattr(graph, "db_path", None) or args.trace_db or default_db_path())
+                    outcome = asyncio.run(run_examples(
+                        graph, examples, store=store, run=run_name, concurrency=concurrency,
+                        timeout_s=args.timeout, deadline=deadline, retry_errors=args.retry_errors,
+                        trace_db=trace_db, progress=not args.no_progress, label=run_name,
+                    ))
+            except KeyboardInterrupt:
+                done = len(store.done_keys(run_name) & {(ex.dataset, ex.id) for ex in examples})
+                print(f"interrupted: run '{run_name}' has {done}/{len(examples)} question(s) stored; run the same "
+                      "command again to resume (stored questions are not run again)", file=sys.stderr)
+                return 130
+        return _finish(args, store, run_name, examples, outcome, skipped)
     finally:
         store.close()
 
 
-def _finish(args, store, run_name, examples, outcome) -> int:
+def _finish(args, store, run_name, examples, outcome, skipped: dict[str, int]) -> int:
     from .metrics import Summary
 
     keys = {(ex.dataset, ex.id) for ex in examples}
@@ -186,7 +236,8 @@ def _finish(args, store, run_name, examples, outcome) -> int:
         print(json_text({
             "run": run_name, "results_db": str(store.path), "total": len(examples), "done": len(rows),
             "remaining": remaining, "ran": outcome.ran if outcome else 0, "errors_this_time": outcome.errors if outcome else 0,
-            "elapsed_s": round(outcome.elapsed_s, 3) if outcome else 0.0, "summary": summary.model_dump(),
+            "elapsed_s": round(outcome.elapsed_s, 3) if outcome else 0.0, "skipped_rows": skipped,
+            "summary": summary.model_dump(),
         }))
     else:
         if outcome:
@@ -200,17 +251,25 @@ def _finish(args, store, run_name, examples, outcome) -> int:
     if summary.overall.truncated:
         print(f"note: {summary.overall.truncated} answer(s) were cut at their call's token limit (column `truncated`); "
               "a larger max_tokens for the answering model may score higher", file=sys.stderr)
+    n_skipped = sum(skipped.values())
+    left_out = (f"; {n_skipped} malformed row(s) of the dataset file(s) skipped, not in the run "
+                f"({', '.join(f'{d}: {n}' for d, n in skipped.items() if n)}; --strict refuses them)" if n_skipped else "")
     if remaining:
-        print(f"run '{run_name}' is incomplete: {remaining} question(s) left; run the same command again to resume",
-              file=sys.stderr)
+        print(f"run '{run_name}' is incomplete: {remaining} question(s) left; run the same command again to resume"
+              + left_out, file=sys.stderr)
         return EXIT_INCOMPLETE
+    print(f"run '{run_name}' complete: {len(rows)}/{len(examples)} question(s){left_out}", file=sys.stderr)
     return 0
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from .report import build, to_json, to_markdown, to_png
-    from .store import ResultStore
+    from .report import build, list_runs, to_json, to_markdown, to_png
+    from .store import QUESTION_SUFFIXES, ResultStore
 
+    if args.questions and args.questions.suffix.lower() not in QUESTION_SUFFIXES:
+        print(f"error: --questions {args.questions}: name the file *.jsonl or *.csv (the suffix picks the format)",
+              file=sys.stderr)
+        return 2
     path = _results_path(args)
     if not path.exists():
         print(f"error: no results database at {path} (run `routeweave eval qa` first, or pass --db)", file=sys.stderr)
@@ -223,6 +282,11 @@ def run_report(args: argparse.Namespace) -> int:
         except KeyError as exc:
             print(f"error: {exc.args[0]}", file=sys.stderr)
             return 1
+        if args.questions:
+            n = store.export_questions(args.runs, args.questions)
+            print(f"wrote {n} question row(s) to {args.questions}", file=sys.stderr)
+    for warning in report["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
     markdown = to_markdown(report, title=args.title)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -236,32 +300,4 @@ def run_report(args: argparse.Namespace) -> int:
         print(f"wrote {args.out / (args.name + '.md')}" + (f" and {png}" if png else " (no matplotlib: no PNG)"),
               file=sys.stderr)
     print(json_text(to_json(report)) if args.json else markdown)
-    return 0
-
-
-def _sample(config: dict) -> str:
-    if not config.get("limit"):
-        return ""
-    seed = config.get("seed")
-    return f" (limit {config['limit']}" + (f", seed {seed})" if seed is not None and seed >= 0 else ", the first)")
-
-
-def list_runs(store, path: Path, *, as_json: bool) -> int:
-    """The stored runs, oldest first: how far each got and what it ran (a run's config is what a resume checks)."""
-    runs = [{"run": r["run"], "done": store.count(r["run"]), "total": r["total"], "created": r["created"],
-             "config": r["config"]} for r in store.runs()]
-    if as_json:
-        print(json_text(runs, indent=1))
-        return 0
-    if not runs:
-        print(f"no runs in {path} yet")
-        return 0
-    lines = [("run", "done", "created", "graph", "pool", "datasets")]
-    for r in runs:
-        c = r["config"]
-        graph = c.get("graph", "?") + (f" ({c['policy']})" if c.get("policy") else "")
-        lines.append((r["run"], f"{r['done']}/{r['total']}", minute(r.get("created")), graph, str(c.get("pool", "?")),
-                      ",".join(c.get("datasets") or []) + _sample(c)))
-    print(aligned(lines))
-    print(f"scores: routeweave eval report RUN [RUN ...] --results-db {path}", file=sys.stderr)
     return 0

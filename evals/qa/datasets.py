@@ -5,14 +5,19 @@ a file in one of these formats. The container (JSON array or JSON Lines) and the
 record format are detected from the content, not the extension:
 FlashRAG (``golden_answers``), MuSiQue (``answer_aliases``/``paragraphs``), 2WikiMultihopQA
 (``test_id``/``evidences``; ``answer`` a string or an alias list), HotpotQA (``_id``/``context``/
-``supporting_facts``, context in Hugging Face or original layout) and plain ``question``+``answer``.
-Bad rows are skipped and reported as `RowProblem`s; they never stop a run.
+``supporting_facts``, context in Hugging Face or original layout) and plain ``question``+``answer``
+(``answers`` is accepted for ``answer``). An answer is a string, a number (kept as its JSON text) or a list
+of them. The format is detected from the first JSON object and applies to the whole file. The file is
+UTF-8 (a BOM is fine). CSV is not supported.
+Bad rows (invalid JSON, not UTF-8, missing fields, duplicate ids) are skipped and reported as `RowProblem`s
+with their line (or array index); they never stop a run. A file with no JSON object at all is refused.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -84,23 +89,36 @@ class LoadResult(_Strict):
 
 
 def read_records(path: Path) -> Iterator[tuple[int | None, int | None, Any, str | None]]:
-    """Yield (line, index, record, json_error) from a JSON array or a JSON Lines file."""
-    text = path.read_text(encoding="utf-8-sig")
-    if text.lstrip().startswith("["):
+    """Yield (line, index, record, error) from a JSON array or a JSON Lines file (UTF-8, a BOM allowed).
+    A line (JSON Lines) or an element (JSON array) that is not UTF-8 or not JSON is an error of its own."""
+    data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
+    if data.lstrip().startswith(b"["):
+        text = data.decode("utf-8", errors="surrogateescape")  # a byte that is not UTF-8 becomes a lone surrogate
         try:
             rows = json.loads(text)
         except json.JSONDecodeError as e:
             raise ValueError(f"{path}: not a valid JSON array ({e})") from e
+        suspect = _LONE_SURROGATE.search(text) is not None  # then find the elements holding one
         for i, row in enumerate(rows):
-            yield None, i, row, None
+            bad = suspect and _LONE_SURROGATE.search(json.dumps(row, ensure_ascii=False))
+            if bad:
+                yield None, i, None, f"not UTF-8: byte 0x{ord(bad.group()) - 0xDC00:02x}; {_SAVE}"
+            else:
+                yield None, i, row, None
         return
-    for n, raw in enumerate(text.split("\n"), start=1):  # not splitlines(): U+2028 may sit inside a string
+    for n, raw in enumerate(data.split(b"\n"), start=1):  # not splitlines(): U+2028 may sit inside a string
         if not raw.strip():
             continue
         try:
-            yield n, None, json.loads(raw), None
+            yield n, None, json.loads(raw.decode("utf-8")), None
+        except UnicodeDecodeError as e:
+            yield n, None, None, f"not UTF-8: byte 0x{raw[e.start]:02x} at column {e.start + 1}; {_SAVE}"
         except json.JSONDecodeError as e:
             yield n, None, None, f"invalid JSON: {e.msg} (column {e.colno})"
+
+
+_LONE_SURROGATE = re.compile("[\udc80-\udcff]")
+_SAVE = "save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
 
 
 def detect_format(record: dict[str, Any]) -> str | None:
@@ -110,7 +128,7 @@ def detect_format(record: dict[str, Any]) -> str | None:
         return None
     if "golden_answers" in keys:
         return "flashrag"
-    if "answer" not in keys:
+    if not keys & {"answer", "answers"}:
         return None
     if keys & {"answer_aliases", "paragraphs", "question_decomposition"}:
         return "musique"
@@ -124,13 +142,13 @@ def detect_format(record: dict[str, Any]) -> str | None:
 def _string_list(value: Any, field: str) -> list[str]:
     if value is None:
         raise ValueError(f"missing {field!r}")
-    if isinstance(value, str):
-        return [value]
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        value = [value]
     if not isinstance(value, list):
-        raise ValueError(f"{field!r} must be a string or a list of strings, got {type(value).__name__}")
-    if bad := [a for a in value if not isinstance(a, str)]:
-        raise ValueError(f"{field!r} must hold strings, found {type(bad[0]).__name__} {bad[0]!r}")
-    return value
+        raise ValueError(f"{field!r} must be a string, a number or a list of them, got {type(value).__name__}")
+    if bad := [a for a in value if isinstance(a, bool) or not isinstance(a, (str, int, float))]:
+        raise ValueError(f"{field!r} must hold strings or numbers, found {type(bad[0]).__name__} {bad[0]!r}")
+    return [a if isinstance(a, str) else json.dumps(a) for a in value]  # 8 -> "8", as the file writes it
 
 
 def _context(record: dict[str, Any]) -> list[Passage] | None:
@@ -164,7 +182,10 @@ def _example(record: dict[str, Any], fmt: str, fallback_id: str, dataset: str) -
         if not (answers := _string_list(record.get("golden_answers"), "golden_answers")):
             raise ValueError("'golden_answers' is empty")
     else:
-        answers = _string_list(record.get("answer"), "answer")
+        if "answer" in record and "answers" in record:
+            raise ValueError("has both 'answer' and 'answers'; keep one ('answers' is another name for 'answer')")
+        field = "answers" if "answers" in record else "answer"
+        answers = _string_list(record.get(field), field)
         if "answer_aliases" in record:
             answers = answers + _string_list(record["answer_aliases"], "answer_aliases")
     raw_id = next((record[k] for k in ("id", "_id", "test_id") if record.get(k) is not None), fallback_id)
@@ -190,7 +211,8 @@ def load_dataset(
     ``limit`` alone keeps the first N good rows; with ``seed`` it keeps a seeded random sample of N
     (``random.Random(seed).sample`` over the good rows, the way Router-R1 draws its 500), returned in
     file order; ``seed`` without ``limit`` keeps every row. ``label`` overrides ``Example.dataset``
-    (default: the dataset name, or the file's stem for a path).
+    (default: the dataset name, or the file name for a path). A file in which no line (or element) is a JSON
+    object, such as a CSV file, raises ValueError saying what is read instead.
     """
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
@@ -198,6 +220,8 @@ def load_dataset(
     dataset = label or name
     lines = DATASET_SPLITS[name][1:] if name in DATASET_SPLITS else None
     fmt: str | None = None
+    first = ""  # where the format was detected
+    objects = 0
     examples: list[Example] = []
     problems: list[RowProblem] = []
     seen: set[str] = set()
@@ -205,12 +229,14 @@ def load_dataset(
         if lines is not None and not (line is not None and lines[0] <= line <= lines[1]):
             continue
         where = {"file": str(path), "line": line, "index": index}
+        objects += isinstance(record, dict)
         if error is None and not isinstance(record, dict):
             error = f"record must be a JSON object, got {type(record).__name__}"
         if error is None and fmt is None:
-            fmt = detect_format(record)
+            fmt, first = detect_format(record), f"line {line}" if line is not None else f"index {index}"
         if error is None and fmt is None:
-            error = "not a QA record: expected 'question' with 'golden_answers' or 'answer'"
+            error = (f"not a QA record: expected 'question' with 'answer', 'answers' or 'golden_answers'; "
+                     f"it has {', '.join(map(repr, record)) or 'no field'}")
         if error is None:
             try:
                 ex = _example(record, fmt, str(line if line is not None else index), dataset)
@@ -221,8 +247,20 @@ def load_dataset(
                     examples.append(ex)
             except (ValidationError, ValueError) as e:
                 error = _why(e)
+                own = detect_format(record)
+                if own is None or (own == "flashrag") != (fmt == "flashrag"):  # its answers are in another field
+                    error += (f" (the file is read as {fmt} format, detected from its first row at {first}; this row "
+                              f"has {', '.join(map(repr, record))}"
+                              + (f", which is {own} format: use one format for the whole file)" if own else ")"))
         if error is not None:
             problems.append(RowProblem(**where, message=error))
+    if problems and not objects:
+        p = problems[0]
+        raise ValueError(
+            f"{path}: no {'line' if p.line is not None else 'element'} is a JSON object, so this is not a QA dataset file "
+            f"({f'line {p.line}' if p.line is not None else f'index {p.index}'}: {p.message}). A dataset is JSON Lines "
+            "(one JSON object per line, e.g. {\"id\": \"q1\", \"question\": \"...\", \"answer\": \"...\"}) or a JSON "
+            "array of such objects; CSV is not supported: convert it (docs/qa-results.md, \"Your own QA file\")")
     total = len(examples)
     if limit is not None:
         if seed is None:

@@ -2,14 +2,23 @@
 Router-R1's published figures, a cost table, JSON, and PNG plots of EM vs cost.
 
 Runs whose configs differ only in the budget form a budget sweep: the plot joins them into a cost-EM
-curve (Router-R1 trades quality for cost with its coefficient alpha; here the knob is the budget)."""
+curve (Router-R1 trades quality for cost with its coefficient alpha; here the knob is the budget).
+
+The paper's figures stand beside a dataset only if it is one of the catalog's (`catalog.DATASET_FILES`):
+a user's file is labelled by its file name (``nq.jsonl``), never by a benchmark's name. Runs of one
+dataset drawn on different questions (another --limit/--seed, another file) are flagged in ``warnings``.
+`list_runs` lists the stored runs (`eval report` without a run name)."""
 
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
+from routeweave.serving import aligned, json_text, minute
+
+from .catalog import DATASET_FILES
 from .metrics import Stats, Summary, share
 from .store import ResultStore
 
@@ -53,7 +62,35 @@ def _run_row(run: str, s: Stats) -> str:
 
 
 def _label(ds: str) -> str:
-    return PAPER_LABELS.get(ds, ds)
+    return PAPER_LABELS[ds] if ds in DATASET_FILES else ds
+
+
+def sample_of(config: dict[str, Any]) -> str:
+    """Which questions of each dataset a run drew: "all", "first N" or "N, seed S"."""
+    limit, seed = config.get("limit"), config.get("seed")
+    if limit is None:
+        return "all"
+    return f"first {limit}" if seed is None or seed < 0 else f"{limit}, seed {seed}"
+
+
+def skipped_of(config: dict[str, Any]) -> int | None:
+    """Malformed rows of the run's dataset files skipped while loading; None for runs stored before it was recorded."""
+    skipped = config.get("skipped_rows")
+    return None if skipped is None else sum(skipped.values())
+
+
+def sample_warnings(runs: list[dict[str, Any]], datasets: list[str]) -> list[str]:
+    """One line per dataset whose runs were drawn on different questions (sample or file), so not comparable."""
+    out = []
+    for d in datasets:
+        having = [r for r in runs if d in (r["config"].get("datasets") or []) or d in r["summary"].datasets]
+        files = {h for r in having if (h := (r["config"].get("dataset_sha256") or {}).get(d))}
+        if len({sample_of(r["config"]) for r in having}) > 1 or len(files) > 1:
+            out.append(f"{_label(d)}: the runs were on different questions ("
+                       + "; ".join(f"{r['run']}: {sample_of(r['config'])}" for r in having)
+                       + (f"; {len(files)} different files" if len(files) > 1 else "")
+                       + "), so their scores are not directly comparable")
+    return out
 
 
 def _dataset_order(names) -> list[str]:
@@ -89,7 +126,7 @@ def build(store: ResultStore, runs: list[str]) -> dict[str, Any]:
         out.append({"run": run, "config": config, "system": system_of(config), "total": total,
                     "summary": Summary.from_rows(rows)})
     datasets = _dataset_order({d for r in out for d in r["summary"].datasets})
-    return {"runs": out, "datasets": datasets}
+    return {"runs": out, "datasets": datasets, "warnings": sample_warnings(out, datasets)}
 
 
 def _f(x: float, nd: int = 3) -> str:
@@ -105,18 +142,23 @@ def to_markdown(report: dict[str, Any], *, title: str | None = "QA evaluation") 
     lines: list[str] = []
     if title:
         lines += [f"# {title}", ""]
-    lines += ["## Runs", "", "| run | system | datasets | pool | questions (done/planned) | errors |",
-              "|---|---|---|---|---:|---:|"]
+    lines += ["## Runs", "", "| run | system | datasets | sample | pool | questions (done/planned) | errors "
+              "| malformed rows skipped |", "|---|---|---|---|---|---:|---:|---:|"]
     for r in runs:
         c, s = r["config"], r["summary"].overall
-        lines.append(f"| {r['run']} | {r['system']} | {', '.join(map(_label, c.get('datasets', [])))} "
-                     f"| {c.get('pool', '?')} | {s.count}/{r['total']} | {s.errors} |")
+        skipped = skipped_of(c)
+        lines.append(f"| {r['run']} | {r['system']} | {', '.join(map(_label, c.get('datasets', [])))} | {sample_of(c)} "
+                     f"| {c.get('pool', '?')} | {s.count}/{r['total']} | {s.errors} | {'–' if skipped is None else skipped} |")
+    if report.get("warnings"):
+        lines += ["", *(f"**Note:** {w}." for w in report["warnings"])]
     # Table-1 style EM matrix, ours beside the paper's.
     head = "| system | " + " | ".join(_label(d) for d in datasets) + " | Avg of these |"
-    lines += ["", "## Exact Match by dataset (Router-R1 Table 1 layout)", "",
-              "Ours: `n` questions per dataset. Paper rows: Router-R1 "
-              "(arXiv:2506.09033) Table 1, 500 questions each, Qwen2.5-3B/Llama-3.2-3B routers with 7B-70B "
-              "experts on GPUs. The paper's own Avg also covers Bamboogle; \"Avg of these\" averages the columns shown.",
+    paper = ("Paper rows: Router-R1 (arXiv:2506.09033) Table 1, 500 questions each, Qwen2.5-3B/Llama-3.2-3B routers "
+             "with 7B-70B experts on GPUs. The paper's own Avg also covers Bamboogle; \"Avg of these\" averages the "
+             "columns shown." if any(d in DATASET_FILES for d in datasets) else
+             "No paper rows: none of these datasets is one of the catalog's (a file of your own is labelled by its file "
+             "name, and is not the benchmark of the same name).")
+    lines += ["", "## Exact Match by dataset (Router-R1 Table 1 layout)", "", f"Ours: `n` questions per dataset. {paper}",
               "", head, "|---|" + "---:|" * (len(datasets) + 1)]
     for r in runs:
         cells, ems = [], []
@@ -130,8 +172,8 @@ def to_markdown(report: dict[str, Any], *, title: str | None = "QA evaluation") 
             cells.append(f"{_f(s.em)} (n={s.count})")
         avg = _f(sum(ems) / len(ems)) if ems else "–"
         lines.append(f"| **{r['run']}** | " + " | ".join(cells) + f" | {avg} |")
-    for name, row in PAPER_TABLE1.items() if any(d in PAPER_LABELS for d in datasets) else ():
-        vals = [row.get(d) for d in datasets]
+    for name, row in PAPER_TABLE1.items() if any(d in DATASET_FILES for d in datasets) else ():
+        vals = [row.get(d) if d in DATASET_FILES else None for d in datasets]
         shown = [v for v in vals if v is not None]
         avg = _f(sum(shown) / len(shown)) if shown else "–"
         lines.append(f"| paper: {name} | " + " | ".join("–" if v is None else _f(v) for v in vals) + f" | {avg} |")
@@ -143,10 +185,10 @@ def to_markdown(report: dict[str, Any], *, title: str | None = "QA evaluation") 
             if s is None:
                 continue
             lines.append(_run_row(r["run"], s))
-        for n, row in PAPER_TABLE1.items():
+        for n, row in PAPER_TABLE1.items() if d in DATASET_FILES else ():
             if d in row and not n.startswith(("RouterDC", "GraphRouter")):
                 lines.append(_padded_row(f"paper Table 1: {n}", "500", _f(row[d])))
-        t4 = [(n, row[d]) for n, row in PAPER_TABLE4.items() if d in row]
+        t4 = [(n, row[d]) for n, row in PAPER_TABLE4.items() if d in row and d in DATASET_FILES]
         for n, (em, units) in t4:
             lines.append(_padded_row(f"paper Table 4: {n}", "500", _f(em), "–", "–", "–", f"{units:.1f}"))
     # Overall.
@@ -165,7 +207,9 @@ def to_json(report: dict[str, Any]) -> dict[str, Any]:
     return {
         "datasets": report["datasets"],
         "runs": [{"run": r["run"], "system": r["system"], "config": r["config"], "total": r["total"],
+                  "sample": sample_of(r["config"]), "skipped_rows": skipped_of(r["config"]),
                   "summary": r["summary"].model_dump()} for r in report["runs"]],
+        "warnings": report.get("warnings", []),
         "paper_table1": PAPER_TABLE1,
     }
 
@@ -208,7 +252,7 @@ def to_png(report: dict[str, Any], path: str | Path, metric: str = "em") -> Path
             for x, y, name, _ in pts:
                 if len(group) > 1:
                     ax.annotate(name, (x, y), fontsize=6, xytext=(2, 2), textcoords="offset points")
-        if metric == "em" and panel in PAPER_TABLE1["Router-R1-Qwen (Qwen2.5-3B)"]:
+        if metric == "em" and panel in DATASET_FILES and panel in PAPER_TABLE1["Router-R1-Qwen (Qwen2.5-3B)"]:
             ax.axhline(PAPER_TABLE1["Router-R1-Qwen (Qwen2.5-3B)"][panel], color="grey", linestyle=":",
                        linewidth=1, label="paper Router-R1-Qwen EM")
         ax.set_title(_label(panel) if panel != "overall" else "all datasets")
@@ -236,3 +280,24 @@ def to_png(report: dict[str, Any], path: str | Path, metric: str = "em") -> Path
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def list_runs(store: ResultStore, path: Path, *, as_json: bool) -> int:
+    """The stored runs, oldest first: how far each got and what it ran (a run's config is what a resume checks)."""
+    runs = [{"run": r["run"], "done": store.count(r["run"]), "total": r["total"], "created": r["created"],
+             "config": r["config"]} for r in store.runs()]
+    if as_json:
+        print(json_text(runs, indent=1))
+        return 0
+    if not runs:
+        print(f"no runs in {path} yet")
+        return 0
+    lines = [("run", "done", "created", "graph", "pool", "datasets")]
+    for r in runs:
+        c = r["config"]
+        graph = c.get("graph", "?") + (f" ({c['policy']})" if c.get("policy") else "")
+        lines.append((r["run"], f"{r['done']}/{r['total']}", minute(r.get("created")), graph, str(c.get("pool", "?")),
+                      ",".join(c.get("datasets") or []) + f" ({sample_of(c)})"))
+    print(aligned(lines))
+    print(f"scores: routeweave eval report RUN [RUN ...] --results-db {path}", file=sys.stderr)
+    return 0

@@ -3,7 +3,9 @@
 - ``qa_runs``: the run's name and the config it was started with (dataset(s), graph, policy, the pool's
   hash, budget, max rounds, seed, limit, the dataset files' content hashes, the graph's prompt version).
   Resuming a run with another config is refused
-  (`RunConfigError` names the keys that differ), so one run never mixes two set-ups.
+  (`RunConfigError` names the keys that differ), so one run never mixes two set-ups. Keys in
+  ``METADATA_KEYS`` (``skipped_rows``: malformed rows per dataset file, skipped while loading) describe the
+  run rather than set it up: never compared, rewritten on each resume.
 - ``qa_results``: keyed (run, dataset, example_id) and upserted, so re-running an example replaces its
   row and never duplicates it. Each row is written (and committed) the moment its example finishes:
   a ``kill -9`` loses at most the examples in flight. Rows link the stored trace (``session_id`` in the
@@ -14,6 +16,7 @@ in the last instant, which is fine for a benchmark)."""
 
 from __future__ import annotations
 
+import csv
 import json
 import threading
 import time
@@ -32,6 +35,7 @@ RESULTS = "qa_results"
 INFLIGHT = "qa_inflight"  # sessions started and not yet scored: a resumed run finishes them instead of paying twice
 # config keys runs record since a later version: a run stored without them resumes unchecked on them
 LATER_KEYS = frozenset({"dataset_sha256", "graph_version"})
+METADATA_KEYS = frozenset({"skipped_rows"})
 
 RESULT_COLUMNS: dict[str, type] = {
     "run": str, "dataset": str, "example_id": str, "question": str, "answers": str, "prediction": str,
@@ -42,6 +46,11 @@ RESULT_COLUMNS: dict[str, type] = {
     "truncated": int,  # 1: the answer was cut at its call's token limit (the provider's finish_reason 'length')
     "retried_usd": float,  # spent by earlier attempts of this example that failed and were re-run (--retry-errors)
 }
+
+
+QUESTION_FIELDS = ("run", "dataset", "id", "question", "gold", "prediction", "em", "f1", "cost_usd", "stop_reason",
+                   "error", "session_id", "trace_db")  # `export_questions`' columns
+QUESTION_SUFFIXES = (".jsonl", ".csv")
 
 
 class RunConfigError(ValueError):
@@ -88,14 +97,15 @@ class ResultStore:
             return False
         # keys recorded since a later version are checked only when the stored run has them
         differ = sorted(k for k in set(existing) | set(config) if existing.get(k) != config.get(k)
-                        and not (k in LATER_KEYS and k not in existing))
+                        and not (k in LATER_KEYS and k not in existing) and k not in METADATA_KEYS)
         if differ:
             lines = [f"run '{run}' already exists with another config; refusing to mix them in one run:"]
             lines += [f"  {k}: stored {existing.get(k)!r}, now {config.get(k)!r}" for k in differ]
             lines.append("Resume it with the same options, or pick a new --run name.")
             raise RunConfigError("\n".join(lines))
+        stored = {**existing, **{k: config[k] for k in METADATA_KEYS if k in config}}
         with self._lock, self.db.conn:
-            self.db[RUNS].update(run, {"updated": now, "total": total})
+            self.db[RUNS].update(run, {"updated": now, "total": total, "config": json.dumps(stored, sort_keys=True)})
         return True
 
     def delete_run(self, run: str) -> int:
@@ -151,6 +161,24 @@ class ResultStore:
     def count(self, run: str) -> int:
         with self._lock:
             return self.db.execute(f"select count(*) from {RESULTS} where run = ?", [run]).fetchone()[0]
+
+    def export_questions(self, runs: list[str], path: str | Path) -> int:
+        """Write one row per stored question of these runs (QUESTION_FIELDS; ``gold`` the list of gold answers, JSON
+        text in a CSV cell) as JSON Lines or CSV, by the file's suffix. Returns the number of rows written."""
+        path = Path(path)
+        if path.suffix.lower() not in QUESTION_SUFFIXES:
+            raise ValueError(f"--questions {path}: name the file *.jsonl or *.csv (the suffix picks the format)")
+        rows = [{"run": run, "dataset": r["dataset"], "id": r["example_id"], "question": r["question"], "gold": r["answers"],
+                 **{k: r.get(k) for k in QUESTION_FIELDS[5:]}} for run in runs for r in self.rows(run)]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8", newline="") as f:
+            if path.suffix.lower() == ".csv":
+                writer = csv.DictWriter(f, QUESTION_FIELDS)
+                writer.writeheader()
+                writer.writerows({**r, "gold": json.dumps(r["gold"], ensure_ascii=False)} for r in rows)
+            else:
+                f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        return len(rows)
 
     def write_many(self, rows: Iterable[dict[str, Any]]) -> None:
         for row in rows:
