@@ -41,6 +41,9 @@ def serving(folder, pool) -> ServeProcess:
 @pytest.fixture
 def run_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("ROUTEWEAVE_RUN_DIR", str(tmp_path / "run"))
+    # the default mode (warn) unless a test sets it: with ROUTEWEAVE_CPU=wait in the caller's environment (as when
+    # tests run beside other jobs), a test that holds every core on purpose waited for itself
+    monkeypatch.delenv("ROUTEWEAVE_CPU", raising=False)
     return tmp_path / "run"
 
 
