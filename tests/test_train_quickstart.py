@@ -46,10 +46,10 @@ def test_the_docs_quick_block_trains_on_your_questions_and_the_eval_finds_their_
     data = json.loads(out.stdout.splitlines()[0])
     assert data["myq:kept"] == 4 and data["settings"]["questions_only"], data
     assert [json.loads(line)["id"] for line in (work / "trajectories.jsonl").read_text().splitlines()] == [
-        "myq:1#0", "myq:1#1", "myq:2#0", "myq:2#1"]  # named by their lines, as eval qa names them
+        "myq:1#0", "myq:1#1", "myq:2#0", "myq:2#1"]  # numbered by their lines, as eval qa numbers them
     # the eval of the stage's pool on the same questions: their paragraphs are found (0.000 when the pool searched
     # only the builtin corpus)
-    assert float(table_row(out.stdout, "myq")["answer seen"]) > 0, out.stdout
+    assert float(table_row(out.stdout, "myq.jsonl")["answer seen"]) > 0, out.stdout
     pool = (work / "sft" / "router-lora.toml").read_text()
     assert f'corpus = "{(work / "corpus-train.jsonl.gz").resolve()}"' in pool
     assert pool.startswith("# the embedded pool with its router on the trained adapter") and "PROMPTED" not in pool
