@@ -188,6 +188,7 @@ def test_workers_serve_from_n_processes_sharing_one_llama_server(tmp_path):
                 seen[health["pid"]] = health["model_servers"]
             except httpx.HTTPError:
                 time.sleep(0.5)
+        assert len(seen) == 2, "".join(proc.output)  # both workers answered /healthz (else: what the server said)
         reply = httpx.post(proc.url + "/v1/chat/completions", json={"model": "routeweave-direct", "messages": QUESTION},
                            timeout=120)
         text = httpx.get(proc.url + "/metrics", timeout=30).text
