@@ -13,6 +13,7 @@ from ..agents.errors import ConfigError
 from ..agents.pool import load_pool
 from .checkpointers import checkpointer_url, open_checkpointer
 from .engine import Engine
+from .locks import LeaseLocks
 from .trace_store import TraceStore
 
 
@@ -55,8 +56,6 @@ def shared_unfinished(db_path: Path, limit: int) -> list[dict[str, Any]] | None:
 
 
 async def _shared_unfinished(url: str, db_path: Path, limit: int) -> list[dict[str, Any]]:
-    from .locks import LeaseLocks
-
     saver, close = await open_checkpointer(url, db_path)
     try:
         leases = LeaseLocks(saver.conn)

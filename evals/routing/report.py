@@ -18,7 +18,6 @@ def compact(result: dict[str, Any], with_points: bool = False) -> dict[str, Any]
     for o, r in zip(out["results"], result["results"]):
         if with_points and "points_fold" in r:  # k-fold: the points are this fold's curve, the metrics the folds' mean
             o["points_fold"] = r["points_fold"]
-    for o, r in zip(out["results"], result["results"]):
         cal = r.get("calibration")
         o["calibration"] = None if not cal else {k: v for k, v in cal.items() if with_points or k != "bins"}
     return out
