@@ -137,6 +137,18 @@ class EmbeddedServer:
         self.base_url = None
 
 
+def probe(base_url: str, timeout_s: float = 2.0) -> str:
+    """"ok" if the llama.cpp server at base_url says it is healthy, else what it said or why it did not answer."""
+    try:
+        with urllib.request.urlopen(f"{base_url}/health", timeout=timeout_s) as resp:
+            status = json.loads(resp.read()).get("status")
+        return "ok" if status == "ok" else f"status {status!r}"
+    except urllib.error.HTTPError as exc:  # llama.cpp answers 503 while it loads the model
+        return f"HTTP {exc.code} from /health"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return f"no answer ({getattr(exc, 'reason', exc)})"
+
+
 ATTACH_ENV = "ROUTEWEAVE_ATTACH_SERVERS"  # JSON {name: base_url}: servers another process runs (serve --workers)
 
 
@@ -183,6 +195,11 @@ class ServerFleet:
     def base_urls(self) -> dict[str, str]:
         """name -> base URL of every running server (what a worker process attaches to)."""
         return {n: s.base_url for n, s in self._servers.items() if s.base_url}
+
+    def health(self, timeout_s: float = 2.0) -> dict[str, str]:
+        """name -> "ok", or what is wrong, for every server this pool needs (readiness: GET /readyz).
+        Asks each running one llama.cpp's GET /health; blocking, so an async caller runs it in a thread."""
+        return {n: probe(s.base_url, timeout_s) if s.base_url else "not running" for n, s in self._servers.items()}
 
     def api_base(self, name: str) -> str:
         server = self._servers[name]

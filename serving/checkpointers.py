@@ -113,3 +113,22 @@ async def _open_postgres(url: str) -> tuple[Any, Closer]:
             raise ConfigError(f"cannot open the Postgres checkpointer at {redact(url)}: {exc}") from exc
         raise
     return saver, pool.close
+
+
+async def ping(saver: Any, timeout_s: float = 2.0) -> str:
+    """"ok" if the open checkpointer answers a query within timeout_s, else why not (readiness: GET /readyz).
+    Call on the Engine's loop. Postgres: one pooled connection runs SELECT 1; SQLite: the checkpoints table is read."""
+    async def query() -> None:
+        if hasattr(saver.conn, "connection"):  # psycopg's AsyncConnectionPool
+            async with saver.conn.connection(timeout=timeout_s) as conn:
+                await conn.execute("SELECT 1")
+        else:
+            saver.conn.execute("SELECT 1 FROM checkpoints LIMIT 1").fetchall()
+
+    try:
+        await asyncio.wait_for(query(), timeout_s)
+    except asyncio.TimeoutError:
+        return f"no answer in {timeout_s:g}s"
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready; the reason is reported, not raised
+        return f"{type(exc).__name__}: {str(exc).strip()[:200]}"
+    return "ok"

@@ -93,6 +93,19 @@ class Service:
         """name -> base URL of the embedded model servers this process uses (started here or by a parent)."""
         return self.engine.runtime.fleet.base_urls()
 
+    async def readiness(self, timeout_s: float = 2.0) -> dict[str, Any]:
+        """Whether this instance can run sessions now (GET /readyz): each embedded model server it uses answers
+        llama.cpp's /health, and the checkpointer answers a query. Remote experts are not probed (a probe would
+        be a paid call); their failures show as 502s and in routeweave_call_errors_total."""
+        from .checkpointers import ping
+
+        engine = self.engine
+        servers = await asyncio.to_thread(engine.runtime.fleet.health, timeout_s)
+        saver = engine.saver
+        store = await engine.loop.arun(ping(saver, timeout_s)) if saver is not None and engine.loop.loop else "not open"
+        return {"ready": store == "ok" and all(v == "ok" for v in servers.values()),
+                "model_servers": servers, "checkpointer": store}
+
     def expert_names(self) -> list[str]:
         return [e.name for e in self.pool.enabled]
 

@@ -139,7 +139,14 @@ def test_head_healthz(down):
     assert response.status_code == 200 and response.content == b""
 
 
-@pytest.mark.parametrize("method, path, status", [("GET", "/readyz", 404), ("GET", "/v1/nope", 404), ("POST", "/healthz", 405),
+def test_readyz_probes_only_what_the_instance_runs(down):
+    """Its pool's models are remote (not probed: a probe would be a paid call), so ready means the checkpointer answers."""
+    assert httpx.get(down.url + "/readyz", timeout=30).json() == {"status": "ready", "model_servers": {}, "checkpointer": "ok"}
+    assert httpx.head(down.url + "/readyz", timeout=30).status_code == 200
+
+
+@pytest.mark.parametrize("method, path, status", [("GET", "/readyz/x", 404), ("GET", "/v1/nope", 404), ("POST", "/healthz", 405),
+                                                  ("POST", "/readyz", 405),
                                                   ("GET", "/v1/chat/completions", 405), ("GET", "/livez/deep/x", 404)])
 def test_unknown_paths_and_methods_are_openai_errors(down, method, path, status):
     error = assert_openai_error(httpx.request(method, down.url + path, timeout=30), status)

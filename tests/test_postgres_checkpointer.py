@@ -144,6 +144,22 @@ def test_unreachable_postgres_is_a_clear_error(tmp_path):
     assert "secret" not in str(err.value)
 
 
+def test_readiness_fails_while_the_database_is_gone(database, tmp_path, monkeypatch):
+    """GET /readyz's check (Service.readiness): ready with the database, then not ready, naming the checkpointer,
+    once the database is dropped under the running instance (its pooled connections are terminated)."""
+    from routeweave.serving import Service
+
+    monkeypatch.setenv(CHECKPOINTER_URL_ENV, database)
+    with Service(mock_pool(), db_path=tmp_path / "rw.db").start() as service:
+        run = service.engine.loop.run
+        assert run(service.readiness(timeout_s=5)) == {"ready": True, "model_servers": {}, "checkpointer": "ok"}
+        scheme, _, name = database.rpartition("/")
+        with psycopg.connect(f"{scheme}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        state = run(service.readiness(timeout_s=2))
+        assert not state["ready"] and state["checkpointer"] != "ok", state
+
+
 def test_session_started_on_one_instance_is_read_and_resumed_on_another(database, tmp_path):
     a_dir, b_dir = tmp_path / "a", tmp_path / "b"
     # Two instances: separate trace files and caches (as on two hosts), one Postgres database.

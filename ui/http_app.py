@@ -3,7 +3,8 @@
     POST /v1/chat/completions   stream or not; `model` picks the graph/policy (GET /v1/models lists them)
     GET  /v1/models, /v1/models/{id}
     GET  /v1/sessions?limit=N   recent sessions (N: 1-1000, default 20);  GET /v1/sessions/{id}   one session's trace, step by step
-    GET|HEAD /healthz;  GET /metrics   Prometheus text (serving/metrics.py lists the metrics)
+    GET|HEAD /healthz (liveness), /readyz (readiness: 503 while a model server or the checkpointer does not answer)
+    GET  /metrics               Prometheus text (serving/metrics.py lists the metrics)
     /ui                         the Gradio chat UI (when mounted)
 
 The question is the last `user` message (the graphs answer one question; earlier turns are not sent to
@@ -100,6 +101,19 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
         except APIError:  # with a key set, the rest (the model servers' addresses: they take no key) is for its holders
             return health
         return {**health, "experts": service.expert_names(), "pid": os.getpid(), "model_servers": service.model_servers()}
+
+    @app.api_route("/readyz", methods=["GET", "HEAD"])
+    async def readyz(request: Request):
+        """Readiness (a liveness check is /healthz): 503 while a model server or the checkpointer does not answer."""
+        state = await service.readiness()
+        try:
+            authorize(request)
+            detail = {k: state[k] for k in ("model_servers", "checkpointer")}
+        except APIError:  # without the key: which parts fail, not their addresses or error texts
+            detail = {"failing": [*(f"model server {n}" for n, v in state["model_servers"].items() if v != "ok"),
+                                  *(["checkpointer"] if state["checkpointer"] != "ok" else [])]}
+        body = {"status": "ready" if state["ready"] else "not_ready", **detail}
+        return json_response(body, status=200 if state["ready"] else 503)
 
     @app.get("/")
     async def root():

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .openai_wire import APIError
 
 log = logging.getLogger("routeweave.http")
-ROUTES = "POST /v1/chat/completions, GET /v1/models, /v1/models/{id}, /v1/sessions, /v1/sessions/{id}, /healthz, /metrics"
+ROUTES = "POST /v1/chat/completions, GET /v1/models, /v1/models/{id}, /v1/sessions, /v1/sessions/{id}, /healthz, /readyz, /metrics"
 
 
 def unexpected(exc: BaseException, session_id: str | None = None) -> APIError:
