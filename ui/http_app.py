@@ -56,6 +56,7 @@ from .openai_wire import (
     usage_of,
 )
 from .http_stream import CountedStream, session_stream
+from .serve_log import request_done
 
 API_KEY_ENV = "ROUTEWEAVE_API_KEY"
 MAX_BODY_BYTES = 256 * 1024
@@ -160,20 +161,28 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request):
-        request.state.model = "unknown"
+        request.state.model, started = "unknown", time.perf_counter()
+
+        def done(status: int) -> None:  # the request metrics and the access line (serve --access-log)
+            count_request(request.state.model, status)
+            request_done("POST", request.url.path, status, started, request.state.model,
+                         getattr(request.state, "session_id", None))
+
         try:
             response = await chat(request)
         except APIError as exc:
-            count_request(request.state.model, exc.status)
+            done(exc.status)
             raise
         except asyncio.CancelledError:  # the graceful timeout ran out: a 503 (http_errors.CatchAll)
-            count_request(request.state.model, 503)
+            done(503)
             raise
         except Exception:
-            count_request(request.state.model, 500)
+            done(500)
             raise  # answered by http_errors.CatchAll
-        if not isinstance(response, CountedStream):  # a stream is counted when it ends
-            count_request(request.state.model, 499 if await request.is_disconnected() else response.status_code)
+        if isinstance(response, CountedStream):  # a stream is counted when it ends
+            response.done = done
+        else:
+            done(499 if await request.is_disconnected() else response.status_code)
         return response
 
     async def chat(request: Request):

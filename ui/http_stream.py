@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi.responses import StreamingResponse
@@ -17,11 +17,13 @@ from .steps import step_line
 
 
 class CountedStream(StreamingResponse):
-    """A stream counted in the request metrics when it ends: 499 if the client left before its end."""
+    """A stream counted in the request metrics when it ends (`done(status)`, set by the app; else the metrics
+    alone): 499 if the client left before its end."""
 
     def __init__(self, content, model: str, outcome: dict[str, Any], **kwargs) -> None:
         super().__init__(content, **kwargs)
         self.model, self.outcome = model, outcome
+        self.done: Callable[[int], None] = lambda status: count_request(model, status)
 
     async def __call__(self, scope, receive, send) -> None:
         try:
@@ -32,7 +34,7 @@ class CountedStream(StreamingResponse):
             await send({"type": "http.response.body", "body": event + b"data: [DONE]\n\n", "more_body": False})
             raise
         finally:
-            count_request(self.model, self.outcome["status"] if self.outcome["sent"] else 499)
+            self.done(self.outcome["status"] if self.outcome["sent"] else 499)
 
 
 async def session_stream(graph, inputs, session_id, model_id, spec, budget, include_steps, include_usage, ignored,

@@ -26,6 +26,9 @@ from ..serving import (
 from ..serving.workers import follow_parent
 from .ask_cmd import pool_argument
 from .serve_checks import bind, check_args
+from .serve_log import FORMATS, configure, say
+
+LOG_FORMAT_ENV = "ROUTEWEAVE_LOG_FORMAT"
 
 
 def at_least(low: float, kind: type = int, note: str = ""):
@@ -51,6 +54,10 @@ def _common(parser: argparse.ArgumentParser, port: int) -> None:
     parser.add_argument("--graceful-timeout", type=at_least(0, float), default=30.0, metavar="SECONDS",
                         help="on SIGTERM or SIGINT, how long requests in flight may run on before they are cancelled "
                              "(default 30)")
+    parser.add_argument("--log-format", choices=FORMATS, default=os.environ.get(LOG_FORMAT_ENV) or "text",
+                        help=f"stderr as text (default) or one JSON object per line (${LOG_FORMAT_ENV} sets the default)")
+    parser.add_argument("--access-log", action="store_true",
+                        help="one line per chat completion once its reply has ended: method, path, status, ms, model, session")
 
 
 def register(sub) -> None:
@@ -103,7 +110,7 @@ def _service(args: argparse.Namespace):
     try:
         return Service(args.pool, db_path=args.db, loop=loop, durability=args.__dict__.get("durability", "sync")).start()
     except ConfigError as exc:  # configuration the user can fix
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", logging.ERROR)
         return None
 
 
@@ -116,9 +123,13 @@ def _socket(args: argparse.Namespace) -> socket.socket:
     return bind(args.host, args.port)
 
 
-def _announce(sock: socket.socket, what: str) -> None:
+def _announce(sock: socket.socket, what: str, fmt: str) -> None:
     host, port = sock.getsockname()[:2]
-    print(f"routeweave {what} on http://{host}:{port}", flush=True)  # tests read the port from this line
+    line = f"routeweave {what} on http://{host}:{port}"  # tests read the port from this line
+    if fmt == "json":
+        say(line)
+    else:
+        print(line, flush=True)
 
 
 class _OneLineCancel(logging.Filter):
@@ -140,19 +151,20 @@ def _run(app, args: argparse.Namespace, what: str, service: Service, sock: socke
     class Server(uvicorn.Server):
         async def shutdown(self, sockets=None) -> None:
             if self.server_state.tasks:
-                print(f"stopping: {len(self.server_state.tasks)} request(s) in flight get up to {grace:g} s to finish "
-                      f"(--graceful-timeout)", file=sys.stderr, flush=True)
+                say(f"stopping: {len(self.server_state.tasks)} request(s) in flight get up to {grace:g} s to finish "
+                    f"(--graceful-timeout)")
             await super().shutdown(sockets)
 
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=grace)
     logging.getLogger("uvicorn.error").addFilter(_OneLineCancel())  # (after Config: it sets uvicorn's logging up)
+    configure(args.log_format, access=args.access_log)  # again: in JSON, uvicorn's handlers are replaced
     loop = service.engine.loop.loop  # the engine's loop (not asyncio's current one: importing gradio may replace that)
     if args.__dict__.get("gc_older_than") and args.__dict__.get("worker_index", 0) == 0:
         gc = prune_every(service.engine.db_path, parse_duration(args.gc_older_than), args.gc_every, service.engine.saver,
-                         log=lambda m: print(m, file=sys.stderr, flush=True))
+                         log=say)
         loop.create_task(gc)
     if args.__dict__.get("listen_fd") is None:  # (a worker's parent printed the address)
-        _announce(sock, what)
+        _announce(sock, what, args.log_format)
     loop.run_until_complete(Server(config).serve(sockets=[sock]))
 
 
@@ -160,7 +172,8 @@ def _worker_command(args: argparse.Namespace) -> list[str]:
     """This command for each worker of --workers (the socket, index and parent are added by the parent)."""
     argv = [sys.executable, "-m", "routeweave.ui.cli", "serve", "--max-body", str(args.max_body),
             "--max-sessions", str(args.max_sessions), "--gc-every", str(args.gc_every),
-            "--durability", args.durability, "--graceful-timeout", str(args.graceful_timeout)]
+            "--durability", args.durability, "--graceful-timeout", str(args.graceful_timeout),
+            "--log-format", args.log_format] + (["--access-log"] if args.access_log else [])
     for flag, value in (("--pool", args.pool), ("--db", args.db), ("--gc-older-than", args.gc_older_than)):
         if value is not None:
             argv += [flag, str(value)]
@@ -171,23 +184,24 @@ def run_workers(args: argparse.Namespace) -> int:
     try:
         pool = load_pool(args.pool)
         sock = _socket(args)
-        _announce(sock, f"serve ({args.workers} workers)")
+        _announce(sock, f"serve ({args.workers} workers)", args.log_format)
         return start_workers(pool, sock, _worker_command(args), args.workers, graceful_s=args.graceful_timeout,
-                             log=lambda m: print(m, file=sys.stderr, flush=True))
+                             log=say)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", logging.ERROR)
         return 2
 
 
 def _start(args: argparse.Namespace) -> tuple[socket.socket, Service] | None:
     """The checked socket and the started service, or None once the error is printed."""
     _close_on_sigterm()
+    configure(args.log_format, access=args.access_log)
     if args.__dict__.get("listen_fd") is not None:  # a worker of --workers: it ends with its parent
         follow_parent(args.parent_pid)
     try:
         sock = _socket(args)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", logging.ERROR)
         return None
     service = _service(args)
     if service is None:
@@ -198,6 +212,7 @@ def _start(args: argparse.Namespace) -> tuple[socket.socket, Service] | None:
 
 def run_serve(args: argparse.Namespace) -> int:
     if args.workers > 1 and args.listen_fd is None:
+        configure(args.log_format, access=args.access_log)
         return run_workers(args)
     started = _start(args)
     if started is None:
