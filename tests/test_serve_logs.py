@@ -80,3 +80,14 @@ def test_workers_log_json_too(tmp_path):
         lines = lines_when(proc, lambda ls: any("routeweave.access" in x for x in ls) and any("workers: pids" in x for x in ls))
         records = [json.loads(line) for line in lines]
         assert [r for r in records if "workers: pids" in r["message"]] and access_records(lines)
+
+
+def test_a_bad_log_format_in_the_environment_is_refused_before_anything_starts(tmp_path, routeweave_cmd):
+    import os
+    import subprocess
+
+    env = {**os.environ, "ROUTEWEAVE_LOG_FORMAT": "xml"}
+    run = subprocess.run([*routeweave_cmd, "serve", "--port", "0", "--db", str(tmp_path / "rw.db")], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "ROUTEWEAVE_LOG_FORMAT" in run.stderr and "text, json" in run.stderr, run.stderr
+    assert not (tmp_path / "rw.db").exists()

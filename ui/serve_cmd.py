@@ -56,8 +56,6 @@ def _common(parser: argparse.ArgumentParser, port: int) -> None:
                              "(default 30)")
     parser.add_argument("--log-format", choices=FORMATS, default=os.environ.get(LOG_FORMAT_ENV) or "text",
                         help=f"stderr as text (default) or one JSON object per line (${LOG_FORMAT_ENV} sets the default)")
-    parser.add_argument("--access-log", action="store_true",
-                        help="one line per chat completion once its reply has ended: method, path, status, ms, model, session")
 
 
 def register(sub) -> None:
@@ -68,6 +66,8 @@ def register(sub) -> None:
     serve.add_argument("--max-body", type=at_least(1), default=256 * 1024, metavar="BYTES", help="largest request body accepted")
     serve.add_argument("--max-sessions", type=at_least(0, note=" (0: no cap)"), default=0, metavar="N",
                        help="sessions in flight before new requests get a 429, per worker (default 0: no cap)")
+    serve.add_argument("--access-log", action="store_true",
+                       help="one line per chat completion once its reply has ended: method, path, status, ms, model, session")
     serve.add_argument("--workers", type=at_least(1), default=1, metavar="N",
                        help="worker processes on one socket, sharing the model servers and the database (default 1)")
     serve.add_argument("--gc-older-than", metavar="DURATION",
@@ -157,7 +157,7 @@ def _run(app, args: argparse.Namespace, what: str, service: Service, sock: socke
 
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=grace)
     logging.getLogger("uvicorn.error").addFilter(_OneLineCancel())  # (after Config: it sets uvicorn's logging up)
-    configure(args.log_format, access=args.access_log)  # again: in JSON, uvicorn's handlers are replaced
+    configure(args.log_format, access=args.__dict__.get("access_log", False))  # again: uvicorn's handlers, in JSON
     loop = service.engine.loop.loop  # the engine's loop (not asyncio's current one: importing gradio may replace that)
     if args.__dict__.get("gc_older_than") and args.__dict__.get("worker_index", 0) == 0:
         gc = prune_every(service.engine.db_path, parse_duration(args.gc_older_than), args.gc_every, service.engine.saver,
@@ -192,10 +192,19 @@ def run_workers(args: argparse.Namespace) -> int:
         return 2
 
 
+def _logging(args: argparse.Namespace) -> bool:
+    """Set serve's log format up first, so that every line after it is in that format; False once a bad one is said."""
+    try:
+        configure(args.log_format, access=args.__dict__.get("access_log", False))
+    except ValueError as exc:  # from $ROUTEWEAVE_LOG_FORMAT (argparse checks only a value given on the command line)
+        print(f"error: ${LOG_FORMAT_ENV}: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def _start(args: argparse.Namespace) -> tuple[socket.socket, Service] | None:
     """The checked socket and the started service, or None once the error is printed."""
     _close_on_sigterm()
-    configure(args.log_format, access=args.access_log)
     if args.__dict__.get("listen_fd") is not None:  # a worker of --workers: it ends with its parent
         follow_parent(args.parent_pid)
     try:
@@ -211,8 +220,9 @@ def _start(args: argparse.Namespace) -> tuple[socket.socket, Service] | None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    if not _logging(args):
+        return 2
     if args.workers > 1 and args.listen_fd is None:
-        configure(args.log_format, access=args.access_log)
         return run_workers(args)
     started = _start(args)
     if started is None:
@@ -229,6 +239,8 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_chat(args: argparse.Namespace) -> int:
+    if not _logging(args):
+        return 2
     started = _start(args)
     if started is None:
         return 2
