@@ -263,8 +263,6 @@ def run_check(args) -> int:
 
 @_guard
 def run_export(args) -> int:
-    from peft import PeftModel
-
     from ._graph import prompt_version
     from .base import DEFAULT_GGUF, TrainingError, load_base
     from .export import export_peft_model, write_stage_pool
@@ -273,6 +271,8 @@ def run_export(args) -> int:
     if not (args.adapter / "adapter_config.json").is_file():
         raise TrainingError(f"{args.adapter}: no adapter_config.json: not a PEFT adapter folder")
     meta = folder_metadata(args.adapter, DEFAULT_GGUF, prompt_version())  # what it was trained for, as recorded
+    from peft import PeftModel  # (after the checks: a refusal comes at once, not after peft's and torch's import)
+
     base, _ = load_base(DEFAULT_GGUF)
     model = PeftModel.from_pretrained(base, str(args.adapter))
     out = export_peft_model(model, args.out, metadata={k: str(v) for k, v in meta.items()})

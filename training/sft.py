@@ -159,6 +159,13 @@ def train_sft(trajectories: Path, work: Path, settings: SFTSettings, *, stop_aft
         raise TrainingError(f"{trajectories}: field 'prompt_version' is {sorted(versions)}, but the router prompt is now "
                             f"{prompt_version()}; rebuild the trajectories (routeweave train data)")
 
+    start = None
+    if settings.from_adapter:
+        from . import warm_start
+
+        start = warm_start.resolve(settings.from_adapter)
+        warm_start.check(start, settings.base, prompt_version())  # before torch, trl and the base model load
+
     import torch
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
@@ -170,12 +177,6 @@ def train_sft(trajectories: Path, work: Path, settings: SFTSettings, *, stop_aft
     bf16 = cpu_bf16(settings)
     precision = "bf16" if bf16 else "fp32"
     log(f"SFT matmuls: {precision} (--precision {settings.precision})")
-    start = None
-    if settings.from_adapter:
-        from . import warm_start
-
-        start = warm_start.resolve(settings.from_adapter)
-        warm_start.check(start, settings.base, prompt_version())  # before the base model loads
     model, tok = load_base(settings.base)
     peft_config = lora_config(settings)
     if start is not None:  # on resume, the checkpoint's weights then replace the adapter's
