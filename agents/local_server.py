@@ -199,7 +199,12 @@ class ServerFleet:
     def health(self, timeout_s: float = 2.0) -> dict[str, str]:
         """name -> "ok", or what is wrong, for every server this pool needs (readiness: GET /readyz).
         Asks each running one llama.cpp's GET /health; blocking, so an async caller runs it in a thread."""
-        return {n: probe(s.base_url, timeout_s) if s.base_url else "not running" for n, s in self._servers.items()}
+        from concurrent.futures import ThreadPoolExecutor
+
+        running = {n: s.base_url for n, s in self._servers.items() if s.base_url}
+        with ThreadPoolExecutor(max(1, len(running))) as pool:  # at once: one hung server costs timeout_s, not N times it
+            found = dict(zip(running, pool.map(lambda url: probe(url, timeout_s), running.values())))
+        return {n: found.get(n, "not running") for n in self._servers}
 
     def api_base(self, name: str) -> str:
         server = self._servers[name]

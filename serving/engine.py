@@ -83,6 +83,7 @@ class Engine:
         if self._saver is not None:  # started already: a second start would run a second loop and servers
             return self
         self.guard = resolve_policy(self.pool, self.pool.guard, check=False)  # a bad guard fails before anything starts
+        self.traces.check()  # a trace file that is not a database, likewise
         self.runtime.start()
         self.note_overspend()
         try:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..agents.errors import ConfigError
 from ..agents.pool import Pool, load_pool
 from ..graphs import graph_for_policy, graph_names, graph_spec
 from ..policies import policy_class
@@ -64,6 +65,8 @@ class Service:
         self.engine = Engine(self.pool, db_path=db_path, cache_dir=cache_dir, loop=loop, durability=durability)
         self.models = model_specs(self.pool)
         self._graphs: dict[str, Any] = {}
+        self._ready: asyncio.Task | None = None  # the readiness probe running or last done (readiness())
+        self._ready_at = 0.0
 
     def start(self) -> "Service":
         self.engine.start()
@@ -93,18 +96,33 @@ class Service:
         """name -> base URL of the embedded model servers this process uses (started here or by a parent)."""
         return self.engine.runtime.fleet.base_urls()
 
-    async def readiness(self, timeout_s: float = 2.0) -> dict[str, Any]:
+    async def readiness(self, timeout_s: float = 2.0, *, max_age_s: float = 1.0) -> dict[str, Any]:
         """Whether this instance can run sessions now (GET /readyz): each embedded model server it uses answers
-        llama.cpp's /health, and the checkpointer answers a query. Remote experts are not probed (a probe would
-        be a paid call); their failures show as 502s and in routeweave_call_errors_total."""
+        llama.cpp's /health, the checkpointer answers a query and the trace database can be read. Remote experts
+        are not probed (a probe would be a paid call); their failures show as 502s and in
+        routeweave_call_errors_total. Concurrent callers share one probe, and a result is reused for `max_age_s`:
+        a balancer's checks never pile probes up on a slow model server."""
+        loop = asyncio.get_running_loop()
+        task = self._ready
+        if task is None or (task.done() and loop.time() - self._ready_at >= max_age_s):
+            task = self._ready = loop.create_task(self._probe(timeout_s))
+        return await asyncio.shield(task)  # a caller that leaves does not cancel the others' probe
+
+    async def _probe(self, timeout_s: float) -> dict[str, Any]:
         from .checkpointers import ping
 
         engine = self.engine
         servers = await asyncio.to_thread(engine.runtime.fleet.health, timeout_s)
         saver = engine.saver
         store = await engine.loop.arun(ping(saver, timeout_s)) if saver is not None and engine.loop.loop else "not open"
-        return {"ready": store == "ok" and all(v == "ok" for v in servers.values()),
-                "model_servers": servers, "checkpointer": store}
+        try:
+            engine.traces.check()
+            traces = "ok"
+        except ConfigError as exc:
+            traces = str(exc)
+        ok = store == "ok" and traces == "ok" and all(v == "ok" for v in servers.values())
+        self._ready_at = asyncio.get_running_loop().time()
+        return {"ready": ok, "model_servers": servers, "checkpointer": store, "traces": traces}
 
     def expert_names(self) -> list[str]:
         return [e.name for e in self.pool.enabled]

@@ -6,6 +6,7 @@ duplicates it. Thread-safe: one connection guarded by a lock."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -51,6 +52,18 @@ class TraceStore:
             ensure_table(db, STEPS, STEP_COLUMNS, ("session_id", "idx"))
             self._db = db
         return self._db
+
+    def check(self) -> None:
+        """Open the file and read it (ConfigError naming it if it is not a routeweave trace database): at start,
+        and by GET /readyz."""
+        from ..agents.errors import ConfigError
+
+        try:
+            with self._lock:
+                self.db.execute(f"SELECT 1 FROM {SESSIONS} LIMIT 1").fetchall()
+        except sqlite3.Error as exc:
+            raise ConfigError(f"the trace database {self.path} cannot be used ({type(exc).__name__}: {exc}): give "
+                              "--db another file, or move this one away") from None
 
     def _write(self, sql: str, rows: list[tuple]) -> None:
         with self._lock:

@@ -141,7 +141,8 @@ def test_head_healthz(down):
 
 def test_readyz_probes_only_what_the_instance_runs(down):
     """Its pool's models are remote (not probed: a probe would be a paid call), so ready means the checkpointer answers."""
-    assert httpx.get(down.url + "/readyz", timeout=30).json() == {"status": "ready", "model_servers": {}, "checkpointer": "ok"}
+    assert httpx.get(down.url + "/readyz", timeout=30).json() == {"status": "ready", "model_servers": {}, "checkpointer": "ok",
+                                                                  "traces": "ok"}
     assert httpx.head(down.url + "/readyz", timeout=30).status_code == 200
 
 

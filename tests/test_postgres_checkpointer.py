@@ -152,11 +152,11 @@ def test_readiness_fails_while_the_database_is_gone(database, tmp_path, monkeypa
     monkeypatch.setenv(CHECKPOINTER_URL_ENV, database)
     with Service(mock_pool(), db_path=tmp_path / "rw.db").start() as service:
         run = service.engine.loop.run
-        assert run(service.readiness(timeout_s=5)) == {"ready": True, "model_servers": {}, "checkpointer": "ok"}
+        assert run(service.readiness(timeout_s=5)) == {"ready": True, "model_servers": {}, "checkpointer": "ok", "traces": "ok"}
         scheme, _, name = database.rpartition("/")
         with psycopg.connect(f"{scheme}/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        state = run(service.readiness(timeout_s=2))
+        state = run(service.readiness(timeout_s=2, max_age_s=0))
         assert not state["ready"] and state["checkpointer"] != "ok", state
 
 

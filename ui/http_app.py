@@ -3,7 +3,7 @@
     POST /v1/chat/completions   stream or not; `model` picks the graph/policy (GET /v1/models lists them)
     GET  /v1/models, /v1/models/{id}
     GET  /v1/sessions?limit=N   recent sessions (N: 1-1000, default 20);  GET /v1/sessions/{id}   one session's trace, step by step
-    GET|HEAD /healthz (liveness), /readyz (readiness: 503 while a model server or the checkpointer does not answer)
+    GET|HEAD /healthz (liveness), /readyz (readiness: 503 while a model server, the checkpointer or the traces fail)
     GET  /metrics               Prometheus text (serving/metrics.py lists the metrics)
     /ui                         the Gradio chat UI (when mounted)
 
@@ -105,14 +105,14 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
 
     @app.api_route("/readyz", methods=["GET", "HEAD"])
     async def readyz(request: Request):
-        """Readiness (a liveness check is /healthz): 503 while a model server or the checkpointer does not answer."""
+        """Readiness (a liveness check is /healthz): 503 while a model server, the checkpointer or the traces fail."""
         state = await service.readiness()
         try:
             authorize(request)
-            detail = {k: state[k] for k in ("model_servers", "checkpointer")}
+            detail = {k: state[k] for k in ("model_servers", "checkpointer", "traces")}
         except APIError:  # without the key: which parts fail, not their addresses or error texts
             detail = {"failing": [*(f"model server {n}" for n, v in state["model_servers"].items() if v != "ok"),
-                                  *(["checkpointer"] if state["checkpointer"] != "ok" else [])]}
+                                  *(part for part in ("checkpointer", "traces") if state[part] != "ok")]}
         body = {"status": "ready" if state["ready"] else "not_ready", **detail}
         return json_response(body, status=200 if state["ready"] else 503)
 
@@ -165,7 +165,7 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
 
         def done(status: int) -> None:  # the request metrics and the access line (serve --access-log)
             count_request(request.state.model, status)
-            request_done("POST", request.url.path, status, started, request.state.model,
+            request_done("POST", request.url.path, status, started, getattr(request.state, "asked", request.state.model),
                          getattr(request.state, "session_id", None))
 
         try:
@@ -189,6 +189,8 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
         authorize(request)
         body = await read_json(request, max_body_bytes)
         model_id = body.get("model")
+        if isinstance(model_id, str) and model_id:
+            request.state.asked = model_id[:200]  # the access line's model; the metrics' label stays "unknown" for an unknown one
         if not isinstance(model_id, str) or not model_id:
             raise APIError(400, f"'model' is required, e.g. '{DEFAULT_MODEL}' (GET /v1/models lists them)", param="model",
                            code="missing_model")

@@ -65,6 +65,8 @@ class ServeProcess:
         self.output: list[str] = []
 
     def start(self, timeout: float = 120.0) -> "ServeProcess":
+        if self.proc is not None and self.proc.poll() is None:  # (`with proc.start():` would start a second one)
+            raise RuntimeError("this ServeProcess is running already: use `with ServeProcess(...) as proc`")
         env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "LITELLM_LOCAL_MODEL_COST_MAP": "True",
                "ROUTEWEAVE_CACHE_DIR": str(self.folder / "cache"), "PYTHONUNBUFFERED": "1", **self.env}
         env.pop("ROUTEWEAVE_API_KEY", None)
