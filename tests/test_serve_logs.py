@@ -54,7 +54,8 @@ def test_json_lines_and_one_access_record_per_completion(tmp_path):
         assert first["session_id"] == ok.json()["routeweave"]["session_id"] and first["model"] == "routeweave-r1"
         assert second["status"] == 200 and second["session_id"] and second["session_id"] != first["session_id"]
         assert first["duration_ms"] > 0
-        assert (unknown["status"], unknown["model"], unknown["session_id"]) == (404, "unknown", None)
+        assert (unknown["status"], unknown["model"], unknown["session_id"]) == (404, "no-such-model", None)  # as asked
+        assert {r["pid"] for r in records} == {proc.proc.pid}
         proc.stop()
     assert all(json.loads(line) for line in lines_when(proc, lambda ls: True))  # the shutdown's lines too
 
@@ -91,3 +92,27 @@ def test_a_bad_log_format_in_the_environment_is_refused_before_anything_starts(t
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and "ROUTEWEAVE_LOG_FORMAT" in run.stderr and "text, json" in run.stderr, run.stderr
     assert not (tmp_path / "rw.db").exists()
+
+
+def test_json_takes_over_every_logger_and_reads_the_format_as_a_config_map_spells_it(capsys):
+    """In-process: LiteLLM's loggers (each with a handler of its own), asyncio's (through the root) and a captured
+    warning come out as JSON lines too. The loggers are put back afterwards."""
+    import logging
+    import warnings
+
+    from routeweave.ui.serve_log import LITELLM, configure
+
+    names = ["", "routeweave", "uvicorn", "uvicorn.access", "py.warnings", "routeweave.serve", "routeweave.access", *LITELLM]
+    saved = {n: (logging.getLogger(n or None).handlers[:], logging.getLogger(n or None).propagate) for n in names}
+    try:
+        configure(" JSON ")
+        logging.getLogger("LiteLLM").warning("a litellm warning")
+        logging.getLogger("asyncio").error("Task exception was never retrieved")
+        warnings.warn("waiting for the cores", RuntimeWarning)
+        lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    finally:
+        logging.captureWarnings(False)
+        for n, (handlers, propagate) in saved.items():
+            logging.getLogger(n or None).handlers, logging.getLogger(n or None).propagate = handlers, propagate
+    assert [(r["logger"], r["level"]) for r in lines] == [("LiteLLM", "warning"), ("asyncio", "error"), ("py.warnings", "warning")]
+    assert "waiting for the cores" in lines[2]["message"] and not lines[2]["message"].endswith("\n")

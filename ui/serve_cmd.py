@@ -54,7 +54,7 @@ def _common(parser: argparse.ArgumentParser, port: int) -> None:
     parser.add_argument("--graceful-timeout", type=at_least(0, float), default=30.0, metavar="SECONDS",
                         help="on SIGTERM or SIGINT, how long requests in flight may run on before they are cancelled "
                              "(default 30)")
-    parser.add_argument("--log-format", choices=FORMATS, default=os.environ.get(LOG_FORMAT_ENV) or "text",
+    parser.add_argument("--log-format", choices=FORMATS, default=(os.environ.get(LOG_FORMAT_ENV) or "text").strip().lower(),
                         help=f"stderr as text (default) or one JSON object per line (${LOG_FORMAT_ENV} sets the default)")
 
 

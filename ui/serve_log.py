@@ -3,11 +3,13 @@ line (`--log-format json`) for a log collector: serve's own lines, uvicorn's, an
 that failed (as `exc`). `--access-log` adds one line per chat completion when its reply has ended:
 
     text:  POST /v1/chat/completions 200 812 ms model=routeweave-r1 session=2c9e...
-    json:  {"ts": 1764412345.123, "level": "info", "logger": "routeweave.access", "message": "POST ... 200",
+    json:  {"ts": 1764412345.123, "level": "info", "logger": "routeweave.access", "pid": 4242, "message": "POST ... 200",
             "method": "POST", "path": "/v1/chat/completions", "status": 200, "duration_ms": 812.4,
             "model": "routeweave-r1", "session_id": "2c9e..."}
 
-The status is the one the request metrics count (499: the client left first; 503: cut at --graceful-timeout)."""
+`ts` is Unix time in seconds; `pid` tells `--workers`' processes apart. The status is the one the request metrics
+count (499: the client left first, the line written then, while its session runs on; 503: cut at
+--graceful-timeout); `model` is the name the request asked for, known or not."""
 
 from __future__ import annotations
 
@@ -18,12 +20,16 @@ import time
 
 SERVE, ACCESS = "routeweave.serve", "routeweave.access"
 FORMATS = ("text", "json")
+LITELLM = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")  # LiteLLM's loggers, each with a handler of its own
 
 
 class JsonLines(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage().strip()
+        if record.name == "py.warnings":  # ui/cli.py formats warnings as "warning: ..." lines
+            message = message.removeprefix("warning: ")
         out = {"ts": round(record.created, 3), "level": record.levelname.lower(), "logger": record.name,
-               "message": record.getMessage(), **getattr(record, "fields", {})}
+               "pid": record.process, "message": message, **getattr(record, "fields", {})}
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out, ensure_ascii=False, default=str)
@@ -32,15 +38,17 @@ class JsonLines(logging.Formatter):
 def configure(fmt: str = "text", *, access: bool = False) -> None:
     """Route serve's loggers to stderr in `fmt`. Call again after uvicorn.Config, which sets up uvicorn's own
     handlers: in JSON they are replaced, so that its lines come out as JSON too."""
+    fmt = fmt.strip().lower()  # (JSON, as a config map may spell it)
     if fmt not in FORMATS:
         raise ValueError(f"log format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLines() if fmt == "json" else logging.Formatter("%(message)s"))
     # text: routeweave's other loggers and uvicorn's keep their own output (a traceback as Python prints it)
-    names = [SERVE, ACCESS] + (["routeweave", "uvicorn", "uvicorn.access", "py.warnings"] if fmt == "json" else [])
+    # JSON: the root logger too (asyncio's, any library's), and the loggers that keep handlers of their own
+    names = [SERVE, ACCESS] + (["", "routeweave", "uvicorn", "uvicorn.access", "py.warnings", *LITELLM] if fmt == "json" else [])
     logging.captureWarnings(fmt == "json")  # a CpuContention warning, say, as a JSON line too
     for name in names:
-        logger = logging.getLogger(name)
+        logger = logging.getLogger(name or None)
         logger.handlers, logger.propagate = [handler], False
     logging.getLogger(SERVE).setLevel(logging.INFO)
     logging.getLogger(ACCESS).setLevel(logging.INFO if access else logging.WARNING)
