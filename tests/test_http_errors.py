@@ -61,6 +61,16 @@ def down(tmp_path_factory, stub):
         yield proc
 
 
+def said(proc: ServeProcess, *parts: str, timeout: float = 10.0) -> bool:
+    """Whether a line of the server's output holds every part (waiting for its reader thread to catch up)."""
+    deadline = time.monotonic() + timeout
+    while not any(all(p in line for p in parts) for line in list(proc.output)):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def chat(proc: ServeProcess, model: str = "routeweave-r1", **body) -> httpx.Response:
     return httpx.post(proc.url + "/v1/chat/completions", json={"model": model, "messages": QUESTION, **body}, timeout=60)
 
@@ -85,6 +95,7 @@ def test_a_failed_session_is_a_502_naming_the_call_that_failed(down, model, opti
     trace = httpx.get(down.url + f"/v1/sessions/{sid}", timeout=30).json()  # the session it names is stored
     assert trace["session_id"] == sid and trace["stop_reason"] == "failed"
     assert metric(down, model=model, status="502") == before + 1
+    assert said(down, f"session {sid} failed: ", who)  # and in the server's log
     with pytest.raises(openai.InternalServerError) as raised:  # what the openai client (and LiteLLM) see
         openai.OpenAI(base_url=down.url + "/v1", api_key="x", max_retries=0).chat.completions.create(
             model=model, messages=QUESTION, extra_body={"routeweave": options})
@@ -102,6 +113,7 @@ def test_a_failed_stream_ends_with_an_error_event_not_a_stop(down):
     assert error["code"] == "session_failed" and error["type"] == "upstream_error" and "stub 500" in error["message"]
     chunks = [e for e in got[:-2] if "choices" in e]
     assert chunks[0]["routeweave"]["session_id"] == error["session_id"] == got[-2]["routeweave"]["session_id"]
+    assert said(down, f"session {error['session_id']} failed: ", "the router's call failed")  # in the server's log
     assert not [c for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]]  # nothing claims "stop"
     assert not [c for c in chunks if c["choices"] and c["choices"][0]["delta"].get("content")]  # no fallback text
     assert any(c.get("usage") for c in chunks)  # what it spent, still said

@@ -235,7 +235,7 @@ def create_app(service: Service, *, api_key: str | None = None, max_body_bytes: 
             wall_s = time.perf_counter() - started
             extra = extra_fields(result, spec, budget, include_steps, wall_s, ignored, notes)
             if failure := session_failure(result, extra):
-                raise failure
+                raise http_errors.log_failed(failure)
             return json_response({
                 "id": f"chatcmpl-{result['session_id']}",
                 "object": "chat.completion",

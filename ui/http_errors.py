@@ -37,6 +37,12 @@ def shutting_down(session_id: str | None = None) -> APIError:
                     type="server_error", code="shutting_down", session_id=session_id)
 
 
+def log_failed(error: APIError) -> APIError:
+    """A session that failed (the 502 `session_failed`) is said in the server's log too: the client may not say."""
+    log.warning("session %s failed: %s", error.session_id, error.message.split(". Check")[0])
+    return error
+
+
 def log_unexpected(exc: BaseException, what: str, session_id: str | None = None) -> None:
     log.error("%s failed%s", what, f" (session {session_id})" if session_id else "", exc_info=exc)
 

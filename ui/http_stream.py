@@ -65,7 +65,7 @@ async def session_stream(graph, inputs, session_id, model_id, spec, budget, incl
             if include_usage:
                 yield chunk(None, usage=usage_of(result), routeweave={"session_id": session_id, "cost_usd": result["cost_usd"]})
             if failure is not None:  # the status line has gone out: the error is an event
-                outcome["status"] = failure.status
+                outcome["status"] = http_errors.log_failed(failure).status
                 yield failure.event()
     except ValueError as exc:  # bad inputs found by the graph: the headers are sent, so the error is an event
         outcome["status"] = 400
