@@ -5,10 +5,32 @@ write (a power cut in the last instant may lose the last commits)."""
 
 from __future__ import annotations
 
+import random
 import sqlite3
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import sqlite_utils
+
+
+T = TypeVar("T")
+
+
+def retry_locked(setup: Callable[[], T], *, timeout_s: float = 30.0) -> T:
+    """Run a file's set-up (WAL mode, CREATE TABLE IF NOT EXISTS) again while another process's set-up holds the
+    file: processes opening one new file together (`serve --workers`, instances sharing --db) can get "database
+    is locked" at once, without SQLite's busy wait (two connections that both read, then both want to write)."""
+    deadline, delay = time.monotonic() + timeout_s, 0.02
+    while True:
+        try:
+            return setup()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay * (1 + random.random()))
+        delay = min(delay * 2, 0.5)
 
 
 def open_db(path: Path) -> sqlite_utils.Database:

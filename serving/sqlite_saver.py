@@ -17,12 +17,18 @@ from typing import Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 
+from .sqlite_db import retry_locked
+
 BUSY_TIMEOUT_S = 30
 
 
 class LoopSqliteSaver(SqliteSaver):
     @classmethod
     def open(cls, path: Path) -> "LoopSqliteSaver":
+        return retry_locked(lambda: cls._open(path))  # (processes creating one file together)
+
+    @classmethod
+    def _open(cls, path: Path) -> "LoopSqliteSaver":
         conn = sqlite3.connect(str(path), check_same_thread=False, timeout=BUSY_TIMEOUT_S)
         try:
             saver = cls(conn)

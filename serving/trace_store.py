@@ -16,7 +16,7 @@ import sqlite_utils
 
 from ..graphs import Step
 from ..graphs.state import expert_calls
-from .sqlite_db import ensure_table, open_db
+from .sqlite_db import ensure_table, open_db, retry_locked
 
 SESSIONS = "rw_sessions"
 STEPS = "rw_steps"
@@ -47,11 +47,18 @@ class TraceStore:
     @property
     def db(self) -> sqlite_utils.Database:
         if self._db is None:
-            db = open_db(self.path)
+            self._db = retry_locked(self._open)
+        return self._db
+
+    def _open(self) -> sqlite_utils.Database:
+        db = open_db(self.path)
+        try:
             ensure_table(db, SESSIONS, SESSION_COLUMNS, "session_id")
             ensure_table(db, STEPS, STEP_COLUMNS, ("session_id", "idx"))
-            self._db = db
-        return self._db
+        except BaseException:
+            db.conn.close()
+            raise
+        return db
 
     def check(self) -> None:
         """Open the file and read it (ConfigError naming it if it is not a routeweave trace database): at start,
