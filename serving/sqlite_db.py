@@ -36,9 +36,14 @@ def retry_locked(setup: Callable[[], T], *, timeout_s: float = 30.0) -> T:
 def open_db(path: Path) -> sqlite_utils.Database:
     """A thread-shareable connection (the caller serialises writes) in WAL mode."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite_utils.Database(sqlite3.connect(path, check_same_thread=False, timeout=30))
-    db.enable_wal()
-    db.execute("PRAGMA synchronous=NORMAL")
+    conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+    try:
+        db = sqlite_utils.Database(conn)
+        db.enable_wal()
+        db.execute("PRAGMA synchronous=NORMAL")
+    except BaseException:  # (a locked or damaged file: no connection left open behind the error)
+        conn.close()
+        raise
     return db
 
 
