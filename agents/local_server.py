@@ -117,12 +117,8 @@ class EmbeddedServer:
         deadline = time.monotonic() + timeout_s
         last = "no answer"
         while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.base_url}/health", timeout=2) as resp:
-                    if json.loads(resp.read()).get("status") == "ok":
-                        return
-            except (urllib.error.URLError, OSError, ValueError) as exc:
-                last = str(exc)
+            if (last := probe(self.base_url)) == "ok":
+                return
             time.sleep(0.05)
         self.stop()
         raise ServerError(f"embedded server '{self.name}' did not become healthy in {timeout_s:.0f}s ({last})")
